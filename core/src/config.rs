@@ -1,0 +1,107 @@
+//! How a journal persists: strategy, snapshot cadence, compaction, retention.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+/// When state snapshots are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Events are the record; a snapshot is written every N events (see
+    /// [`JournalConfig::snapshot_every`]), on demand, or when a predicate says so. Recovery loads
+    /// the newest snapshot and replays the events after it.
+    #[default]
+    Full,
+    /// Every append writes the event(s) *and* a snapshot of the resulting state, in one atomic
+    /// command. Recovery loads the snapshot and replays nothing.
+    Light,
+}
+
+/// The configuration of one [`Journal`](crate::Journal).
+///
+/// ```
+/// use persevere_core::{JournalConfig, Strategy};
+/// let config = JournalConfig::new("accounts/42")
+///     .snapshot_every(Some(50))
+///     .compact_on_snapshot(true)
+///     .keep_snapshots(2);
+/// assert_eq!(config.stream(), "accounts/42");
+/// assert_eq!(config.strategy_kind(), Strategy::Full);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalConfig {
+    pub(crate) stream: String,
+    pub(crate) strategy: Strategy,
+    pub(crate) snapshot_every: Option<u64>,
+    pub(crate) compact_on_snapshot: bool,
+    pub(crate) keep_snapshots: Option<NonZeroUsize>,
+    pub(crate) read_batch: usize,
+    pub(crate) reread_attempts: u32,
+    pub(crate) reread_backoff: Duration,
+}
+
+impl JournalConfig {
+    /// Defaults for `stream`: [`Strategy::Full`], a snapshot every 100 events, no compaction,
+    /// every snapshot kept, replay in pages of 4096 events, and 5 re-read attempts starting 50 ms
+    /// apart (doubling) after a failed write.
+    pub fn new(stream: impl Into<String>) -> Self {
+        Self {
+            stream: stream.into(),
+            strategy: Strategy::Full,
+            snapshot_every: Some(100),
+            compact_on_snapshot: false,
+            keep_snapshots: None,
+            read_batch: 4096,
+            reread_attempts: 5,
+            reread_backoff: Duration::from_millis(50),
+        }
+    }
+
+    /// The stream id.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The strategy.
+    pub fn strategy_kind(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Sets the strategy.
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Snapshot after every `n` events (Full strategy); `None` or `Some(0)` disables it.
+    pub fn snapshot_every(mut self, n: Option<u64>) -> Self {
+        self.snapshot_every = n.filter(|&n| n > 0);
+        self
+    }
+
+    /// Delete the events a snapshot covers once the snapshot is durable.
+    pub fn compact_on_snapshot(mut self, compact: bool) -> Self {
+        self.compact_on_snapshot = compact;
+        self
+    }
+
+    /// Keep only the newest `n` snapshots (at least one is always kept).
+    pub fn keep_snapshots(mut self, n: usize) -> Self {
+        self.keep_snapshots = NonZeroUsize::new(n.max(1));
+        self
+    }
+
+    /// The most events read per [`Command::ReadEvents`](crate::Command::ReadEvents).
+    pub fn read_batch(mut self, n: usize) -> Self {
+        self.read_batch = n.max(1);
+        self
+    }
+
+    /// After a write whose outcome is unknown, how many times the journal tries to re-read the
+    /// log before stopping, and the delay before the first retry (doubling after each).
+    pub fn reread(mut self, attempts: u32, backoff: Duration) -> Self {
+        self.reread_attempts = attempts.max(1);
+        self.reread_backoff = backoff;
+        self
+    }
+}

@@ -1,0 +1,199 @@
+//! The journal's typed failures.
+
+use thiserror::Error;
+
+use crate::codec::CodecError;
+use crate::command::CommandId;
+use crate::record::{RecordError, RecordKind};
+
+/// Why nothing was written for a persist request. The state is as before; the journal goes on.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The batch held no event.
+    #[error("empty batch")]
+    Empty,
+    /// An event or the snapshot could not be encoded.
+    #[error("encoding failed: {0}")]
+    Encode(CodecError),
+    /// `apply` refused an event.
+    #[error("apply refused the event: {0}")]
+    Refused(String),
+    /// The storage refused the write and wrote nothing.
+    #[error("storage refused the write: {0}")]
+    Storage(String),
+    /// The journal is stopped and accepts no more requests.
+    #[error("the journal is stopped: {0}")]
+    Stopped(StopReason),
+}
+
+/// What became of a persist request that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PersistError {
+    /// Nothing was written; the state is as before; the journal goes on.
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+    /// Another writer appended to the stream. Nothing of this request was written; the state is
+    /// as before (rebuilt up to the journal's own last event) and the journal is stopped: never
+    /// overwrite another writer.
+    #[error("conflict: expected head {expected}, found {actual}; the journal is stopped")]
+    Conflict {
+        /// The head this journal expected.
+        expected: u64,
+        /// The head found.
+        actual: u64,
+    },
+    /// The storage failed. `landed` says what the journal learnt by re-reading the log:
+    /// `Some(false)` — the write did not land and the state is as before, a retry is safe;
+    /// `None` — the outcome could not be learnt and the journal is stopped (open it again to
+    /// recover the durable truth). A write found to have landed is reported as persisted instead.
+    #[error("storage failed ({reason}); landed: {landed:?}")]
+    Failed {
+        /// What the storage said.
+        reason: String,
+        /// Whether the write landed, when known.
+        landed: Option<bool>,
+    },
+}
+
+/// Why recovery could not produce a state. Nothing is guessed: the journal stops.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RecoveryError {
+    /// Reading from storage failed.
+    #[error("storage read failed: {0}")]
+    Storage(String),
+    /// A record's envelope is damaged.
+    #[error("{kind:?} record at seq {seq} is corrupt: {source}")]
+    Corrupt {
+        /// What kind of record was being read.
+        kind: RecordKind,
+        /// The seq the storage filed it under.
+        seq: u64,
+        /// The envelope error.
+        source: RecordError,
+    },
+    /// A record is not what the storage filed it as (other kind, other seq, other codec).
+    #[error("record filed as {kind:?} seq {seq} does not match its envelope: {detail}")]
+    Mismatch {
+        /// The kind expected.
+        kind: RecordKind,
+        /// The seq the storage filed it under.
+        seq: u64,
+        /// What differs.
+        detail: String,
+    },
+    /// An event payload could not be decoded or upcast.
+    #[error("event {seq} cannot be decoded: {reason}")]
+    Decode {
+        /// The event's seq.
+        seq: u64,
+        /// What went wrong.
+        reason: String,
+    },
+    /// `apply` refused a stored event.
+    #[error("apply refused stored event {seq}: {reason}")]
+    Refused {
+        /// The event's seq.
+        seq: u64,
+        /// The refusal.
+        reason: String,
+    },
+    /// A seq is missing from the log.
+    #[error("gap in the log: expected event {expected}, found {found}")]
+    Gap {
+        /// The seq expected next.
+        expected: u64,
+        /// The seq found.
+        found: u64,
+    },
+    /// A seq came twice or went backwards.
+    #[error("out-of-order event: expected {expected}, found {found}")]
+    OutOfOrder {
+        /// The seq expected next.
+        expected: u64,
+        /// The seq found.
+        found: u64,
+    },
+    /// The log ends before the head the storage reports: events are missing at the tail.
+    #[error("log ends at {last} but the stream head is {head}")]
+    MissingTail {
+        /// The last event read.
+        last: u64,
+        /// The stream's head.
+        head: u64,
+    },
+    /// The log holds events beyond the head the storage reports.
+    #[error("log holds event {last} beyond the stream head {head}")]
+    HeadBehind {
+        /// The last event read.
+        last: u64,
+        /// The stream's head.
+        head: u64,
+    },
+    /// A snapshot covers events the log never had (the log was truncated or rolled back).
+    #[error("snapshot at seq {snapshot} is beyond the stream head {head}")]
+    SnapshotBeyondHead {
+        /// The snapshot's seq.
+        snapshot: u64,
+        /// The stream's head.
+        head: u64,
+    },
+    /// A snapshot cannot be read and the events it covers were compacted, so there is no way to
+    /// rebuild the state without it.
+    #[error("snapshot at seq {seq} is unreadable ({reason}) and the events it covers were compacted (the log resumes at {resumes_at})")]
+    SnapshotUnrecoverable {
+        /// The unreadable snapshot's seq.
+        seq: u64,
+        /// Why it is unreadable.
+        reason: String,
+        /// The first event present after the fallback point.
+        resumes_at: u64,
+    },
+}
+
+/// Why a journal stopped for good.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// Recovery failed.
+    #[error("recovery failed: {0}")]
+    Recovery(RecoveryError),
+    /// Another writer appended to the stream.
+    #[error("another writer appended to the stream (expected head {expected}, found {actual})")]
+    Conflict {
+        /// The head this journal expected.
+        expected: u64,
+        /// The head found.
+        actual: u64,
+    },
+    /// A write's outcome could not be learnt after every retry of the re-read.
+    #[error("outcome of a failed write unknown after {attempts} re-reads: {last_error}")]
+    Unresolved {
+        /// How many re-reads were tried.
+        attempts: u32,
+        /// The last error.
+        last_error: String,
+    },
+}
+
+/// A misuse of the journal's input methods (not a storage or data failure).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum HandleError {
+    /// A completion whose id is not the command in flight.
+    #[error("unexpected completion {got}, the command in flight is {expected:?}")]
+    UnexpectedCompletion {
+        /// The id received.
+        got: CommandId,
+        /// The id in flight, if any.
+        expected: Option<CommandId>,
+    },
+    /// A completion of the wrong shape for its command.
+    #[error("completion for {id} does not answer its command")]
+    WrongCompletion {
+        /// The command's id.
+        id: CommandId,
+    },
+}

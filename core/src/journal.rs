@@ -1,0 +1,784 @@
+//! The journal: one persistent entity's state machine.
+
+use std::collections::VecDeque;
+use std::mem;
+use std::time::Duration;
+
+use crate::codec::{Borsh, Codec};
+use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
+use crate::config::{JournalConfig, Strategy};
+use crate::entity::Entity;
+use crate::error::{HandleError, PersistError, RecoveryError, Rejection, StopReason};
+use crate::output::{JournalEvent, Phase, RequestId};
+use crate::record::{self, RecordKind};
+use crate::recovery::{Probe, Progress, Recovered, Recovery};
+
+/// The events of one persist request: one, or an atomic batch.
+enum Batch<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Batch<T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Batch::One(event) => std::slice::from_ref(event),
+            Batch::Many(events) => events,
+        }
+    }
+}
+
+enum Request<T> {
+    Persist { id: RequestId, events: Batch<T> },
+    Snapshot { id: RequestId },
+}
+
+/// An append in flight: what was sent, and how to recognise it in the log.
+#[derive(Debug, Clone, Copy)]
+struct Append {
+    cmd: CommandId,
+    request: RequestId,
+    expected_last: u64,
+    first: u64,
+    last: u64,
+    event_checksum: u32,
+    snapshot_checksum: Option<u32>,
+}
+
+/// Why the state is being rebuilt, and what to report once it is.
+enum Rebuild {
+    /// The first recovery.
+    Start,
+    /// Nothing of `request` was written: restore the state up to the last durable seq, then
+    /// report `error` (a conflict also stops the journal).
+    Undo {
+        request: RequestId,
+        error: PersistError,
+    },
+    /// The outcome of `append` is unknown: re-read the log to learn whether it landed.
+    Resolve { append: Append, reason: String },
+}
+
+/// What the journal is doing. The public [`Phase`] is derived from it.
+enum Op<E, C> {
+    Recovering {
+        recovery: Recovery<E, C>,
+        why: Rebuild,
+        attempt: u32,
+    },
+    Ready,
+    Appending(Append),
+    Snapshotting {
+        cmd: CommandId,
+        seq: u64,
+        request: Option<RequestId>,
+    },
+    Compacting {
+        cmd: CommandId,
+        up_to: u64,
+    },
+    Pruning {
+        cmd: CommandId,
+        keep: usize,
+    },
+    /// Waiting until `until` to retry a rebuild whose reads failed.
+    Waiting {
+        until: Duration,
+        why: Rebuild,
+        attempt: u32,
+    },
+    Stopped(StopReason),
+}
+
+/// One persistent entity — a stream of events and its snapshots — as a pure state machine.
+///
+/// See the [crate documentation](crate) for the run loop. The journal does not own the entity's
+/// state: every input that may change it takes `&mut E`, and the caller passes the same state
+/// each time. Until [`JournalEvent::Recovered`] the state's content is irrelevant: recovery
+/// replaces it.
+///
+/// Requests (persists and on-demand snapshots) are handled one at a time, in the order they were
+/// made; at most one storage command is in flight.
+pub struct Journal<E: Entity, C = Borsh> {
+    config: JournalConfig,
+    initial: Box<dyn Fn() -> E + Send>,
+    snapshot_when: Option<Box<dyn Fn(&E, u64) -> bool + Send>>,
+    op: Op<E, C>,
+    last_seq: u64,
+    snapshot_seq: u64,
+    requests: VecDeque<Request<E::Event>>,
+    command: Option<Command>,
+    events: VecDeque<JournalEvent>,
+    next_command: u64,
+    next_request: u64,
+}
+
+impl<E, C> Journal<E, C>
+where
+    E: Entity,
+    C: Codec<E> + Codec<E::Event>,
+{
+    /// A journal for `config.stream()`, starting recovery at once (the first
+    /// [`Command::LoadSnapshot`] is ready to poll). `initial` builds the state of an entity with
+    /// no snapshot; it is called again whenever the state is rebuilt from the log.
+    pub fn new(config: JournalConfig, initial: impl Fn() -> E + Send + 'static) -> Self {
+        let mut journal = Self {
+            config,
+            initial: Box::new(initial),
+            snapshot_when: None,
+            op: Op::Ready,
+            last_seq: 0,
+            snapshot_seq: 0,
+            requests: VecDeque::new(),
+            command: None,
+            events: VecDeque::new(),
+            next_command: 0,
+            next_request: 0,
+        };
+        journal.start_recovery(Rebuild::Start, 1);
+        journal
+    }
+
+    /// Also snapshot (Full strategy) after any append for which `when(state, last_seq)` is true.
+    pub fn with_snapshot_predicate(
+        mut self,
+        when: impl Fn(&E, u64) -> bool + Send + 'static,
+    ) -> Self {
+        self.snapshot_when = Some(Box::new(when));
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &JournalConfig {
+        &self.config
+    }
+
+    /// The phase.
+    pub fn phase(&self) -> Phase {
+        match &self.op {
+            Op::Recovering {
+                why: Rebuild::Start,
+                ..
+            } => Phase::Recovering,
+            Op::Recovering { .. } | Op::Waiting { .. } => Phase::Fenced,
+            Op::Ready => Phase::Ready,
+            Op::Appending(_)
+            | Op::Snapshotting { .. }
+            | Op::Compacting { .. }
+            | Op::Pruning { .. } => Phase::Persisting,
+            Op::Stopped(_) => Phase::Stopped,
+        }
+    }
+
+    /// The last durable (acknowledged) seq; 0 before the first event.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The seq of the newest snapshot known durable, if any.
+    pub fn snapshot_seq(&self) -> Option<u64> {
+        (self.snapshot_seq > 0).then_some(self.snapshot_seq)
+    }
+
+    /// Why the journal stopped, if it did.
+    pub fn stop_reason(&self) -> Option<&StopReason> {
+        match &self.op {
+            Op::Stopped(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Persists one event: it is applied to `state` and appended when its turn comes, and
+    /// [`JournalEvent::Persisted`] or [`JournalEvent::PersistFailed`] reports the outcome under
+    /// the returned id. Fails at once only if the journal is stopped.
+    pub fn handle_persist(
+        &mut self,
+        event: E::Event,
+        state: &mut E,
+    ) -> Result<RequestId, PersistError> {
+        self.enqueue(|id| Request::Persist {
+            id,
+            events: Batch::One(event),
+        })
+        .inspect(|_| self.advance(state))
+    }
+
+    /// Persists a batch atomically: all of it becomes durable and applied, or none of it.
+    pub fn handle_persist_all(
+        &mut self,
+        events: impl IntoIterator<Item = E::Event>,
+        state: &mut E,
+    ) -> Result<RequestId, PersistError> {
+        let events: Vec<_> = events.into_iter().collect();
+        if events.is_empty() {
+            return Err(PersistError::Rejected(Rejection::Empty));
+        }
+        self.enqueue(|id| Request::Persist {
+            id,
+            events: Batch::Many(events),
+        })
+        .inspect(|_| self.advance(state))
+    }
+
+    /// Requests a snapshot of the state after every earlier request; reported by
+    /// [`JournalEvent::SnapshotSaved`] or [`JournalEvent::SnapshotFailed`] with the returned id.
+    /// A state already covered by the newest snapshot is reported saved at once.
+    pub fn handle_snapshot_request(&mut self, state: &mut E) -> Result<RequestId, PersistError> {
+        self.enqueue(|id| Request::Snapshot { id })
+            .inspect(|_| self.advance(state))
+    }
+
+    /// Feeds back the result of the command `id` (the one last polled). `now` is the driver's
+    /// monotonic clock, used to schedule re-reads after failures.
+    pub fn handle_completion(
+        &mut self,
+        now: Duration,
+        id: CommandId,
+        result: Result<Completion, StorageError>,
+        state: &mut E,
+    ) -> Result<(), HandleError> {
+        let in_flight = self.in_flight();
+        if in_flight != Some(id) || self.command.is_some() {
+            return Err(HandleError::UnexpectedCompletion {
+                got: id,
+                expected: in_flight.filter(|_| self.command.is_none()),
+            });
+        }
+        let write_result = |result: Result<Completion, StorageError>| match result {
+            Ok(Completion::Done) => Ok(Ok(())),
+            Ok(_) => Err(HandleError::WrongCompletion { id }),
+            Err(error) => Ok(Err(error)),
+        };
+        match mem::replace(&mut self.op, Op::Ready) {
+            Op::Recovering {
+                mut recovery,
+                why,
+                attempt,
+            } => {
+                let progress =
+                    match recovery.handle(result, state, &*self.initial, &mut self.next_command) {
+                        Ok(progress) => progress,
+                        Err(error) => {
+                            self.op = Op::Recovering {
+                                recovery,
+                                why,
+                                attempt,
+                            };
+                            return Err(error);
+                        }
+                    };
+                match progress {
+                    Progress::Next(command) => {
+                        self.command = Some(command);
+                        self.op = Op::Recovering {
+                            recovery,
+                            why,
+                            attempt,
+                        };
+                    }
+                    Progress::Done(found) => self.on_recovered(why, found, state),
+                    Progress::Failed(error) => self.on_recovery_failed(now, why, attempt, error),
+                }
+            }
+            Op::Appending(append) => match write_result(result) {
+                Ok(outcome) => self.on_appended(append, outcome, state),
+                Err(error) => {
+                    self.op = Op::Appending(append);
+                    return Err(error);
+                }
+            },
+            Op::Snapshotting { cmd, seq, request } => match write_result(result) {
+                Ok(Ok(())) => {
+                    self.snapshot_seq = self.snapshot_seq.max(seq);
+                    tracing::debug!(stream = %self.config.stream, seq, "snapshot saved");
+                    self.events
+                        .push_back(JournalEvent::SnapshotSaved { request, seq });
+                    self.housekeep(seq, true);
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(stream = %self.config.stream, seq, %error, "snapshot failed");
+                    self.events.push_back(JournalEvent::SnapshotFailed {
+                        request,
+                        seq,
+                        reason: error.to_string(),
+                    });
+                }
+                Err(error) => {
+                    self.op = Op::Snapshotting { cmd, seq, request };
+                    return Err(error);
+                }
+            },
+            Op::Compacting { cmd, up_to } => match write_result(result) {
+                Ok(Ok(())) => {
+                    self.events.push_back(JournalEvent::Compacted { up_to });
+                    self.housekeep(up_to, false);
+                }
+                Ok(Err(error)) => self.housekeeping_failed(error),
+                Err(error) => {
+                    self.op = Op::Compacting { cmd, up_to };
+                    return Err(error);
+                }
+            },
+            Op::Pruning { cmd, keep } => match write_result(result) {
+                Ok(Ok(())) => self
+                    .events
+                    .push_back(JournalEvent::SnapshotsPruned { kept: keep }),
+                Ok(Err(error)) => self.housekeeping_failed(error),
+                Err(error) => {
+                    self.op = Op::Pruning { cmd, keep };
+                    return Err(error);
+                }
+            },
+            op @ (Op::Ready | Op::Waiting { .. } | Op::Stopped(_)) => {
+                // `in_flight` is `None` for these, so the id check above already returned.
+                self.op = op;
+                return Err(HandleError::UnexpectedCompletion {
+                    got: id,
+                    expected: None,
+                });
+            }
+        }
+        self.advance(state);
+        Ok(())
+    }
+
+    /// Feeds the driver's clock when the deadline from [`poll_timeout`](Self::poll_timeout)
+    /// has passed. Calling it early or without a deadline does nothing.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        let due = matches!(&self.op, Op::Waiting { until, .. } if *until <= now);
+        if !due {
+            return;
+        }
+        if let Op::Waiting { why, attempt, .. } = mem::replace(&mut self.op, Op::Ready) {
+            self.start_recovery(why, attempt);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next storage command to execute, if any. Call after every `handle_*` until it returns
+    /// `None`; execute the command and feed its result to
+    /// [`handle_completion`](Self::handle_completion) under its id.
+    #[must_use]
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.command.take()
+    }
+
+    /// The next thing that happened, if any. Call after every `handle_*` until it returns `None`.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<JournalEvent> {
+        self.events.pop_front()
+    }
+
+    /// When the journal wants [`handle_timeout`](Self::handle_timeout) called, on the same
+    /// clock as the `now` it is given. Check after every `handle_*`; a new value replaces the
+    /// previous one.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        match &self.op {
+            Op::Waiting { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+
+    // ----- transitions -----
+
+    fn in_flight(&self) -> Option<CommandId> {
+        match &self.op {
+            Op::Recovering { recovery, .. } => Some(recovery.cmd),
+            Op::Appending(append) => Some(append.cmd),
+            Op::Snapshotting { cmd, .. } | Op::Compacting { cmd, .. } | Op::Pruning { cmd, .. } => {
+                Some(*cmd)
+            }
+            Op::Ready | Op::Waiting { .. } | Op::Stopped(_) => None,
+        }
+    }
+
+    fn enqueue(
+        &mut self,
+        request: impl FnOnce(RequestId) -> Request<E::Event>,
+    ) -> Result<RequestId, PersistError> {
+        if let Op::Stopped(reason) = &self.op {
+            return Err(PersistError::Rejected(Rejection::Stopped(reason.clone())));
+        }
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        self.requests.push_back(request(id));
+        Ok(id)
+    }
+
+    fn issue(&mut self, command: impl FnOnce(CommandId) -> Command) -> CommandId {
+        self.next_command += 1;
+        let id = CommandId(self.next_command);
+        self.command = Some(command(id));
+        id
+    }
+
+    /// Starts queued requests while the journal is ready.
+    fn advance(&mut self, state: &mut E) {
+        while matches!(self.op, Op::Ready) {
+            match self.requests.pop_front() {
+                Some(Request::Persist { id, events }) => {
+                    self.start_append(id, events.as_slice(), state)
+                }
+                Some(Request::Snapshot { id }) => self.start_snapshot(Some(id), state),
+                None => return,
+            }
+        }
+    }
+
+    fn start_append(&mut self, request: RequestId, events: &[E::Event], state: &mut E) {
+        let expected_last = self.last_seq;
+        let first = expected_last + 1;
+        let mut records = Vec::with_capacity(events.len());
+        let mut event_checksum = 0;
+        for (seq, event) in (first..).zip(events) {
+            match record::encode_value::<C, _>(RecordKind::Event, E::EVENT_VERSION, seq, event) {
+                Ok((bytes, checksum)) => {
+                    event_checksum = checksum;
+                    records.push(StoredRecord { seq, bytes });
+                }
+                Err(error) => {
+                    return self.fail(request, PersistError::Rejected(Rejection::Encode(error)))
+                }
+            }
+        }
+        for (i, event) in events.iter().enumerate() {
+            if let Err(refusal) = state.apply(event) {
+                let error = PersistError::Rejected(Rejection::Refused(refusal.to_string()));
+                // `apply` leaves the state unchanged when it refuses, so a refusal of the first
+                // event needs no undo; a later one must undo the events applied before it.
+                return if i == 0 {
+                    self.fail(request, error)
+                } else {
+                    self.undo(request, error)
+                };
+            }
+        }
+        let last = expected_last + events.len() as u64;
+        let mut snapshot = None;
+        let mut snapshot_checksum = None;
+        if self.config.strategy == Strategy::Light {
+            match record::encode_value::<C, E>(
+                RecordKind::Snapshot,
+                E::SNAPSHOT_VERSION,
+                last,
+                state,
+            ) {
+                Ok((bytes, checksum)) => {
+                    snapshot = Some(StoredRecord { seq: last, bytes });
+                    snapshot_checksum = Some(checksum);
+                }
+                Err(error) => {
+                    return self.undo(request, PersistError::Rejected(Rejection::Encode(error)))
+                }
+            }
+        }
+        let cmd = self.issue(|id| Command::Append {
+            id,
+            expected_last,
+            events: records,
+            snapshot,
+        });
+        self.op = Op::Appending(Append {
+            cmd,
+            request,
+            expected_last,
+            first,
+            last,
+            event_checksum,
+            snapshot_checksum,
+        });
+    }
+
+    fn on_appended(&mut self, append: Append, outcome: Result<(), StorageError>, state: &E) {
+        match outcome {
+            Ok(()) => self.acknowledge(append, state),
+            Err(StorageError::Rejected(reason)) => self.undo(
+                append.request,
+                PersistError::Rejected(Rejection::Storage(reason)),
+            ),
+            Err(StorageError::Conflict { expected, actual }) => {
+                self.undo(append.request, PersistError::Conflict { expected, actual })
+            }
+            Err(StorageError::Failed(reason)) => {
+                tracing::warn!(
+                    stream = %self.config.stream,
+                    seq = append.last,
+                    %reason,
+                    "append outcome unknown: fencing and re-reading the log"
+                );
+                self.events.push_back(JournalEvent::Fenced {
+                    reason: format!(
+                        "append of {}..={} failed: {reason}",
+                        append.first, append.last
+                    ),
+                });
+                self.start_recovery(Rebuild::Resolve { append, reason }, 1);
+            }
+        }
+    }
+
+    /// The append is durable: report it, then snapshot if one is due.
+    fn acknowledge(&mut self, append: Append, state: &E) {
+        self.last_seq = append.last;
+        self.events.push_back(JournalEvent::Persisted {
+            request: append.request,
+            first_seq: append.first,
+            last_seq: append.last,
+        });
+        match self.config.strategy {
+            Strategy::Light => {
+                self.snapshot_seq = append.last;
+                self.housekeep(append.last, true);
+            }
+            Strategy::Full => {
+                let every = self
+                    .config
+                    .snapshot_every
+                    .is_some_and(|n| self.last_seq - self.snapshot_seq >= n);
+                let asked = self
+                    .snapshot_when
+                    .as_ref()
+                    .is_some_and(|when| when(state, self.last_seq));
+                if every || asked {
+                    self.start_snapshot(None, state);
+                }
+            }
+        }
+    }
+
+    fn start_snapshot(&mut self, request: Option<RequestId>, state: &E) {
+        let seq = self.last_seq;
+        if seq == self.snapshot_seq {
+            self.events
+                .push_back(JournalEvent::SnapshotSaved { request, seq });
+            return;
+        }
+        match record::encode_value::<C, E>(RecordKind::Snapshot, E::SNAPSHOT_VERSION, seq, state) {
+            Ok((bytes, _)) => {
+                let cmd = self.issue(|id| Command::SaveSnapshot {
+                    id,
+                    snapshot: StoredRecord { seq, bytes },
+                });
+                self.op = Op::Snapshotting { cmd, seq, request };
+            }
+            Err(error) => self.events.push_back(JournalEvent::SnapshotFailed {
+                request,
+                seq,
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// After a durable snapshot at `seq`: compaction (if `compact` and configured), then
+    /// retention.
+    fn housekeep(&mut self, seq: u64, compact: bool) {
+        if compact && self.config.compact_on_snapshot {
+            let cmd = self.issue(|id| Command::DeleteEvents { id, up_to: seq });
+            self.op = Op::Compacting { cmd, up_to: seq };
+        } else if let Some(keep) = self.config.keep_snapshots {
+            let keep = keep.get();
+            let cmd = self.issue(|id| Command::DeleteSnapshots { id, keep });
+            self.op = Op::Pruning { cmd, keep };
+        }
+    }
+
+    fn housekeeping_failed(&mut self, error: StorageError) {
+        tracing::warn!(stream = %self.config.stream, %error, "housekeeping failed");
+        self.events.push_back(JournalEvent::HousekeepingFailed {
+            reason: error.to_string(),
+        });
+    }
+
+    /// Reports a request that wrote nothing and changed nothing.
+    fn fail(&mut self, request: RequestId, error: PersistError) {
+        self.events
+            .push_back(JournalEvent::PersistFailed { request, error });
+    }
+
+    /// Nothing of `request` was written but the state has (some of) its events applied: rebuild
+    /// the state up to the last durable seq, then report `error`.
+    fn undo(&mut self, request: RequestId, error: PersistError) {
+        tracing::debug!(stream = %self.config.stream, %request, %error, "undoing applied events");
+        self.events.push_back(JournalEvent::Fenced {
+            reason: format!("undoing {request}: {error}"),
+        });
+        self.start_recovery(Rebuild::Undo { request, error }, 1);
+    }
+
+    fn start_recovery(&mut self, why: Rebuild, attempt: u32) {
+        let (until, probe) = match &why {
+            Rebuild::Start => (None, None),
+            Rebuild::Undo { .. } => (Some(self.last_seq), None),
+            Rebuild::Resolve { append, .. } => (
+                None,
+                Some(Probe {
+                    seq: append.last,
+                    event_checksum: append.event_checksum,
+                    snapshot_checksum: append.snapshot_checksum,
+                    seen: None,
+                }),
+            ),
+        };
+        self.next_command += 1;
+        let (recovery, command) = Recovery::start(
+            CommandId(self.next_command),
+            until,
+            probe,
+            self.config.read_batch,
+        );
+        self.command = Some(command);
+        self.op = Op::Recovering {
+            recovery,
+            why,
+            attempt,
+        };
+    }
+
+    fn on_recovered(&mut self, why: Rebuild, found: Recovered, state: &E) {
+        for (seq, reason) in found.skipped {
+            self.events
+                .push_back(JournalEvent::SnapshotSkipped { seq, reason });
+        }
+        self.last_seq = found.last_seq;
+        self.snapshot_seq = found.snapshot_seq.unwrap_or(0);
+        match why {
+            Rebuild::Start => {
+                tracing::debug!(
+                    stream = %self.config.stream,
+                    last_seq = found.last_seq,
+                    snapshot_seq = ?found.snapshot_seq,
+                    replayed = found.replayed,
+                    "recovered"
+                );
+                self.events.push_back(JournalEvent::Recovered {
+                    last_seq: found.last_seq,
+                    snapshot_seq: found.snapshot_seq,
+                    replayed: found.replayed,
+                });
+            }
+            Rebuild::Undo { request, error } => {
+                let conflict = match &error {
+                    PersistError::Conflict { expected, actual } => Some(StopReason::Conflict {
+                        expected: *expected,
+                        actual: *actual,
+                    }),
+                    _ => None,
+                };
+                self.fail(request, error);
+                if let Some(reason) = conflict {
+                    self.stop(reason);
+                }
+            }
+            Rebuild::Resolve { append, reason } => {
+                let seen = found.probe.and_then(|probe| probe.seen);
+                if seen == Some(true) && found.last_seq == append.last {
+                    tracing::info!(stream = %self.config.stream, seq = append.last, "failed append had landed");
+                    self.acknowledge(append, state);
+                } else if seen.is_none() && found.last_seq == append.expected_last {
+                    tracing::info!(stream = %self.config.stream, seq = append.last, "failed append had not landed");
+                    self.fail(
+                        append.request,
+                        PersistError::Failed {
+                            reason,
+                            landed: Some(false),
+                        },
+                    );
+                } else if found.last_seq < append.expected_last {
+                    // Events acknowledged earlier are gone: nothing here can be trusted.
+                    let error = RecoveryError::MissingTail {
+                        last: found.last_seq,
+                        head: append.expected_last,
+                    };
+                    self.fail(
+                        append.request,
+                        PersistError::Failed {
+                            reason,
+                            landed: None,
+                        },
+                    );
+                    self.stop(StopReason::Recovery(error));
+                } else {
+                    // Something else is at our positions: another writer.
+                    self.last_seq = append.expected_last;
+                    self.undo(
+                        append.request,
+                        PersistError::Conflict {
+                            expected: append.expected_last,
+                            actual: found.last_seq,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_recovery_failed(
+        &mut self,
+        now: Duration,
+        why: Rebuild,
+        attempt: u32,
+        error: RecoveryError,
+    ) {
+        let request_error = match &why {
+            Rebuild::Start => {
+                tracing::error!(stream = %self.config.stream, %error, "recovery failed");
+                self.events
+                    .push_back(JournalEvent::RecoveryFailed(error.clone()));
+                return self.stop(StopReason::Recovery(error));
+            }
+            Rebuild::Undo { request, error } => (*request, error.clone()),
+            Rebuild::Resolve { append, reason } => (
+                append.request,
+                PersistError::Failed {
+                    reason: reason.clone(),
+                    landed: None,
+                },
+            ),
+        };
+        if let RecoveryError::Storage(reason) = &error {
+            if attempt < self.config.reread_attempts {
+                let delay = self.config.reread_backoff * 2u32.saturating_pow(attempt - 1);
+                tracing::warn!(stream = %self.config.stream, attempt, %reason, ?delay, "re-read failed, retrying");
+                self.op = Op::Waiting {
+                    until: now + delay,
+                    why,
+                    attempt: attempt + 1,
+                };
+                return;
+            }
+            self.fail(request_error.0, request_error.1);
+            return self.stop(StopReason::Unresolved {
+                attempts: attempt,
+                last_error: reason.clone(),
+            });
+        }
+        self.fail(request_error.0, request_error.1);
+        self.stop(StopReason::Recovery(error));
+    }
+
+    /// Stops for good: every queued request is answered.
+    fn stop(&mut self, reason: StopReason) {
+        tracing::error!(stream = %self.config.stream, %reason, "journal stopped");
+        self.command = None;
+        for request in mem::take(&mut self.requests) {
+            let rejected = Rejection::Stopped(reason.clone());
+            self.events.push_back(match request {
+                Request::Persist { id, .. } => JournalEvent::PersistFailed {
+                    request: id,
+                    error: PersistError::Rejected(rejected),
+                },
+                Request::Snapshot { id } => JournalEvent::SnapshotFailed {
+                    request: Some(id),
+                    seq: self.last_seq,
+                    reason: rejected.to_string(),
+                },
+            });
+        }
+        self.events.push_back(JournalEvent::Stopped(reason.clone()));
+        self.op = Op::Stopped(reason);
+    }
+}

@@ -1,0 +1,121 @@
+//! # persevere-core
+//!
+//! The sans-IO heart of persevere: durable, event-sourced state for one entity as a pure,
+//! synchronous state machine. A [`Journal`] decides *what* must be read and written — persist,
+//! rollback, snapshot-every-N, compaction, retention, recovery — and emits it as [`Command`]s;
+//! a driver decides *how* (which executor, which storage) and feeds the results back. The core
+//! has no async, no IO, no clock and no OS randomness: time comes in as an argument.
+//!
+//! # The run loop
+//!
+//! Inputs are `handle_*` methods; outputs are drained with `#[must_use]` `poll_*` methods. The
+//! contract every driver follows:
+//!
+//! 1. After **every** `handle_*` call, drain [`Journal::poll_command`] and
+//!    [`Journal::poll_event`] until they return `None`, and read [`Journal::poll_timeout`].
+//! 2. Execute each command against storage and feed its result back with
+//!    [`Journal::handle_completion`] under the command's id. A journal has at most one command
+//!    in flight; completions are fed back in the order the commands were polled.
+//! 3. When the deadline from `poll_timeout` passes, call [`Journal::handle_timeout`].
+//! 4. Pass the same entity state to every call that takes `&mut E`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use persevere_core::memory::MemoryStore;
+//! use persevere_core::{Entity, Journal, JournalConfig, JournalEvent};
+//!
+//! #[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+//! struct Counter { value: u64 }
+//!
+//! impl Entity for Counter {
+//!     type Event = u64;
+//!     type Error = String;
+//!     fn apply(&mut self, n: &u64) -> Result<(), String> {
+//!         self.value = self.value.checked_add(*n).ok_or("overflow")?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! /// Drains the journal, executing its commands against an in-memory store.
+//! fn drive(journal: &mut Journal<Counter>, store: &mut MemoryStore, state: &mut Counter) -> Vec<JournalEvent> {
+//!     let mut events = Vec::new();
+//!     loop {
+//!         while let Some(event) = journal.poll_event() {
+//!             events.push(event);
+//!         }
+//!         let Some(command) = journal.poll_command() else { break };
+//!         let (id, result) = store.execute("counter", command);
+//!         journal.handle_completion(Duration::ZERO, id, result, state).unwrap();
+//!     }
+//!     events
+//! }
+//!
+//! let mut store = MemoryStore::new();
+//! let mut state = Counter::default();
+//! let mut journal = Journal::<Counter>::new(JournalConfig::new("counter"), Counter::default);
+//! drive(&mut journal, &mut store, &mut state); // recovery of an empty stream
+//!
+//! let request = journal.handle_persist(2, &mut state).unwrap();
+//! let events = drive(&mut journal, &mut store, &mut state);
+//! assert!(events.contains(&JournalEvent::Persisted { request, first_seq: 1, last_seq: 1 }));
+//!
+//! // A second journal over the same store recovers the state.
+//! let mut again = Counter::default();
+//! let mut journal = Journal::<Counter>::new(JournalConfig::new("counter"), Counter::default);
+//! drive(&mut journal, &mut store, &mut again);
+//! assert_eq!(again.value, 2);
+//! ```
+//!
+//! # Semantics
+//!
+//! - **persist / persist_all** ([`Journal::handle_persist`], [`Journal::handle_persist_all`]):
+//!   the events are encoded, applied to the state (an `apply` that refuses rejects the request
+//!   before anything is written), and appended atomically with the *expected* last seq. After
+//!   [`JournalEvent::Persisted`] they are durable and applied. After a failure the state is
+//!   exactly as before: the journal never clones the state; on the failure path only it
+//!   rebuilds the state from the durable log (newest snapshot + replay).
+//! - **failure classes** ([`PersistError`]): `Rejected` (nothing written, go on), `Conflict`
+//!   (another writer: the journal stops and never overwrites), `Failed` (outcome unknown: the
+//!   journal is fenced, re-reads the log and learns whether the write landed — a write that
+//!   landed is reported persisted, so a retry never applies an event twice).
+//! - **snapshots**: every N events (default 100), on demand, or when a predicate says so
+//!   ([`Strategy::Full`]); or with every append in the same atomic command
+//!   ([`Strategy::Light`]). **Compaction** deletes events covered by a durable snapshot;
+//!   **retention** keeps the newest N snapshots.
+//! - **recovery**: newest readable snapshot + replay. An unreadable snapshot falls back to an
+//!   older one or a full replay, unless the events it covers were compacted
+//!   ([`RecoveryError::SnapshotUnrecoverable`]). Gaps, duplicates, out-of-order seqs, a log
+//!   shorter than its head, and a snapshot beyond the head are errors.
+//! - **records** ([`record`]): a versioned envelope with a CRC-32; any byte string decodes to a
+//!   record or a typed error. **Schema evolution**: each record carries its type version, and
+//!   [`Entity::upcast_event`] / [`Entity::upcast_snapshot`] read older ones.
+//!
+//! # Features
+//!
+//! - `serde`: the [`Json`] codec.
+//! - `testkit`: [`testkit::Harness`], a synchronous in-memory executor with fault injection, to
+//!   unit-test an entity's persistence and recovery without IO.
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod command;
+pub mod config;
+pub mod entity;
+pub mod error;
+mod journal;
+pub mod memory;
+pub mod output;
+pub mod record;
+mod recovery;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+#[cfg(feature = "serde")]
+pub use codec::Json;
+pub use codec::{Borsh, Codec, CodecError};
+pub use command::{Command, CommandId, Completion, StorageError, StoredRecord};
+pub use config::{JournalConfig, Strategy};
+pub use entity::{Entity, UpcastError};
+pub use error::{HandleError, PersistError, RecoveryError, Rejection, StopReason};
+pub use journal::Journal;
+pub use output::{JournalEvent, Phase, RequestId};

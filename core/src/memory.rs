@@ -1,0 +1,255 @@
+//! A pure, synchronous in-memory store that executes [`Command`]s: the reference semantics of
+//! the storage contract, used by the testkit and wrapped by the async in-memory backend.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
+
+/// One stream's records. Fields are public so tests can tamper with stored bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamData {
+    /// The highest seq ever appended (compaction does not lower it).
+    pub head: u64,
+    /// Event records by seq.
+    pub events: BTreeMap<u64, Vec<u8>>,
+    /// Snapshot records by the seq they cover.
+    pub snapshots: BTreeMap<u64, Vec<u8>>,
+}
+
+/// Streams by id; distinct ids never share records, whatever their spelling.
+///
+/// ```
+/// use persevere_core::memory::MemoryStore;
+/// use persevere_core::{Command, CommandId, Completion};
+/// let mut store = MemoryStore::default();
+/// let (id, result) = store.execute("a", Command::ReadEvents { id: CommandId(1), from: 1, limit: 10 });
+/// assert_eq!(id, CommandId(1));
+/// assert_eq!(result, Ok(Completion::Events { records: vec![], head: 0 }));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryStore {
+    streams: HashMap<String, StreamData>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Executes `command` against `stream`, returning its id and result.
+    pub fn execute(
+        &mut self,
+        stream: &str,
+        command: Command,
+    ) -> (CommandId, Result<Completion, StorageError>) {
+        let id = command.id();
+        (id, self.apply(stream, command))
+    }
+
+    fn apply(&mut self, stream: &str, command: Command) -> Result<Completion, StorageError> {
+        match command {
+            Command::LoadSnapshot { before, .. } => {
+                let found = self.streams.get(stream).and_then(|s| {
+                    s.snapshots
+                        .range(..before.unwrap_or(u64::MAX))
+                        .next_back()
+                        .map(|(&seq, bytes)| StoredRecord {
+                            seq,
+                            bytes: bytes.clone(),
+                        })
+                });
+                Ok(Completion::Snapshot(found))
+            }
+            Command::ReadEvents { from, limit, .. } => {
+                let Some(s) = self.streams.get(stream) else {
+                    return Ok(Completion::Events {
+                        records: Vec::new(),
+                        head: 0,
+                    });
+                };
+                let records = s
+                    .events
+                    .range(from..)
+                    .take(limit)
+                    .map(|(&seq, bytes)| StoredRecord {
+                        seq,
+                        bytes: bytes.clone(),
+                    })
+                    .collect();
+                Ok(Completion::Events {
+                    records,
+                    head: s.head,
+                })
+            }
+            Command::Append {
+                expected_last,
+                events,
+                snapshot,
+                ..
+            } => {
+                let s = self.streams.entry(stream.to_owned()).or_default();
+                if s.head != expected_last {
+                    return Err(StorageError::Conflict {
+                        expected: expected_last,
+                        actual: s.head,
+                    });
+                }
+                let contiguous = events
+                    .iter()
+                    .zip(expected_last + 1..)
+                    .all(|(r, seq)| r.seq == seq);
+                let last = expected_last + events.len() as u64;
+                if events.is_empty()
+                    || !contiguous
+                    || snapshot.as_ref().is_some_and(|snap| snap.seq != last)
+                {
+                    return Err(StorageError::Rejected(
+                        "append must hold contiguous events after the head, and a snapshot at the last one"
+                            .into(),
+                    ));
+                }
+                for record in events {
+                    s.events.insert(record.seq, record.bytes);
+                }
+                if let Some(snapshot) = snapshot {
+                    s.snapshots.insert(snapshot.seq, snapshot.bytes);
+                }
+                s.head = last;
+                Ok(Completion::Done)
+            }
+            Command::SaveSnapshot { snapshot, .. } => {
+                let s = self.streams.entry(stream.to_owned()).or_default();
+                s.snapshots.insert(snapshot.seq, snapshot.bytes);
+                Ok(Completion::Done)
+            }
+            Command::DeleteEvents { up_to, .. } => {
+                if let Some(s) = self.streams.get_mut(stream) {
+                    s.events = s.events.split_off(&(up_to.saturating_add(1)));
+                }
+                Ok(Completion::Done)
+            }
+            Command::DeleteSnapshots { keep, .. } => {
+                if let Some(s) = self.streams.get_mut(stream) {
+                    let excess = s.snapshots.len().saturating_sub(keep.max(1));
+                    for _ in 0..excess {
+                        s.snapshots.pop_first();
+                    }
+                }
+                Ok(Completion::Done)
+            }
+        }
+    }
+
+    /// The records of `stream`, if it was ever written.
+    pub fn stream(&self, stream: &str) -> Option<&StreamData> {
+        self.streams.get(stream)
+    }
+
+    /// The records of `stream`, created empty if absent (for tests that tamper with storage).
+    pub fn stream_mut(&mut self, stream: &str) -> &mut StreamData {
+        self.streams.entry(stream.to_owned()).or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u64) -> StoredRecord {
+        StoredRecord {
+            seq,
+            bytes: vec![seq as u8],
+        }
+    }
+
+    fn append(
+        store: &mut MemoryStore,
+        stream: &str,
+        expected_last: u64,
+        seqs: &[u64],
+    ) -> Result<Completion, StorageError> {
+        store
+            .execute(
+                stream,
+                Command::Append {
+                    id: CommandId(1),
+                    expected_last,
+                    events: seqs.iter().map(|&s| rec(s)).collect(),
+                    snapshot: None,
+                },
+            )
+            .1
+    }
+
+    #[test]
+    fn append_checks_the_expected_head_and_contiguity() {
+        let mut store = MemoryStore::new();
+        assert_eq!(append(&mut store, "s", 0, &[1, 2]), Ok(Completion::Done));
+        assert_eq!(
+            append(&mut store, "s", 1, &[2]),
+            Err(StorageError::Conflict {
+                expected: 1,
+                actual: 2
+            })
+        );
+        assert!(matches!(
+            append(&mut store, "s", 2, &[4]),
+            Err(StorageError::Rejected(_))
+        ));
+        assert_eq!(store.stream("s").map(|s| s.head), Some(2));
+    }
+
+    #[test]
+    fn similar_stream_names_stay_apart() {
+        let mut store = MemoryStore::new();
+        for name in ["a", "a.b", "a/b", "a_b"] {
+            assert_eq!(append(&mut store, name, 0, &[1]), Ok(Completion::Done));
+        }
+        for name in ["a", "a.b", "a/b", "a_b"] {
+            assert_eq!(store.stream(name).map(|s| s.events.len()), Some(1));
+        }
+    }
+
+    #[test]
+    fn compaction_keeps_the_head_and_retention_keeps_the_newest() {
+        let mut store = MemoryStore::new();
+        append(&mut store, "s", 0, &[1, 2, 3]).unwrap();
+        for seq in 1..=3 {
+            store
+                .execute(
+                    "s",
+                    Command::SaveSnapshot {
+                        id: CommandId(2),
+                        snapshot: rec(seq),
+                    },
+                )
+                .1
+                .unwrap();
+        }
+        store
+            .execute(
+                "s",
+                Command::DeleteEvents {
+                    id: CommandId(3),
+                    up_to: 2,
+                },
+            )
+            .1
+            .unwrap();
+        store
+            .execute(
+                "s",
+                Command::DeleteSnapshots {
+                    id: CommandId(4),
+                    keep: 2,
+                },
+            )
+            .1
+            .unwrap();
+        let s = store.stream("s").unwrap();
+        assert_eq!(s.head, 3);
+        assert_eq!(s.events.keys().copied().collect::<Vec<_>>(), vec![3]);
+        assert_eq!(s.snapshots.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+    }
+}

@@ -1,0 +1,319 @@
+//! Recovery: newest readable snapshot, then a paged replay of the events after it.
+//!
+//! The same machine rebuilds the state after a failed or undone write, optionally only `until` a
+//! seq (to restore exactly the state before a write) and optionally watching one position to
+//! learn whether a write whose outcome was unknown landed.
+
+use std::marker::PhantomData;
+
+use crate::codec::Codec;
+use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
+use crate::entity::Entity;
+use crate::error::{HandleError, RecoveryError};
+use crate::record::{self, RecordKind};
+
+/// A write whose landing recovery checks, by the checksums of the records it would have left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Probe {
+    /// The last seq of the write.
+    pub(crate) seq: u64,
+    /// Checksum of the event record at `seq`.
+    pub(crate) event_checksum: u32,
+    /// Checksum of the snapshot written with it (Light strategy).
+    pub(crate) snapshot_checksum: Option<u32>,
+    /// Whether a record at `seq` was seen, and whether it was ours.
+    pub(crate) seen: Option<bool>,
+}
+
+/// What a finished recovery found.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub(crate) last_seq: u64,
+    pub(crate) snapshot_seq: Option<u64>,
+    pub(crate) replayed: u64,
+    pub(crate) skipped: Vec<(u64, String)>,
+    pub(crate) probe: Option<Probe>,
+}
+
+/// The result of feeding one completion to a recovery.
+pub(crate) enum Progress {
+    /// Execute this command next.
+    Next(Command),
+    /// The state is rebuilt.
+    Done(Recovered),
+    /// Recovery failed.
+    Failed(RecoveryError),
+}
+
+enum Step {
+    Snapshot { before: Option<u64> },
+    Events,
+}
+
+pub(crate) struct Recovery<E, C> {
+    pub(crate) cmd: CommandId,
+    step: Step,
+    until: Option<u64>,
+    read_batch: usize,
+    snapshot_seq: Option<u64>,
+    next: u64,
+    replayed: u64,
+    skipped: Vec<(u64, String)>,
+    probe: Option<Probe>,
+    _types: PhantomData<fn() -> (E, C)>,
+}
+
+fn decode_checked<'a, C>(
+    stored: &'a StoredRecord,
+    kind: RecordKind,
+    codec_id: u8,
+) -> Result<record::Record<'a>, RecoveryError> {
+    let rec = record::decode(&stored.bytes).map_err(|source| RecoveryError::Corrupt {
+        kind,
+        seq: stored.seq,
+        source,
+    })?;
+    let mismatch = |detail: String| RecoveryError::Mismatch {
+        kind,
+        seq: stored.seq,
+        detail,
+    };
+    if rec.header.kind != kind {
+        return Err(mismatch(format!("envelope holds a {:?}", rec.header.kind)));
+    }
+    if rec.header.seq != stored.seq {
+        return Err(mismatch(format!("envelope seq is {}", rec.header.seq)));
+    }
+    if rec.header.codec != codec_id {
+        return Err(mismatch(format!(
+            "codec {} where the journal uses {codec_id}",
+            rec.header.codec
+        )));
+    }
+    Ok(rec)
+}
+
+impl<E, C> Recovery<E, C>
+where
+    E: Entity,
+    C: Codec<E> + Codec<E::Event>,
+{
+    /// Starts a recovery; returns it and its first command.
+    pub(crate) fn start(
+        cmd: CommandId,
+        until: Option<u64>,
+        probe: Option<Probe>,
+        read_batch: usize,
+    ) -> (Self, Command) {
+        let before = until.map(|u| u + 1);
+        let recovery = Self {
+            cmd,
+            step: Step::Snapshot { before },
+            until,
+            read_batch,
+            snapshot_seq: None,
+            next: 1,
+            replayed: 0,
+            skipped: Vec::new(),
+            probe,
+            _types: PhantomData,
+        };
+        (recovery, Command::LoadSnapshot { id: cmd, before })
+    }
+
+    /// Feeds the completion of the command in flight. `ids` hands out the next command id.
+    pub(crate) fn handle(
+        &mut self,
+        result: Result<Completion, StorageError>,
+        state: &mut E,
+        initial: &dyn Fn() -> E,
+        ids: &mut u64,
+    ) -> Result<Progress, HandleError> {
+        let completion = match result {
+            Ok(completion) => completion,
+            Err(error) => return Ok(Progress::Failed(RecoveryError::Storage(error.to_string()))),
+        };
+        let progress = match (&self.step, completion) {
+            (Step::Snapshot { before }, Completion::Snapshot(found)) => {
+                let before = *before;
+                self.on_snapshot(before, found, state, initial)
+            }
+            (Step::Events, Completion::Events { records, head }) => {
+                self.on_events(&records, head, state)
+            }
+            _ => return Err(HandleError::WrongCompletion { id: self.cmd }),
+        };
+        Ok(match progress {
+            Ok(Some(step)) => {
+                *ids += 1;
+                self.cmd = CommandId(*ids);
+                let command = match step {
+                    Step::Snapshot { before } => Command::LoadSnapshot {
+                        id: self.cmd,
+                        before,
+                    },
+                    Step::Events => Command::ReadEvents {
+                        id: self.cmd,
+                        from: self.next,
+                        limit: self.read_batch,
+                    },
+                };
+                self.step = step;
+                Progress::Next(command)
+            }
+            Ok(None) => Progress::Done(Recovered {
+                last_seq: self.next - 1,
+                snapshot_seq: self.snapshot_seq,
+                replayed: self.replayed,
+                skipped: std::mem::take(&mut self.skipped),
+                probe: self.probe,
+            }),
+            Err(error) => Progress::Failed(error),
+        })
+    }
+
+    fn on_snapshot(
+        &mut self,
+        before: Option<u64>,
+        found: Option<StoredRecord>,
+        state: &mut E,
+        initial: &dyn Fn() -> E,
+    ) -> Result<Option<Step>, RecoveryError> {
+        let Some(stored) = found else {
+            *state = initial();
+            self.next = 1;
+            return Ok(Some(Step::Events));
+        };
+        if before.is_some_and(|before| stored.seq >= before) {
+            return Err(RecoveryError::Mismatch {
+                kind: RecordKind::Snapshot,
+                seq: stored.seq,
+                detail: format!("asked for a snapshot below {before:?}"),
+            });
+        }
+        match self.decode_snapshot(&stored) {
+            Ok((snapshot, checksum)) => {
+                *state = snapshot;
+                self.snapshot_seq = Some(stored.seq);
+                self.next = stored.seq + 1;
+                if let Some(probe) = self.probe.as_mut().filter(|p| p.seq == stored.seq) {
+                    if let Some(ours) = probe.snapshot_checksum {
+                        probe.seen = Some(ours == checksum);
+                    }
+                }
+                Ok(Some(Step::Events))
+            }
+            Err(reason) => {
+                tracing::warn!(seq = stored.seq, %reason, "snapshot unreadable, falling back");
+                self.skipped.push((stored.seq, reason));
+                Ok(Some(Step::Snapshot {
+                    before: Some(stored.seq),
+                }))
+            }
+        }
+    }
+
+    fn decode_snapshot(&self, stored: &StoredRecord) -> Result<(E, u32), String> {
+        let rec = decode_checked::<C>(stored, RecordKind::Snapshot, <C as Codec<E>>::ID)
+            .map_err(|e| e.to_string())?;
+        let value = if rec.header.type_version == E::SNAPSHOT_VERSION {
+            <C as Codec<E>>::decode(rec.payload).map_err(|e| e.to_string())?
+        } else {
+            E::upcast_snapshot(rec.header.type_version, rec.payload).map_err(|e| e.to_string())?
+        };
+        Ok((value, rec.checksum))
+    }
+
+    fn on_events(
+        &mut self,
+        records: &[StoredRecord],
+        head: u64,
+        state: &mut E,
+    ) -> Result<Option<Step>, RecoveryError> {
+        for stored in records {
+            if self.until.is_some_and(|until| stored.seq > until) {
+                return self.finish(head, true);
+            }
+            if stored.seq != self.next {
+                return Err(self.sequence_error(stored.seq));
+            }
+            let rec = decode_checked::<C>(stored, RecordKind::Event, <C as Codec<E::Event>>::ID)?;
+            let event = if rec.header.type_version == E::EVENT_VERSION {
+                <C as Codec<E::Event>>::decode(rec.payload).map_err(|e| e.to_string())
+            } else {
+                E::upcast_event(rec.header.type_version, rec.payload).map_err(|e| e.to_string())
+            }
+            .map_err(|reason| RecoveryError::Decode {
+                seq: stored.seq,
+                reason,
+            })?;
+            state.apply(&event).map_err(|e| RecoveryError::Refused {
+                seq: stored.seq,
+                reason: e.to_string(),
+            })?;
+            if let Some(probe) = self.probe.as_mut().filter(|p| p.seq == stored.seq) {
+                probe.seen = Some(probe.event_checksum == rec.checksum);
+            }
+            self.next += 1;
+            self.replayed += 1;
+        }
+        if records.len() >= self.read_batch {
+            return Ok(Some(Step::Events));
+        }
+        self.finish(head, false)
+    }
+
+    fn sequence_error(&self, found: u64) -> RecoveryError {
+        if found < self.next {
+            return RecoveryError::OutOfOrder {
+                expected: self.next,
+                found,
+            };
+        }
+        match self.skipped.first() {
+            Some((seq, reason)) if self.replayed == 0 => RecoveryError::SnapshotUnrecoverable {
+                seq: *seq,
+                reason: reason.clone(),
+                resumes_at: found,
+            },
+            _ => RecoveryError::Gap {
+                expected: self.next,
+                found,
+            },
+        }
+    }
+
+    fn finish(&self, head: u64, stopped_at_until: bool) -> Result<Option<Step>, RecoveryError> {
+        let last = self.next - 1;
+        if let Some(until) = self.until {
+            if stopped_at_until || last == until {
+                return Ok(None);
+            }
+            return Err(RecoveryError::MissingTail { last, head: until });
+        }
+        if let Some(snapshot) = self.snapshot_seq.filter(|&s| s > head) {
+            return Err(RecoveryError::SnapshotBeyondHead { snapshot, head });
+        }
+        if last > head {
+            return Err(RecoveryError::HeadBehind { last, head });
+        }
+        if last < head {
+            return Err(self.sequence_error_at_tail(head));
+        }
+        Ok(None)
+    }
+
+    fn sequence_error_at_tail(&self, head: u64) -> RecoveryError {
+        match self.skipped.first() {
+            Some((seq, reason)) if self.replayed == 0 => RecoveryError::SnapshotUnrecoverable {
+                seq: *seq,
+                reason: reason.clone(),
+                resumes_at: head + 1,
+            },
+            _ => RecoveryError::MissingTail {
+                last: self.next - 1,
+                head,
+            },
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! A synchronous in-memory executor for unit-testing entities and recovery without IO.
+//!
+//! [`Harness`] runs a [`Journal`] against a [`MemoryStore`] to completion after every call, and
+//! injects [`Fault`]s at chosen commands: a rejected or failed write (landed or not), a conflict
+//! with another writer, or a crash before or after any command. After a crash,
+//! [`Harness::restart`] recovers a fresh journal and state from what the store holds.
+//!
+//! ```
+//! use persevere_core::testkit::Harness;
+//! use persevere_core::{Entity, JournalConfig};
+//!
+//! #[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+//! struct Counter { value: i64 }
+//!
+//! impl Entity for Counter {
+//!     type Event = i64;
+//!     type Error = String;
+//!     fn apply(&mut self, n: &i64) -> Result<(), String> {
+//!         self.value += n;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // Recover an actor from these events, and assert its state.
+//! let harness = Harness::<Counter>::recover_from_events(
+//!     JournalConfig::new("counter"),
+//!     Counter::default,
+//!     [5, -2, 10],
+//! ).unwrap();
+//! assert_eq!(harness.state().value, 13);
+//! assert_eq!(harness.journal().map(|j| j.last_seq()), Some(3));
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::codec::{Borsh, Codec, CodecError};
+use crate::command::{Command, Completion, StorageError};
+use crate::config::JournalConfig;
+use crate::entity::Entity;
+use crate::error::{HandleError, PersistError, RecoveryError};
+use crate::journal::Journal;
+use crate::memory::MemoryStore;
+use crate::output::{JournalEvent, RequestId};
+use crate::record::{self, RecordHeader, RecordKind};
+
+/// A fault injected in place of a command's normal execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The storage refuses the command; nothing is written.
+    Reject,
+    /// The command fails with an unknown outcome, and did not write.
+    FailBeforeWrite,
+    /// The command is executed, then reported failed with an unknown outcome.
+    FailAfterWrite,
+    /// Another writer appends one event to the stream just before the command runs.
+    Conflict,
+    /// The process dies before the command runs: the journal and the state are lost.
+    CrashBefore,
+    /// The process dies after the command ran, before its completion is seen.
+    CrashAfter,
+}
+
+/// What a harness call can end in.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    /// The request failed.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    /// A snapshot request failed.
+    #[error("snapshot failed: {0}")]
+    Snapshot(String),
+    /// Recovery failed.
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
+    /// An injected crash happened; call [`Harness::restart`].
+    #[error("crashed by an injected fault")]
+    Crashed,
+    /// The journal was driven wrongly (a bug in the harness or the journal).
+    #[error(transparent)]
+    Handle(#[from] HandleError),
+    /// Seeding the store failed.
+    #[error("encoding a seeded event failed: {0}")]
+    Encode(#[from] CodecError),
+}
+
+/// Runs one journal over an in-memory store, synchronously, with fault injection.
+pub struct Harness<E: Entity, C = Borsh> {
+    store: MemoryStore,
+    config: JournalConfig,
+    initial: Arc<dyn Fn() -> E + Send + Sync>,
+    journal: Option<Journal<E, C>>,
+    state: E,
+    now: Duration,
+    executed: u64,
+    faults: BTreeMap<u64, Fault>,
+    next_write: Vec<Fault>,
+    log: Vec<JournalEvent>,
+}
+
+impl<E, C> Harness<E, C>
+where
+    E: Entity + 'static,
+    C: Codec<E> + Codec<E::Event>,
+{
+    /// A harness over an empty store, recovered (to the initial state).
+    pub fn new(config: JournalConfig, initial: impl Fn() -> E + Send + Sync + 'static) -> Self {
+        let mut harness = Self::unopened(MemoryStore::new(), config, Arc::new(initial));
+        // Recovering an empty store cannot fail; if it somehow did, the journal is stopped and
+        // every later call reports why.
+        let _ = harness.restart();
+        harness
+    }
+
+    /// A harness over `store`, recovered from it.
+    pub fn with_store(
+        store: MemoryStore,
+        config: JournalConfig,
+        initial: impl Fn() -> E + Send + Sync + 'static,
+    ) -> Result<Self, HarnessError> {
+        let mut harness = Self::unopened(store, config, Arc::new(initial));
+        harness.restart()?;
+        Ok(harness)
+    }
+
+    /// Writes `events` to a fresh store as if persisted earlier, then recovers from it.
+    pub fn recover_from_events(
+        config: JournalConfig,
+        initial: impl Fn() -> E + Send + Sync + 'static,
+        events: impl IntoIterator<Item = E::Event>,
+    ) -> Result<Self, HarnessError> {
+        let mut harness = Self::unopened(MemoryStore::new(), config, Arc::new(initial));
+        harness.seed_events(events)?;
+        harness.restart()?;
+        Ok(harness)
+    }
+
+    fn unopened(
+        store: MemoryStore,
+        config: JournalConfig,
+        initial: Arc<dyn Fn() -> E + Send + Sync>,
+    ) -> Self {
+        let state = initial();
+        Self {
+            store,
+            config,
+            initial,
+            journal: None,
+            state,
+            now: Duration::ZERO,
+            executed: 0,
+            faults: BTreeMap::new(),
+            next_write: Vec::new(),
+            log: Vec::new(),
+        }
+    }
+
+    /// Appends `events` to the stored log after its head, as another process would have; the
+    /// running journal does not see them until [`restart`](Self::restart).
+    pub fn seed_events(
+        &mut self,
+        events: impl IntoIterator<Item = E::Event>,
+    ) -> Result<(), HarnessError> {
+        let stream = self.store.stream_mut(&self.config.stream);
+        for event in events {
+            let seq = stream.head + 1;
+            let mut payload = Vec::new();
+            <C as Codec<E::Event>>::encode(&event, &mut payload)?;
+            let header = RecordHeader {
+                kind: RecordKind::Event,
+                codec: <C as Codec<E::Event>>::ID,
+                type_version: E::EVENT_VERSION,
+                seq,
+            };
+            stream.events.insert(seq, record::encode(header, &payload));
+            stream.head = seq;
+        }
+        Ok(())
+    }
+
+    /// Drops the journal and state, as a crash would, keeping the store.
+    pub fn crash(&mut self) {
+        self.journal = None;
+    }
+
+    /// Opens a new journal and state over the store and recovers.
+    pub fn restart(&mut self) -> Result<&E, HarnessError> {
+        self.state = (self.initial)();
+        let initial = Arc::clone(&self.initial);
+        self.journal = Some(Journal::new(self.config.clone(), move || initial()));
+        let from = self.log.len();
+        self.run()?;
+        let failure = self.log[from..].iter().find_map(|event| match event {
+            JournalEvent::RecoveryFailed(error) => Some(error.clone()),
+            _ => None,
+        });
+        match failure {
+            Some(error) => Err(HarnessError::Recovery(error)),
+            None => Ok(&self.state),
+        }
+    }
+
+    /// Injects `fault` at the `n`-th command executed by this harness (counting from 1, across
+    /// restarts; see [`commands_executed`](Self::commands_executed)).
+    pub fn fault_at(&mut self, n: u64, fault: Fault) {
+        self.faults.insert(n, fault);
+    }
+
+    /// Injects `fault` at the next write command.
+    pub fn fault_next_write(&mut self, fault: Fault) {
+        self.next_write.insert(0, fault);
+    }
+
+    /// Persists one event and runs to completion; returns the seqs written.
+    pub fn persist(&mut self, event: E::Event) -> Result<(u64, u64), HarnessError> {
+        let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
+        let request = journal.handle_persist(event, &mut self.state)?;
+        self.finish_persist(request)
+    }
+
+    /// Persists an atomic batch and runs to completion; returns the seqs written.
+    pub fn persist_all(
+        &mut self,
+        events: impl IntoIterator<Item = E::Event>,
+    ) -> Result<(u64, u64), HarnessError> {
+        let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
+        let request = journal.handle_persist_all(events, &mut self.state)?;
+        self.finish_persist(request)
+    }
+
+    /// Takes a snapshot on demand and runs to completion; returns the seq it covers.
+    pub fn snapshot(&mut self) -> Result<u64, HarnessError> {
+        let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
+        let request = journal.handle_snapshot_request(&mut self.state)?;
+        let from = self.log.len();
+        self.run()?;
+        self.log[from..]
+            .iter()
+            .find_map(|event| match event {
+                JournalEvent::SnapshotSaved {
+                    request: Some(r),
+                    seq,
+                } if *r == request => Some(Ok(*seq)),
+                JournalEvent::SnapshotFailed {
+                    request: Some(r),
+                    reason,
+                    ..
+                } if *r == request => Some(Err(HarnessError::Snapshot(reason.clone()))),
+                _ => None,
+            })
+            .unwrap_or(Err(HarnessError::Crashed))
+    }
+
+    fn finish_persist(&mut self, request: RequestId) -> Result<(u64, u64), HarnessError> {
+        let from = self.log.len();
+        self.run()?;
+        self.log[from..]
+            .iter()
+            .find_map(|event| match event {
+                JournalEvent::Persisted {
+                    request: r,
+                    first_seq,
+                    last_seq,
+                } if *r == request => Some(Ok((*first_seq, *last_seq))),
+                JournalEvent::PersistFailed { request: r, error } if *r == request => {
+                    Some(Err(HarnessError::Persist(error.clone())))
+                }
+                _ => None,
+            })
+            .unwrap_or(Err(HarnessError::Crashed))
+    }
+
+    /// Drives the journal until it has nothing left to do: executes every command (with any
+    /// injected fault), drains every event, and advances virtual time to every timeout.
+    pub fn run(&mut self) -> Result<(), HarnessError> {
+        loop {
+            let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
+            while let Some(event) = journal.poll_event() {
+                self.log.push(event);
+            }
+            if let Some(command) = journal.poll_command() {
+                self.executed += 1;
+                let fault = self
+                    .faults
+                    .remove(&self.executed)
+                    .or_else(|| command.is_write().then(|| self.next_write.pop()).flatten());
+                let id = command.id();
+                let Some(result) = self.execute(command, fault) else {
+                    self.crash();
+                    return Err(HarnessError::Crashed);
+                };
+                let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
+                journal.handle_completion(self.now, id, result, &mut self.state)?;
+                continue;
+            }
+            match journal.poll_timeout() {
+                Some(deadline) => {
+                    self.now = self.now.max(deadline);
+                    journal.handle_timeout(self.now);
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Executes `command` under `fault`; `None` means the process crashed.
+    fn execute(
+        &mut self,
+        command: Command,
+        fault: Option<Fault>,
+    ) -> Option<Result<Completion, StorageError>> {
+        let stream = self.config.stream.as_str();
+        let injected = |what: &str| format!("injected fault: {what}");
+        Some(match fault {
+            None => self.store.execute(stream, command).1,
+            Some(Fault::Reject) => Err(StorageError::Rejected(injected("rejected"))),
+            Some(Fault::FailBeforeWrite) => Err(StorageError::Failed(injected("not written"))),
+            Some(Fault::FailAfterWrite) => {
+                let _ = self.store.execute(stream, command);
+                Err(StorageError::Failed(injected("written")))
+            }
+            Some(Fault::Conflict) => {
+                let rogue = self.store.stream_mut(stream);
+                let seq = rogue.head + 1;
+                let header = RecordHeader {
+                    kind: RecordKind::Event,
+                    codec: 0,
+                    type_version: 0,
+                    seq,
+                };
+                let bytes = record::encode(header, b"another writer");
+                rogue.events.insert(seq, bytes);
+                rogue.head = seq;
+                self.store.execute(stream, command).1
+            }
+            Some(Fault::CrashBefore) => return None,
+            Some(Fault::CrashAfter) => {
+                let _ = self.store.execute(stream, command);
+                return None;
+            }
+        })
+    }
+
+    /// The entity's current state.
+    pub fn state(&self) -> &E {
+        &self.state
+    }
+
+    /// The journal, unless crashed.
+    pub fn journal(&self) -> Option<&Journal<E, C>> {
+        self.journal.as_ref()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+
+    /// The store, to tamper with.
+    pub fn store_mut(&mut self) -> &mut MemoryStore {
+        &mut self.store
+    }
+
+    /// Every event the journal reported, oldest first.
+    pub fn events(&self) -> &[JournalEvent] {
+        &self.log
+    }
+
+    /// How many commands were executed (or faulted) so far.
+    pub fn commands_executed(&self) -> u64 {
+        self.executed
+    }
+}

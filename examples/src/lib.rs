@@ -1,0 +1,1 @@
+//! Runnable programs a new user starts from; see the `[[example]]` targets.
