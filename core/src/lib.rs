@@ -107,6 +107,7 @@ pub mod memory;
 pub mod output;
 pub mod record;
 mod recovery;
+pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -119,3 +120,4 @@ pub use entity::{Entity, UpcastError};
 pub use error::{HandleError, PersistError, RecoveryError, Rejection, StopReason};
 pub use journal::Journal;
 pub use output::{JournalEvent, Phase, RequestId};
+pub use store::{CommandResult, Store, StreamCommand};
