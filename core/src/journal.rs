@@ -90,6 +90,9 @@ enum Op<E, C> {
     Stopped(StopReason),
 }
 
+/// Decides, after an append, whether to snapshot the state at the given seq.
+type SnapshotPredicate<E> = Box<dyn Fn(&E, u64) -> bool + Send>;
+
 /// One persistent entity — a stream of events and its snapshots — as a pure state machine.
 ///
 /// See the [crate documentation](crate) for the run loop. The journal does not own the entity's
@@ -102,7 +105,7 @@ enum Op<E, C> {
 pub struct Journal<E: Entity, C = Borsh> {
     config: JournalConfig,
     initial: Box<dyn Fn() -> E + Send>,
-    snapshot_when: Option<Box<dyn Fn(&E, u64) -> bool + Send>>,
+    snapshot_when: Option<SnapshotPredicate<E>>,
     op: Op<E, C>,
     last_seq: u64,
     snapshot_seq: u64,

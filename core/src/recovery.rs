@@ -63,7 +63,7 @@ pub(crate) struct Recovery<E, C> {
     _types: PhantomData<fn() -> (E, C)>,
 }
 
-fn decode_checked<'a, C>(
+fn decode_checked<'a>(
     stored: &'a StoredRecord,
     kind: RecordKind,
     codec_id: u8,
@@ -214,7 +214,7 @@ where
     }
 
     fn decode_snapshot(&self, stored: &StoredRecord) -> Result<(E, u32), String> {
-        let rec = decode_checked::<C>(stored, RecordKind::Snapshot, <C as Codec<E>>::ID)
+        let rec = decode_checked(stored, RecordKind::Snapshot, <C as Codec<E>>::ID)
             .map_err(|e| e.to_string())?;
         let value = if rec.header.type_version == E::SNAPSHOT_VERSION {
             <C as Codec<E>>::decode(rec.payload).map_err(|e| e.to_string())?
@@ -237,7 +237,7 @@ where
             if stored.seq != self.next {
                 return Err(self.sequence_error(stored.seq));
             }
-            let rec = decode_checked::<C>(stored, RecordKind::Event, <C as Codec<E::Event>>::ID)?;
+            let rec = decode_checked(stored, RecordKind::Event, <C as Codec<E::Event>>::ID)?;
             let event = if rec.header.type_version == E::EVENT_VERSION {
                 <C as Codec<E::Event>>::decode(rec.payload).map_err(|e| e.to_string())
             } else {

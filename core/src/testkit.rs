@@ -216,6 +216,12 @@ where
         self.next_write.insert(0, fault);
     }
 
+    /// Forgets every fault not yet injected.
+    pub fn clear_faults(&mut self) {
+        self.faults.clear();
+        self.next_write.clear();
+    }
+
     /// Persists one event and runs to completion; returns the seqs written.
     pub fn persist(&mut self, event: E::Event) -> Result<(u64, u64), HarnessError> {
         let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
