@@ -1,0 +1,604 @@
+//! The deterministic simulation: many journals over one simulated store, a random workload,
+//! faults drawn at per-seed rates, completions delayed and reordered across journals, crashes
+//! at any command, and a reference model that checks every outcome.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use persevere_core::record::{self, RecordHeader, RecordKind};
+use persevere_core::{
+    Borsh, Codec, Command, CommandId, Completion, Journal, JournalConfig, JournalEvent,
+    PersistError, Phase, RecoveryError, RequestId, StorageError, StoredRecord, Strategy,
+};
+
+use crate::ledger::{Entry, Ledger};
+use crate::rng::SimRng;
+use crate::store::SimStore;
+
+/// How often each fault happens, per command of the kind it applies to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaultRates {
+    /// A write refused with nothing written.
+    pub reject: f64,
+    /// A write that fails without landing.
+    pub fail_not_landed: f64,
+    /// A write that lands, then is reported failed.
+    pub fail_landed: f64,
+    /// Another writer appends just before an append.
+    pub conflict: f64,
+    /// A read that fails (reads run during recovery and re-reads).
+    pub read_fault: f64,
+    /// A crash of the whole process, per scheduling step.
+    pub crash: f64,
+}
+
+impl FaultRates {
+    /// No faults at all.
+    pub fn none() -> Self {
+        Self {
+            reject: 0.0,
+            fail_not_landed: 0.0,
+            fail_landed: 0.0,
+            conflict: 0.0,
+            read_fault: 0.0,
+            crash: 0.0,
+        }
+    }
+
+    /// Rates drawn for one seed: each fault between 0 and 8 %, crashes between 0 and 2 %.
+    pub fn draw(rng: &mut SimRng) -> Self {
+        let mut rate = |permille: u64| rng.below(permille + 1) as f64 / 1000.0;
+        Self {
+            reject: rate(80),
+            fail_not_landed: rate(80),
+            fail_landed: rate(80),
+            conflict: rate(30),
+            read_fault: rate(80),
+            crash: rate(20),
+        }
+    }
+}
+
+/// A crash planned at an exact command, followed by a fault during the recovery after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Crash when the `crash_at`-th command is about to execute.
+    pub crash_at: u64,
+    /// Whether the crash keeps every executed write (`true`) or loses every unsynced one.
+    pub keep_unsynced: bool,
+    /// Fail the `then_fault`-th command executed after the crash (0: none).
+    pub then_fault: u64,
+}
+
+/// What a run found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Faults injected and crashes taken.
+    pub fault_points: u64,
+    /// Commands executed.
+    pub commands: u64,
+    /// Events acknowledged persisted.
+    pub persisted: u64,
+    /// Every broken rule, with the step it was seen at.
+    pub violations: Vec<String>,
+    /// A digest of everything that happened: the same seed gives the same digest.
+    pub digest: u64,
+}
+
+enum Flight {
+    Idle,
+    Issued(Command),
+    Executed {
+        id: CommandId,
+        write: Option<usize>,
+        result: Result<Completion, StorageError>,
+    },
+}
+
+struct Slot {
+    stream: Arc<str>,
+    config: JournalConfig,
+    journal: Journal<Ledger>,
+    state: Ledger,
+    flight: Flight,
+    /// The ids durable in the stream, in seq order (ours and another writer's).
+    truth: Vec<u32>,
+    /// Requests not yet resolved, with their ids.
+    pending: BTreeMap<RequestId, Vec<u32>>,
+    /// The request whose append was sent and not yet resolved.
+    appending: Option<RequestId>,
+    /// Ids that may or may not have landed (a write cut short by a crash or left unresolved).
+    maybe: Vec<u32>,
+    recovering: bool,
+}
+
+impl Slot {
+    fn new(stream: Arc<str>, config: JournalConfig) -> Self {
+        Self {
+            journal: Journal::new(config.clone(), Ledger::default),
+            stream,
+            config,
+            state: Ledger::default(),
+            flight: Flight::Idle,
+            truth: Vec::new(),
+            pending: BTreeMap::new(),
+            appending: None,
+            maybe: Vec::new(),
+            recovering: true,
+        }
+    }
+
+    /// A new process: a fresh journal and state over the same stream.
+    fn restart(&mut self) {
+        if let Some(request) = self.appending.take() {
+            if let Some(ids) = self.pending.get(&request) {
+                self.maybe.clone_from(ids);
+            }
+        }
+        self.pending.clear();
+        self.journal = Journal::new(self.config.clone(), Ledger::default);
+        self.state = Ledger::default();
+        self.flight = Flight::Idle;
+        self.recovering = true;
+    }
+}
+
+/// A seeded simulation run.
+pub struct Simulation {
+    rng: SimRng,
+    rates: FaultRates,
+    plan: Option<Plan>,
+    store: SimStore,
+    slots: Vec<Slot>,
+    now: Duration,
+    step: u64,
+    next_id: u32,
+    fault_after: Option<u64>,
+    report: Report,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(digest: u64, text: &str) -> u64 {
+    text.bytes().fold(digest, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A short, byte-free description of a command for the digest.
+fn summary(slot: usize, command: &Command) -> String {
+    match command {
+        Command::LoadSnapshot { before, .. } => format!("{slot}:load<{before:?}"),
+        Command::ReadEvents { from, limit, .. } => format!("{slot}:read{from}+{limit}"),
+        Command::Append {
+            expected_last,
+            events,
+            snapshot,
+            ..
+        } => format!(
+            "{slot}:append{expected_last}+{}{}",
+            events.len(),
+            if snapshot.is_some() { "s" } else { "" }
+        ),
+        Command::SaveSnapshot { snapshot, .. } => format!("{slot}:snap{}", snapshot.seq),
+        Command::DeleteEvents { up_to, .. } => format!("{slot}:compact{up_to}"),
+        Command::DeleteSnapshots { keep, .. } => format!("{slot}:prune{keep}"),
+        other => format!("{slot}:{:?}", other.id()),
+    }
+}
+
+impl Simulation {
+    /// A simulation of `journals` journals whose configuration (strategy, snapshot cadence,
+    /// compaction, retention, page size) is drawn from `seed`.
+    pub fn new(seed: u64, journals: usize, rates: FaultRates) -> Self {
+        let mut rng = SimRng::new(seed);
+        let slots = (0..journals)
+            .map(|i| {
+                let mut config = JournalConfig::new(format!("entity/{i}"))
+                    .strategy(if rng.chance(0.3) {
+                        Strategy::Light
+                    } else {
+                        Strategy::Full
+                    })
+                    .snapshot_every([None, Some(1), Some(3), Some(7)][rng.below(4) as usize])
+                    .compact_on_snapshot(rng.chance(0.5))
+                    .read_batch(rng.between(1, 8) as usize)
+                    .reread(4, Duration::from_millis(20));
+                if rng.chance(0.5) {
+                    config = config.keep_snapshots(rng.between(1, 3) as usize);
+                }
+                Slot::new(Arc::from(config.stream()), config)
+            })
+            .collect();
+        Self {
+            rng,
+            rates,
+            plan: None,
+            store: SimStore::default(),
+            slots,
+            now: Duration::ZERO,
+            step: 0,
+            next_id: 0,
+            fault_after: None,
+            report: Report {
+                digest: FNV_OFFSET,
+                ..Report::default()
+            },
+        }
+    }
+
+    /// Adds a planned crash (used by the exhaustive sweep).
+    pub fn with_plan(mut self, plan: Plan) -> Self {
+        self.plan = Some(plan);
+        self
+    }
+
+    /// Runs `steps` scheduling steps, then drains, restarts everything cleanly and checks the
+    /// final state.
+    pub fn run(mut self, steps: u64) -> Report {
+        for i in 0..self.slots.len() {
+            self.pump(i);
+        }
+        for _ in 0..steps {
+            self.step += 1;
+            self.schedule();
+        }
+        self.rates = FaultRates::none();
+        self.plan = None;
+        self.fault_after = None;
+        self.drain();
+        self.crash(usize::MAX);
+        self.drain();
+        for i in 0..self.slots.len() {
+            let slot = &self.slots[i];
+            let ids = format!("{:?}", slot.state.ids);
+            if slot.state.ids != slot.truth {
+                let what = format!(
+                    "{}: final state {ids} is not the durable stream {:?}",
+                    slot.stream, slot.truth
+                );
+                self.violation(what);
+            }
+            self.report.digest = fnv(self.report.digest, &ids);
+        }
+        self.report
+    }
+
+    fn violation(&mut self, what: String) {
+        self.report
+            .violations
+            .push(format!("step {}: {what}", self.step));
+    }
+
+    fn schedule(&mut self) {
+        if self.rng.chance(self.rates.crash) {
+            self.report.fault_points += 1;
+            let (lo, hi) = self.store.cut_range();
+            let cut = self.rng.between(lo as u64, hi as u64) as usize;
+            return self.crash(cut);
+        }
+        let slot = self.rng.below(self.slots.len() as u64) as usize;
+        match self.rng.below(100) {
+            0..=29 => self.workload(slot),
+            30..=64 => self.execute(slot),
+            65..=94 => self.deliver(slot),
+            _ => self.tick(),
+        }
+    }
+
+    fn fresh(&mut self, n: u64) -> Vec<u32> {
+        (0..n)
+            .map(|_| {
+                self.next_id += 1;
+                self.next_id
+            })
+            .collect()
+    }
+
+    fn workload(&mut self, i: usize) {
+        let choice = self.rng.below(100);
+        let ids = match choice {
+            0..=49 => self.fresh(1),
+            50..=74 => {
+                let n = self.rng.between(2, 4);
+                self.fresh(n)
+            }
+            _ => Vec::new(),
+        };
+        let slot = &mut self.slots[i];
+        let state = &mut slot.state;
+        let result = match choice {
+            0..=49 => slot.journal.handle_persist(Entry::Add(ids[0]), state),
+            50..=74 => slot
+                .journal
+                .handle_persist_all(ids.iter().map(|&id| Entry::Add(id)), state),
+            75..=79 => slot.journal.handle_persist(Entry::Refused, state),
+            80..=84 => slot
+                .journal
+                .handle_persist_all([Entry::Add(u32::MAX), Entry::Refused], state),
+            _ => slot.journal.handle_snapshot_request(state),
+        };
+        match result {
+            Ok(request) => {
+                if choice < 75 {
+                    slot.pending.insert(request, ids);
+                }
+            }
+            Err(error) => {
+                let stream = slot.stream.clone();
+                self.violation(format!("{stream}: request refused at once: {error}"));
+            }
+        }
+        self.pump(i);
+    }
+
+    fn execute(&mut self, i: usize) {
+        if !matches!(self.slots[i].flight, Flight::Issued(_)) {
+            return;
+        }
+        let Flight::Issued(command) = std::mem::replace(&mut self.slots[i].flight, Flight::Idle)
+        else {
+            return;
+        };
+        self.report.commands += 1;
+        let n = self.report.commands;
+        self.report.digest = fnv(self.report.digest, &summary(i, &command));
+        if let Some(plan) = self.plan.filter(|p| p.crash_at == n) {
+            self.slots[i].flight = Flight::Issued(command);
+            self.report.fault_points += 1;
+            let (lo, hi) = self.store.cut_range();
+            self.crash(if plan.keep_unsynced { hi } else { lo });
+            if plan.then_fault > 0 {
+                self.fault_after = Some(n + plan.then_fault);
+            }
+            return;
+        }
+        let forced = self.fault_after == Some(n);
+        let stream = Arc::clone(&self.slots[i].stream);
+        let id = command.id();
+        let (write, result) = if command.is_write() {
+            self.execute_write(i, &stream, command, forced)
+        } else if forced || self.rng.chance(self.rates.read_fault) {
+            self.report.fault_points += 1;
+            (
+                None,
+                Err(StorageError::Failed("injected read fault".into())),
+            )
+        } else {
+            self.store.execute(&stream, command)
+        };
+        self.slots[i].flight = Flight::Executed { id, write, result };
+    }
+
+    fn execute_write(
+        &mut self,
+        i: usize,
+        stream: &Arc<str>,
+        command: Command,
+        forced: bool,
+    ) -> (Option<usize>, Result<Completion, StorageError>) {
+        let rates = self.rates;
+        if forced || self.rng.chance(rates.fail_not_landed) {
+            self.report.fault_points += 1;
+            return (
+                None,
+                Err(StorageError::Failed("injected: not landed".into())),
+            );
+        }
+        if self.rng.chance(rates.reject) {
+            self.report.fault_points += 1;
+            return (None, Err(StorageError::Rejected("injected".into())));
+        }
+        if self.rng.chance(rates.fail_landed) {
+            self.report.fault_points += 1;
+            let (write, _) = self.store.execute(stream, command);
+            return (write, Err(StorageError::Failed("injected: landed".into())));
+        }
+        if matches!(command, Command::Append { .. }) && self.rng.chance(rates.conflict) {
+            self.report.fault_points += 1;
+            self.other_writer_appends(i);
+        }
+        self.store.execute(stream, command)
+    }
+
+    /// Another process appends one valid event to slot `i`'s stream, and syncs it.
+    fn other_writer_appends(&mut self, i: usize) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let stream = Arc::clone(&self.slots[i].stream);
+        let head = self.store.view().stream(&stream).map_or(0, |s| s.head);
+        let mut payload = Vec::new();
+        if <Borsh as Codec<Entry>>::encode(&Entry::Add(id), &mut payload).is_err() {
+            return self.violation("borsh failed to encode an event".into());
+        }
+        let header = RecordHeader {
+            kind: RecordKind::Event,
+            codec: <Borsh as Codec<Entry>>::ID,
+            type_version: 1,
+            seq: head + 1,
+        };
+        let append = Command::Append {
+            id: CommandId(0),
+            expected_last: head,
+            events: vec![StoredRecord {
+                seq: head + 1,
+                bytes: record::encode(header, &payload),
+            }],
+            snapshot: None,
+        };
+        let (_, result) = self.store.execute(&stream, append);
+        self.store.sync_all();
+        match result {
+            Ok(_) => self.slots[i].truth.push(id),
+            Err(error) => self.violation(format!("{stream}: the other writer failed: {error}")),
+        }
+    }
+
+    fn deliver(&mut self, i: usize) {
+        if !matches!(self.slots[i].flight, Flight::Executed { .. }) {
+            return;
+        }
+        let Flight::Executed { id, write, result } =
+            std::mem::replace(&mut self.slots[i].flight, Flight::Idle)
+        else {
+            return;
+        };
+        if let Some(index) = write {
+            self.store.sync(index);
+        }
+        let slot = &mut self.slots[i];
+        if let Err(error) = slot
+            .journal
+            .handle_completion(self.now, id, result, &mut slot.state)
+        {
+            let stream = slot.stream.clone();
+            self.violation(format!("{stream}: completion refused: {error}"));
+        }
+        self.pump(i);
+    }
+
+    fn tick(&mut self) {
+        self.now += Duration::from_millis(self.rng.between(1, 40));
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            if slot.journal.poll_timeout().is_some_and(|t| t <= self.now) {
+                slot.journal.handle_timeout(self.now);
+                self.pump(i);
+            }
+        }
+    }
+
+    fn crash(&mut self, cut: usize) {
+        self.report.digest = fnv(self.report.digest, &format!("crash {cut}"));
+        self.store.crash(cut);
+        for i in 0..self.slots.len() {
+            self.slots[i].restart();
+            self.pump(i);
+        }
+    }
+
+    /// Runs every journal to quiescence without faults.
+    fn drain(&mut self) {
+        for _ in 0..100_000 {
+            let busy: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| !matches!(self.slots[i].flight, Flight::Idle))
+                .collect();
+            if busy.is_empty() {
+                let waiting = self
+                    .slots
+                    .iter()
+                    .any(|s| s.journal.poll_timeout().is_some());
+                if !waiting {
+                    return;
+                }
+                self.tick();
+                continue;
+            }
+            for i in busy {
+                self.execute(i);
+                self.deliver(i);
+            }
+        }
+        self.violation("the journals never went quiet".into());
+    }
+
+    /// Drains slot `i`'s outputs, checking each event against the model.
+    fn pump(&mut self, i: usize) {
+        while let Some(event) = self.slots[i].journal.poll_event() {
+            self.report.digest = fnv(self.report.digest, &format!("{i}:{event:?}"));
+            self.check_event(i, event);
+        }
+        let slot = &mut self.slots[i];
+        if slot.journal.phase() == Phase::Stopped {
+            slot.restart();
+            return self.pump(i);
+        }
+        if matches!(slot.flight, Flight::Idle) {
+            if let Some(command) = slot.journal.poll_command() {
+                if matches!(command, Command::Append { .. }) {
+                    slot.appending = slot.pending.keys().next().copied();
+                }
+                slot.flight = Flight::Issued(command);
+            }
+        }
+        let slot = &self.slots[i];
+        if slot.journal.phase() == Phase::Ready && matches!(slot.flight, Flight::Idle) {
+            let last = slot.journal.last_seq();
+            if slot.state.ids != slot.truth || last != slot.truth.len() as u64 {
+                let what = format!(
+                    "{}: idle state {:?} (last seq {last}) is not the durable stream {:?}",
+                    slot.stream, slot.state.ids, slot.truth
+                );
+                self.violation(what);
+            }
+        }
+    }
+
+    fn check_event(&mut self, i: usize, event: JournalEvent) {
+        let slot = &mut self.slots[i];
+        let mut problem = String::new();
+        match event {
+            JournalEvent::Recovered { last_seq, .. } if slot.recovering => {
+                slot.recovering = false;
+                // The same call may already have applied a queued request: the recovered part
+                // is the first `last_seq` events.
+                let recovered = slot.state.ids.get(..last_seq as usize).unwrap_or(&[]);
+                let maybe: Vec<u32> = slot.truth.iter().chain(&slot.maybe).copied().collect();
+                if recovered == slot.truth.as_slice() {
+                } else if !slot.maybe.is_empty() && recovered == maybe.as_slice() {
+                    slot.truth = maybe;
+                } else {
+                    let _ = write!(
+                        problem,
+                        "recovered {:?} (last seq {last_seq}), durable {:?}, maybe {:?}",
+                        slot.state.ids, slot.truth, slot.maybe
+                    );
+                }
+                slot.maybe.clear();
+            }
+            JournalEvent::Persisted {
+                request, last_seq, ..
+            } => {
+                if slot.appending == Some(request) {
+                    slot.appending = None;
+                }
+                match slot.pending.remove(&request) {
+                    Some(ids) => {
+                        self.report.persisted += ids.len() as u64;
+                        slot.truth.extend(ids);
+                        if last_seq != slot.truth.len() as u64 {
+                            let _ = write!(
+                                problem,
+                                "persisted up to {last_seq}, model has {}",
+                                slot.truth.len()
+                            );
+                        }
+                    }
+                    None => {
+                        let _ = write!(problem, "{request} persisted but never made");
+                    }
+                }
+            }
+            JournalEvent::PersistFailed { request, error } => {
+                if slot.appending == Some(request) {
+                    slot.appending = None;
+                }
+                let ids = slot.pending.remove(&request).unwrap_or_default();
+                if let PersistError::Failed { landed: None, .. } = error {
+                    slot.maybe = ids;
+                }
+            }
+            JournalEvent::RecoveryFailed(RecoveryError::Storage(_)) => {}
+            JournalEvent::RecoveryFailed(error) => {
+                let _ = write!(problem, "recovery failed: {error}");
+            }
+            _ => {}
+        }
+        if !problem.is_empty() {
+            let stream = self.slots[i].stream.clone();
+            self.violation(format!("{stream}: {problem}"));
+        }
+    }
+}
