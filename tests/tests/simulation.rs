@@ -17,6 +17,9 @@ use persevere_tests::{FaultRates, Plan, Report, SimRng, Simulation};
 const JOURNALS: usize = 4;
 const STEPS: u64 = 400;
 
+/// One named part of the suite.
+type SimTest = fn(&mut Totals);
+
 struct Totals {
     fault_points: u64,
     violations: Vec<String>,
@@ -117,7 +120,7 @@ fn main() -> ExitCode {
         .collect();
     let selected =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let tests: [(&str, fn(&mut Totals)); 3] = [
+    let tests: [(&str, SimTest); 3] = [
         ("simulation_random", simulation_random),
         ("simulation_replay", simulation_replay),
         ("simulation_crash_sweep", simulation_crash_sweep),
