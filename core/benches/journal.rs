@@ -86,12 +86,13 @@ fn transfer(i: u64) -> Transfer {
     }
 }
 
-/// A recovered journal over an empty stream, with no snapshots.
-fn ready<E: Entity + 'static, C: Codec<E> + Codec<E::Event>>(
+/// Completes a journal's recovery from `records` (no snapshot), as a store would answer it.
+fn recover<E: Entity, C: Codec<E> + Codec<E::Event>>(
+    journal: &mut Journal<E, C>,
     state: &mut E,
-    init: fn() -> E,
-) -> Journal<E, C> {
-    let mut journal = Journal::<E, C>::new(JournalConfig::new("bench").snapshot_every(None), init);
+    records: Vec<StoredRecord>,
+) {
+    let head = records.len() as u64;
     let load = journal.poll_command().expect("load");
     journal
         .handle_completion(
@@ -106,14 +107,21 @@ fn ready<E: Entity + 'static, C: Codec<E> + Codec<E::Event>>(
         .handle_completion(
             Duration::ZERO,
             read.id(),
-            Ok(Completion::Events {
-                records: Vec::new(),
-                head: 0,
-            }),
+            Ok(Completion::Events { records, head }),
             state,
         )
         .expect("read completes");
+    assert_eq!(journal.last_seq(), head, "recovered");
     while journal.poll_event().is_some() {}
+}
+
+/// A recovered journal over an empty stream, with no snapshots.
+fn ready<E: Entity + 'static, C: Codec<E> + Codec<E::Event>>(
+    state: &mut E,
+    init: fn() -> E,
+) -> Journal<E, C> {
+    let mut journal = Journal::<E, C>::new(JournalConfig::new("bench").snapshot_every(None), init);
+    recover(&mut journal, state, Vec::new());
     journal
 }
 
@@ -189,31 +197,10 @@ fn replay<E: Entity + 'static, C: Codec<E> + Codec<E::Event>>(
     records: Vec<StoredRecord>,
     init: fn() -> E,
 ) -> E {
-    let n = records.len() as u64;
     let mut state = init();
-    let mut journal = Journal::<E, C>::new(
-        JournalConfig::new("bench").read_batch(records.len() + 1),
-        init,
-    );
-    let load = journal.poll_command().expect("load");
-    journal
-        .handle_completion(
-            Duration::ZERO,
-            load.id(),
-            Ok(Completion::Snapshot(None)),
-            &mut state,
-        )
-        .expect("load completes");
-    let read = journal.poll_command().expect("read");
-    journal
-        .handle_completion(
-            Duration::ZERO,
-            read.id(),
-            Ok(Completion::Events { records, head: n }),
-            &mut state,
-        )
-        .expect("read completes");
-    assert_eq!(journal.last_seq(), n, "recovered");
+    let config = JournalConfig::new("bench").read_batch(records.len() + 1);
+    let mut journal = Journal::<E, C>::new(config, init);
+    recover(&mut journal, &mut state, records);
     state
 }
 
