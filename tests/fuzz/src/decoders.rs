@@ -1,12 +1,12 @@
-//! Fuzz targets for every decoder of stored bytes. Each must return a typed error or a value for
+//! The fuzz targets: every decoder of stored bytes. Each must return a typed error or a value for
 //! any input, and never panic.
 //!
-//! `cargo test -p persevere-tests --test fuzz` runs each target briefly on random inputs (the CI
+//! `cargo test -p persevere-fuzz` runs each target briefly on random inputs (the CI
 //! smoke run). The long run uses libFuzzer through `cargo-bolero`:
 //!
 //! ```sh
 //! cargo install cargo-bolero
-//! cargo bolero test -p persevere-tests --test fuzz fuzz_record_envelope --sanitizer NONE
+//! cargo bolero test -p persevere-fuzz decoders::fuzz_record_envelope --sanitizer NONE -T 5min
 //! ```
 
 use std::time::Duration;
