@@ -2,9 +2,9 @@
 //! journal per 64-byte and per 1 KiB event, and sealing and opening one record.
 //!
 //! ```text
-//! cargo bench -p persevere-core --features testkit --bench seal
+//! cargo bench -p persevere-core --bench seal
 //! # with the AVX2 Poly1305 path inlined (see the `seal` module docs):
-//! RUSTFLAGS="-C target-feature=+avx2" cargo bench -p persevere-core --features testkit --bench seal
+//! RUSTFLAGS="-C target-feature=+avx2" cargo bench -p persevere-core --bench seal
 //! ```
 #![allow(clippy::unwrap_used)]
 // `criterion_group!` generates an undocumented function.

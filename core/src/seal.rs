@@ -70,7 +70,44 @@
 //!   [`RecoveryError::HeadMismatch`](crate::RecoveryError::HeadMismatch);
 //! - removal of the newest snapshot (when the events it covers are still present): recovery
 //!   falls back to an older snapshot and replays, which yields the same, correct state;
-//! - the length of payloads and the headers' type versions and seqs, which are in clear.
+//! - the length of payloads and the headers' type versions and seqs, which are in clear;
+//! - records recovery does not read: events and snapshots below the snapshot it starts from are
+//!   only checked when something reads them (a fallback, a full replay).
+//!
+//! A snapshot whose *envelope* is damaged or misfiled (checksum, length, format, kind, codec or
+//! seq not as expected) is skipped as any unreadable snapshot is
+//! ([`JournalEvent::SnapshotSkipped`](crate::JournalEvent::SnapshotSkipped)): recovery falls
+//! back to an older snapshot or a full replay and reaches the true state, or fails with
+//! [`RecoveryError::SnapshotUnrecoverable`](crate::RecoveryError::SnapshotUnrecoverable) if the
+//! events it covers were compacted. A snapshot that does not *open* (every
+//! [`SealError`]) stops recovery at once: that is a wrong key or a deliberate change, never
+//! damage (damage fails the CRC first).
+//!
+//! # Keys and nonces
+//!
+//! Nonces come only from the journal's [`Randomness`] input and are never derived from the seq
+//! (a rewritten position would reuse one). With 192-bit random nonces, a key can seal far more
+//! records than any store holds before a collision becomes plausible. Each key's cipher is set
+//! up once, when it enters the [`KeyRing`]; [`Key`], [`KeyRing`] and [`ChaChaRandom`] wipe their
+//! secrets on drop ([`ZeroizeOnDrop`]) and never print them.
+//!
+//! # Cost, and the fast Poly1305 path
+//!
+//! Sealing a 64-byte event adds about 2 µs to a persist in a default release build on x86-64,
+//! and about 0.7–0.9 µs with either of these builds (1 KiB: about 3 µs, 1.2 µs with AVX2):
+//!
+//! ```text
+//! # CPUs with AVX2 only: the AVX2 Poly1305 backend, inlined
+//! RUSTFLAGS="-C target-feature=+avx2" cargo build --release
+//! # any CPU: the portable Poly1305 backend, faster than the detected AVX2 one for short records
+//! RUSTFLAGS='--cfg poly1305_backend="soft"' cargo build --release
+//! ```
+//!
+//! By default `poly1305` detects AVX2 at run time and takes its AVX2 backend without inlining
+//! it, whose set-up dominates short records. `-C target-feature=+avx2` (or `-C
+//! target-cpu=native`) inlines it but makes a binary that needs AVX2; the `soft` backend is
+//! portable and best for small events, slower than AVX2 above about 1 KiB. The benchmark
+//! `cargo bench -p persevere-core --bench seal` measures both.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -3,7 +3,6 @@
 //! record can reveal it, in the behaviour `persevere_core::seal` documents — and never in a
 //! wrong state, a panic or an empty store.
 
-#![cfg(feature = "testkit")]
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -1032,4 +1031,45 @@ fn tamper_harness_faults_with_encryption() {
     assert_eq!(seeded.restart().unwrap(), &truth(4));
     // The Completion type is unchanged for drivers.
     let _ = Completion::Done;
+}
+
+/// Random sealed payloads behind a valid header and CRC, at an event and a snapshot position:
+/// always an open error (never a panic, never a state).
+#[test]
+fn tamper_random_sealed_payloads_are_open_errors() {
+    use persevere_core::seal::Randomness;
+    let (base, _) = fixture();
+    let mut random = ChaChaRandom::from_u64(SEED);
+    for (kind, seq) in [(RecordKind::Event, EVENTS), (RecordKind::Snapshot, 9)] {
+        let store = on_read_path(&base, kind, seq);
+        let original = records(stream_mut(&mut store.clone()), kind)[&seq].clone();
+        for round in 0..300 {
+            let mut len = [0u8; 1];
+            random.fill_bytes(&mut len);
+            let mut payload = vec![0u8; usize::from(len[0]) % 96];
+            random.fill_bytes(&mut payload);
+            if round % 2 == 0 && payload.len() >= KEY_ID_LEN {
+                // Name a key the ring holds, so the tag is what fails.
+                payload[..KEY_ID_LEN].copy_from_slice(&2u32.to_le_bytes());
+            }
+            let mut bytes = original[..HEADER_LEN].to_vec();
+            bytes[16..20].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+            bytes.extend_from_slice(&[0; 4]);
+            recrc(&mut bytes);
+            let mut tampered = store.clone();
+            records(stream_mut(&mut tampered), kind).insert(seq, bytes);
+            let opened = open(&tampered);
+            assert!(
+                matches!(
+                    &opened.result,
+                    Err(RecoveryError::Open { kind: k, seq: s, source: SealError::Malformed { .. }
+                        | SealError::KeyNotFound { .. }
+                        | SealError::Authentication { .. } }) if *k == kind && *s == seq
+                ),
+                "round {round} (seed {SEED:#x}): {:?}",
+                opened.result
+            );
+        }
+    }
 }
