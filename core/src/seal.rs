@@ -728,6 +728,40 @@ mod tests {
     }
 
     #[test]
+    fn random_rekeys_before_its_counter_runs_out() {
+        let mut a = ChaChaRandom::from_u64(5);
+        let mut b = ChaChaRandom::from_u64(5);
+        a.used = RANDOM_REKEY_BYTES;
+        b.used = RANDOM_REKEY_BYTES - 1;
+        let (mut x, mut y) = ([0u8; 64], [0u8; 64]);
+        a.fill_bytes(&mut x);
+        b.fill_bytes(&mut y);
+        // `a` re-keyed from its keystream; `b` went on with the original key.
+        assert_ne!(x, y);
+        assert_eq!(a.used, 64);
+        let mut again = ChaChaRandom::from_u64(5);
+        again.used = RANDOM_REKEY_BYTES;
+        let mut z = [0u8; 64];
+        again.fill_bytes(&mut z);
+        assert_eq!(x, z, "re-keying is deterministic");
+    }
+
+    #[test]
+    fn generated_keys_differ_and_ring_refuses_duplicates() {
+        let mut random = ChaChaRandom::from_u64(9);
+        let mut ring = KeyRing::new(KeyId(1), Key::generate(&mut random));
+        assert_eq!(
+            ring.insert(KeyId(1), Key::generate(&mut random)),
+            Err(SealError::DuplicateKey { key_id: KeyId(1) })
+        );
+        assert_eq!(
+            ring.set_primary(KeyId(4)),
+            Err(SealError::KeyNotFound { key_id: KeyId(4) })
+        );
+        assert_eq!(ring.key_ids().collect::<Vec<_>>(), vec![KeyId(1)]);
+    }
+
+    #[test]
     fn short_payloads_are_malformed_not_panics() {
         for len in 0..KEY_ID_LEN + NONCE_LEN + TAG_LEN {
             let payload = vec![0u8; len];
