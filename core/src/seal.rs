@@ -68,6 +68,10 @@
 //!   [`JournalEvent::Persisted`](crate::JournalEvent::Persisted)) and give it to
 //!   [`Journal::expect_head`](crate::Journal::expect_head) on open: a mismatch is
 //!   [`RecoveryError::HeadMismatch`](crate::RecoveryError::HeadMismatch);
+//! - a fork: a record that was once validly sealed at a position and later replaced there (say,
+//!   after the log was truncated and written again) still opens at that position, with
+//!   everything sealed after it in its own branch; only the head commitment tells the branches
+//!   apart;
 //! - removal of the newest snapshot (when the events it covers are still present): recovery
 //!   falls back to an older snapshot and replays, which yields the same, correct state;
 //! - the length of payloads and the headers' type versions and seqs, which are in clear;
