@@ -31,6 +31,7 @@ pub enum Strategy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalConfig {
     pub(crate) stream: String,
+    pub(crate) store_id: String,
     pub(crate) strategy: Strategy,
     pub(crate) snapshot_every: Option<u64>,
     pub(crate) compact_on_snapshot: bool,
@@ -47,6 +48,7 @@ impl JournalConfig {
     pub fn new(stream: impl Into<String>) -> Self {
         Self {
             stream: stream.into(),
+            store_id: String::new(),
             strategy: Strategy::Full,
             snapshot_every: Some(100),
             compact_on_snapshot: false,
@@ -60,6 +62,19 @@ impl JournalConfig {
     /// The stream id.
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// The id of the store the stream lives in (empty unless set).
+    pub fn store_id(&self) -> &str {
+        &self.store_id
+    }
+
+    /// Names the store the stream lives in. Encrypted records are bound to it, so a record
+    /// copied from another store with the same stream id and key does not open. Give every
+    /// store (database, directory, tenant) that may share keys its own id, and never change it.
+    pub fn with_store_id(mut self, store_id: impl Into<String>) -> Self {
+        self.store_id = store_id.into();
+        self
     }
 
     /// The strategy.

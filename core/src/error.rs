@@ -5,6 +5,7 @@ use thiserror::Error;
 use crate::codec::CodecError;
 use crate::command::CommandId;
 use crate::record::{RecordError, RecordKind};
+use crate::seal::SealError;
 
 /// Why nothing was written for a persist request. The state is as before; the journal goes on.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -83,6 +84,30 @@ pub enum RecoveryError {
         seq: u64,
         /// What differs.
         detail: String,
+    },
+    /// A sealed record could not be opened where it was read (or a plaintext record was found in
+    /// an encrypted journal): a missing key, a wrong key, or a record changed, moved, replayed or
+    /// swapped in from another stream or store. Never silently skipped, even for a snapshot.
+    #[error("{kind:?} record at seq {seq} cannot be opened: {source}")]
+    Open {
+        /// What kind of record was being read.
+        kind: RecordKind,
+        /// The seq the storage filed it under.
+        seq: u64,
+        /// Why it cannot be opened.
+        source: SealError,
+    },
+    /// The recovered head is not the one the application committed to
+    /// ([`Journal::expect_head`](crate::Journal::expect_head)): the stream was rolled back,
+    /// truncated or forked.
+    #[error("recovered head is seq {found_seq}, the committed head is seq {expected_seq} (chain values {})", if *.chain_matches { "match" } else { "differ" })]
+    HeadMismatch {
+        /// The committed seq.
+        expected_seq: u64,
+        /// The recovered seq.
+        found_seq: u64,
+        /// Whether the chain values agree.
+        chain_matches: bool,
     },
     /// An event payload could not be decoded or upcast.
     #[error("event {seq} cannot be decoded: {reason}")]

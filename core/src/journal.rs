@@ -2,16 +2,20 @@
 
 use std::collections::VecDeque;
 use std::mem;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::codec::{Borsh, Codec};
+use crate::codec::{Borsh, Codec, CodecError};
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
 use crate::config::{JournalConfig, Strategy};
 use crate::entity::Entity;
 use crate::error::{HandleError, PersistError, RecoveryError, Rejection, StopReason};
 use crate::output::{JournalEvent, Phase, RequestId};
 use crate::record::{self, RecordKind};
-use crate::recovery::{Probe, Progress, Recovered, Recovery};
+use crate::recovery::{Probe, Progress, Reader, Recovered, Recovery};
+use crate::seal::{
+    self, Binding, Chain, Encryption, HeadCommitment, KeyRing, Randomness, CHAIN_LEN,
+};
 
 /// The events of one persist request: one, or an atomic batch.
 enum Batch<T> {
@@ -43,6 +47,8 @@ struct Append {
     last: u64,
     event_checksum: u32,
     snapshot_checksum: Option<u32>,
+    /// The chain value after the last event (its tag; zero for a plaintext journal).
+    chain: Chain,
 }
 
 /// Why the state is being rebuilt, and what to report once it is.
@@ -114,6 +120,9 @@ pub struct Journal<E: Entity, C = Borsh> {
     events: VecDeque<JournalEvent>,
     next_command: u64,
     next_request: u64,
+    encryption: Option<Encryption>,
+    chain: Chain,
+    expected_head: Option<HeadCommitment>,
 }
 
 impl<E, C> Journal<E, C>
@@ -137,6 +146,9 @@ where
             events: VecDeque::new(),
             next_command: 0,
             next_request: 0,
+            encryption: None,
+            chain: [0; CHAIN_LEN],
+            expected_head: None,
         };
         journal.start_recovery(Rebuild::Start, 1);
         journal
@@ -149,6 +161,66 @@ where
     ) -> Self {
         self.snapshot_when = Some(Box::new(when));
         self
+    }
+
+    /// Seals every record this journal writes with the primary key of `keys`, under a fresh
+    /// nonce from `random`, and opens only sealed records (see [`seal`](crate::seal)). Call it
+    /// right after [`new`](Self::new), before feeding the first completion.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use persevere_core::seal::{ChaChaRandom, Key, KeyId, KeyRing};
+    /// use persevere_core::{Entity, Journal, JournalConfig};
+    /// # #[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+    /// # struct Counter(u64);
+    /// # impl Entity for Counter {
+    /// #     type Event = u64;
+    /// #     type Error = String;
+    /// #     fn apply(&mut self, n: &u64) -> Result<(), String> { self.0 += n; Ok(()) }
+    /// # }
+    /// let keys = Arc::new(KeyRing::new(KeyId(1), Key::from_bytes([42; 32])));
+    /// // Adapters seed the generator with 32 bytes from the OS.
+    /// let random = ChaChaRandom::from_seed([7; 32]);
+    /// let journal = Journal::<Counter>::new(
+    ///     JournalConfig::new("counter").with_store_id("main"),
+    ///     Counter::default,
+    /// )
+    /// .with_encryption(keys, random);
+    /// assert!(journal.is_encrypted());
+    /// ```
+    pub fn with_encryption(
+        mut self,
+        keys: Arc<KeyRing>,
+        random: impl Randomness + 'static,
+    ) -> Self {
+        self.encryption = Some(Encryption {
+            keys,
+            random: Box::new(random),
+        });
+        self
+    }
+
+    /// Fails recovery with [`RecoveryError::HeadMismatch`] unless the recovered head is exactly
+    /// `head` (a [`HeadCommitment`] kept outside the store): detects a rollback of the whole
+    /// stream to an older copy, which no record can reveal by itself. Encrypted journals only:
+    /// a plaintext journal's chain is always zero, so only the seq is compared.
+    pub fn expect_head(mut self, head: HeadCommitment) -> Self {
+        self.expected_head = Some(head);
+        self
+    }
+
+    /// Whether records are sealed.
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption.is_some()
+    }
+
+    /// The last durable seq and the chain value at it, to keep outside the store and give to
+    /// [`expect_head`](Self::expect_head) on the next open. `None` for a plaintext journal.
+    pub fn head_commitment(&self) -> Option<HeadCommitment> {
+        self.encryption.as_ref().map(|_| HeadCommitment {
+            seq: self.last_seq,
+            chain: self.chain,
+        })
     }
 
     /// The configuration.
@@ -260,18 +332,28 @@ where
                 why,
                 attempt,
             } => {
-                let progress =
-                    match recovery.handle(result, state, &*self.initial, &mut self.next_command) {
-                        Ok(progress) => progress,
-                        Err(error) => {
-                            self.op = Op::Recovering {
-                                recovery,
-                                why,
-                                attempt,
-                            };
-                            return Err(error);
-                        }
-                    };
+                let reader = Reader {
+                    keys: self.encryption.as_ref().map(|e| &*e.keys),
+                    store: &self.config.store_id,
+                    stream: &self.config.stream,
+                };
+                let progress = match recovery.handle(
+                    result,
+                    state,
+                    &*self.initial,
+                    &mut self.next_command,
+                    reader,
+                ) {
+                    Ok(progress) => progress,
+                    Err(error) => {
+                        self.op = Op::Recovering {
+                            recovery,
+                            why,
+                            attempt,
+                        };
+                        return Err(error);
+                    }
+                };
                 match progress {
                     Progress::Next(command) => {
                         self.command = Some(command);
@@ -437,10 +519,12 @@ where
         let first = expected_last + 1;
         let mut records = Vec::with_capacity(events.len());
         let mut event_checksum = 0;
+        let mut chain = self.chain;
         for (seq, event) in (first..).zip(events) {
-            match record::encode_value::<C, _>(RecordKind::Event, E::EVENT_VERSION, seq, event) {
-                Ok((bytes, checksum)) => {
+            match self.encode_record(RecordKind::Event, E::EVENT_VERSION, seq, &chain, event) {
+                Ok((bytes, checksum, tag)) => {
                     event_checksum = checksum;
+                    chain = tag;
                     records.push(StoredRecord { seq, bytes });
                 }
                 Err(error) => {
@@ -464,13 +548,14 @@ where
         let mut snapshot = None;
         let mut snapshot_checksum = None;
         if self.config.strategy == Strategy::Light {
-            match record::encode_value::<C, E>(
+            match self.encode_record(
                 RecordKind::Snapshot,
                 E::SNAPSHOT_VERSION,
                 last,
+                &chain,
                 state,
             ) {
-                Ok((bytes, checksum)) => {
+                Ok((bytes, checksum, _)) => {
                     snapshot = Some(StoredRecord { seq: last, bytes });
                     snapshot_checksum = Some(checksum);
                 }
@@ -493,7 +578,44 @@ where
             last,
             event_checksum,
             snapshot_checksum,
+            chain,
         });
+    }
+
+    /// Encodes (and, if the journal is encrypted, seals) one record. `chain` is the tag of the
+    /// event before an event, or the chain value a snapshot stores. Returns the bytes, the
+    /// checksum and the record's tag (zero when not sealed).
+    fn encode_record<T>(
+        &mut self,
+        kind: RecordKind,
+        type_version: u32,
+        seq: u64,
+        chain: &Chain,
+        value: &T,
+    ) -> Result<(Vec<u8>, u32, Chain), CodecError>
+    where
+        C: Codec<T>,
+    {
+        let Some(encryption) = self.encryption.as_mut() else {
+            let (bytes, checksum) = record::encode_value::<C, T>(kind, type_version, seq, value)?;
+            return Ok((bytes, checksum, [0; CHAIN_LEN]));
+        };
+        let at = Binding {
+            store: &self.config.store_id,
+            stream: &self.config.stream,
+            kind,
+            codec: <C as Codec<T>>::ID,
+            seq,
+        };
+        let sealed = seal::seal(
+            &encryption.keys,
+            &mut *encryption.random,
+            &at,
+            type_version,
+            chain,
+            |out| C::encode(value, out),
+        )?;
+        Ok((sealed.bytes, sealed.checksum, sealed.tag))
     }
 
     fn on_appended(&mut self, append: Append, outcome: Result<(), StorageError>, state: &E) {
@@ -527,6 +649,7 @@ where
     /// The append is durable: report it, then snapshot if one is due.
     fn acknowledge(&mut self, append: Append, state: &E) {
         self.last_seq = append.last;
+        self.chain = append.chain;
         self.events.push_back(JournalEvent::Persisted {
             request: append.request,
             first_seq: append.first,
@@ -560,8 +683,15 @@ where
                 .push_back(JournalEvent::SnapshotSaved { request, seq });
             return;
         }
-        match record::encode_value::<C, E>(RecordKind::Snapshot, E::SNAPSHOT_VERSION, seq, state) {
-            Ok((bytes, _)) => {
+        let chain = self.chain;
+        match self.encode_record(
+            RecordKind::Snapshot,
+            E::SNAPSHOT_VERSION,
+            seq,
+            &chain,
+            state,
+        ) {
+            Ok((bytes, _, _)) => {
                 let cmd = self.issue(|id| Command::SaveSnapshot {
                     id,
                     snapshot: StoredRecord { seq, bytes },
@@ -648,8 +778,23 @@ where
         }
         self.last_seq = found.last_seq;
         self.snapshot_seq = found.snapshot_seq.unwrap_or(0);
+        self.chain = found.chain;
         match why {
             Rebuild::Start => {
+                if let Some(expected) = self.expected_head {
+                    let chain_matches = expected.chain == found.chain;
+                    if expected.seq != found.last_seq || !chain_matches {
+                        let error = RecoveryError::HeadMismatch {
+                            expected_seq: expected.seq,
+                            found_seq: found.last_seq,
+                            chain_matches,
+                        };
+                        tracing::error!(stream = %self.config.stream, %error, "recovery failed");
+                        self.events
+                            .push_back(JournalEvent::RecoveryFailed(error.clone()));
+                        return self.stop(StopReason::Recovery(error));
+                    }
+                }
                 tracing::debug!(
                     stream = %self.config.stream,
                     last_seq = found.last_seq,

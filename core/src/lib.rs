@@ -90,6 +90,10 @@
 //!   record or a typed error. **Schema evolution**: each record carries its type version, and
 //!   [`Entity::upcast_event`] / [`Entity::upcast_snapshot`] read older ones.
 //!
+//! - **encryption at rest** ([`seal`]): with [`Journal::with_encryption`], every record is
+//!   sealed with XChaCha20-Poly1305 under a fresh random nonce from the journal's
+//!   [`Randomness`](seal::Randomness) input, bound to its store, stream, seq and key id.
+//!
 //! # Features
 //!
 //! - `serde`: the [`Json`] codec.
@@ -107,6 +111,7 @@ pub mod memory;
 pub mod output;
 pub mod record;
 mod recovery;
+pub mod seal;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -9,12 +9,15 @@
 //! | 0 | 1 | format version (`1`) |
 //! | 1 | 1 | kind (`1` event, `2` snapshot) |
 //! | 2 | 1 | codec id (`1` borsh, `2` JSON) |
-//! | 3 | 1 | flags (must be `0` in this version) |
+//! | 3 | 1 | flags: `0` (plaintext) or [`FLAG_SEALED`]; any other value is refused |
 //! | 4 | 4 | type version of the payload |
 //! | 8 | 8 | sequence number (for a snapshot: the last event it covers) |
 //! | 16 | 4 | payload length `n` |
 //! | 20 | `n` | payload |
 //! | 20 + n | 4 | CRC-32 (ISO-HDLC) of bytes `0 .. 20 + n` |
+//!
+//! A sealed record's payload is the encrypted form described in [`crate::seal`] (key id, nonce,
+//! ciphertext and tag); its header stays in clear, and the CRC covers the sealed bytes.
 //!
 //! [`decode`] accepts any byte string and returns either a record or a typed [`RecordError`];
 //! it never panics and never reads past the slice.
@@ -29,6 +32,8 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 20;
 /// Bytes of envelope around a payload (header and checksum).
 pub const OVERHEAD: usize = HEADER_LEN + 4;
+/// The flags value of a sealed record: its payload is encrypted (see [`crate::seal`]).
+pub const FLAG_SEALED: u8 = 0x01;
 
 /// What a record holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,7 +46,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    fn to_byte(self) -> u8 {
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             RecordKind::Event => 1,
             RecordKind::Snapshot => 2,
@@ -79,6 +84,8 @@ pub struct Record<'a> {
     pub payload: &'a [u8],
     /// The record's checksum (its last four bytes).
     pub checksum: u32,
+    /// Whether the flags mark the payload sealed ([`FLAG_SEALED`]).
+    pub sealed: bool,
 }
 
 /// Why a byte string is not a valid record.
@@ -125,13 +132,14 @@ pub enum RecordError {
 pub(crate) fn encode_with(
     kind: RecordKind,
     codec: u8,
+    flags: u8,
     type_version: u32,
     seq: u64,
     out: &mut Vec<u8>,
     payload: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
 ) -> Result<u32, CodecError> {
     let start = out.len();
-    out.extend_from_slice(&[FORMAT_VERSION, kind.to_byte(), codec, 0]);
+    out.extend_from_slice(&[FORMAT_VERSION, kind.to_byte(), codec, flags]);
     out.extend_from_slice(&type_version.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&[0; 4]);
@@ -160,7 +168,7 @@ pub(crate) fn encode_value<C: Codec<T>, T>(
     value: &T,
 ) -> Result<(Vec<u8>, u32), CodecError> {
     let mut out = Vec::with_capacity(64);
-    let checksum = encode_with(kind, C::ID, type_version, seq, &mut out, |out| {
+    let checksum = encode_with(kind, C::ID, 0, type_version, seq, &mut out, |out| {
         C::encode(value, out)
     })?;
     Ok((out, checksum))
@@ -182,6 +190,7 @@ pub fn encode(header: RecordHeader, payload: &[u8]) -> Vec<u8> {
     let _ = encode_with(
         header.kind,
         header.codec,
+        0,
         header.type_version,
         header.seq,
         &mut out,
@@ -235,7 +244,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
         return Err(RecordError::Format(bytes[0]));
     }
     let kind = RecordKind::from_byte(bytes[1]).ok_or(RecordError::Kind(bytes[1]))?;
-    if bytes[3] != 0 {
+    if bytes[3] != 0 && bytes[3] != FLAG_SEALED {
         return Err(RecordError::Flags(bytes[3]));
     }
     Ok(Record {
@@ -247,10 +256,12 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
         },
         payload: &body[HEADER_LEN..],
         checksum: stored,
+        sealed: bytes[3] == FLAG_SEALED,
     })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -316,7 +327,8 @@ mod tests {
         };
         assert_eq!(reseal(&|b| b[0] = 9), Err(RecordError::Format(9)));
         assert_eq!(reseal(&|b| b[1] = 7), Err(RecordError::Kind(7)));
-        assert_eq!(reseal(&|b| b[3] = 1), Err(RecordError::Flags(1)));
+        assert_eq!(reseal(&|b| b[3] = 2), Err(RecordError::Flags(2)));
+        assert_eq!(reseal(&|b| b[3] = 0x81), Err(RecordError::Flags(0x81)));
         assert_eq!(
             reseal(&|b| b[16] = 9),
             Err(RecordError::Length {

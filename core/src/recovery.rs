@@ -4,6 +4,7 @@
 //! seq (to restore exactly the state before a write) and optionally watching one position to
 //! learn whether a write whose outcome was unknown landed.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use crate::codec::Codec;
@@ -11,6 +12,70 @@ use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord}
 use crate::entity::Entity;
 use crate::error::{HandleError, RecoveryError};
 use crate::record::{self, RecordKind};
+use crate::seal::{self, Binding, Chain, KeyRing, SealError, CHAIN_LEN};
+
+/// What recovery needs to open sealed records: the keys (none for a plaintext journal) and
+/// where the records belong.
+#[derive(Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    pub(crate) keys: Option<&'a KeyRing>,
+    pub(crate) store: &'a str,
+    pub(crate) stream: &'a str,
+}
+
+/// A record's payload in the codec's encoding, its tag, and the chain value it carries.
+struct Payload<'a> {
+    bytes: Cow<'a, [u8]>,
+    tag: Chain,
+    chain: Chain,
+}
+
+impl Reader<'_> {
+    /// Opens `rec` (filed under `seq` as `kind`) if the journal is encrypted; `chain` is the
+    /// expected chain value (events).
+    fn open<'r>(
+        &self,
+        rec: &record::Record<'r>,
+        kind: RecordKind,
+        seq: u64,
+        codec: u8,
+        chain: &Chain,
+    ) -> Result<Payload<'r>, RecoveryError> {
+        let fail = |source| RecoveryError::Open { kind, seq, source };
+        match (self.keys, rec.sealed) {
+            (None, false) => Ok(Payload {
+                bytes: Cow::Borrowed(rec.payload),
+                tag: [0; CHAIN_LEN],
+                chain: [0; CHAIN_LEN],
+            }),
+            (None, true) => Err(fail(SealError::NoKeys)),
+            (Some(_), false) => Err(fail(SealError::NotSealed)),
+            (Some(keys), true) => {
+                let at = Binding {
+                    store: self.store,
+                    stream: self.stream,
+                    kind,
+                    codec,
+                    seq,
+                };
+                let opened =
+                    seal::open_payload(keys, &at, rec.header.type_version, chain, rec.payload)
+                        .map_err(fail)?;
+                Ok(Payload {
+                    bytes: Cow::Owned(opened.plaintext),
+                    tag: opened.tag,
+                    chain: opened.chain,
+                })
+            }
+        }
+    }
+}
+
+/// Why a snapshot could not be used: `Soft` falls back to an older one, `Hard` stops recovery.
+enum Unreadable {
+    Soft(String),
+    Hard(RecoveryError),
+}
 
 /// A write whose landing recovery checks, by the checksums of the records it would have left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +98,8 @@ pub(crate) struct Recovered {
     pub(crate) replayed: u64,
     pub(crate) skipped: Vec<(u64, String)>,
     pub(crate) probe: Option<Probe>,
+    /// The chain value at `last_seq`.
+    pub(crate) chain: Chain,
 }
 
 /// The result of feeding one completion to a recovery.
@@ -60,6 +127,7 @@ pub(crate) struct Recovery<E, C> {
     replayed: u64,
     skipped: Vec<(u64, String)>,
     probe: Option<Probe>,
+    chain: Chain,
     _types: PhantomData<fn() -> (E, C)>,
 }
 
@@ -116,6 +184,7 @@ where
             replayed: 0,
             skipped: Vec::new(),
             probe,
+            chain: [0; CHAIN_LEN],
             _types: PhantomData,
         };
         (recovery, Command::LoadSnapshot { id: cmd, before })
@@ -128,6 +197,7 @@ where
         state: &mut E,
         initial: &dyn Fn() -> E,
         ids: &mut u64,
+        reader: Reader<'_>,
     ) -> Result<Progress, HandleError> {
         let completion = match result {
             Ok(completion) => completion,
@@ -136,10 +206,10 @@ where
         let progress = match (&self.step, completion) {
             (Step::Snapshot { before }, Completion::Snapshot(found)) => {
                 let before = *before;
-                self.on_snapshot(before, found, state, initial)
+                self.on_snapshot(before, found, state, initial, reader)
             }
             (Step::Events, Completion::Events { records, head }) => {
-                self.on_events(&records, head, state)
+                self.on_events(&records, head, state, reader)
             }
             _ => return Err(HandleError::WrongCompletion { id: self.cmd }),
         };
@@ -167,6 +237,7 @@ where
                 replayed: self.replayed,
                 skipped: std::mem::take(&mut self.skipped),
                 probe: self.probe,
+                chain: self.chain,
             }),
             Err(error) => Progress::Failed(error),
         })
@@ -178,10 +249,12 @@ where
         found: Option<StoredRecord>,
         state: &mut E,
         initial: &dyn Fn() -> E,
+        reader: Reader<'_>,
     ) -> Result<Option<Step>, RecoveryError> {
         let Some(stored) = found else {
             *state = initial();
             self.next = 1;
+            self.chain = [0; CHAIN_LEN];
             return Ok(Some(Step::Events));
         };
         if before.is_some_and(|before| stored.seq >= before) {
@@ -191,11 +264,12 @@ where
                 detail: format!("asked for a snapshot below {before:?}"),
             });
         }
-        match self.decode_snapshot(&stored) {
-            Ok((snapshot, checksum)) => {
+        match self.decode_snapshot(&stored, reader) {
+            Ok((snapshot, checksum, chain)) => {
                 *state = snapshot;
                 self.snapshot_seq = Some(stored.seq);
                 self.next = stored.seq + 1;
+                self.chain = chain;
                 if let Some(probe) = self.probe.as_mut().filter(|p| p.seq == stored.seq) {
                     if let Some(ours) = probe.snapshot_checksum {
                         probe.seen = Some(ours == checksum);
@@ -203,7 +277,11 @@ where
                 }
                 Ok(Some(Step::Events))
             }
-            Err(reason) => {
+            Err(Unreadable::Hard(error)) => {
+                tracing::error!(seq = stored.seq, %error, "snapshot cannot be opened");
+                Err(error)
+            }
+            Err(Unreadable::Soft(reason)) => {
                 tracing::warn!(seq = stored.seq, %reason, "snapshot unreadable, falling back");
                 self.skipped.push((stored.seq, reason));
                 Ok(Some(Step::Snapshot {
@@ -213,15 +291,29 @@ where
         }
     }
 
-    fn decode_snapshot(&self, stored: &StoredRecord) -> Result<(E, u32), String> {
-        let rec = decode_checked(stored, RecordKind::Snapshot, <C as Codec<E>>::ID)
-            .map_err(|e| e.to_string())?;
+    fn decode_snapshot(
+        &self,
+        stored: &StoredRecord,
+        reader: Reader<'_>,
+    ) -> Result<(E, u32, Chain), Unreadable> {
+        let soft = |e: &dyn std::fmt::Display| Unreadable::Soft(e.to_string());
+        let codec = <C as Codec<E>>::ID;
+        let rec = decode_checked(stored, RecordKind::Snapshot, codec).map_err(|e| soft(&e))?;
+        let payload = reader
+            .open(
+                &rec,
+                RecordKind::Snapshot,
+                stored.seq,
+                codec,
+                &[0; CHAIN_LEN],
+            )
+            .map_err(Unreadable::Hard)?;
         let value = if rec.header.type_version == E::SNAPSHOT_VERSION {
-            <C as Codec<E>>::decode(rec.payload).map_err(|e| e.to_string())?
+            <C as Codec<E>>::decode(&payload.bytes).map_err(|e| soft(&e))?
         } else {
-            E::upcast_snapshot(rec.header.type_version, rec.payload).map_err(|e| e.to_string())?
+            E::upcast_snapshot(rec.header.type_version, &payload.bytes).map_err(|e| soft(&e))?
         };
-        Ok((value, rec.checksum))
+        Ok((value, rec.checksum, payload.chain))
     }
 
     fn on_events(
@@ -229,6 +321,7 @@ where
         records: &[StoredRecord],
         head: u64,
         state: &mut E,
+        reader: Reader<'_>,
     ) -> Result<Option<Step>, RecoveryError> {
         for stored in records {
             if self.until.is_some_and(|until| stored.seq > until) {
@@ -237,11 +330,13 @@ where
             if stored.seq != self.next {
                 return Err(self.sequence_error(stored.seq));
             }
-            let rec = decode_checked(stored, RecordKind::Event, <C as Codec<E::Event>>::ID)?;
+            let codec = <C as Codec<E::Event>>::ID;
+            let rec = decode_checked(stored, RecordKind::Event, codec)?;
+            let payload = reader.open(&rec, RecordKind::Event, stored.seq, codec, &self.chain)?;
             let event = if rec.header.type_version == E::EVENT_VERSION {
-                <C as Codec<E::Event>>::decode(rec.payload).map_err(|e| e.to_string())
+                <C as Codec<E::Event>>::decode(&payload.bytes).map_err(|e| e.to_string())
             } else {
-                E::upcast_event(rec.header.type_version, rec.payload).map_err(|e| e.to_string())
+                E::upcast_event(rec.header.type_version, &payload.bytes).map_err(|e| e.to_string())
             }
             .map_err(|reason| RecoveryError::Decode {
                 seq: stored.seq,
@@ -254,6 +349,7 @@ where
             if let Some(probe) = self.probe.as_mut().filter(|p| p.seq == stored.seq) {
                 probe.seen = Some(probe.event_checksum == rec.checksum);
             }
+            self.chain = payload.tag;
             self.next += 1;
             self.replayed += 1;
         }

@@ -29,6 +29,15 @@
 //! ).unwrap();
 //! assert_eq!(harness.state().value, 13);
 //! assert_eq!(harness.journal().map(|j| j.last_seq()), Some(3));
+//!
+//! // The same, with every record sealed (nonces from a generator with a fixed seed).
+//! use std::sync::Arc;
+//! use persevere_core::seal::{Key, KeyId, KeyRing};
+//! let keys = Arc::new(KeyRing::new(KeyId(1), Key::from_bytes([3; 32])));
+//! let mut harness = Harness::<Counter>::encrypted(JournalConfig::new("counter"), Counter::default, keys, 7);
+//! harness.persist(5).unwrap();
+//! harness.restart().unwrap();
+//! assert_eq!(harness.state().value, 5);
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,6 +55,7 @@ use crate::journal::Journal;
 use crate::memory::MemoryStore;
 use crate::output::{JournalEvent, RequestId};
 use crate::record::{self, RecordHeader, RecordKind};
+use crate::seal::{self, Binding, ChaChaRandom, HeadCommitment, KeyRing, CHAIN_LEN, TAG_LEN};
 
 /// A fault injected in place of a command's normal execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +111,10 @@ pub struct Harness<E: Entity, C = Borsh> {
     faults: BTreeMap<u64, Fault>,
     next_write: Vec<Fault>,
     log: Vec<JournalEvent>,
+    keys: Option<Arc<KeyRing>>,
+    seed: u64,
+    opened: u64,
+    expected_head: Option<HeadCommitment>,
 }
 
 impl<E, C> Harness<E, C>
@@ -157,7 +171,41 @@ where
             faults: BTreeMap::new(),
             next_write: Vec::new(),
             log: Vec::new(),
+            keys: None,
+            seed: 0,
+            opened: 0,
+            expected_head: None,
         }
+    }
+
+    /// A harness over an empty store whose journals seal every record with `keys`. Each journal
+    /// it opens draws nonces from a [`ChaChaRandom`] seeded from `seed` and the number of
+    /// journals opened before, so runs are reproducible and restarts never repeat a nonce.
+    pub fn encrypted(
+        config: JournalConfig,
+        initial: impl Fn() -> E + Send + Sync + 'static,
+        keys: Arc<KeyRing>,
+        seed: u64,
+    ) -> Self {
+        let mut harness = Self::unopened(MemoryStore::new(), config, Arc::new(initial));
+        harness.keys = Some(keys);
+        harness.seed = seed;
+        // As in `new`: recovering an empty store cannot fail.
+        let _ = harness.restart();
+        harness
+    }
+
+    /// The keys journals opened from now on use (`None`: plaintext), for instance to rotate
+    /// keys or to open the store with a wrong key. Takes effect at the next
+    /// [`restart`](Self::restart).
+    pub fn set_keys(&mut self, keys: Option<Arc<KeyRing>>) {
+        self.keys = keys;
+    }
+
+    /// The head commitment journals opened from now on must recover exactly (see
+    /// [`Journal::expect_head`]). Takes effect at the next [`restart`](Self::restart).
+    pub fn set_expected_head(&mut self, head: Option<HeadCommitment>) {
+        self.expected_head = head;
     }
 
     /// Appends `events` to the stored log after its head, as another process would have; the
@@ -166,21 +214,62 @@ where
         &mut self,
         events: impl IntoIterator<Item = E::Event>,
     ) -> Result<(), HarnessError> {
+        self.opened += 1;
+        let mut random = ChaChaRandom::from_seed(self.random_seed());
         let stream = self.store.stream_mut(&self.config.stream);
         for event in events {
             let seq = stream.head + 1;
-            let mut payload = Vec::new();
-            <C as Codec<E::Event>>::encode(&event, &mut payload)?;
-            let header = RecordHeader {
-                kind: RecordKind::Event,
-                codec: <C as Codec<E::Event>>::ID,
-                type_version: E::EVENT_VERSION,
-                seq,
+            let codec = <C as Codec<E::Event>>::ID;
+            let bytes = match &self.keys {
+                None => {
+                    let mut payload = Vec::new();
+                    <C as Codec<E::Event>>::encode(&event, &mut payload)?;
+                    let header = RecordHeader {
+                        kind: RecordKind::Event,
+                        codec,
+                        type_version: E::EVENT_VERSION,
+                        seq,
+                    };
+                    record::encode(header, &payload)
+                }
+                Some(keys) => {
+                    // The chain continues from the tag of the event at the head.
+                    let chain = match stream.events.get(&stream.head) {
+                        None if stream.head == 0 => [0; CHAIN_LEN],
+                        None => {
+                            return Err(HarnessError::Encode(CodecError::new(
+                                "cannot seed sealed events after a compacted head",
+                            )))
+                        }
+                        Some(bytes) => tag_of(bytes).ok_or_else(|| {
+                            CodecError::new("the record at the head is not sealed")
+                        })?,
+                    };
+                    let at = Binding {
+                        store: &self.config.store_id,
+                        stream: &self.config.stream,
+                        kind: RecordKind::Event,
+                        codec,
+                        seq,
+                    };
+                    seal::seal(keys, &mut random, &at, E::EVENT_VERSION, &chain, |out| {
+                        <C as Codec<E::Event>>::encode(&event, out)
+                    })?
+                    .bytes
+                }
             };
-            stream.events.insert(seq, record::encode(header, &payload));
+            stream.events.insert(seq, bytes);
             stream.head = seq;
         }
         Ok(())
+    }
+
+    fn random_seed(&self) -> [u8; 32] {
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&self.seed.to_le_bytes());
+        seed[8..16].copy_from_slice(&self.opened.to_le_bytes());
+        seed[16..].copy_from_slice(b"persevere-tstkit");
+        seed
     }
 
     /// Drops the journal and state, as a crash would, keeping the store.
@@ -192,7 +281,16 @@ where
     pub fn restart(&mut self) -> Result<&E, HarnessError> {
         self.state = (self.initial)();
         let initial = Arc::clone(&self.initial);
-        self.journal = Some(Journal::new(self.config.clone(), move || initial()));
+        let mut journal = Journal::new(self.config.clone(), move || initial());
+        self.opened += 1;
+        if let Some(keys) = &self.keys {
+            let random = ChaChaRandom::from_seed(self.random_seed());
+            journal = journal.with_encryption(Arc::clone(keys), random);
+        }
+        if let Some(head) = self.expected_head {
+            journal = journal.expect_head(head);
+        }
+        self.journal = Some(journal);
         let from = self.log.len();
         self.run()?;
         let failure = self.log[from..].iter().find_map(|event| match event {
@@ -381,4 +479,13 @@ where
     pub fn commands_executed(&self) -> u64 {
         self.executed
     }
+}
+
+/// The tag of a sealed record (its last 16 payload bytes).
+fn tag_of(bytes: &[u8]) -> Option<[u8; TAG_LEN]> {
+    let rec = record::decode(bytes).ok().filter(|rec| rec.sealed)?;
+    let start = rec.payload.len().checked_sub(TAG_LEN)?;
+    let mut tag = [0; TAG_LEN];
+    tag.copy_from_slice(&rec.payload[start..]);
+    Some(tag)
 }

@@ -15,12 +15,15 @@ use persevere_core::record;
 use persevere_core::{Command, Completion, Journal, JournalConfig, JournalEvent, StoredRecord};
 use persevere_tests::Ledger;
 
-/// The envelope decoder, on arbitrary bytes: a record whose re-encoding is the input, or an error.
+/// The envelope decoder, on arbitrary bytes: a record (a plaintext one re-encodes to the input),
+/// or an error.
 #[test]
 fn fuzz_record_envelope() {
     bolero::check!().for_each(|bytes: &[u8]| {
         if let Ok(rec) = record::decode(bytes) {
-            assert_eq!(record::encode(rec.header, rec.payload), bytes);
+            if !rec.sealed {
+                assert_eq!(record::encode(rec.header, rec.payload), bytes);
+            }
         }
     });
 }
