@@ -1,0 +1,254 @@
+//! The operations inside a frame: how each committed write is encoded, and decoded on replay.
+//!
+//! A frame's payload is `count: u32` followed by `count` operations, each a tag byte then:
+//!
+//! | tag | operation | fields |
+//! |---|---|---|
+//! | 1 | append | stream, expected_last u64, n u32, n × record, has_snapshot u8, [record] |
+//! | 2 | save snapshot | stream, seq u64, record |
+//! | 3 | delete events | stream, up_to u64 |
+//! | 4 | delete snapshots | stream, keep u64 |
+//! | 5 | checkpoint | stream, head u64, low_water u64, n u32, n × record, m u32, m × (seq u64, record) |
+//!
+//! A stream is a u32 length and UTF-8 bytes; a record is a u32 length and its bytes. Event seqs
+//! are implied (contiguous after `expected_last`, or after `low_water` in a checkpoint), so a
+//! frame can never hold a gap. All operations of one frame commit together: the frame's
+//! checksum makes a batch visible whole or not at all.
+
+use std::sync::Arc;
+
+use persevere_core::StoredRecord;
+
+use crate::frame::{FrameBuf, Reader};
+use crate::index::{Loc, Op};
+
+const APPEND: u8 = 1;
+const SAVE_SNAPSHOT: u8 = 2;
+const DELETE_EVENTS: u8 = 3;
+const DELETE_SNAPSHOTS: u8 = 4;
+const CHECKPOINT: u8 = 5;
+
+/// Where the frame under construction will lie: so records get their final locations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placement {
+    /// The segment number.
+    pub seg: u64,
+    /// The frame's offset in the segment.
+    pub at: u64,
+}
+
+impl Placement {
+    fn record(&self, frame: &mut FrameBuf, bytes: &[u8]) -> Loc {
+        frame.put_u32(bytes.len() as u32);
+        let loc = Loc {
+            seg: self.seg,
+            off: self.at + frame.pos() as u64,
+            len: bytes.len() as u32,
+        };
+        frame.put(bytes);
+        loc
+    }
+}
+
+fn put_stream(frame: &mut FrameBuf, stream: &str) {
+    frame.put_bytes(stream.as_bytes());
+}
+
+/// Encodes an append.
+pub(crate) fn append(
+    frame: &mut FrameBuf,
+    place: Placement,
+    stream: &Arc<str>,
+    expected_last: u64,
+    events: &[StoredRecord],
+    snapshot: Option<&StoredRecord>,
+) -> Op {
+    frame.put_u8(APPEND);
+    put_stream(frame, stream);
+    frame.put_u64(expected_last);
+    frame.put_u32(events.len() as u32);
+    let events = events
+        .iter()
+        .map(|r| place.record(frame, &r.bytes))
+        .collect();
+    let snapshot = match snapshot {
+        Some(r) => {
+            frame.put_u8(1);
+            Some(place.record(frame, &r.bytes))
+        }
+        None => {
+            frame.put_u8(0);
+            None
+        }
+    };
+    Op::Append {
+        stream: Arc::clone(stream),
+        expected_last,
+        events,
+        snapshot,
+    }
+}
+
+/// Encodes a snapshot save.
+pub(crate) fn save_snapshot(
+    frame: &mut FrameBuf,
+    place: Placement,
+    stream: &Arc<str>,
+    snapshot: &StoredRecord,
+) -> Op {
+    frame.put_u8(SAVE_SNAPSHOT);
+    put_stream(frame, stream);
+    frame.put_u64(snapshot.seq);
+    let loc = place.record(frame, &snapshot.bytes);
+    Op::SaveSnapshot {
+        stream: Arc::clone(stream),
+        seq: snapshot.seq,
+        snapshot: loc,
+    }
+}
+
+/// Encodes an event deletion.
+pub(crate) fn delete_events(frame: &mut FrameBuf, stream: &Arc<str>, up_to: u64) -> Op {
+    frame.put_u8(DELETE_EVENTS);
+    put_stream(frame, stream);
+    frame.put_u64(up_to);
+    Op::DeleteEvents {
+        stream: Arc::clone(stream),
+        up_to,
+    }
+}
+
+/// Encodes a snapshot deletion.
+pub(crate) fn delete_snapshots(frame: &mut FrameBuf, stream: &Arc<str>, keep: u64) -> Op {
+    frame.put_u8(DELETE_SNAPSHOTS);
+    put_stream(frame, stream);
+    frame.put_u64(keep);
+    Op::DeleteSnapshots {
+        stream: Arc::clone(stream),
+        keep,
+    }
+}
+
+/// Encodes a checkpoint header; the caller then adds the events with [`checkpoint_record`] and
+/// the snapshots with [`checkpoint_snapshots`].
+pub(crate) fn checkpoint_start(
+    frame: &mut FrameBuf,
+    stream: &str,
+    head: u64,
+    low_water: u64,
+    events: u32,
+) {
+    frame.put_u8(CHECKPOINT);
+    put_stream(frame, stream);
+    frame.put_u64(head);
+    frame.put_u64(low_water);
+    frame.put_u32(events);
+}
+
+/// Adds one record to a checkpoint.
+pub(crate) fn checkpoint_record(frame: &mut FrameBuf, place: Placement, bytes: &[u8]) -> Loc {
+    place.record(frame, bytes)
+}
+
+/// Starts a checkpoint's snapshot list.
+pub(crate) fn checkpoint_snapshots(frame: &mut FrameBuf, count: u32) {
+    frame.put_u32(count);
+}
+
+/// Adds one snapshot to a checkpoint.
+pub(crate) fn checkpoint_snapshot(
+    frame: &mut FrameBuf,
+    place: Placement,
+    seq: u64,
+    bytes: &[u8],
+) -> Loc {
+    frame.put_u64(seq);
+    place.record(frame, bytes)
+}
+
+/// Decodes the operations of the frame whose payload is `data[start..end]` (`data` being the
+/// whole segment `seg`, so locations are file offsets).
+pub(crate) fn decode(
+    data: &[u8],
+    start: usize,
+    end: usize,
+    seg: u64,
+) -> Result<Vec<Op>, &'static str> {
+    let payload = data.get(..end).ok_or("frame out of range")?;
+    let mut r = Reader::new(payload, start);
+    let count = r.u32()?;
+    let mut ops = Vec::new();
+    let loc = |(off, len): (usize, u32)| Loc {
+        seg,
+        off: off as u64,
+        len,
+    };
+    for _ in 0..count {
+        let tag = r.u8()?;
+        let stream: Arc<str> = Arc::from(r.str()?);
+        ops.push(match tag {
+            APPEND => {
+                let expected_last = r.u64()?;
+                let n = r.u32()?;
+                let mut events = Vec::new();
+                for _ in 0..n {
+                    events.push(loc(r.bytes()?));
+                }
+                let snapshot = match r.u8()? {
+                    0 => None,
+                    1 => Some(loc(r.bytes()?)),
+                    _ => return Err("bad snapshot flag"),
+                };
+                Op::Append {
+                    stream,
+                    expected_last,
+                    events,
+                    snapshot,
+                }
+            }
+            SAVE_SNAPSHOT => {
+                let seq = r.u64()?;
+                Op::SaveSnapshot {
+                    stream,
+                    seq,
+                    snapshot: loc(r.bytes()?),
+                }
+            }
+            DELETE_EVENTS => Op::DeleteEvents {
+                stream,
+                up_to: r.u64()?,
+            },
+            DELETE_SNAPSHOTS => Op::DeleteSnapshots {
+                stream,
+                keep: r.u64()?,
+            },
+            CHECKPOINT => {
+                let head = r.u64()?;
+                let low_water = r.u64()?;
+                let n = r.u32()?;
+                let mut events = Vec::new();
+                for _ in 0..n {
+                    events.push(loc(r.bytes()?));
+                }
+                let m = r.u32()?;
+                let mut snapshots = Vec::new();
+                for _ in 0..m {
+                    let seq = r.u64()?;
+                    snapshots.push((seq, loc(r.bytes()?)));
+                }
+                Op::Checkpoint {
+                    stream,
+                    head,
+                    low_water,
+                    events,
+                    snapshots,
+                }
+            }
+            _ => return Err("unknown operation tag"),
+        });
+    }
+    if !r.is_done() {
+        return Err("trailing bytes in frame");
+    }
+    Ok(ops)
+}
