@@ -10,7 +10,7 @@ use persevere_core::{
 };
 
 use crate::batch::{self, Placement};
-use crate::frame::{FrameBuf, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::frame::{FrameBuf, SegmentHeader, MAX_FRAME, SEGMENT_HEADER_LEN};
 use crate::index::{Index, Loc, Op};
 use crate::segment::{self, End, Segment};
 use crate::vfs::{RealFs, Vfs};
@@ -114,6 +114,25 @@ impl std::fmt::Debug for FileStore {
 fn io_err(vfs: &dyn Vfs, op: &'static str, name: &str) -> impl FnOnce(io::Error) -> FileError {
     let path = vfs.path(name);
     move |source| FileError::Io { op, path, source }
+}
+
+/// Whether an operation on `stream` holding records of these lengths still fits the frame.
+fn fits(frame: &FrameBuf, stream: &str, records: impl IntoIterator<Item = usize>) -> bool {
+    let records: usize = records
+        .into_iter()
+        .map(|len| len.saturating_add(4))
+        .fold(0, usize::saturating_add);
+    frame
+        .pos()
+        .saturating_add(stream.len() + 64)
+        .saturating_add(records)
+        <= MAX_FRAME
+}
+
+fn too_large() -> StorageError {
+    StorageError::Rejected(format!(
+        "the write does not fit one log frame ({MAX_FRAME} bytes with the rest of its batch)"
+    ))
 }
 
 impl FileStore {
@@ -396,6 +415,15 @@ impl FileStore {
                         Err(StorageError::Rejected(
                             "append must hold contiguous events after the head, and a snapshot at the last one".into(),
                         ))
+                    } else if !fits(
+                        &frame,
+                        &stream,
+                        events
+                            .iter()
+                            .chain(snapshot.as_ref())
+                            .map(|r| r.bytes.len()),
+                    ) {
+                        Err(too_large())
                     } else {
                         op = Some(batch::append(
                             &mut frame,
@@ -409,8 +437,12 @@ impl FileStore {
                     }
                 }
                 Command::SaveSnapshot { snapshot, .. } => {
-                    op = Some(batch::save_snapshot(&mut frame, place, &stream, &snapshot));
-                    Ok(Completion::Done)
+                    if fits(&frame, &stream, [snapshot.bytes.len()]) {
+                        op = Some(batch::save_snapshot(&mut frame, place, &stream, &snapshot));
+                        Ok(Completion::Done)
+                    } else {
+                        Err(too_large())
+                    }
                 }
                 Command::DeleteEvents { up_to, .. } => {
                     if let Some(s) = self.index.streams.get(&stream) {
@@ -624,6 +656,20 @@ impl FileStore {
     /// point leaves either the old segments (and a stray temporary file, removed at open) or
     /// the new segment `k`, whose floor makes open discard any segment below it.
     fn compact_now(&mut self) -> io::Result<()> {
+        let too_big = self.index.streams.iter().find(|(name, s)| {
+            !fits(
+                &FrameBuf::new(),
+                name,
+                s.events
+                    .iter()
+                    .chain(s.snapshots.values())
+                    .map(|l| l.len as usize + 8),
+            )
+        });
+        if let Some((name, _)) = too_big {
+            tracing::warn!(stream = %name, "compaction skipped: a stream's live records exceed one log frame");
+            return Ok(());
+        }
         let before = self.total_bytes();
         self.roll()?;
         let k = self.active - 1;
