@@ -166,10 +166,11 @@ pub(crate) fn checkpoint_snapshot(
     place.record(frame, bytes)
 }
 
-/// Decodes the operations of the frame whose payload is `data[start..end]` (`data` being the
-/// whole segment `seg`, so locations are file offsets).
+/// Decodes the operations of the frame whose payload is `data[start..end]`, `data` lying at
+/// offset `base` of segment `seg`.
 pub(crate) fn decode(
     data: &[u8],
+    base: u64,
     start: usize,
     end: usize,
     seg: u64,
@@ -180,7 +181,7 @@ pub(crate) fn decode(
     let mut ops = Vec::new();
     let loc = |(off, len): (usize, u32)| Loc {
         seg,
-        off: off as u64,
+        off: base + off as u64,
         len,
     };
     for _ in 0..count {

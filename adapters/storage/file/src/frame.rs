@@ -200,6 +200,16 @@ pub(crate) fn scan(data: &[u8], pos: usize) -> Scan {
     }
 }
 
+/// The whole length of the frame whose (intact) header opens `bytes`.
+pub(crate) fn needed(bytes: &[u8]) -> Option<usize> {
+    let header = bytes.get(..FRAME_HEADER_LEN)?;
+    let len = u32_at(header, 4) as usize;
+    (u32_at(header, 0) == FRAME_MAGIC
+        && crc32fast::hash(&header[0..8]) == u32_at(header, 8)
+        && len <= MAX_FRAME)
+        .then_some(FRAME_HEADER_LEN + len + FRAME_TRAILER_LEN)
+}
+
 /// Whether an intact frame starts anywhere in `data` at or after `from`.
 pub(crate) fn any_frame_after(data: &[u8], from: usize) -> bool {
     let magic = FRAME_MAGIC.to_le_bytes();

@@ -47,15 +47,6 @@ pub(crate) fn create(vfs: &dyn Vfs, number: u64, floor: u64) -> io::Result<Segme
     })
 }
 
-/// Reads a whole file.
-pub(crate) fn read_all(file: &dyn VfsFile) -> io::Result<Vec<u8>> {
-    let len = usize::try_from(file.len()?)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))?;
-    let mut data = vec![0u8; len];
-    file.read_at(&mut data, 0)?;
-    Ok(data)
-}
-
 /// How a scan of a segment's frames ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum End {
@@ -63,36 +54,70 @@ pub(crate) enum End {
     Clean,
     /// From `at` on the bytes are no intact frame, and no intact frame follows: an interrupted
     /// write.
-    Torn { at: usize },
+    Torn { at: u64 },
     /// At `at` the bytes are no intact frame, yet an intact frame follows (or the segment is not
     /// the last): the log is damaged.
-    Corrupt { at: usize, reason: &'static str },
+    Corrupt { at: u64, reason: &'static str },
 }
 
-/// Walks the frames of `data` after its header, calling `each(payload_start, payload_end,
-/// frame_start)`; stops at the first bad frame. `last` says whether this is the newest segment,
-/// the only one a crash can leave torn.
+/// How much of a segment a scan holds in memory at once (more only for a larger frame); tiny
+/// under test so that frames straddle windows.
+#[cfg(not(test))]
+const WINDOW: usize = 8 << 20;
+#[cfg(test)]
+const WINDOW: usize = 100;
+
+/// Walks the frames of a segment of `len` bytes after its header, calling
+/// `each(window, window_offset, payload_start, payload_end, frame_offset)` (payload positions
+/// index `window`, which starts at file offset `window_offset`); stops at the first bad frame.
+/// `last` says whether this is the newest segment, the only one a crash can leave torn.
 pub(crate) fn scan_frames<E>(
-    data: &[u8],
+    file: &dyn VfsFile,
+    len: u64,
     last: bool,
-    mut each: impl FnMut(usize, usize, usize) -> Result<(), E>,
+    io_err: impl Fn(io::Error) -> E,
+    mut each: impl FnMut(&[u8], u64, usize, usize, u64) -> Result<(), E>,
 ) -> Result<End, E> {
-    let mut pos = SEGMENT_HEADER_LEN;
-    while pos < data.len() {
-        let reason = match frame::scan(data, pos) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut base = 0u64;
+    let mut pos = SEGMENT_HEADER_LEN as u64;
+    let load = |buf: &mut Vec<u8>, at: u64, want: usize| -> io::Result<()> {
+        let n = (len - at).min(want.max(WINDOW) as u64) as usize;
+        buf.resize(n, 0);
+        file.read_at(buf, at)
+    };
+    while pos < len {
+        let rel = (pos - base) as usize;
+        let reason = match frame::scan(&buf, rel) {
             Scan::Frame {
                 payload: (start, end),
                 next,
             } => {
-                each(start, end, pos)?;
-                pos = next;
+                each(&buf, base, start, end, pos)?;
+                pos = base + next as u64;
                 continue;
             }
-            Scan::Incomplete => "incomplete frame",
+            Scan::Incomplete => {
+                let need = buf
+                    .get(rel..)
+                    .and_then(frame::needed)
+                    .unwrap_or(frame::FRAME_HEADER_LEN);
+                let have = buf.len().saturating_sub(rel);
+                if base + (buf.len() as u64) < len && have < need {
+                    load(&mut buf, pos, need).map_err(&io_err)?;
+                    base = pos;
+                    continue;
+                }
+                "incomplete frame"
+            }
             Scan::Bad(reason) => reason,
         };
-        if last && !frame::any_frame_after(data, pos + 1) {
-            return Ok(End::Torn { at: pos });
+        if last {
+            let mut rest = vec![0u8; (len - pos) as usize];
+            file.read_at(&mut rest, pos).map_err(&io_err)?;
+            if !frame::any_frame_after(&rest, 1) {
+                return Ok(End::Torn { at: pos });
+            }
         }
         return Ok(End::Corrupt { at: pos, reason });
     }

@@ -111,9 +111,13 @@ impl std::fmt::Debug for FileStore {
     }
 }
 
-fn io_err(vfs: &dyn Vfs, op: &'static str, name: &str) -> impl FnOnce(io::Error) -> FileError {
+fn io_err(vfs: &dyn Vfs, op: &'static str, name: &str) -> impl Fn(io::Error) -> FileError {
     let path = vfs.path(name);
-    move |source| FileError::Io { op, path, source }
+    move |source| FileError::Io {
+        op,
+        path: path.clone(),
+        source,
+    }
 }
 
 /// Whether an operation on `stream` holding records of these lengths still fits the frame.
@@ -291,44 +295,51 @@ impl FileStore {
             .vfs
             .open(&name, false)
             .map_err(io_err(&*self.vfs, "opening", &name))?;
-        let data = segment::read_all(&*file).map_err(io_err(&*self.vfs, "reading", &name))?;
+        let file_len = file.len().map_err(io_err(&*self.vfs, "reading", &name))?;
         let compacted = header.floor == n;
         let mut seen_batch = false;
         let index = &mut self.index;
-        let corrupt = |offset: usize, reason: String| FileError::Corrupt {
+        let corrupt = |offset: u64, reason: String| FileError::Corrupt {
             file: self.vfs.path(&name),
-            offset: offset as u64,
+            offset,
             reason,
         };
-        let end = segment::scan_frames(&data, last, |start, end, at| {
-            let ops = batch::decode(&data, start, end, n).map_err(|r| corrupt(at, r.into()))?;
-            for op in ops {
-                let checkpoint = matches!(op, Op::Checkpoint { .. });
-                if checkpoint && (!compacted || seen_batch) {
-                    return Err(corrupt(at, "checkpoint outside a compacted segment".into()));
+        let end = segment::scan_frames(
+            &*file,
+            file_len,
+            last,
+            io_err(&*self.vfs, "reading", &name),
+            |data, base, start, end, at| {
+                let ops =
+                    batch::decode(data, base, start, end, n).map_err(|r| corrupt(at, r.into()))?;
+                for op in ops {
+                    let checkpoint = matches!(op, Op::Checkpoint { .. });
+                    if checkpoint && (!compacted || seen_batch) {
+                        return Err(corrupt(at, "checkpoint outside a compacted segment".into()));
+                    }
+                    seen_batch |= !checkpoint;
+                    index
+                        .apply(op)
+                        .map_err(|r| corrupt(at, format!("operation does not fit the log: {r}")))?;
                 }
-                seen_batch |= !checkpoint;
-                index
-                    .apply(op)
-                    .map_err(|r| corrupt(at, format!("operation does not fit the log: {r}")))?;
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         let len = match end {
-            End::Clean => data.len() as u64,
+            End::Clean => file_len,
             End::Torn { at } => {
-                let dropped = (data.len() - at) as u64;
+                let dropped = file_len - at;
                 let path = self.vfs.path(&name);
                 tracing::warn!(file = %path.display(), offset = at, dropped_bytes = dropped, "truncating the torn tail of the log (an interrupted, unacknowledged write)");
-                file.truncate(at as u64)
+                file.truncate(at)
                     .and_then(|()| file.sync())
                     .map_err(io_err(&*self.vfs, "truncating", &name))?;
                 self.torn_tail = Some(TornTail {
                     file: path,
-                    offset: at as u64,
+                    offset: at,
                     dropped_bytes: dropped,
                 });
-                at as u64
+                at
             }
             End::Corrupt { at, reason } => return Err(corrupt(at, reason.into())),
         };
