@@ -1,7 +1,8 @@
 //! Flip every bit of every byte of a small store, one at a time, and reopen: each flip must be
-//! detected — open refuses with `FileError::Corrupt`, or open cuts the damaged last frame as a
-//! torn tail and reports it, or a read fails — or be provably harmless: the store shows
-//! exactly what it held. A flip that silently changes what the store shows fails the test.
+//! detected — open refuses with `FileError::Corrupt`, or open cuts the damaged newest frame as
+//! a torn tail, reports it, and shows exactly the state before that last batch, or a read
+//! fails — or be provably harmless: the store shows exactly what it held. A flip that silently
+//! changes what the store shows fails the test.
 
 mod common;
 
@@ -14,7 +15,7 @@ use persevere_file::{FileError, FileStore};
 
 const STREAMS: &[&str] = &["a", "a.b", "a/b"];
 
-fn build(dir: &Path) {
+fn build(dir: &Path, last_batch: bool) {
     let mut store = FileStore::open(dir).expect("open");
     store.execute(vec![append("a", 0, 3, false), append("a.b", 0, 2, true)]);
     store.execute(vec![
@@ -38,7 +39,9 @@ fn build(dir: &Path) {
         },
     }]);
     store.compact().expect("compact");
-    store.execute(vec![append("a", 3, 1, true), append("a/b", 2, 1, false)]);
+    if last_batch {
+        store.execute(vec![append("a", 3, 1, true), append("a/b", 2, 1, false)]);
+    }
 }
 
 fn show(store: &mut FileStore) -> Result<Vec<StreamDump>, String> {
@@ -51,8 +54,11 @@ fn show(store: &mut FileStore) -> Result<Vec<StreamDump>, String> {
 #[test]
 fn every_bit_flip_is_detected_or_harmless() {
     let dir = tempfile::tempdir().expect("tempdir");
-    build(dir.path());
+    build(dir.path(), true);
     let expected = show(&mut FileStore::open(dir.path()).expect("open")).expect("dump");
+    let prefix_dir = tempfile::tempdir().expect("tempdir");
+    build(prefix_dir.path(), false);
+    let prefix = show(&mut FileStore::open(prefix_dir.path()).expect("open")).expect("dump");
     let mut files: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list")
         .map(|e| e.expect("entry").path())
@@ -75,7 +81,13 @@ fn every_bit_flip_is_detected_or_harmless() {
                     Err(other) => panic!("{where_}: unexpected error {other}"),
                     Ok(mut store) => match show(&mut store) {
                         Err(_) => read_failed += 1,
-                        Ok(_) if store.torn_tail().is_some() => cut += 1,
+                        Ok(got) if store.torn_tail().is_some() => {
+                            assert_eq!(
+                                got, prefix,
+                                "{where_}: cut to something else than the last batch"
+                            );
+                            cut += 1;
+                        }
                         Ok(got) => {
                             assert_eq!(got, expected, "{where_}: silent damage");
                             harmless += 1;
