@@ -4,13 +4,15 @@
 //!
 //! | tag | operation | fields |
 //! |---|---|---|
-//! | 1 | append | stream, expected_last u64, n u32, n × record, has_snapshot u8, [record] |
-//! | 2 | save snapshot | stream, seq u64, record |
+//! | 1 | append | stream, expected_last u64, n u32, n × record, snapshot flag u8, [snapshot] |
+//! | 2 | save snapshot | stream, seq u64, snapshot flag u8, snapshot |
 //! | 3 | delete events | stream, up_to u64 |
 //! | 4 | delete snapshots | stream, keep u64 |
-//! | 5 | checkpoint | stream, head u64, low_water u64, n u32, n × record, m u32, m × (seq u64, record) |
+//! | 5 | checkpoint | stream, head u64, low_water u64, n u32, n × record, m u32, m × (seq u64, flag u8, snapshot) |
 //!
-//! A stream is a u32 length and UTF-8 bytes; a record is a u32 length and its bytes. Event seqs
+//! A stream is a u32 length and UTF-8 bytes; a record is a u32 length and its bytes. A snapshot
+//! is, after its flag, a record (flag 1: in the log) or a file reference (flag 2: file id u64,
+//! length u32, CRC-32 u32 of the file `{id:016x}.snap`); flag 0 means no snapshot. Event seqs
 //! are implied (contiguous after `expected_last`, or after `low_water` in a checkpoint), so a
 //! frame can never hold a gap. All operations of one frame commit together: the frame's
 //! checksum makes a batch visible whole or not at all.
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use persevere_core::StoredRecord;
 
 use crate::frame::{FrameBuf, Reader};
-use crate::index::{Loc, Op};
+use crate::index::{Loc, Op, SnapLoc};
 
 const APPEND: u8 = 1;
 const SAVE_SNAPSHOT: u8 = 2;
@@ -50,6 +52,31 @@ impl Placement {
     }
 }
 
+/// A snapshot to encode: its bytes go in the log, or it was written to a file already.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SnapIn<'a> {
+    /// In the log.
+    Inline(&'a [u8]),
+    /// In a file of its own.
+    File { id: u64, len: u32, crc: u32 },
+}
+
+fn put_snapshot(frame: &mut FrameBuf, place: Placement, snapshot: SnapIn<'_>) -> SnapLoc {
+    match snapshot {
+        SnapIn::Inline(bytes) => {
+            frame.put_u8(1);
+            SnapLoc::Log(place.record(frame, bytes))
+        }
+        SnapIn::File { id, len, crc } => {
+            frame.put_u8(2);
+            frame.put_u64(id);
+            frame.put_u32(len);
+            frame.put_u32(crc);
+            SnapLoc::File { id, len, crc }
+        }
+    }
+}
+
 fn put_stream(frame: &mut FrameBuf, stream: &str) {
     frame.put_bytes(stream.as_bytes());
 }
@@ -61,7 +88,7 @@ pub(crate) fn append(
     stream: &Arc<str>,
     expected_last: u64,
     events: &[StoredRecord],
-    snapshot: Option<&StoredRecord>,
+    snapshot: Option<SnapIn<'_>>,
 ) -> Op {
     frame.put_u8(APPEND);
     put_stream(frame, stream);
@@ -72,10 +99,7 @@ pub(crate) fn append(
         .map(|r| place.record(frame, &r.bytes))
         .collect();
     let snapshot = match snapshot {
-        Some(r) => {
-            frame.put_u8(1);
-            Some(place.record(frame, &r.bytes))
-        }
+        Some(snapshot) => Some(put_snapshot(frame, place, snapshot)),
         None => {
             frame.put_u8(0);
             None
@@ -94,15 +118,16 @@ pub(crate) fn save_snapshot(
     frame: &mut FrameBuf,
     place: Placement,
     stream: &Arc<str>,
-    snapshot: &StoredRecord,
+    seq: u64,
+    snapshot: SnapIn<'_>,
 ) -> Op {
     frame.put_u8(SAVE_SNAPSHOT);
     put_stream(frame, stream);
-    frame.put_u64(snapshot.seq);
-    let loc = place.record(frame, &snapshot.bytes);
+    frame.put_u64(seq);
+    let loc = put_snapshot(frame, place, snapshot);
     Op::SaveSnapshot {
         stream: Arc::clone(stream),
-        seq: snapshot.seq,
+        seq,
         snapshot: loc,
     }
 }
@@ -160,10 +185,10 @@ pub(crate) fn checkpoint_snapshot(
     frame: &mut FrameBuf,
     place: Placement,
     seq: u64,
-    bytes: &[u8],
-) -> Loc {
+    snapshot: SnapIn<'_>,
+) -> SnapLoc {
     frame.put_u64(seq);
-    place.record(frame, bytes)
+    put_snapshot(frame, place, snapshot)
 }
 
 /// Decodes the operations of the frame whose payload is `data[start..end]`, `data` lying at
@@ -184,6 +209,17 @@ pub(crate) fn decode(
         off: base + off as u64,
         len,
     };
+    let snap = |r: &mut Reader<'_>, flag: u8| -> Result<SnapLoc, &'static str> {
+        match flag {
+            1 => Ok(SnapLoc::Log(loc(r.bytes()?))),
+            2 => Ok(SnapLoc::File {
+                id: r.u64()?,
+                len: r.u32()?,
+                crc: r.u32()?,
+            }),
+            _ => Err("bad snapshot flag"),
+        }
+    };
     for _ in 0..count {
         let tag = r.u8()?;
         let stream: Arc<str> = Arc::from(r.str()?);
@@ -197,8 +233,7 @@ pub(crate) fn decode(
                 }
                 let snapshot = match r.u8()? {
                     0 => None,
-                    1 => Some(loc(r.bytes()?)),
-                    _ => return Err("bad snapshot flag"),
+                    flag => Some(snap(&mut r, flag)?),
                 };
                 Op::Append {
                     stream,
@@ -209,10 +244,11 @@ pub(crate) fn decode(
             }
             SAVE_SNAPSHOT => {
                 let seq = r.u64()?;
+                let flag = r.u8()?;
                 Op::SaveSnapshot {
                     stream,
                     seq,
-                    snapshot: loc(r.bytes()?),
+                    snapshot: snap(&mut r, flag)?,
                 }
             }
             DELETE_EVENTS => Op::DeleteEvents {
@@ -235,7 +271,8 @@ pub(crate) fn decode(
                 let mut snapshots = Vec::new();
                 for _ in 0..m {
                     let seq = r.u64()?;
-                    snapshots.push((seq, loc(r.bytes()?)));
+                    let flag = r.u8()?;
+                    snapshots.push((seq, snap(&mut r, flag)?));
                 }
                 Op::Checkpoint {
                     stream,

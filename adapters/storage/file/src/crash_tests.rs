@@ -72,6 +72,15 @@ fn sweep(name: &str, seed: u64, batches: usize, mix: Mix, options: &FileOptions)
                 reboot.image().keys().all(|f| !f.ends_with(".tmp")),
                 "{name}: op {n}: temporary file left"
             );
+            assert_eq!(
+                reboot
+                    .image()
+                    .keys()
+                    .filter(|f| f.ends_with(".snap"))
+                    .count(),
+                store.snapshot_files(),
+                "{name}: op {n}: unreferenced snapshot file left"
+            );
             let write = StreamCommand {
                 stream: Arc::from("after-crash"),
                 command: Command::Append {
@@ -137,6 +146,21 @@ fn crash_sweep_at_every_file_operation() {
         },
         &FileOptions::default(),
     );
+    points += sweep(
+        "snapshot files",
+        5,
+        25,
+        Mix {
+            streams: 3,
+            snapshots: true,
+            deletes: true,
+            reads: true,
+        },
+        &FileOptions {
+            snapshot_file_min: 20,
+            ..FileOptions::default()
+        },
+    );
     points += sweep("compaction", 3, 30, all, &small_options());
     points += sweep(
         "segments",
@@ -146,6 +170,7 @@ fn crash_sweep_at_every_file_operation() {
         &FileOptions {
             segment_size: 150,
             compact_min_bytes: 100,
+            snapshot_file_min: usize::MAX,
         },
     );
     println!("crash points: {points}");

@@ -16,6 +16,15 @@ pub(crate) struct Loc {
     pub len: u32,
 }
 
+/// Where a snapshot lies: in the log, or in a file of its own (large snapshots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SnapLoc {
+    /// A record of the log.
+    Log(Loc),
+    /// The file `{id:016x}.snap`, of `len` bytes with CRC-32 `crc`.
+    File { id: u64, len: u32, crc: u32 },
+}
+
 /// Bytes a live record costs on disk besides its own (its length prefix).
 pub(crate) const RECORD_OVERHEAD: u64 = 4;
 
@@ -27,13 +36,13 @@ pub(crate) enum Op {
         stream: Arc<str>,
         expected_last: u64,
         events: Vec<Loc>,
-        snapshot: Option<Loc>,
+        snapshot: Option<SnapLoc>,
     },
     /// A snapshot at `seq`, replacing one at the same seq.
     SaveSnapshot {
         stream: Arc<str>,
         seq: u64,
-        snapshot: Loc,
+        snapshot: SnapLoc,
     },
     /// Events with seq `<= up_to` deleted.
     DeleteEvents { stream: Arc<str>, up_to: u64 },
@@ -45,7 +54,7 @@ pub(crate) enum Op {
         head: u64,
         low_water: u64,
         events: Vec<Loc>,
-        snapshots: Vec<(u64, Loc)>,
+        snapshots: Vec<(u64, SnapLoc)>,
     },
 }
 
@@ -59,7 +68,7 @@ pub(crate) struct StreamState {
     /// Live events, contiguous from `low_water + 1` to `head`.
     pub events: VecDeque<Loc>,
     /// Snapshots by the seq they cover.
-    pub snapshots: BTreeMap<u64, Loc>,
+    pub snapshots: BTreeMap<u64, SnapLoc>,
 }
 
 /// Every stream.
@@ -67,12 +76,42 @@ pub(crate) struct StreamState {
 pub(crate) struct Index {
     /// Streams by id.
     pub streams: HashMap<Arc<str>, StreamState>,
-    /// Bytes of live records (with their overhead), for the compaction trigger.
+    /// Bytes of live records in the log (with their overhead), for the compaction trigger.
     pub live_bytes: u64,
+    /// Snapshot files no longer referenced, to remove once the operation that dropped them is
+    /// durable.
+    pub dropped_files: Vec<u64>,
 }
 
 fn cost(loc: &Loc) -> u64 {
     u64::from(loc.len) + RECORD_OVERHEAD
+}
+
+fn snap_cost(loc: &SnapLoc) -> u64 {
+    match loc {
+        SnapLoc::Log(loc) => cost(loc),
+        SnapLoc::File { .. } => 0,
+    }
+}
+
+impl Index {
+    fn add_snapshot(&mut self, stream: &Arc<str>, seq: u64, loc: SnapLoc) {
+        self.live_bytes += snap_cost(&loc);
+        let old = self
+            .streams
+            .get_mut(stream)
+            .and_then(|s| s.snapshots.insert(seq, loc));
+        if let Some(old) = old {
+            self.drop_snapshot(&old);
+        }
+    }
+
+    fn drop_snapshot(&mut self, loc: &SnapLoc) {
+        self.live_bytes -= snap_cost(loc);
+        if let SnapLoc::File { id, .. } = loc {
+            self.dropped_files.push(*id);
+        }
+    }
 }
 
 impl Index {
@@ -86,7 +125,7 @@ impl Index {
                 events,
                 snapshot,
             } => {
-                let s = self.streams.entry(stream).or_default();
+                let s = self.streams.entry(Arc::clone(&stream)).or_default();
                 if s.head != expected_last {
                     return Err(format!(
                         "append expects head {expected_last}, the stream's head is {}",
@@ -101,11 +140,9 @@ impl Index {
                     self.live_bytes += cost(&loc);
                     s.events.push_back(loc);
                 }
+                let head = s.head;
                 if let Some(loc) = snapshot {
-                    self.live_bytes += cost(&loc);
-                    if let Some(old) = s.snapshots.insert(s.head, loc) {
-                        self.live_bytes -= cost(&old);
-                    }
+                    self.add_snapshot(&stream, head, loc);
                 }
             }
             Op::SaveSnapshot {
@@ -113,11 +150,8 @@ impl Index {
                 seq,
                 snapshot,
             } => {
-                let s = self.streams.entry(stream).or_default();
-                self.live_bytes += cost(&snapshot);
-                if let Some(old) = s.snapshots.insert(seq, snapshot) {
-                    self.live_bytes -= cost(&old);
-                }
+                self.streams.entry(Arc::clone(&stream)).or_default();
+                self.add_snapshot(&stream, seq, snapshot);
             }
             Op::DeleteEvents { stream, up_to } => {
                 if let Some(s) = self.streams.get_mut(&stream) {
@@ -131,12 +165,16 @@ impl Index {
                 }
             }
             Op::DeleteSnapshots { stream, keep } => {
+                let mut dropped = Vec::new();
                 if let Some(s) = self.streams.get_mut(&stream) {
                     while s.snapshots.len() as u64 > keep.max(1) {
                         if let Some((_, loc)) = s.snapshots.pop_first() {
-                            self.live_bytes -= cost(&loc);
+                            dropped.push(loc);
                         }
                     }
+                }
+                for loc in dropped {
+                    self.drop_snapshot(&loc);
                 }
             }
             Op::Checkpoint {
@@ -155,11 +193,8 @@ impl Index {
                 if self.streams.contains_key(&stream) {
                     return Err("a second checkpoint of the same stream".into());
                 }
-                self.live_bytes += events
-                    .iter()
-                    .chain(snapshots.iter().map(|(_, l)| l))
-                    .map(cost)
-                    .sum::<u64>();
+                self.live_bytes += events.iter().map(cost).sum::<u64>()
+                    + snapshots.iter().map(|(_, l)| snap_cost(l)).sum::<u64>();
                 self.streams.insert(
                     stream,
                     StreamState {

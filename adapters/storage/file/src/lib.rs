@@ -36,20 +36,24 @@
 //!   fsync, rename, directory fsync), and the old segments are removed. A stream's head
 //!   survives compaction.
 //!
-//! # Snapshots in the log
+//! # Snapshots
 //!
-//! Snapshots are records of the log like events, inside the same checksummed, fdatasync'd
-//! frames, rather than separate files written with temp file + rename. This is as safe —
-//! a snapshot is never visible until its frame is complete and durable, and a torn frame is
-//! never exposed — and it is what makes a Light append (events + snapshot) atomic without a
-//! second commit record, and lets the snapshots of a thousand entities share one fdatasync
-//! instead of costing three syncs each. Compaction rewrites with the temp + rename protocol.
+//! A snapshot smaller than [`FileOptions::snapshot_file_min`] (64 KiB by default) is a record
+//! of the log like an event, inside the same checksummed, fdatasync'd frame: it is never
+//! visible before its frame is complete and durable, a Light append (events + snapshot) is
+//! atomic, and the snapshots of a thousand entities share one fdatasync instead of costing
+//! three syncs each. A larger snapshot is written to its own file with the atomic protocol —
+//! temporary file, fsync, rename, directory fsync — and only then referenced (with its length
+//! and CRC-32) from the batch's frame, so it too appears atomically with its batch; files no
+//! longer referenced (retention, replacement, or a batch that never committed) are removed
+//! after the commit or at the next open, and a referenced file that is missing or damaged is
+//! an error, never an empty snapshot.
 //!
 //! # Layout
 //!
-//! A directory holds `LOCK`, and segments `{n:016x}.log`: a 32-byte header (magic, number,
-//! floor, CRC) then frames (see the `frame` and `batch` modules' docs in the source). Unix
-//! only (`flock`, `fdatasync`).
+//! A directory holds `LOCK`, segments `{n:016x}.log` — a 32-byte header (magic, number,
+//! floor, CRC) then frames (see the `frame` and `batch` modules' docs in the source) — and
+//! large snapshots `{id:016x}.snap`. Unix only (`flock`, `fdatasync`).
 #![forbid(unsafe_code)]
 
 mod batch;
@@ -58,6 +62,7 @@ mod frame;
 mod index;
 mod lock;
 mod segment;
+mod snapshot_file;
 mod store;
 mod url;
 mod vfs;

@@ -9,10 +9,11 @@ use persevere_core::{
     Command, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
 };
 
-use crate::batch::{self, Placement};
+use crate::batch::{self, Placement, SnapIn};
 use crate::frame::{FrameBuf, SegmentHeader, MAX_FRAME, SEGMENT_HEADER_LEN};
-use crate::index::{Index, Loc, Op};
+use crate::index::{Index, Loc, Op, SnapLoc};
 use crate::segment::{self, End, Segment};
+use crate::snapshot_file;
 use crate::vfs::{RealFs, Vfs};
 use crate::FileError;
 
@@ -25,6 +26,10 @@ pub struct FileOptions {
     /// Compaction rewrites the log once at least this many bytes are reclaimable *and* the
     /// reclaimable bytes are at least the live ones (default 16 MiB).
     pub compact_min_bytes: u64,
+    /// Snapshots of at least this many bytes go to a file of their own (temporary file, fsync,
+    /// rename, directory fsync, then referenced from the log); smaller ones go in the log and
+    /// share its fdatasync (default 64 KiB).
+    pub snapshot_file_min: usize,
 }
 
 impl Default for FileOptions {
@@ -32,6 +37,7 @@ impl Default for FileOptions {
         Self {
             segment_size: 64 << 20,
             compact_min_bytes: 16 << 20,
+            snapshot_file_min: 64 << 10,
         }
     }
 }
@@ -98,6 +104,7 @@ pub struct FileStore {
     fenced: Option<String>,
     torn_tail: Option<TornTail>,
     stats: Stats,
+    next_snapshot_file: u64,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -175,6 +182,7 @@ impl FileStore {
     pub(crate) fn open_vfs(vfs: Box<dyn Vfs>, options: FileOptions) -> Result<Self, FileError> {
         let names = vfs.list().map_err(io_err(&*vfs, "listing", ""))?;
         let mut numbers = Vec::new();
+        let mut snapshot_files = Vec::new();
         let mut removed = false;
         for name in &names {
             if name.ends_with(".tmp") {
@@ -182,6 +190,8 @@ impl FileStore {
                 removed = true;
             } else if let Some(n) = segment::parse_name(name) {
                 numbers.push(n);
+            } else if let Some(id) = snapshot_file::parse_name(name) {
+                snapshot_files.push(id);
             }
         }
         numbers.sort_unstable();
@@ -269,11 +279,14 @@ impl FileStore {
             fenced: None,
             torn_tail,
             stats: Stats::default(),
+            next_snapshot_file: 1,
         };
         let last = headers.keys().next_back().copied();
         for (&n, header) in &headers {
             store.replay(n, header, Some(n) == last)?;
         }
+        store.index.dropped_files.clear();
+        store.reconcile_snapshot_files(&snapshot_files)?;
         match last {
             Some(n) => store.active = n,
             None => {
@@ -392,6 +405,7 @@ impl FileStore {
         let count_at = frame.pos();
         frame.put_u32(0);
         let mut count = 0u32;
+        let mut dir_sync = false;
         let mut results = Vec::with_capacity(batch.len());
         for StreamCommand { stream, command } in batch {
             let id = command.id();
@@ -436,23 +450,49 @@ impl FileStore {
                     ) {
                         Err(too_large())
                     } else {
-                        op = Some(batch::append(
-                            &mut frame,
-                            place,
-                            &stream,
-                            expected_last,
-                            &events,
-                            snapshot.as_ref(),
-                        ));
-                        Ok(Completion::Done)
+                        match self
+                            .place_snapshot(snapshot.as_ref().map(|s| &s.bytes[..]), &mut dir_sync)
+                        {
+                            Ok(snap) => {
+                                op = Some(batch::append(
+                                    &mut frame,
+                                    place,
+                                    &stream,
+                                    expected_last,
+                                    &events,
+                                    snap,
+                                ));
+                                Ok(Completion::Done)
+                            }
+                            Err(error) => {
+                                self.fence("writing a snapshot file", &error);
+                                Err(StorageError::Failed(error.to_string()))
+                            }
+                        }
                     }
                 }
                 Command::SaveSnapshot { snapshot, .. } => {
-                    if fits(&frame, &stream, [snapshot.bytes.len()]) {
-                        op = Some(batch::save_snapshot(&mut frame, place, &stream, &snapshot));
-                        Ok(Completion::Done)
-                    } else {
+                    if !fits(&frame, &stream, [snapshot.bytes.len()]) {
                         Err(too_large())
+                    } else {
+                        match self.place_snapshot(Some(&snapshot.bytes), &mut dir_sync) {
+                            Ok(snap) => {
+                                op = snap.map(|snap| {
+                                    batch::save_snapshot(
+                                        &mut frame,
+                                        place,
+                                        &stream,
+                                        snapshot.seq,
+                                        snap,
+                                    )
+                                });
+                                Ok(Completion::Done)
+                            }
+                            Err(error) => {
+                                self.fence("writing a snapshot file", &error);
+                                Err(StorageError::Failed(error.to_string()))
+                            }
+                        }
                     }
                 }
                 Command::DeleteEvents { up_to, .. } => {
@@ -488,10 +528,15 @@ impl FileStore {
         if count > 0 && self.fenced.is_none() {
             frame.patch_u32(count_at, count);
             let bytes = frame.seal();
+            let synced = if dir_sync {
+                // Snapshot files were renamed into place: make their names durable first.
+                self.vfs.sync_dir()
+            } else {
+                Ok(())
+            };
             let written = match self.segments.get_mut(&self.active) {
-                Some(seg) => seg
-                    .file
-                    .write_at(&bytes, place.at)
+                Some(seg) => synced
+                    .and_then(|()| seg.file.write_at(&bytes, place.at))
                     .and_then(|()| seg.file.sync())
                     .map(|()| seg.len += bytes.len() as u64),
                 None => Err(io::Error::other("no active segment")),
@@ -499,6 +544,7 @@ impl FileStore {
             match written {
                 Ok(()) => {
                     committed = true;
+                    self.remove_dropped_files();
                     self.stats.commits += 1;
                     self.stats.writes += u64::from(count);
                     if let Err(error) = self.maybe_compact() {
@@ -509,6 +555,8 @@ impl FileStore {
                 Err(error) => self.fence("appending to the log", &error),
             }
         }
+        // Files dropped by writes that did not commit must stay.
+        self.index.dropped_files.clear();
         if let (Some(reason), false) = (&self.fenced, committed) {
             return results
                 .into_iter()
@@ -625,11 +673,99 @@ impl FileStore {
         let Some((&seq, &loc)) = found else {
             return Ok(Completion::Snapshot(None));
         };
-        let mut bytes = self
-            .read_locs(&[loc], frame, place)
+        let bytes = self
+            .read_snapshot(loc, frame, place)
             .map_err(|e| self.read_failed(stream, e))?;
-        let bytes = bytes.pop().unwrap_or_default();
         Ok(Completion::Snapshot(Some(StoredRecord { seq, bytes })))
+    }
+
+    /// Where a snapshot of `bytes` goes: a large one is written to its own file now (temporary
+    /// file, fsync, rename; the directory fsync comes before the frame is written, see
+    /// `dir_sync`), a small one goes in the frame.
+    fn place_snapshot<'a>(
+        &mut self,
+        bytes: Option<&'a [u8]>,
+        dir_sync: &mut bool,
+    ) -> io::Result<Option<SnapIn<'a>>> {
+        let Some(bytes) = bytes else { return Ok(None) };
+        if bytes.len() < self.options.snapshot_file_min || bytes.len() > u32::MAX as usize {
+            return Ok(Some(SnapIn::Inline(bytes)));
+        }
+        let id = self.next_snapshot_file;
+        self.next_snapshot_file += 1;
+        snapshot_file::write(&*self.vfs, id, bytes)?;
+        *dir_sync = true;
+        Ok(Some(SnapIn::File {
+            id,
+            len: bytes.len() as u32,
+            crc: crc32fast::hash(bytes),
+        }))
+    }
+
+    fn read_snapshot(
+        &self,
+        loc: SnapLoc,
+        frame: &FrameBuf,
+        place: Placement,
+    ) -> io::Result<Vec<u8>> {
+        match loc {
+            SnapLoc::Log(loc) => Ok(self
+                .read_locs(&[loc], frame, place)?
+                .pop()
+                .unwrap_or_default()),
+            SnapLoc::File { id, len, crc } => snapshot_file::read(&*self.vfs, id, len, crc),
+        }
+    }
+
+    /// Removes the snapshot files the last (durable) commit dropped. A failure leaves an
+    /// unreferenced file, which the next open removes.
+    fn remove_dropped_files(&mut self) {
+        for id in std::mem::take(&mut self.index.dropped_files) {
+            let name = snapshot_file::name(id);
+            if let Err(error) = self.vfs.remove(&name) {
+                tracing::warn!(file = %self.vfs.path(&name).display(), %error, "could not remove a dropped snapshot file");
+            }
+        }
+    }
+
+    /// At open: removes snapshot files the log does not reference (written by a batch that
+    /// never committed, or dropped by one whose removal was interrupted), and fails closed if a
+    /// referenced one is missing.
+    fn reconcile_snapshot_files(&mut self, present: &[u64]) -> Result<(), FileError> {
+        let referenced: std::collections::HashSet<u64> = self
+            .index
+            .streams
+            .values()
+            .flat_map(|s| s.snapshots.values())
+            .filter_map(|l| match l {
+                SnapLoc::File { id, .. } => Some(*id),
+                SnapLoc::Log(_) => None,
+            })
+            .collect();
+        let present_set: std::collections::HashSet<u64> = present.iter().copied().collect();
+        if let Some(missing) = referenced.iter().find(|id| !present_set.contains(id)) {
+            return Err(FileError::Corrupt {
+                file: self.vfs.path(&snapshot_file::name(*missing)),
+                offset: 0,
+                reason: "a snapshot file the log references is missing".into(),
+            });
+        }
+        let mut removed = false;
+        for id in present.iter().filter(|id| !referenced.contains(id)) {
+            let name = snapshot_file::name(*id);
+            tracing::info!(file = %self.vfs.path(&name).display(), "removing an unreferenced snapshot file");
+            self.vfs
+                .remove(&name)
+                .map_err(io_err(&*self.vfs, "removing", &name))?;
+            removed = true;
+        }
+        if removed {
+            self.vfs
+                .sync_dir()
+                .map_err(io_err(&*self.vfs, "syncing", ""))?;
+        }
+        self.next_snapshot_file = present.iter().chain(&referenced).max().map_or(1, |m| m + 1);
+        Ok(())
     }
 
     fn total_bytes(&self) -> u64 {
@@ -673,7 +809,10 @@ impl FileStore {
                 name,
                 s.events
                     .iter()
-                    .chain(s.snapshots.values())
+                    .chain(s.snapshots.values().filter_map(|l| match l {
+                        SnapLoc::Log(l) => Some(l),
+                        SnapLoc::File { .. } => None,
+                    }))
                     .map(|l| l.len as usize + 8),
             )
         });
@@ -728,14 +867,22 @@ impl FileStore {
             batch::checkpoint_snapshots(&mut frame, s.snapshots.len() as u32);
             let mut snapshots = Vec::with_capacity(s.snapshots.len());
             for (&seq, &loc) in &s.snapshots {
-                let bytes = self
-                    .read_locs(&[loc], &none, nowhere)?
-                    .pop()
-                    .unwrap_or_default();
-                snapshots.push((
-                    seq,
-                    batch::checkpoint_snapshot(&mut frame, place, seq, &bytes),
-                ));
+                let snap = match loc {
+                    SnapLoc::Log(loc) => {
+                        let bytes = self
+                            .read_locs(&[loc], &none, nowhere)?
+                            .pop()
+                            .unwrap_or_default();
+                        batch::checkpoint_snapshot(&mut frame, place, seq, SnapIn::Inline(&bytes))
+                    }
+                    SnapLoc::File { id, len, crc } => batch::checkpoint_snapshot(
+                        &mut frame,
+                        place,
+                        seq,
+                        SnapIn::File { id, len, crc },
+                    ),
+                };
+                snapshots.push((seq, snap));
             }
             let bytes = frame.seal();
             file.write_at(&bytes, off)?;
@@ -770,6 +917,16 @@ impl FileStore {
             "compacted the log"
         );
         Ok(())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn snapshot_files(&self) -> usize {
+        self.index
+            .streams
+            .values()
+            .flat_map(|s| s.snapshots.values())
+            .filter(|l| matches!(l, SnapLoc::File { .. }))
+            .count()
     }
 
     #[cfg(test)]

@@ -11,12 +11,23 @@ use std::sync::Arc;
 
 use common::{append, dump, StreamDump};
 use persevere_core::{Command, CommandId, Store, StoredRecord, StreamCommand};
-use persevere_file::{FileError, FileStore};
+use persevere_file::{FileError, FileOptions, FileStore};
 
 const STREAMS: &[&str] = &["a", "a.b", "a/b"];
 
+/// Snapshots of 16 bytes or more go to files of their own.
+fn options() -> FileOptions {
+    let mut options = FileOptions::default();
+    options.snapshot_file_min = 16;
+    options
+}
+
+fn open(dir: &Path) -> Result<FileStore, FileError> {
+    FileStore::open_with(dir, options())
+}
+
 fn build(dir: &Path, last_batch: bool) {
-    let mut store = FileStore::open(dir).expect("open");
+    let mut store = open(dir).expect("open");
     store.execute(vec![append("a", 0, 3, false), append("a.b", 0, 2, true)]);
     store.execute(vec![
         append("a/b", 0, 2, false),
@@ -55,20 +66,27 @@ fn show(store: &mut FileStore) -> Result<Vec<StreamDump>, String> {
 fn every_bit_flip_is_detected_or_harmless() {
     let dir = tempfile::tempdir().expect("tempdir");
     build(dir.path(), true);
-    let expected = show(&mut FileStore::open(dir.path()).expect("open")).expect("dump");
+    let expected = show(&mut open(dir.path()).expect("open")).expect("dump");
     let prefix_dir = tempfile::tempdir().expect("tempdir");
     build(prefix_dir.path(), false);
-    let prefix = show(&mut FileStore::open(prefix_dir.path()).expect("open")).expect("dump");
+    let prefix = show(&mut open(prefix_dir.path()).expect("open")).expect("dump");
     let mut files: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .filter(|p| p.extension().is_some_and(|e| e == "log" || e == "snap"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 2, "a compacted segment and an active one");
+    let logs = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"));
+    assert_eq!(logs.count(), 2, "a compacted segment and an active one");
+    assert!(files.len() > 2, "snapshot files");
     let (mut refused, mut cut, mut read_failed, mut harmless, mut flips) = (0, 0, 0, 0, 0);
-    for file in &files {
-        let original = std::fs::read(file).expect("read");
+    let originals: Vec<(std::path::PathBuf, Vec<u8>)> = files
+        .iter()
+        .map(|f| (f.clone(), std::fs::read(f).expect("read")))
+        .collect();
+    for (file, original) in &originals {
         for byte in 0..original.len() {
             for bit in 0..8 {
                 flips += 1;
@@ -76,7 +94,7 @@ fn every_bit_flip_is_detected_or_harmless() {
                 damaged[byte] ^= 1 << bit;
                 std::fs::write(file, &damaged).expect("write");
                 let where_ = format!("{} byte {byte} bit {bit}", file.display());
-                match FileStore::open(dir.path()) {
+                match open(dir.path()) {
                     Err(FileError::Corrupt { .. }) => refused += 1,
                     Err(other) => panic!("{where_}: unexpected error {other}"),
                     Ok(mut store) => match show(&mut store) {
@@ -94,7 +112,10 @@ fn every_bit_flip_is_detected_or_harmless() {
                         }
                     },
                 }
-                std::fs::write(file, &original).expect("restore");
+                // Open may have cut the log or removed a snapshot file it no longer references.
+                for (f, bytes) in &originals {
+                    std::fs::write(f, bytes).expect("restore");
+                }
             }
         }
     }
@@ -107,4 +128,6 @@ fn every_bit_flip_is_detected_or_harmless() {
     // from an interrupted write, so it is cut and reported.
     assert_eq!(harmless, 0);
     assert!(refused > cut);
+    // Every flip in a snapshot file fails the read of that snapshot.
+    assert!(read_failed > 0);
 }

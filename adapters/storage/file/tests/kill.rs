@@ -24,6 +24,7 @@ fn options() -> FileOptions {
     let mut options = FileOptions::default();
     options.segment_size = 32 << 10;
     options.compact_min_bytes = 16 << 10;
+    options.snapshot_file_min = 22;
     options
 }
 
