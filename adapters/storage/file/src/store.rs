@@ -253,10 +253,8 @@ impl FileStore {
         if removed {
             vfs.sync_dir().map_err(io_err(&*vfs, "syncing", ""))?;
         }
-        let mut expected = headers.keys().next().copied().unwrap_or(1);
-        if floor > 0 && expected != floor {
-            expected = floor;
-        }
+        // The log runs without a gap from segment 1, or from the compacted segment `floor`.
+        let mut expected = floor.max(1);
         for &n in headers.keys() {
             if n != expected {
                 return Err(FileError::Corrupt {

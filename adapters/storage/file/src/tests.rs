@@ -351,6 +351,25 @@ fn corruption_mid_log_fails_closed_naming_file_and_offset() {
 }
 
 #[test]
+fn a_missing_segment_fails_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = FileOptions::default();
+    options.segment_size = 100;
+    let mut store = FileStore::open_with(dir.path(), options.clone()).expect("open");
+    for i in 0..6 {
+        store.execute(vec![append(i, "s", i * 4, 4)]);
+    }
+    assert!(store.segment_numbers().len() >= 3);
+    drop(store);
+    let first = dir.path().join(crate::segment::name(1));
+    std::fs::remove_file(&first).expect("remove");
+    match FileStore::open_with(dir.path(), options) {
+        Err(FileError::Corrupt { file, .. }) => assert_eq!(file, first),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_second_opener_gets_a_lock_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FileStore::open(dir.path()).expect("open");
