@@ -254,8 +254,7 @@ impl FileStore {
             vfs.sync_dir().map_err(io_err(&*vfs, "syncing", ""))?;
         }
         // The log runs without a gap from segment 1, or from the compacted segment `floor`.
-        let mut expected = floor.max(1);
-        for &n in headers.keys() {
+        for (expected, &n) in (floor.max(1)..).zip(headers.keys()) {
             if n != expected {
                 return Err(FileError::Corrupt {
                     file: vfs.path(&segment::name(expected)),
@@ -263,7 +262,6 @@ impl FileStore {
                     reason: "segment missing from the log".into(),
                 });
             }
-            expected += 1;
         }
 
         let mut store = Self {

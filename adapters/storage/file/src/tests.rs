@@ -353,8 +353,10 @@ fn corruption_mid_log_fails_closed_naming_file_and_offset() {
 #[test]
 fn a_missing_segment_fails_closed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut options = FileOptions::default();
-    options.segment_size = 100;
+    let options = FileOptions {
+        segment_size: 100,
+        ..FileOptions::default()
+    };
     let mut store = FileStore::open_with(dir.path(), options.clone()).expect("open");
     for i in 0..6 {
         store.execute(vec![append(i, "s", i * 4, 4)]);
