@@ -49,11 +49,26 @@ pub(crate) struct RealFs {
 impl RealFs {
     /// Opens (creating it if absent) and locks `dir`.
     pub fn open(dir: &Path) -> Result<Self, crate::FileError> {
-        std::fs::create_dir_all(dir).map_err(|source| crate::FileError::Io {
-            op: "creating the store directory",
-            path: dir.to_owned(),
-            source,
-        })?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(|source| crate::FileError::Io {
+                op: "creating the store directory",
+                path: dir.to_owned(),
+                source,
+            })?;
+            // Make the new directory's own entry durable, or a power loss could take it (and
+            // every acknowledged write in it) away.
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            File::open(parent)
+                .and_then(|p| p.sync_all())
+                .map_err(|source| crate::FileError::Io {
+                    op: "syncing the parent of the store directory",
+                    path: parent.to_owned(),
+                    source,
+                })?;
+        }
         let lock = DirLock::acquire(dir)?;
         let handle = File::open(dir).map_err(|source| crate::FileError::Io {
             op: "opening the store directory",
