@@ -1,0 +1,488 @@
+//! Unit tests of the contract against `MemoryStore`'s semantics, recovery and fencing, plus the
+//! helpers the crash sweep shares.
+
+use std::sync::Arc;
+
+use persevere_core::memory::MemoryStore;
+use persevere_core::{
+    Command, CommandId, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
+};
+
+use crate::sim::SimDisk;
+use crate::{FileError, FileOptions, FileStore};
+
+/// A small deterministic generator (xorshift64*).
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// One stream's full observable content: head, events, snapshots.
+pub(crate) type StreamDump = (String, u64, Vec<StoredRecord>, Vec<StoredRecord>);
+
+/// Everything a store shows for `streams`, read through its commands.
+pub(crate) fn dump(store: &mut dyn Store, streams: &[&str]) -> Result<Vec<StreamDump>, String> {
+    let mut out = Vec::new();
+    for &name in streams {
+        let stream: Arc<str> = Arc::from(name);
+        let one = |store: &mut dyn Store, command| {
+            store
+                .execute(vec![StreamCommand {
+                    stream: Arc::clone(&stream),
+                    command,
+                }])
+                .pop()
+                .map(|(_, r)| r)
+                .unwrap_or(Err(StorageError::Failed("no answer".into())))
+        };
+        let read = one(
+            store,
+            Command::ReadEvents {
+                id: CommandId(0),
+                from: 0,
+                limit: usize::MAX,
+            },
+        );
+        let Ok(Completion::Events { records, head }) = read else {
+            return Err(format!("read of {name:?}: {read:?}"));
+        };
+        let mut snapshots = Vec::new();
+        let mut before = None;
+        loop {
+            match one(
+                store,
+                Command::LoadSnapshot {
+                    id: CommandId(0),
+                    before,
+                },
+            ) {
+                Ok(Completion::Snapshot(Some(s))) => {
+                    before = Some(s.seq);
+                    snapshots.push(s);
+                }
+                Ok(Completion::Snapshot(None)) => break,
+                other => return Err(format!("snapshot of {name:?}: {other:?}")),
+            }
+        }
+        out.push((name.to_owned(), head, records, snapshots));
+    }
+    Ok(out)
+}
+
+pub(crate) const STREAMS: &[&str] = &["a", "a.b", "a/b", "a_b", "", "b"];
+
+fn record(stream: &str, seq: u64, kind: &str, rng: &mut Rng) -> StoredRecord {
+    let pad = "x".repeat(rng.below(24) as usize);
+    StoredRecord {
+        seq,
+        bytes: format!("{kind}|{stream}|{seq}|{pad}").into_bytes(),
+    }
+}
+
+/// What a generated scenario exercises.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mix {
+    pub streams: usize,
+    pub snapshots: bool,
+    pub deletes: bool,
+    pub reads: bool,
+}
+
+/// Generates `batches` batches of commands that mostly succeed (tracking heads with a model).
+pub(crate) fn generate(seed: u64, batches: usize, mix: Mix) -> Vec<Vec<StreamCommand>> {
+    let mut rng = Rng::new(seed);
+    let mut model = MemoryStore::new();
+    let mut id = 0;
+    let mut out = Vec::new();
+    for _ in 0..batches {
+        let mut batch = Vec::new();
+        for _ in 0..1 + rng.below(5) {
+            id += 1;
+            let name = STREAMS[rng.below(mix.streams as u64) as usize];
+            let head = model.stream(name).map_or(0, |s| s.head);
+            let roll = rng.below(100);
+            let command = if roll < 50 || (!mix.snapshots && !mix.deletes && !mix.reads) {
+                let expected = if rng.below(20) == 0 {
+                    head.saturating_sub(1)
+                } else {
+                    head
+                };
+                let n = 1 + rng.below(3);
+                let events: Vec<_> = (expected + 1..=expected + n)
+                    .map(|s| record(name, s, "e", &mut rng))
+                    .collect();
+                let snapshot = (mix.snapshots && rng.below(3) == 0)
+                    .then(|| record(name, expected + n, "s", &mut rng));
+                Command::Append {
+                    id: CommandId(id),
+                    expected_last: expected,
+                    events,
+                    snapshot,
+                }
+            } else if roll < 60 && mix.reads {
+                Command::ReadEvents {
+                    id: CommandId(id),
+                    from: rng.below(head + 2),
+                    limit: 1 + rng.below(4) as usize,
+                }
+            } else if roll < 70 && mix.reads {
+                Command::LoadSnapshot {
+                    id: CommandId(id),
+                    before: (rng.below(2) == 0).then(|| rng.below(head + 2)),
+                }
+            } else if roll < 80 && mix.snapshots {
+                Command::SaveSnapshot {
+                    id: CommandId(id),
+                    snapshot: record(name, rng.below(head + 1), "s", &mut rng),
+                }
+            } else if roll < 90 && mix.deletes {
+                Command::DeleteEvents {
+                    id: CommandId(id),
+                    up_to: rng.below(head + 3),
+                }
+            } else if mix.deletes {
+                Command::DeleteSnapshots {
+                    id: CommandId(id),
+                    keep: rng.below(3) as usize,
+                }
+            } else {
+                Command::ReadEvents {
+                    id: CommandId(id),
+                    from: 1,
+                    limit: 100,
+                }
+            };
+            let _ = model.execute(name, command.clone());
+            batch.push(StreamCommand {
+                stream: Arc::from(name),
+                command,
+            });
+        }
+        out.push(batch);
+    }
+    out
+}
+
+pub(crate) fn sim_store(disk: &SimDisk, options: &FileOptions) -> Result<FileStore, FileError> {
+    FileStore::open_vfs(Box::new(disk.clone()), options.clone())
+}
+
+pub(crate) fn small_options() -> FileOptions {
+    FileOptions {
+        segment_size: 400,
+        compact_min_bytes: 200,
+        snapshot_file_min: 20,
+    }
+}
+
+fn cmd(stream: &str, command: Command) -> StreamCommand {
+    StreamCommand {
+        stream: Arc::from(stream),
+        command,
+    }
+}
+
+fn append(id: u64, stream: &str, expected_last: u64, n: u64) -> StreamCommand {
+    cmd(
+        stream,
+        Command::Append {
+            id: CommandId(id),
+            expected_last,
+            events: (expected_last + 1..=expected_last + n)
+                .map(|seq| StoredRecord {
+                    seq,
+                    bytes: format!("{stream}:{seq}").into_bytes(),
+                })
+                .collect(),
+            snapshot: None,
+        },
+    )
+}
+
+#[test]
+fn same_commands_give_the_same_completions_as_the_memory_store() {
+    for seed in 0..40 {
+        let mix = Mix {
+            streams: STREAMS.len(),
+            snapshots: true,
+            deletes: true,
+            reads: true,
+        };
+        let options = if seed % 2 == 0 {
+            small_options()
+        } else {
+            FileOptions::default()
+        };
+        let disk = SimDisk::new();
+        let mut store = sim_store(&disk, &options).expect("open");
+        let mut model = MemoryStore::new();
+        let mut compactions = 0;
+        for (i, batch) in generate(seed, 60, mix).into_iter().enumerate() {
+            let want: Vec<CommandResult> = Store::execute(&mut model, batch.clone());
+            let got = store.execute(batch);
+            assert_eq!(got, want, "seed {seed}, batch {i}");
+            if i % 20 == 19 {
+                compactions += store.stats().compactions;
+                drop(store);
+                store = sim_store(&disk, &options).expect("reopen");
+            }
+        }
+        assert_eq!(
+            dump(&mut store, STREAMS),
+            dump(&mut model, STREAMS),
+            "seed {seed}"
+        );
+        compactions += store.stats().compactions;
+        if seed % 2 == 0 {
+            assert!(compactions > 0, "seed {seed}: no compaction ran");
+        }
+    }
+}
+
+#[test]
+fn group_commit_writes_one_frame_and_one_sync_per_execute() {
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &FileOptions::default()).expect("open");
+    let ops = disk.ops();
+    let batch = (0..100)
+        .map(|i| append(i, &format!("s{i}"), 0, 2))
+        .collect();
+    let results = store.execute(batch);
+    assert!(results.iter().all(|(_, r)| r == &Ok(Completion::Done)));
+    assert_eq!(disk.ops() - ops, 2, "one write and one fdatasync");
+    assert_eq!(store.stats().commits, 1);
+    assert_eq!(store.stats().writes, 100);
+}
+
+#[test]
+fn heads_survive_compaction_and_reopen() {
+    let disk = SimDisk::new();
+    let options = small_options();
+    let mut store = sim_store(&disk, &options).expect("open");
+    store.execute(vec![append(1, "s", 0, 20)]);
+    store.execute(vec![cmd(
+        "s",
+        Command::DeleteEvents {
+            id: CommandId(2),
+            up_to: 20,
+        },
+    )]);
+    store.compact().expect("compact");
+    drop(store);
+    let mut store = sim_store(&disk, &options).expect("reopen");
+    let results = store.execute(vec![append(3, "s", 0, 1), append(4, "s", 20, 1)]);
+    assert_eq!(
+        results[0].1,
+        Err(StorageError::Conflict {
+            expected: 0,
+            actual: 20
+        })
+    );
+    assert_eq!(results[1].1, Ok(Completion::Done));
+    assert_eq!(store.segment_numbers().len(), 2, "old segments dropped");
+}
+
+#[test]
+fn a_torn_tail_is_truncated_and_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = FileStore::open(dir.path()).expect("open");
+    store.execute(vec![append(1, "s", 0, 3)]);
+    store.execute(vec![append(2, "s", 3, 3)]);
+    drop(store);
+    let seg = dir.path().join(crate::segment::name(1));
+    let len = std::fs::metadata(&seg).expect("meta").len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open seg");
+    file.set_len(len - 5).expect("cut");
+    drop(file);
+    let mut store = FileStore::open(dir.path()).expect("reopen");
+    let torn = store.torn_tail().cloned().expect("torn tail reported");
+    assert_eq!(torn.file, seg);
+    assert!(torn.dropped_bytes > 0);
+    let d = dump(&mut store, &["s"]).expect("dump");
+    assert_eq!(d[0].1, 3, "the torn batch is gone whole");
+    assert_eq!(
+        store.execute(vec![append(3, "s", 3, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    drop(store);
+    let store = FileStore::open(dir.path()).expect("reopen clean");
+    assert_eq!(store.torn_tail(), None);
+}
+
+#[test]
+fn corruption_mid_log_fails_closed_naming_file_and_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = FileStore::open(dir.path()).expect("open");
+    for i in 0..3 {
+        store.execute(vec![append(i, "s", i * 2, 2)]);
+    }
+    drop(store);
+    let seg = dir.path().join(crate::segment::name(1));
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let first_frame = crate::frame::SEGMENT_HEADER_LEN;
+    bytes[first_frame + 20] ^= 0x40;
+    std::fs::write(&seg, &bytes).expect("write");
+    match FileStore::open(dir.path()) {
+        Err(FileError::Corrupt { file, offset, .. }) => {
+            assert_eq!(file, seg);
+            assert_eq!(offset, first_frame as u64);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    let err = FileStore::open(dir.path()).expect_err("still refused");
+    assert!(err.to_string().contains("offset 32"), "{err}");
+}
+
+#[test]
+fn a_missing_segment_fails_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = FileOptions {
+        segment_size: 100,
+        ..FileOptions::default()
+    };
+    let mut store = FileStore::open_with(dir.path(), options.clone()).expect("open");
+    for i in 0..6 {
+        store.execute(vec![append(i, "s", i * 4, 4)]);
+    }
+    assert!(store.segment_numbers().len() >= 3);
+    drop(store);
+    let first = dir.path().join(crate::segment::name(1));
+    std::fs::remove_file(&first).expect("remove");
+    match FileStore::open_with(dir.path(), options) {
+        Err(FileError::Corrupt { file, .. }) => assert_eq!(file, first),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_second_opener_gets_a_lock_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FileStore::open(dir.path()).expect("open");
+    match FileStore::open(dir.path()) {
+        Err(FileError::Locked { path }) => assert_eq!(path, dir.path()),
+        other => panic!("expected a lock error, got {other:?}"),
+    }
+    drop(store);
+    FileStore::open(dir.path()).expect("reopen after drop");
+}
+
+#[test]
+fn open_url_opens_the_named_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("file://{}", dir.path().display());
+    let mut store = FileStore::open_url(&url).expect("open url");
+    store.execute(vec![append(1, "s", 0, 1)]);
+    drop(store);
+    let mut store = FileStore::open(dir.path()).expect("open path");
+    assert_eq!(dump(&mut store, &["s"]).expect("dump")[0].1, 1);
+}
+
+#[test]
+fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
+    let mix = Mix {
+        streams: 4,
+        snapshots: true,
+        deletes: true,
+        reads: true,
+    };
+    let batches = generate(7, 30, mix);
+    let options = small_options();
+    let clean = SimDisk::new();
+    let mut store = sim_store(&clean, &options).expect("open");
+    for batch in &batches {
+        store.execute(batch.clone());
+    }
+    let total = clean.ops();
+    let first = {
+        let d = SimDisk::new();
+        drop(sim_store(&d, &options).expect("open"));
+        d.ops()
+    };
+    let (mut checked, mut unfenced) = (0, 0);
+    for n in first + 1..=total {
+        let disk = SimDisk::new();
+        let mut store = sim_store(&disk, &options).expect("open");
+        disk.fail_at(n);
+        let mut model = MemoryStore::new();
+        let mut before = None;
+        for batch in &batches {
+            let previous = model.clone();
+            Store::execute(&mut model, batch.clone());
+            store.execute(batch.clone());
+            if store.is_fenced() {
+                before = Some(previous);
+                break;
+            }
+        }
+        let Some(mut before) = before else {
+            // Only removing a dropped snapshot file may fail without fencing: the file is left
+            // unreferenced, and the next open removes it.
+            drop(store);
+            let reopened = SimDisk::from_image(&disk.image());
+            let mut store = sim_store(&reopened, &options)
+                .unwrap_or_else(|e| panic!("op {n}: reopen failed: {e}"));
+            assert_eq!(
+                dump(&mut store, STREAMS),
+                dump(&mut model, STREAMS),
+                "op {n}"
+            );
+            assert_eq!(
+                reopened
+                    .image()
+                    .keys()
+                    .filter(|f| f.ends_with(".snap"))
+                    .count(),
+                store.snapshot_files(),
+                "op {n}: unreferenced snapshot file left"
+            );
+            unfenced += 1;
+            continue;
+        };
+        let later = store.execute(vec![
+            append(9, "z", 0, 1),
+            cmd(
+                "a",
+                Command::ReadEvents {
+                    id: CommandId(10),
+                    from: 1,
+                    limit: 1,
+                },
+            ),
+        ]);
+        assert!(
+            later
+                .iter()
+                .all(|(_, r)| matches!(r, Err(StorageError::Failed(_)))),
+            "op {n}: fenced store answered {later:?}"
+        );
+        drop(store);
+        let reopened = SimDisk::from_image(&disk.image());
+        let mut store =
+            sim_store(&reopened, &options).unwrap_or_else(|e| panic!("op {n}: reopen failed: {e}"));
+        let got = dump(&mut store, STREAMS);
+        assert!(
+            got == dump(&mut before, STREAMS) || got == dump(&mut model, STREAMS),
+            "op {n}: not a consistent prefix"
+        );
+        checked += 1;
+    }
+    assert!(checked > 20);
+    assert!(unfenced < checked / 4, "{unfenced} failures did not fence");
+}

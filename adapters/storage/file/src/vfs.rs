@@ -1,0 +1,146 @@
+//! The file operations the store performs, behind a small trait so tests can run the store over
+//! a simulated disk that loses power.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::lock::DirLock;
+
+/// A directory of files, named relative to it.
+pub(crate) trait Vfs: Send {
+    /// The full path of `name`, for error messages.
+    fn path(&self, name: &str) -> PathBuf;
+    /// The names of the directory's entries.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Opens `name` for reading and writing, creating it (empty) if `create` and absent.
+    fn open(&self, name: &str, create: bool) -> io::Result<Box<dyn VfsFile>>;
+    /// Atomically renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// Removes `name`.
+    fn remove(&self, name: &str) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self) -> io::Result<()>;
+}
+
+/// An open file.
+pub(crate) trait VfsFile: Send {
+    /// The file's length.
+    fn len(&self) -> io::Result<u64>;
+    /// Fills `buf` from `offset`; fails if the file is shorter.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `data` at `offset`.
+    fn write_at(&mut self, data: &[u8], offset: u64) -> io::Result<()>;
+    /// Makes the file's data durable (fdatasync).
+    fn sync(&mut self) -> io::Result<()>;
+    /// Sets the file's length.
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+}
+
+/// The real file system: one locked directory.
+#[derive(Debug)]
+pub(crate) struct RealFs {
+    dir: PathBuf,
+    handle: File,
+    _lock: DirLock,
+}
+
+impl RealFs {
+    /// Opens (creating it if absent) and locks `dir`.
+    pub fn open(dir: &Path) -> Result<Self, crate::FileError> {
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(|source| crate::FileError::Io {
+                op: "creating the store directory",
+                path: dir.to_owned(),
+                source,
+            })?;
+            // Make the new directory's own entry durable, or a power loss could take it (and
+            // every acknowledged write in it) away.
+            let parent = match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            File::open(parent)
+                .and_then(|p| p.sync_all())
+                .map_err(|source| crate::FileError::Io {
+                    op: "syncing the parent of the store directory",
+                    path: parent.to_owned(),
+                    source,
+                })?;
+        }
+        let lock = DirLock::acquire(dir)?;
+        let handle = File::open(dir).map_err(|source| crate::FileError::Io {
+            op: "opening the store directory",
+            path: dir.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            handle,
+            _lock: lock,
+        })
+    }
+}
+
+impl Vfs for RealFs {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn open(&self, name: &str, create: bool) -> io::Result<Box<dyn VfsFile>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(self.dir.join(name))?;
+        Ok(Box::new(RealFile(file)))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        std::fs::rename(self.dir.join(from), self.dir.join(to))
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        std::fs::remove_file(self.dir.join(name))
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        self.handle.sync_all()
+    }
+}
+
+struct RealFile(File);
+
+impl VfsFile for RealFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.0.read_exact_at(buf, offset)
+    }
+
+    fn write_at(&mut self, data: &[u8], offset: u64) -> io::Result<()> {
+        self.0.write_all_at(data, offset)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+}
