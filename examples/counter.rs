@@ -59,7 +59,9 @@ fn drive(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "counter-data".to_owned());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "counter-data".to_owned());
     let epoch = Instant::now();
     let mut store = FileStore::open(&dir)?;
     let mut state = Counter::default();

@@ -13,9 +13,9 @@ use persevere_core::{
     PersistError, Phase, RecoveryError, RequestId, StorageError, StoredRecord, Strategy,
 };
 
+use crate::backend::{Backend, Interrupted, StorageKind};
 use crate::ledger::{Entry, Ledger};
 use crate::rng::SimRng;
-use crate::store::SimStore;
 
 /// How often each fault happens, per command of the kind it applies to.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,6 +32,8 @@ pub struct FaultRates {
     pub read_fault: f64,
     /// A crash of the whole process, per scheduling step.
     pub crash: f64,
+    /// An IO failure of the disk (file storage only), per scheduling step.
+    pub io_fault: f64,
 }
 
 impl FaultRates {
@@ -44,6 +46,7 @@ impl FaultRates {
             conflict: 0.0,
             read_fault: 0.0,
             crash: 0.0,
+            io_fault: 0.0,
         }
     }
 
@@ -57,6 +60,7 @@ impl FaultRates {
             conflict: rate(30),
             read_fault: rate(80),
             crash: rate(20),
+            io_fault: rate(20),
         }
     }
 }
@@ -150,12 +154,14 @@ pub struct Simulation {
     rng: SimRng,
     rates: FaultRates,
     plan: Option<Plan>,
-    store: SimStore,
+    backend: Backend,
     slots: Vec<Slot>,
     now: Duration,
     step: u64,
     next_id: u32,
     fault_after: Option<u64>,
+    /// Another writer's append whose outcome is unknown: (slot, event id, seq).
+    foreign_unknown: Option<(usize, u32, u64)>,
     report: Report,
 }
 
@@ -216,17 +222,24 @@ impl Simulation {
             rng,
             rates,
             plan: None,
-            store: SimStore::default(),
+            backend: Backend::new(StorageKind::Reference),
             slots,
             now: Duration::ZERO,
             step: 0,
             next_id: 0,
             fault_after: None,
+            foreign_unknown: None,
             report: Report {
                 digest: FNV_OFFSET,
                 ..Report::default()
             },
         }
+    }
+
+    /// Runs on `kind` of storage instead of the reference store.
+    pub fn with_storage(mut self, kind: StorageKind) -> Self {
+        self.backend = Backend::new(kind);
+        self
     }
 
     /// Adds a planned crash (used by the exhaustive sweep).
@@ -249,7 +262,7 @@ impl Simulation {
         self.plan = None;
         self.fault_after = None;
         self.drain();
-        self.crash(usize::MAX);
+        self.crash(Some(true));
         self.drain();
         for i in 0..self.slots.len() {
             let slot = &self.slots[i];
@@ -275,9 +288,12 @@ impl Simulation {
     fn schedule(&mut self) {
         if self.rng.chance(self.rates.crash) {
             self.report.fault_points += 1;
-            let (lo, hi) = self.store.cut_range();
-            let cut = self.rng.between(lo as u64, hi as u64) as usize;
-            return self.crash(cut);
+            self.crash(None);
+            return;
+        }
+        if self.rng.chance(self.rates.io_fault) {
+            self.report.fault_points += 1;
+            self.backend.fail_soon(&mut self.rng);
         }
         let slot = self.rng.below(self.slots.len() as u64) as usize;
         match self.rng.below(100) {
@@ -346,14 +362,13 @@ impl Simulation {
         let n = self.report.commands;
         self.report.digest = fnv(self.report.digest, &summary(i, &command));
         if let Some(plan) = self.plan.filter(|p| p.crash_at == n) {
-            self.slots[i].flight = Flight::Issued(command);
             self.report.fault_points += 1;
-            let (lo, hi) = self.store.cut_range();
-            self.crash(if plan.keep_unsynced { hi } else { lo });
             if plan.then_fault > 0 {
                 self.fault_after = Some(n + plan.then_fault);
             }
-            return;
+            if self.crash(Some(plan.keep_unsynced)) {
+                return;
+            }
         }
         let forced = self.fault_after == Some(n);
         let stream = Arc::clone(&self.slots[i].stream);
@@ -367,9 +382,17 @@ impl Simulation {
                 Err(StorageError::Failed("injected read fault".into())),
             )
         } else {
-            self.store.execute(&stream, command)
+            self.backend.execute(&stream, command)
         };
-        self.slots[i].flight = Flight::Executed { id, write, result };
+        match self.backend.check(&mut self.rng) {
+            Interrupted::No => self.slots[i].flight = Flight::Executed { id, write, result },
+            Interrupted::Restarted => self.restart_all(),
+            Interrupted::Unrecoverable(why) => {
+                self.violation(format!("storage cannot be reopened: {why}"));
+                self.backend = Backend::new(StorageKind::Reference);
+                self.restart_all();
+            }
+        }
     }
 
     fn execute_write(
@@ -393,14 +416,14 @@ impl Simulation {
         }
         if self.rng.chance(rates.fail_landed) {
             self.report.fault_points += 1;
-            let (write, _) = self.store.execute(stream, command);
+            let (write, _) = self.backend.execute(stream, command);
             return (write, Err(StorageError::Failed("injected: landed".into())));
         }
         if matches!(command, Command::Append { .. }) && self.rng.chance(rates.conflict) {
             self.report.fault_points += 1;
             self.other_writer_appends(i);
         }
-        self.store.execute(stream, command)
+        self.backend.execute(stream, command)
     }
 
     /// Another process appends one valid event to slot `i`'s stream, and syncs it.
@@ -408,7 +431,7 @@ impl Simulation {
         self.next_id += 1;
         let id = self.next_id;
         let stream = Arc::clone(&self.slots[i].stream);
-        let head = self.store.view().stream(&stream).map_or(0, |s| s.head);
+        let head = self.backend.head(&stream);
         let mut payload = Vec::new();
         if <Borsh as Codec<Entry>>::encode(&Entry::Add(id), &mut payload).is_err() {
             return self.violation("borsh failed to encode an event".into());
@@ -428,11 +451,35 @@ impl Simulation {
             }],
             snapshot: None,
         };
-        let (_, result) = self.store.execute(&stream, append);
-        self.store.sync_all();
-        match result {
+        match self.backend.foreign_write(&stream, append) {
             Ok(_) => self.slots[i].truth.push(id),
+            Err(StorageError::Failed(_)) => self.foreign_unknown = Some((i, id, head + 1)),
             Err(error) => self.violation(format!("{stream}: the other writer failed: {error}")),
+        }
+    }
+
+    /// Learns, as the other writer would after a restart, whether its append landed.
+    fn resolve_foreign_write(&mut self) {
+        let Some((i, id, seq)) = self.foreign_unknown.take() else {
+            return;
+        };
+        let stream = Arc::clone(&self.slots[i].stream);
+        let read = Command::ReadEvents {
+            id: CommandId(0),
+            from: seq,
+            limit: 1,
+        };
+        let landed = match self.backend.execute(&stream, read).1 {
+            Ok(Completion::Events { records, .. }) => records.first().is_some_and(|r| {
+                r.seq == seq
+                    && record::decode(&r.bytes).is_ok_and(|rec| {
+                        <Borsh as Codec<Entry>>::decode(rec.payload).ok() == Some(Entry::Add(id))
+                    })
+            }),
+            _ => false,
+        };
+        if landed {
+            self.slots[i].truth.push(id);
         }
     }
 
@@ -446,7 +493,7 @@ impl Simulation {
             return;
         };
         if let Some(index) = write {
-            self.store.sync(index);
+            self.backend.sync(index);
         }
         let slot = &mut self.slots[i];
         if let Err(error) = slot
@@ -470,9 +517,19 @@ impl Simulation {
         }
     }
 
-    fn crash(&mut self, cut: usize) {
-        self.report.digest = fnv(self.report.digest, &format!("crash {cut}"));
-        self.store.crash(cut);
+    /// A crash: returns whether the process restarted now (a file-storage power loss may be
+    /// armed for a later disk operation instead).
+    fn crash(&mut self, keep_unsynced: Option<bool>) -> bool {
+        self.report.digest = fnv(self.report.digest, &format!("crash {keep_unsynced:?}"));
+        let now = self.backend.crash(&mut self.rng, keep_unsynced);
+        if now {
+            self.restart_all();
+        }
+        now
+    }
+
+    fn restart_all(&mut self) {
+        self.resolve_foreign_write();
         for i in 0..self.slots.len() {
             self.slots[i].restart();
             self.pump(i);

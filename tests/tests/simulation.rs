@@ -1,9 +1,13 @@
 //! The deterministic simulation suite.
 //!
-//! - `simulation_random`: many seeds, each with its own fault rates, journals and workload;
+//! - `simulation_random`: many seeds, each with its own fault rates, journals and workload, on
+//!   the reference store (a crash loses a random suffix of the unsynced writes);
+//! - `simulation_file`: the same on the file journal over a simulated disk that loses power at
+//!   any operation (tearing the write in progress) or fails one with an IO error;
 //! - `simulation_replay`: the same seed replays identically (same digest);
 //! - `simulation_crash_sweep`: for fixed scenarios, a crash at every command k (keeping or
-//!   losing unsynced writes), each followed by a fault during the recovery that follows.
+//!   losing unsynced writes), each followed by a fault during the recovery that follows, on both
+//!   storages.
 //!
 //! Prints, as its final lines, `fault points: N` and `violations: 0`. A failing seed is printed
 //! with the command that replays it: `PERSEVERE_SEED=<seed> cargo test -p persevere-tests --test
@@ -12,7 +16,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use persevere_tests::{FaultRates, Plan, Report, SimRng, Simulation};
+use persevere_tests::{FaultRates, Plan, Report, SimRng, Simulation, StorageKind};
 
 const JOURNALS: usize = 4;
 const STEPS: u64 = 400;
@@ -37,41 +41,56 @@ impl Totals {
     }
 }
 
-fn random_run(seed: u64) -> Report {
+fn random_run(seed: u64, storage: StorageKind) -> Report {
     let rates = FaultRates::draw(&mut SimRng::new(seed ^ 0x5EED));
-    Simulation::new(seed, JOURNALS, rates).run(STEPS)
+    Simulation::new(seed, JOURNALS, rates)
+        .with_storage(storage)
+        .run(STEPS)
 }
 
-fn simulation_random(totals: &mut Totals) {
-    let seeds: Vec<u64> = match std::env::var("PERSEVERE_SEED") {
-        Ok(seed) => vec![seed.parse().expect("PERSEVERE_SEED is a number")],
-        Err(_) => {
-            let default = if cfg!(debug_assertions) { 300 } else { 15_000 };
-            let n = std::env::var("PERSEVERE_SEEDS")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(default);
-            (0..n).collect()
-        }
+fn seeds(default_debug: u64, default_release: u64) -> Vec<u64> {
+    if let Ok(seed) = std::env::var("PERSEVERE_SEED") {
+        return vec![seed.parse().expect("PERSEVERE_SEED is a number")];
+    }
+    let default = if cfg!(debug_assertions) {
+        default_debug
+    } else {
+        default_release
     };
+    let n = std::env::var("PERSEVERE_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default);
+    (0..n).collect()
+}
+
+fn random_runs(totals: &mut Totals, storage: StorageKind, seeds: Vec<u64>) {
     let mut persisted = 0;
     for seed in seeds {
-        let report = random_run(seed);
+        let report = random_run(seed, storage);
         persisted += report.persisted;
         if !report.violations.is_empty() {
             eprintln!(
-                "seed {seed} failed; replay with: PERSEVERE_SEED={seed} cargo test -p persevere-tests --test simulation"
+                "seed {seed} on {storage:?} storage failed; replay with: PERSEVERE_SEED={seed} cargo test -p persevere-tests --test simulation"
             );
         }
-        totals.add(&format!("seed {seed}"), report);
+        totals.add(&format!("seed {seed} on {storage:?}"), report);
     }
-    println!("simulation_random: {persisted} events persisted");
+    println!("simulation on {storage:?} storage: {persisted} events persisted");
+}
+
+fn simulation_random(totals: &mut Totals) {
+    random_runs(totals, StorageKind::Reference, seeds(300, 15_000));
+}
+
+fn simulation_file(totals: &mut Totals) {
+    random_runs(totals, StorageKind::File, seeds(40, 1_500));
 }
 
 fn simulation_replay(totals: &mut Totals) {
     for seed in [7, 1234] {
-        let first = random_run(seed);
-        let second = random_run(seed);
+        let first = random_run(seed, StorageKind::File);
+        let second = random_run(seed, StorageKind::File);
         if first != second {
             totals.violations.push(format!(
                 "seed {seed} did not replay identically: digest {:#x} then {:#x}",
@@ -86,30 +105,39 @@ fn simulation_replay(totals: &mut Totals) {
 }
 
 fn simulation_crash_sweep(totals: &mut Totals) {
-    let scenarios = if cfg!(debug_assertions) { 3 } else { 20 };
-    for scenario in 0..scenarios {
-        let seed = 10_000 + scenario;
-        let dry = Simulation::new(seed, 3, FaultRates::none()).run(120);
-        totals.add(&format!("sweep {seed} dry run"), dry.clone());
-        for crash_at in 1..=dry.commands {
-            for keep_unsynced in [false, true] {
-                for then_fault in 0..=3 {
-                    let plan = Plan {
-                        crash_at,
-                        keep_unsynced,
-                        then_fault,
-                    };
-                    let report = Simulation::new(seed, 3, FaultRates::none())
-                        .with_plan(plan)
-                        .run(120);
-                    totals.add(&format!("sweep {seed} {plan:?}"), report);
+    let scenarios = if cfg!(debug_assertions) { 2 } else { 12 };
+    for storage in [StorageKind::Reference, StorageKind::File] {
+        for scenario in 0..scenarios {
+            let seed = 10_000 + scenario;
+            let run = |plan: Option<Plan>| {
+                let sim = Simulation::new(seed, 3, FaultRates::none()).with_storage(storage);
+                match plan {
+                    Some(plan) => sim.with_plan(plan).run(120),
+                    None => sim.run(120),
+                }
+            };
+            let dry = run(None);
+            let commands = dry.commands;
+            totals.add(&format!("sweep {seed} on {storage:?}, dry run"), dry);
+            for crash_at in 1..=commands {
+                for keep_unsynced in [false, true] {
+                    for then_fault in 0..=3 {
+                        let plan = Plan {
+                            crash_at,
+                            keep_unsynced,
+                            then_fault,
+                        };
+                        totals.add(
+                            &format!("sweep {seed} on {storage:?} {plan:?}"),
+                            run(Some(plan)),
+                        );
+                    }
                 }
             }
+            println!(
+                "simulation_crash_sweep: scenario {seed} on {storage:?} storage: crash at each of {commands} commands"
+            );
         }
-        println!(
-            "simulation_crash_sweep: scenario {seed}: crash at each of {} commands",
-            dry.commands
-        );
     }
 }
 
@@ -120,8 +148,9 @@ fn main() -> ExitCode {
         .collect();
     let selected =
         |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
-    let tests: [(&str, SimTest); 3] = [
+    let tests: [(&str, SimTest); 4] = [
         ("simulation_random", simulation_random),
+        ("simulation_file", simulation_file),
         ("simulation_replay", simulation_replay),
         ("simulation_crash_sweep", simulation_crash_sweep),
     ];

@@ -69,8 +69,8 @@ mod vfs;
 
 #[cfg(test)]
 mod crash_tests;
-#[cfg(test)]
-mod sim;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 #[cfg(test)]
 mod tests;
 

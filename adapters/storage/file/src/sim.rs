@@ -1,4 +1,4 @@
-//! A simulated disk for tests: it tracks what is durable apart from what was merely written,
+//! A simulated disk for tests (feature `sim`): it tracks what is durable apart from what was merely written,
 //! and can lose power (or fail an operation) at any numbered operation.
 //!
 //! Every mutating operation — create, write, fsync, truncate, rename, remove, directory sync —
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::vfs::{Vfs, VfsFile};
 
 /// A disk image: file name → content.
-pub(crate) type Image = BTreeMap<String, Vec<u8>>;
+pub type Image = BTreeMap<String, Vec<u8>>;
 
 #[derive(Debug, Clone, Default)]
 struct Inode {
@@ -97,7 +97,7 @@ impl Disk {
 
 /// A simulated disk; clones share it.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SimDisk(Arc<Mutex<Disk>>);
+pub struct SimDisk(Arc<Mutex<Disk>>);
 
 impl SimDisk {
     /// An empty disk.

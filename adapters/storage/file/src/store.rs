@@ -179,6 +179,12 @@ impl FileStore {
         self.stats
     }
 
+    /// Opens a store over a simulated disk (feature `sim`), for crash and fault simulations.
+    #[cfg(any(test, feature = "sim"))]
+    pub fn open_sim(disk: crate::sim::SimDisk, options: FileOptions) -> Result<Self, FileError> {
+        Self::open_vfs(Box::new(disk), options)
+    }
+
     pub(crate) fn open_vfs(vfs: Box<dyn Vfs>, options: FileOptions) -> Result<Self, FileError> {
         let names = vfs.list().map_err(io_err(&*vfs, "listing", ""))?;
         let mut numbers = Vec::new();
