@@ -62,7 +62,7 @@ fn conformance_kit_catches_every_broken_variant() {
     for flaw in Flaw::ALL {
         let report = check_reopenable(
             &format!("{flaw:?}"),
-            || Reopened::default(),
+            Reopened::default,
             |location| Broken::new(*flaw, location.clone()),
         );
         let failed = report.failed();
