@@ -290,3 +290,92 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use persevere_core::memory::MemoryStore;
+
+    use super::*;
+    use crate::runtime::{BlockingWork, Task};
+
+    /// Blocking work on fresh threads; nothing else is needed here.
+    struct Threads;
+
+    impl Runtime for Threads {
+        fn spawn(&self, task: Task) {
+            std::thread::spawn(move || futures::executor::block_on(task));
+        }
+        fn spawn_blocking(&self, work: BlockingWork) {
+            std::thread::spawn(work);
+        }
+        fn sleep(&self, duration: Duration) -> Task {
+            Box::pin(async move { std::thread::sleep(duration) })
+        }
+    }
+
+    /// A store that misbehaves as told.
+    enum Misbehaving {
+        Panics,
+        AnswersNothing,
+        AnswersOtherIds,
+    }
+
+    impl Store for Misbehaving {
+        fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+            match self {
+                Misbehaving::Panics => panic!("store bug"),
+                Misbehaving::AnswersNothing => Vec::new(),
+                Misbehaving::AnswersOtherIds => batch
+                    .iter()
+                    .map(|c| (CommandId(c.command.id().0 + 100), Ok(Completion::Done)))
+                    .collect(),
+            }
+        }
+    }
+
+    fn read(id: u64) -> Command {
+        Command::ReadEvents {
+            id: CommandId(id),
+            from: 1,
+            limit: 1,
+        }
+    }
+
+    #[test]
+    fn a_misbehaving_store_fails_its_commands_instead_of_hanging() {
+        for execution in [Execution::Inline, Execution::Blocking] {
+            for store in [
+                Misbehaving::Panics,
+                Misbehaving::AnswersNothing,
+                Misbehaving::AnswersOtherIds,
+            ] {
+                let backend = Backend::with_execution(Threads, store, execution);
+                let outcome = futures::executor::block_on(backend.execute("s".into(), read(1)));
+                assert!(
+                    matches!(outcome, Err(StorageError::Failed(_))),
+                    "{outcome:?}"
+                );
+                // The backend is still usable after a failed batch.
+                let outcome = futures::executor::block_on(backend.execute("s".into(), read(2)));
+                assert!(
+                    matches!(outcome, Err(StorageError::Failed(_))),
+                    "{outcome:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn stats_count_batches_and_commands() {
+        let backend = Backend::inline(Threads, MemoryStore::new());
+        for id in 1..=3 {
+            let _ = futures::executor::block_on(backend.execute("s".into(), read(id)));
+        }
+        let stats = backend.stats();
+        assert_eq!((stats.batches, stats.commands, stats.largest), (3, 3, 1));
+        assert_eq!(stats.mean_batch(), 1.0);
+        assert_eq!(backend.queued(), 0);
+    }
+}

@@ -60,11 +60,9 @@ fn conformance_kit_catches_every_broken_variant() {
     let mut caught: BTreeSet<&str> = BTreeSet::new();
     let mut silent = Vec::new();
     for flaw in Flaw::ALL {
-        let report = check_reopenable(
-            &format!("{flaw:?}"),
-            Reopened::default,
-            |location| Broken::new(*flaw, location.clone()),
-        );
+        let report = check_reopenable(&format!("{flaw:?}"), Reopened::default, |location| {
+            Broken::new(*flaw, location.clone())
+        });
         let failed = report.failed();
         if failed.is_empty() {
             silent.push(*flaw);
