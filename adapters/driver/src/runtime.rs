@@ -41,3 +41,18 @@ pub trait Runtime: Send + Sync + 'static {
     /// A future that completes after `duration`.
     fn sleep(&self, duration: Duration) -> Task;
 }
+
+/// A shared runtime is a runtime, so an `Arc<dyn Runtime>` can be passed where one is wanted.
+impl<R: Runtime + ?Sized> Runtime for std::sync::Arc<R> {
+    fn spawn(&self, task: Task) {
+        (**self).spawn(task);
+    }
+
+    fn spawn_blocking(&self, work: BlockingWork) {
+        (**self).spawn_blocking(work);
+    }
+
+    fn sleep(&self, duration: Duration) -> Task {
+        (**self).sleep(duration)
+    }
+}
