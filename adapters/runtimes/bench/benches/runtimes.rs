@@ -2,7 +2,8 @@
 //!
 //! - sequential `persist().await` of one entity (inline memory backend), per runtime;
 //! - 1,000 entities persisting concurrently through the blocking-pool backend (group commit),
-//!   with the mean batch size.
+//!   with the mean batch size; and again over a store whose every batch takes 200 µs (a
+//!   stand-in for an fsync), where group commit decides the throughput.
 //!
 //! Run with `cargo bench -p persevere-runtime-bench`. `PERSEVERE_BENCH_EVENTS` sets the number
 //! of sequential events (default 1,000,000).
@@ -34,6 +35,7 @@ impl Entity for Counter {
 
 const ENTITIES: usize = 1_000;
 const PER_ENTITY: u64 = 100;
+const SLOW_PER_ENTITY: u64 = 10;
 
 async fn sequential(runtime: Arc<dyn Runtime>, execution: Execution, events: u64) -> Duration {
     let backend = Backend::from_parts(runtime, Box::new(Memory::new()), execution);
@@ -50,8 +52,13 @@ async fn sequential(runtime: Arc<dyn Runtime>, execution: Execution, events: u64
     elapsed
 }
 
-async fn concurrent(runtime: Arc<dyn Runtime>, execution: Execution) -> (Duration, Backend) {
-    let backend = Backend::from_parts(Arc::clone(&runtime), Box::new(Memory::new()), execution);
+async fn concurrent(
+    runtime: Arc<dyn Runtime>,
+    execution: Execution,
+    memory: Memory,
+    per_entity: u64,
+) -> (Duration, Backend) {
+    let backend = Backend::from_parts(Arc::clone(&runtime), Box::new(memory), execution);
     let start = Instant::now();
     let mut done = Vec::new();
     for i in 0..ENTITIES {
@@ -63,7 +70,7 @@ async fn concurrent(runtime: Arc<dyn Runtime>, execution: Execution) -> (Duratio
             let mut counter = Persistent::<Counter>::open(&backend, config, Counter::default)
                 .await
                 .expect("open");
-            for _ in 0..PER_ENTITY {
+            for _ in 0..per_entity {
                 counter.persist(1).await.expect("persist");
             }
             let _ = sender.send(());
@@ -111,7 +118,8 @@ fn run_on<'a>(
             elapsed.as_nanos() as f64 / pooled_events as f64
         );
         for execution in [Execution::Blocking, Execution::Inline] {
-            let (elapsed, backend) = concurrent(Arc::clone(&rt), execution).await;
+            let (elapsed, backend) =
+                concurrent(Arc::clone(&rt), execution, Memory::new(), PER_ENTITY).await;
             let stats = backend.stats();
             let label = match execution {
                 Execution::Inline => "inline       ",
@@ -125,6 +133,24 @@ fn run_on<'a>(
                 stats.batches
             );
         }
+        // A store whose every batch costs 200 µs, as an fsync would.
+        let memory = Memory::new();
+        memory.set_latency(Some(Duration::from_micros(200)));
+        let (elapsed, backend) = concurrent(
+            Arc::clone(&rt),
+            Execution::Blocking,
+            memory,
+            SLOW_PER_ENTITY,
+        )
+        .await;
+        let stats = backend.stats();
+        println!(
+            "{name:<22} {ENTITIES} entities x {SLOW_PER_ENTITY}, 200 us per batch {}  (mean batch {:.1}, largest {}, {} batches)",
+            rate(ENTITIES as u64 * SLOW_PER_ENTITY, elapsed),
+            stats.mean_batch(),
+            stats.largest,
+            stats.batches
+        );
     }));
 }
 
