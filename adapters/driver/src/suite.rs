@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The first argument runs a future to completion on the executor; the second builds the
-//! [`Runtime`](crate::Runtime), inside that executor. Every case becomes one `#[test]` whose
+//! [`Runtime`], inside that executor. Every case becomes one `#[test]` whose
 //! name is the case's; invoke the macro inside a `mod suite`. The cases use [`persevere_memory::Memory`] with its fault
 //! injection, and never wait on the wall clock for their verdict.
 
