@@ -1,0 +1,381 @@
+//! A shared storage backend: executes the commands of many journals against one [`Store`],
+//! group-committing every command that waits while a batch runs.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures::channel::oneshot;
+use persevere_core::{
+    Command, CommandId, CommandResult, Completion, StorageError, Store, StreamCommand,
+};
+
+use crate::runtime::Runtime;
+
+/// The outcome of one command.
+pub(crate) type Outcome = Result<Completion, StorageError>;
+
+/// Where a backend runs its store's batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Execution {
+    /// On the runtime's blocking pool, one batch at a time: every command submitted while a
+    /// batch runs joins the next batch (one [`Store::execute`] call, one fsync or transaction).
+    /// Right for any store that does IO.
+    Blocking,
+    /// In the submitting task, at once, under a lock: for stores whose work is a few hundred
+    /// nanoseconds in memory. Batches hold one command (there is no durability step to share).
+    Inline,
+}
+
+/// What a backend has executed so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitStats {
+    /// [`Store::execute`] calls.
+    pub batches: u64,
+    /// Commands executed in them.
+    pub commands: u64,
+    /// The most commands in one batch.
+    pub largest: u64,
+}
+
+impl CommitStats {
+    /// The mean number of commands per batch (0 before the first).
+    pub fn mean_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.commands as f64 / self.batches as f64
+        }
+    }
+}
+
+/// Whether a committer is draining the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommitPhase {
+    Idle,
+    Committing,
+}
+
+struct Queue {
+    phase: CommitPhase,
+    commands: Vec<StreamCommand>,
+    waiters: Vec<oneshot::Sender<Outcome>>,
+}
+
+struct Shared {
+    runtime: Arc<dyn Runtime>,
+    execution: Execution,
+    store: Mutex<Box<dyn Store>>,
+    queue: Mutex<Queue>,
+    batches: AtomicU64,
+    commands: AtomicU64,
+    largest: AtomicU64,
+}
+
+/// A storage backend shared by many journals: a [`Store`], the [`Runtime`] to run it on, and
+/// the group-commit queue. Cloning is cheap; every clone uses the same store.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use persevere_driver::{BlockingWork, Runtime, Task};
+/// # struct Threads;
+/// # impl Runtime for Threads {
+/// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures::executor::block_on(task)); }
+/// #     fn spawn_blocking(&self, work: BlockingWork) { std::thread::spawn(work); }
+/// #     fn sleep(&self, d: Duration) -> Task { Box::pin(async move { std::thread::sleep(d) }) }
+/// # }
+/// use persevere_core::memory::MemoryStore;
+/// use persevere_core::{Command, CommandId, Completion};
+/// use persevere_driver::Backend;
+///
+/// let backend = Backend::new(Threads, MemoryStore::new());
+/// let read = Command::ReadEvents { id: CommandId(1), from: 1, limit: 10 };
+/// let result = futures::executor::block_on(backend.execute("a".into(), read));
+/// assert_eq!(result, Ok(Completion::Events { records: vec![], head: 0 }));
+/// assert_eq!(backend.stats().batches, 1);
+/// ```
+#[derive(Clone)]
+pub struct Backend {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("execution", &self.shared.execution)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// A command submitted to a backend: answered at once (inline) or later (blocking pool).
+pub(crate) enum Pending {
+    Ready(Outcome),
+    Waiting(oneshot::Receiver<Outcome>),
+}
+
+impl Pending {
+    pub(crate) async fn outcome(self) -> Outcome {
+        match self {
+            Pending::Ready(outcome) => outcome,
+            Pending::Waiting(receiver) => receiver.await.unwrap_or_else(|_| {
+                Err(StorageError::Failed(
+                    "the backend dropped the command".into(),
+                ))
+            }),
+        }
+    }
+}
+
+impl Backend {
+    /// A backend running `store` on `runtime`'s blocking pool, with group commit.
+    pub fn new(runtime: impl Runtime, store: impl Store) -> Self {
+        Self::with_execution(runtime, store, Execution::Blocking)
+    }
+
+    /// A backend running `store` inline in the submitting task (see [`Execution::Inline`]).
+    pub fn inline(runtime: impl Runtime, store: impl Store) -> Self {
+        Self::with_execution(runtime, store, Execution::Inline)
+    }
+
+    /// A backend running `store` as `execution` says.
+    pub fn with_execution(runtime: impl Runtime, store: impl Store, execution: Execution) -> Self {
+        Self::from_parts(Arc::new(runtime), Box::new(store), execution)
+    }
+
+    /// A backend from a shared runtime and a boxed store.
+    pub fn from_parts(
+        runtime: Arc<dyn Runtime>,
+        store: Box<dyn Store>,
+        execution: Execution,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                runtime,
+                execution,
+                store: Mutex::new(store),
+                queue: Mutex::new(Queue {
+                    phase: CommitPhase::Idle,
+                    commands: Vec::new(),
+                    waiters: Vec::new(),
+                }),
+                batches: AtomicU64::new(0),
+                commands: AtomicU64::new(0),
+                largest: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.shared.runtime
+    }
+
+    /// Where batches run.
+    pub fn execution(&self) -> Execution {
+        self.shared.execution
+    }
+
+    /// Batches and commands executed so far.
+    pub fn stats(&self) -> CommitStats {
+        CommitStats {
+            batches: self.shared.batches.load(Ordering::Relaxed),
+            commands: self.shared.commands.load(Ordering::Relaxed),
+            largest: self.shared.largest.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Commands waiting for the next batch (always 0 with [`Execution::Inline`]).
+    pub fn queued(&self) -> usize {
+        lock(&self.shared.queue).commands.len()
+    }
+
+    /// Executes one command on `stream` (in the next batch) and returns its result.
+    pub async fn execute(&self, stream: Arc<str>, command: Command) -> Outcome {
+        self.submit(stream, command).outcome().await
+    }
+
+    pub(crate) fn submit(&self, stream: Arc<str>, command: Command) -> Pending {
+        let command = StreamCommand { stream, command };
+        match self.shared.execution {
+            Execution::Inline => {
+                let id = command.command.id();
+                let mut results = self.shared.run_batch(vec![command]);
+                Pending::Ready(answer(&mut results, id))
+            }
+            Execution::Blocking => {
+                let (sender, receiver) = oneshot::channel();
+                let start = {
+                    let mut queue = lock(&self.shared.queue);
+                    queue.commands.push(command);
+                    queue.waiters.push(sender);
+                    let idle = queue.phase == CommitPhase::Idle;
+                    queue.phase = CommitPhase::Committing;
+                    idle
+                };
+                if start {
+                    let shared = Arc::clone(&self.shared);
+                    self.shared
+                        .runtime
+                        .spawn_blocking(Box::new(move || shared.commit_loop()));
+                }
+                Pending::Waiting(receiver)
+            }
+        }
+    }
+}
+
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The next result of a batch, checked against the id of the command it answers.
+fn answer(results: &mut std::vec::IntoIter<CommandResult>, id: CommandId) -> Outcome {
+    match results.next() {
+        Some((got, outcome)) if got == id => outcome,
+        Some((got, _)) => Err(StorageError::Failed(format!(
+            "the store answered {got} in place of {id}"
+        ))),
+        None => Err(StorageError::Failed(format!(
+            "the store returned no result for {id}"
+        ))),
+    }
+}
+
+impl Shared {
+    /// Executes one batch on the store: one durability step for all of it.
+    fn run_batch(&self, batch: Vec<StreamCommand>) -> std::vec::IntoIter<CommandResult> {
+        let size = batch.len() as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.commands.fetch_add(size, Ordering::Relaxed);
+        if size > 1 {
+            self.largest.fetch_max(size, Ordering::Relaxed);
+        } else if self.largest.load(Ordering::Relaxed) == 0 {
+            self.largest.store(1, Ordering::Relaxed);
+        }
+        let mut store = lock(&self.store);
+        match catch_unwind(AssertUnwindSafe(|| store.execute(batch))) {
+            Ok(results) => results.into_iter(),
+            Err(_) => {
+                tracing::error!(commands = size, "the store panicked executing a batch");
+                Vec::new().into_iter()
+            }
+        }
+    }
+
+    /// Drains the queue on the blocking pool: every command waiting when a batch starts goes
+    /// into it; the next batch starts when it returns.
+    fn commit_loop(&self) {
+        loop {
+            let (commands, waiters) = {
+                let mut queue = lock(&self.queue);
+                if queue.commands.is_empty() {
+                    queue.phase = CommitPhase::Idle;
+                    return;
+                }
+                (
+                    std::mem::take(&mut queue.commands),
+                    std::mem::take(&mut queue.waiters),
+                )
+            };
+            let ids: Vec<_> = commands.iter().map(|c| c.command.id()).collect();
+            let span = tracing::debug_span!("group_commit", commands = ids.len());
+            let _entered = span.enter();
+            let mut results = self.run_batch(commands);
+            for (waiter, id) in waiters.into_iter().zip(ids) {
+                // A waiter that went away (its future was dropped) needs no answer.
+                let _ = waiter.send(answer(&mut results, id));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use persevere_core::memory::MemoryStore;
+
+    use super::*;
+    use crate::runtime::{BlockingWork, Task};
+
+    /// Blocking work on fresh threads; nothing else is needed here.
+    struct Threads;
+
+    impl Runtime for Threads {
+        fn spawn(&self, task: Task) {
+            std::thread::spawn(move || futures::executor::block_on(task));
+        }
+        fn spawn_blocking(&self, work: BlockingWork) {
+            std::thread::spawn(work);
+        }
+        fn sleep(&self, duration: Duration) -> Task {
+            Box::pin(async move { std::thread::sleep(duration) })
+        }
+    }
+
+    /// A store that misbehaves as told.
+    enum Misbehaving {
+        Panics,
+        AnswersNothing,
+        AnswersOtherIds,
+    }
+
+    impl Store for Misbehaving {
+        fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+            match self {
+                Misbehaving::Panics => panic!("store bug"),
+                Misbehaving::AnswersNothing => Vec::new(),
+                Misbehaving::AnswersOtherIds => batch
+                    .iter()
+                    .map(|c| (CommandId(c.command.id().0 + 100), Ok(Completion::Done)))
+                    .collect(),
+            }
+        }
+    }
+
+    fn read(id: u64) -> Command {
+        Command::ReadEvents {
+            id: CommandId(id),
+            from: 1,
+            limit: 1,
+        }
+    }
+
+    #[test]
+    fn a_misbehaving_store_fails_its_commands_instead_of_hanging() {
+        for execution in [Execution::Inline, Execution::Blocking] {
+            for store in [
+                Misbehaving::Panics,
+                Misbehaving::AnswersNothing,
+                Misbehaving::AnswersOtherIds,
+            ] {
+                let backend = Backend::with_execution(Threads, store, execution);
+                let outcome = futures::executor::block_on(backend.execute("s".into(), read(1)));
+                assert!(
+                    matches!(outcome, Err(StorageError::Failed(_))),
+                    "{outcome:?}"
+                );
+                // The backend is still usable after a failed batch.
+                let outcome = futures::executor::block_on(backend.execute("s".into(), read(2)));
+                assert!(
+                    matches!(outcome, Err(StorageError::Failed(_))),
+                    "{outcome:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn stats_count_batches_and_commands() {
+        let backend = Backend::inline(Threads, MemoryStore::new());
+        for id in 1..=3 {
+            let _ = futures::executor::block_on(backend.execute("s".into(), read(id)));
+        }
+        let stats = backend.stats();
+        assert_eq!((stats.batches, stats.commands, stats.largest), (3, 3, 1));
+        assert_eq!(stats.mean_batch(), 1.0);
+        assert_eq!(backend.queued(), 0);
+    }
+}

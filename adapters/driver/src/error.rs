@@ -1,0 +1,36 @@
+//! The one error type of the driver's API.
+
+use persevere_core::{HandleError, PersistError, RecoveryError, StopReason};
+use thiserror::Error;
+
+/// Why a call on a [`Persistent`](crate::Persistent) entity failed. The variants carry the
+/// core's typed failures unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A persist request failed: rejected (nothing written, go on), conflict (another writer,
+    /// the journal stopped) or failed (see `landed`).
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    /// Recovery could not produce a state; the journal is stopped.
+    #[error("recovery failed: {0}")]
+    Recovery(#[from] RecoveryError),
+    /// A snapshot could not be written; the state and the log are unaffected.
+    #[error("snapshot at seq {seq} failed: {reason}")]
+    Snapshot {
+        /// The seq it would have covered.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The journal stopped for good before answering the request.
+    #[error("the journal stopped: {0}")]
+    Stopped(StopReason),
+    /// The driver fed the journal a completion it did not expect (a bug in the driver or the
+    /// store, e.g. a store answering with the wrong completion kind).
+    #[error("driver error: {0}")]
+    Driver(#[from] HandleError),
+    /// The journal went idle without answering the request (a bug in the driver or the core).
+    #[error("the journal went idle without answering the request")]
+    Unanswered,
+}

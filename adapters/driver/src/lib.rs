@@ -1,0 +1,35 @@
+//! # persevere-driver
+//!
+//! The async driver of persevere, written once against `futures` with no executor dependency.
+//! It runs the core's [`Journal`](persevere_core::Journal)s against a storage
+//! [`Store`](persevere_core::Store) following the core's run loop, and offers the plain async
+//! API for one entity, [`Persistent`]:
+//!
+//! - [`Runtime`]: what an executor supplies — spawn, spawn_blocking and a timer. The crates
+//!   `persevere-tokio`, `persevere-smol` and `persevere-async-std` implement it.
+//! - [`Backend`]: one store shared by many entities. With [`Execution::Blocking`] its batches
+//!   run on the runtime's blocking pool and are **group-committed**: every command waiting when
+//!   a batch starts goes to the store as one [`Store::execute`](persevere_core::Store::execute)
+//!   call (one fsync or transaction); the next batch starts when it returns. With
+//!   [`Execution::Inline`] a cheap in-memory store runs in the calling task.
+//! - [`Persistent`]: open → recovered state → `persist(event).await`,
+//!   `persist_all(events).await`, `snapshot().await`, `state()`. The journal runs in the
+//!   caller's task: no spawn, no channel on the inline path; the backend is reached only for
+//!   storage. Errors are the core's typed failures, in one [`Error`].
+//!
+//! # Features
+//!
+//! - `suite`: [`suite`], the behaviour suite every runtime adapter runs on its real executor.
+#![forbid(unsafe_code)]
+
+mod backend;
+mod error;
+mod persistent;
+mod runtime;
+#[cfg(feature = "suite")]
+pub mod suite;
+
+pub use backend::{Backend, CommitStats, Execution};
+pub use error::Error;
+pub use persistent::Persistent;
+pub use runtime::{BlockingWork, Runtime, Task};

@@ -1,0 +1,459 @@
+//! The behaviour suite: the same checks on every executor.
+//!
+//! Each runtime adapter runs it on its real executor with [`behaviour_suite!`](crate::behaviour_suite):
+//!
+//! ```ignore
+//! persevere_driver::behaviour_suite!(|f| my_executor::block_on(f), MyRuntime::new());
+//! ```
+//!
+//! The first argument runs a future to completion on the executor; the second builds the
+//! [`Runtime`], inside that executor. Every case becomes one `#[test]` whose
+//! name is the case's; invoke the macro inside a `mod suite`. The cases use [`persevere_memory::Memory`] with its fault
+//! injection, and never wait on the wall clock for their verdict.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use futures::FutureExt;
+use persevere_core::{
+    CommandResult, Entity, JournalConfig, PersistError, Rejection, Store, Strategy, StreamCommand,
+};
+use persevere_memory::{Fault, Memory};
+
+use crate::{Backend, Error, Execution, Persistent, Runtime};
+
+/// The entity the suite persists: a counter that refuses increments of zero.
+#[derive(Debug, Default, Clone, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct Counter {
+    /// The sum of every increment.
+    pub value: u64,
+}
+
+impl Entity for Counter {
+    type Event = u64;
+    type Error = String;
+
+    fn apply(&mut self, n: &u64) -> Result<(), String> {
+        if *n == 0 {
+            return Err("zero increment".into());
+        }
+        self.value = self.value.checked_add(*n).ok_or("overflow")?;
+        Ok(())
+    }
+}
+
+/// A shared runtime, as the cases take it.
+pub type SharedRuntime = Arc<dyn Runtime>;
+
+fn inline(runtime: &SharedRuntime, memory: &Memory) -> Backend {
+    Backend::from_parts(
+        Arc::clone(runtime),
+        Box::new(memory.clone()),
+        Execution::Inline,
+    )
+}
+
+fn pooled(runtime: &SharedRuntime, store: impl Store) -> Backend {
+    Backend::from_parts(Arc::clone(runtime), Box::new(store), Execution::Blocking)
+}
+
+async fn open(backend: &Backend, stream: &str) -> Persistent<Counter> {
+    open_with(backend, JournalConfig::new(stream)).await
+}
+
+async fn open_with(backend: &Backend, config: JournalConfig) -> Persistent<Counter> {
+    match Persistent::open(backend, config, Counter::default).await {
+        Ok(entity) => entity,
+        Err(error) => panic!("open failed: {error}"),
+    }
+}
+
+/// A store that holds every batch until the gate opens, and records where it ran.
+#[derive(Clone, Default)]
+struct Gated {
+    memory: Memory,
+    gate: Arc<(Mutex<bool>, Condvar)>,
+    threads: Arc<Mutex<Vec<ThreadId>>>,
+    held: Arc<AtomicUsize>,
+}
+
+impl Gated {
+    fn closed(memory: &Memory) -> Self {
+        Self {
+            memory: memory.clone(),
+            ..Self::default()
+        }
+    }
+
+    fn open_gate(&self) {
+        let (open, changed) = &*self.gate;
+        *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        changed.notify_all();
+    }
+
+    fn close_gate(&self) {
+        let (open, _) = &*self.gate;
+        *open.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
+    /// Commands of the batch waiting at the gate (the last one, once it opened).
+    fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    fn threads(&self) -> Vec<ThreadId> {
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Store for Gated {
+    fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+        let (open, changed) = &*self.gate;
+        let mut guard = open.lock().unwrap_or_else(|e| e.into_inner());
+        self.held.store(batch.len(), Ordering::SeqCst);
+        while !*guard {
+            guard = changed.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(guard);
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(std::thread::current().id());
+        self.memory.execute(batch)
+    }
+}
+
+/// Persist, persist_all and snapshot, then recover the same state from the store.
+pub async fn persist_then_recover(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let mut counter = open(&backend, "counter").await;
+    for i in 1..=10 {
+        assert_eq!(counter.persist(1).await, Ok(i..=i));
+    }
+    assert_eq!(counter.persist_all([2, 3]).await, Ok(11..=12));
+    assert_eq!(counter.snapshot().await, Ok(12));
+    assert_eq!(counter.state().value, 15);
+    drop(counter);
+    let again = open(&backend, "counter").await;
+    assert_eq!(again.state().value, 15);
+    assert_eq!(again.last_seq(), 12);
+    assert_eq!(again.journal().snapshot_seq(), Some(12));
+}
+
+/// The same through the blocking pool, which never runs on the calling thread.
+pub async fn blocking_pool_runs_the_store_off_the_caller_thread(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let store = Gated::closed(&memory);
+    store.open_gate();
+    let backend = pooled(&runtime, store.clone());
+    let mut counter = open(&backend, "counter").await;
+    for i in 1..=5 {
+        assert_eq!(counter.persist(i).await, Ok(i..=i));
+    }
+    drop(counter);
+    let again = open(&backend, "counter").await;
+    assert_eq!(again.state().value, 15);
+    let caller = std::thread::current().id();
+    assert!(!store.threads().is_empty());
+    assert!(store.threads().iter().all(|&t| t != caller));
+}
+
+/// Appends waiting while a batch runs are committed together, in one store call.
+pub async fn group_commit_batches_waiting_appends(runtime: SharedRuntime) {
+    const ENTITIES: usize = 20;
+    let memory = Memory::new();
+    let store = Gated::closed(&memory);
+    let backend = pooled(&runtime, store.clone());
+    let mut done = Vec::new();
+    for i in 0..ENTITIES {
+        let backend = backend.clone();
+        let (sender, receiver) = oneshot::channel();
+        done.push(receiver);
+        runtime.spawn(Box::pin(async move {
+            let mut counter = open(&backend, &format!("counter/{i}")).await;
+            let result = counter.persist_all([1, 2, 3]).await;
+            let _ = sender.send(result);
+        }));
+    }
+    // The first batch of recovery reads is held at the gate; the other reads queue up.
+    while store.held() + backend.queued() < ENTITIES {
+        runtime.sleep(Duration::from_millis(1)).await;
+    }
+    store.open_gate();
+    for receiver in done {
+        assert_eq!(receiver.await.ok(), Some(Ok(1..=3)));
+    }
+    let stats = backend.stats();
+    assert!(stats.largest >= (ENTITIES / 2) as u64, "{stats:?}");
+    assert!(stats.batches < stats.commands, "{stats:?}");
+    for i in 0..ENTITIES {
+        assert_eq!(memory.head(&format!("counter/{i}")), 3);
+    }
+}
+
+/// Many entities on spawned tasks share one backend; none sees another's events.
+pub async fn concurrent_entities_stay_apart(runtime: SharedRuntime) {
+    const ENTITIES: u64 = 50;
+    let memory = Memory::new();
+    for backend in [inline(&runtime, &memory), pooled(&runtime, memory.clone())] {
+        let mut done = Vec::new();
+        for i in 0..ENTITIES {
+            let backend = backend.clone();
+            let (sender, receiver) = oneshot::channel();
+            done.push(receiver);
+            runtime.spawn(Box::pin(async move {
+                let mut counter = open(&backend, &format!("e{i}")).await;
+                for _ in 0..10 {
+                    if counter.persist(i + 1).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = sender.send(counter.state().value);
+            }));
+        }
+        for receiver in done {
+            assert!(receiver.await.is_ok());
+        }
+    }
+    let mut values = BTreeMap::new();
+    let backend = inline(&runtime, &memory);
+    for i in 0..ENTITIES {
+        values.insert(i, open(&backend, &format!("e{i}")).await.state().value);
+        assert_eq!(memory.head(&format!("e{i}")), 20);
+    }
+    assert!(values.iter().all(|(&i, &v)| v == 20 * (i + 1)));
+}
+
+/// A write that failed without landing is rolled back; the next one succeeds.
+pub async fn failed_write_that_did_not_land_rolls_back(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let mut counter = open(&backend, "c").await;
+    counter.persist(5).await.ok();
+    memory.inject(Fault::FailBeforeWrite);
+    let error = counter.persist(7).await;
+    assert!(
+        matches!(
+            error,
+            Err(Error::Persist(PersistError::Failed {
+                landed: Some(false),
+                ..
+            }))
+        ),
+        "{error:?}"
+    );
+    assert_eq!(counter.state().value, 5);
+    assert_eq!(counter.persist(1).await, Ok(2..=2));
+    assert_eq!(counter.state().value, 6);
+}
+
+/// A write reported failed that had landed is reported persisted, applied once.
+pub async fn failed_write_that_landed_is_persisted_once(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = pooled(&runtime, memory.clone());
+    let mut counter = open(&backend, "c").await;
+    memory.inject(Fault::FailAfterWrite);
+    assert_eq!(counter.persist(4).await, Ok(1..=1));
+    assert_eq!(counter.state().value, 4);
+    drop(counter);
+    assert_eq!(open(&backend, "c").await.state().value, 4);
+}
+
+/// Another writer: the persist fails with `Conflict`, and the journal stops.
+pub async fn conflict_stops_the_journal(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let mut counter = open(&backend, "c").await;
+    counter.persist(1).await.ok();
+    memory.inject(Fault::Conflict);
+    let error = counter.persist(1).await;
+    assert!(
+        matches!(
+            error,
+            Err(Error::Persist(PersistError::Conflict {
+                expected: 1,
+                actual: 2
+            }))
+        ),
+        "{error:?}"
+    );
+    assert_eq!(counter.state().value, 1);
+    let after = counter.persist(1).await;
+    assert!(
+        matches!(
+            after,
+            Err(Error::Persist(PersistError::Rejected(Rejection::Stopped(
+                _
+            ))))
+        ),
+        "{after:?}"
+    );
+}
+
+/// Rejections (by the store or by `apply`) write nothing and keep the state.
+pub async fn rejections_keep_the_state(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let mut counter = open(&backend, "c").await;
+    counter.persist(3).await.ok();
+    memory.inject(Fault::Reject);
+    let stored = counter.persist(1).await;
+    assert!(
+        matches!(
+            stored,
+            Err(Error::Persist(PersistError::Rejected(Rejection::Storage(
+                _
+            ))))
+        ),
+        "{stored:?}"
+    );
+    let refused = counter.persist_all([2, 0]).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Persist(PersistError::Rejected(Rejection::Refused(
+                _
+            ))))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(counter.state().value, 3);
+    assert_eq!(memory.head("c"), 1);
+    assert_eq!(counter.persist(1).await, Ok(2..=2));
+}
+
+/// After a failed write, failed re-reads are retried on the runtime's timer.
+pub async fn rereads_are_retried_on_the_timer(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let config = JournalConfig::new("c").reread(5, Duration::from_millis(1));
+    let mut counter = open_with(&backend, config).await;
+    memory.inject(Fault::FailBeforeWrite);
+    memory.inject(Fault::FailRead);
+    memory.inject(Fault::FailRead);
+    let error = counter.persist(1).await;
+    assert!(
+        matches!(
+            error,
+            Err(Error::Persist(PersistError::Failed {
+                landed: Some(false),
+                ..
+            }))
+        ),
+        "{error:?}"
+    );
+    assert_eq!(counter.persist(2).await, Ok(1..=1));
+}
+
+/// Unreadable stored data is a typed recovery error, never an empty state.
+pub async fn recovery_failure_is_typed(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    memory.with_store(|store| {
+        let stream = store.stream_mut("c");
+        stream.events.insert(1, b"not a record".to_vec());
+        stream.head = 1;
+    });
+    let backend = inline(&runtime, &memory);
+    let opened =
+        Persistent::<Counter>::open(&backend, JournalConfig::new("c"), Counter::default).await;
+    assert!(matches!(opened, Err(Error::Recovery(_))), "{opened:?}");
+}
+
+/// A persist whose future is dropped mid-flight is finished by the next call.
+pub async fn dropped_persist_is_finished_by_the_next_call(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let store = Gated::closed(&memory);
+    store.open_gate();
+    let backend = pooled(&runtime, store.clone());
+    let mut counter = open(&backend, "c").await;
+    store.close_gate();
+    // The append is held at the gate on the blocking pool: the call is pending, then dropped.
+    assert!(counter.persist(1).now_or_never().is_none());
+    store.open_gate();
+    assert_eq!(counter.persist(2).await, Ok(2..=2));
+    assert_eq!(counter.state().value, 3);
+    drop(counter);
+    assert_eq!(open(&backend, "c").await.state().value, 3);
+}
+
+/// Snapshot every N with compaction and retention.
+pub async fn snapshots_compact_and_prune(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let config = JournalConfig::new("c")
+        .snapshot_every(Some(5))
+        .compact_on_snapshot(true)
+        .keep_snapshots(1);
+    let mut counter = open_with(&backend, config.clone()).await;
+    for _ in 0..12 {
+        counter.persist(1).await.ok();
+    }
+    let stream = memory.stream("c").unwrap_or_default();
+    assert_eq!(stream.head, 12);
+    assert_eq!(stream.snapshots.keys().copied().collect::<Vec<_>>(), [10]);
+    assert_eq!(stream.events.keys().copied().collect::<Vec<_>>(), [11, 12]);
+    drop(counter);
+    let again = open_with(&backend, config).await;
+    assert_eq!(again.state().value, 12);
+}
+
+/// The Light strategy writes a snapshot with every append; recovery replays nothing.
+pub async fn light_strategy_recovers_from_the_snapshot(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let config = JournalConfig::new("c").strategy(Strategy::Light);
+    let mut counter = open_with(&backend, config.clone()).await;
+    for _ in 0..3 {
+        counter.persist(2).await.ok();
+    }
+    assert_eq!(memory.stream("c").map(|s| s.snapshots.len()), Some(3));
+    drop(counter);
+    let again = open_with(&backend, config).await;
+    assert_eq!(again.state().value, 6);
+    assert_eq!(again.journal().snapshot_seq(), Some(3));
+}
+
+/// Generates one `#[test]` per behaviour-suite case, run on a real executor.
+///
+/// `$block_on` runs a future to completion (`|future| runtime.block_on(future)`); `$runtime`
+/// builds the [`Runtime`](crate::Runtime), evaluated inside the executor.
+#[macro_export]
+macro_rules! behaviour_suite {
+    ($block_on:expr, $runtime:expr) => {
+        $crate::behaviour_suite!(@cases $block_on, $runtime;
+            persist_then_recover,
+            blocking_pool_runs_the_store_off_the_caller_thread,
+            group_commit_batches_waiting_appends,
+            concurrent_entities_stay_apart,
+            failed_write_that_did_not_land_rolls_back,
+            failed_write_that_landed_is_persisted_once,
+            conflict_stops_the_journal,
+            rejections_keep_the_state,
+            rereads_are_retried_on_the_timer,
+            recovery_failure_is_typed,
+            dropped_persist_is_finished_by_the_next_call,
+            snapshots_compact_and_prune,
+            light_strategy_recovers_from_the_snapshot
+        );
+    };
+    (@cases $block_on:expr, $runtime:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let block_on = $block_on;
+                block_on(async {
+                    let runtime: $crate::suite::SharedRuntime = ::std::sync::Arc::new($runtime);
+                    $crate::suite::$case(runtime).await
+                })
+            }
+        )*
+    };
+}

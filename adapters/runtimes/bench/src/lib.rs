@@ -1,0 +1,1 @@
+//! Benchmarks of the async driver on every runtime; see `benches/runtimes.rs`.
