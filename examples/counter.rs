@@ -12,27 +12,9 @@
 
 use std::time::Instant;
 
-use persevere_core::{Entity, Journal, JournalConfig, JournalEvent, Store, StreamCommand};
+use persevere_core::{Journal, JournalConfig, JournalEvent, Store, StreamCommand};
+use persevere_examples::{data_dir, Counter};
 use persevere_file::FileStore;
-
-/// The entity: a counter changed only by increments.
-#[derive(Debug, Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
-struct Counter {
-    value: u64,
-}
-
-impl Entity for Counter {
-    type Event = u64;
-    type Error = String;
-
-    fn apply(&mut self, increment: &u64) -> Result<(), String> {
-        self.value = self
-            .value
-            .checked_add(*increment)
-            .ok_or_else(|| "counter overflow".to_owned())?;
-        Ok(())
-    }
-}
 
 /// Runs the journal until it has nothing left to do; returns what it reported.
 fn drive(
@@ -59,9 +41,7 @@ fn drive(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "counter-data".to_owned());
+    let dir = data_dir();
     let epoch = Instant::now();
     let mut store = FileStore::open(&dir)?;
     let mut state = Counter::default();

@@ -23,3 +23,35 @@ impl Entity for Counter {
         Ok(())
     }
 }
+
+/// The data directory an example was given (its first argument), or `counter-data`.
+pub fn data_dir() -> String {
+    std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "counter-data".to_owned())
+}
+
+/// What an example can fail with.
+pub type ExampleError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of the async counter examples, the same on every runtime: opens the file journal
+/// in `data_dir` on `runtime`'s blocking pool, recovers the counter, persists ten increments of
+/// 1 and returns the counter.
+pub async fn count_ten(
+    runtime: impl persevere_driver::Runtime,
+    data_dir: &str,
+) -> Result<u64, ExampleError> {
+    let store = persevere_file::FileStore::open(data_dir)?;
+    let backend = persevere_driver::Backend::new(runtime, store);
+    let config = persevere_core::JournalConfig::new("counter");
+    let mut counter =
+        persevere_driver::Persistent::<Counter>::open(&backend, config, Counter::default).await?;
+    println!(
+        "recovered counter = {} from {data_dir}",
+        counter.state().value
+    );
+    for _ in 0..10 {
+        counter.persist(1).await?;
+    }
+    Ok(counter.state().value)
+}

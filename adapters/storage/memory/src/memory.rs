@@ -103,7 +103,7 @@ impl Inner {
             return None;
         }
         let position = self.faults.iter().position(|(target, fault)| {
-            target.as_deref().map_or(true, |t| t == stream)
+            target.as_deref().is_none_or(|t| t == stream)
                 && fault.targets_writes() == command.is_write()
         })?;
         self.faults.remove(position).map(|(_, fault)| fault)
