@@ -30,6 +30,9 @@ pub enum Error {
     /// store, e.g. a store answering with the wrong completion kind).
     #[error("driver error: {0}")]
     Driver(#[from] HandleError),
+    /// The operating system could not seed the nonce generator of an encrypted journal.
+    #[error("no randomness from the operating system: {0}")]
+    Entropy(String),
     /// The journal went idle without answering the request (a bug in the driver or the core).
     #[error("the journal went idle without answering the request")]
     Unanswered,

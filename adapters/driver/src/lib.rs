@@ -16,6 +16,9 @@
 //!   `persist_all(events).await`, `snapshot().await`, `state()`. The journal runs in the
 //!   caller's task: no spawn, no channel on the inline path; the backend is reached only for
 //!   storage. Errors are the core's typed failures, in one [`Error`].
+//!   [`Persistent::open_encrypted`] seals every record under a key ring.
+//! - [`Driver`]: the same run loop for state the caller owns (the actor adapters' building
+//!   block, where the state is the actor itself).
 //!
 //! # Features
 //!
@@ -23,13 +26,17 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod driver;
 mod error;
 mod persistent;
+mod random;
 mod runtime;
 #[cfg(feature = "suite")]
 pub mod suite;
 
 pub use backend::{Backend, CommitStats, Execution};
+pub use driver::Driver;
 pub use error::Error;
 pub use persistent::Persistent;
+pub use random::os_random;
 pub use runtime::{BlockingWork, Runtime, Task};

@@ -2,38 +2,14 @@
 
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use futures::channel::oneshot;
-use persevere_core::{
-    Borsh, Codec, CommandId, Entity, Journal, JournalConfig, JournalEvent, Phase, RequestId,
-};
+use persevere_core::seal::KeyRing;
+use persevere_core::{Borsh, Codec, Entity, Journal, JournalConfig, Phase};
 
-use crate::backend::{Backend, Outcome, Pending};
+use crate::backend::Backend;
+use crate::driver::Driver;
 use crate::error::Error;
-
-/// A command sent to the backend whose completion the journal has not seen yet.
-enum InFlight {
-    Idle,
-    Ready(CommandId, Outcome),
-    Waiting(CommandId, oneshot::Receiver<Outcome>),
-}
-
-/// What a drive of the run loop is waiting for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Goal {
-    Recovered,
-    Request(RequestId),
-    Settled,
-}
-
-/// What a drive found for its goal.
-enum Found {
-    Recovered,
-    Persisted(RangeInclusive<u64>),
-    Snapshot(u64),
-    Failed(Error),
-}
+use crate::random::os_random;
 
 /// One persistent entity: its journal and its state, driven in the task that calls it.
 ///
@@ -84,12 +60,8 @@ enum Found {
 /// # }).unwrap();
 /// ```
 pub struct Persistent<E: Entity, C = Borsh> {
-    journal: Journal<E, C>,
+    driver: Driver<E, C>,
     state: E,
-    backend: Backend,
-    stream: Arc<str>,
-    in_flight: InFlight,
-    epoch: Instant,
 }
 
 impl<E, C> Persistent<E, C>
@@ -108,36 +80,34 @@ where
         Self::open_journal(backend, Journal::new(config, initial), state).await
     }
 
+    /// Opens the entity with every record sealed under `keys` (see
+    /// [`persevere_core::seal`]); nonces come from a generator seeded by the operating system.
+    pub async fn open_encrypted(
+        backend: &Backend,
+        config: JournalConfig,
+        initial: impl Fn() -> E + Send + 'static,
+        keys: Arc<KeyRing>,
+    ) -> Result<Self, Error> {
+        let state = initial();
+        let journal = Journal::new(config, initial).with_encryption(keys, os_random()?);
+        Self::open_journal(backend, journal, state).await
+    }
+
     /// Opens an entity from a journal built by the caller (for example with a snapshot
     /// predicate) and a scratch state that recovery replaces.
     pub async fn open_journal(
         backend: &Backend,
         journal: Journal<E, C>,
-        state: E,
+        mut state: E,
     ) -> Result<Self, Error> {
-        let stream: Arc<str> = journal.config().stream().into();
-        let span = tracing::debug_span!("open", stream = %stream);
-        let _entered = span.enter();
-        let mut entity = Self {
-            journal,
-            state,
-            backend: backend.clone(),
-            stream,
-            in_flight: InFlight::Idle,
-            epoch: Instant::now(),
-        };
-        match entity.drive(Goal::Recovered).await? {
-            Some(Found::Failed(error)) => Err(error),
-            _ => Ok(entity),
-        }
+        let driver = Driver::open(backend, journal, &mut state).await?;
+        Ok(Self { driver, state })
     }
 
     /// Persists one event: once it returns `Ok`, the event is durable and applied, and the
     /// range holds its seq. On `Err` the state is as before (see [`Error`]).
     pub async fn persist(&mut self, event: E::Event) -> Result<RangeInclusive<u64>, Error> {
-        self.drive(Goal::Settled).await?;
-        let request = self.journal.handle_persist(event, &mut self.state)?;
-        self.finish(request).await
+        self.driver.persist(event, &mut self.state).await
     }
 
     /// Persists `events` atomically: all of them become durable and applied, or none.
@@ -145,21 +115,13 @@ where
         &mut self,
         events: impl IntoIterator<Item = E::Event>,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.drive(Goal::Settled).await?;
-        let request = self.journal.handle_persist_all(events, &mut self.state)?;
-        self.finish(request).await
+        self.driver.persist_all(events, &mut self.state).await
     }
 
     /// Writes a snapshot of the current state (unless the newest one covers it) and returns
     /// the seq it covers.
     pub async fn snapshot(&mut self) -> Result<u64, Error> {
-        self.drive(Goal::Settled).await?;
-        let request = self.journal.handle_snapshot_request(&mut self.state)?;
-        match self.drive(Goal::Request(request)).await? {
-            Some(Found::Snapshot(seq)) => Ok(seq),
-            Some(Found::Failed(error)) => Err(error),
-            _ => Err(self.stopped()),
-        }
+        self.driver.snapshot(&mut self.state).await
     }
 
     /// The recovered state with every acknowledged event applied.
@@ -174,151 +136,29 @@ where
 
     /// The last durable seq.
     pub fn last_seq(&self) -> u64 {
-        self.journal.last_seq()
+        self.driver.last_seq()
     }
 
     /// The journal's phase.
     pub fn phase(&self) -> Phase {
-        self.journal.phase()
+        self.driver.phase()
     }
 
     /// The stream id.
     pub fn stream(&self) -> &str {
-        &self.stream
+        self.driver.stream()
     }
 
     /// The journal (read-only).
     pub fn journal(&self) -> &Journal<E, C> {
-        &self.journal
-    }
-
-    async fn finish(&mut self, request: RequestId) -> Result<RangeInclusive<u64>, Error> {
-        match self.drive(Goal::Request(request)).await? {
-            Some(Found::Persisted(range)) => Ok(range),
-            Some(Found::Failed(error)) => Err(error),
-            _ => Err(self.stopped()),
-        }
-    }
-
-    fn stopped(&self) -> Error {
-        match self.journal.stop_reason() {
-            Some(reason) => Error::Stopped(reason.clone()),
-            None => Error::Unanswered,
-        }
-    }
-
-    fn now(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-
-    /// The run loop: drains events, executes commands, feeds completions back and sleeps until
-    /// timeouts, until the journal has nothing left to do. Returns what it found for `goal`.
-    async fn drive(&mut self, goal: Goal) -> Result<Option<Found>, Error> {
-        let mut found = None;
-        loop {
-            while let Some(event) = self.journal.poll_event() {
-                if let Some(hit) = self.observe(goal, event) {
-                    found.get_or_insert(hit);
-                }
-            }
-            if let InFlight::Waiting(id, receiver) = &mut self.in_flight {
-                // Awaited in place, so a dropped call loses no completion.
-                let id = *id;
-                let outcome = receiver.await.unwrap_or_else(|_| {
-                    Err(persevere_core::StorageError::Failed(
-                        "the backend dropped the command".into(),
-                    ))
-                });
-                self.in_flight = InFlight::Ready(id, outcome);
-            }
-            if let InFlight::Ready(id, outcome) =
-                std::mem::replace(&mut self.in_flight, InFlight::Idle)
-            {
-                let now = self.now();
-                self.journal
-                    .handle_completion(now, id, outcome, &mut self.state)?;
-                continue;
-            }
-            if let Some(command) = self.journal.poll_command() {
-                let id = command.id();
-                self.in_flight = match self.backend.submit(Arc::clone(&self.stream), command) {
-                    Pending::Ready(outcome) => InFlight::Ready(id, outcome),
-                    Pending::Waiting(receiver) => InFlight::Waiting(id, receiver),
-                };
-                continue;
-            }
-            match self.journal.poll_timeout() {
-                Some(deadline) => {
-                    let wait = deadline.saturating_sub(self.now());
-                    if !wait.is_zero() {
-                        self.backend.runtime().sleep(wait).await;
-                    }
-                    let now = self.now().max(deadline);
-                    self.journal.handle_timeout(now);
-                }
-                None => return Ok(found),
-            }
-        }
-    }
-
-    /// Logs `event` and reports it if it answers `goal`.
-    fn observe(&self, goal: Goal, event: JournalEvent) -> Option<Found> {
-        match event {
-            JournalEvent::Recovered {
-                last_seq,
-                snapshot_seq,
-                replayed,
-            } => {
-                tracing::debug!(stream = %self.stream, last_seq, ?snapshot_seq, replayed, "recovered");
-                (goal == Goal::Recovered).then_some(Found::Recovered)
-            }
-            JournalEvent::RecoveryFailed(error) => {
-                (goal == Goal::Recovered).then_some(Found::Failed(Error::Recovery(error)))
-            }
-            JournalEvent::Persisted {
-                request,
-                first_seq,
-                last_seq,
-            } => (goal == Goal::Request(request)).then_some(Found::Persisted(first_seq..=last_seq)),
-            JournalEvent::PersistFailed { request, error } => {
-                (goal == Goal::Request(request)).then_some(Found::Failed(Error::Persist(error)))
-            }
-            JournalEvent::SnapshotSaved {
-                request: Some(request),
-                seq,
-            } => (goal == Goal::Request(request)).then_some(Found::Snapshot(seq)),
-            JournalEvent::SnapshotFailed {
-                request: Some(request),
-                seq,
-                reason,
-            } if goal == Goal::Request(request) => {
-                Some(Found::Failed(Error::Snapshot { seq, reason }))
-            }
-            JournalEvent::SnapshotFailed { seq, reason, .. } => {
-                tracing::warn!(stream = %self.stream, seq, %reason, "snapshot failed");
-                None
-            }
-            JournalEvent::SnapshotSkipped { seq, reason } => {
-                tracing::warn!(stream = %self.stream, seq, %reason, "unreadable snapshot skipped");
-                None
-            }
-            JournalEvent::HousekeepingFailed { reason } => {
-                tracing::warn!(stream = %self.stream, %reason, "housekeeping failed");
-                None
-            }
-            JournalEvent::Stopped(reason) => {
-                tracing::error!(stream = %self.stream, %reason, "journal stopped");
-                None
-            }
-            _ => None,
-        }
+        self.driver.journal()
     }
 }
 
 impl<E: Entity + std::fmt::Debug, C> std::fmt::Debug for Persistent<E, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Persistent")
-            .field("stream", &self.stream)
+            .field("driver", &self.driver)
             .field("state", &self.state)
             .finish()
     }

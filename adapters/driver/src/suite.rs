@@ -148,6 +148,67 @@ pub async fn persist_then_recover(runtime: SharedRuntime) {
     assert_eq!(again.journal().snapshot_seq(), Some(12));
 }
 
+/// An encrypted entity recovers with its keys; a wrong key is an authentication error, never
+/// an empty state.
+pub async fn encrypted_entities_recover_and_refuse_a_wrong_key(runtime: SharedRuntime) {
+    use persevere_core::seal::{Key, KeyId, KeyRing, SealError};
+    use persevere_core::RecoveryError;
+
+    let keys = Arc::new(KeyRing::new(KeyId(1), Key::from_bytes([7; 32])));
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let config = || JournalConfig::new("secret").snapshot_every(Some(3));
+    let open = |keys: Arc<KeyRing>| {
+        Persistent::<Counter>::open_encrypted(&backend, config(), Counter::default, keys)
+    };
+    let mut counter = open(Arc::clone(&keys)).await.expect("opens");
+    for i in 1..=4 {
+        assert_eq!(counter.persist(i).await, Ok(i..=i));
+    }
+    drop(counter);
+    let again = open(Arc::clone(&keys)).await.expect("reopens");
+    assert_eq!(again.state().value, 10);
+    drop(again);
+    let wrong = Arc::new(KeyRing::new(KeyId(1), Key::from_bytes([8; 32])));
+    match open(wrong).await {
+        Err(Error::Recovery(RecoveryError::Open {
+            source: SealError::Authentication { .. },
+            ..
+        })) => {}
+        other => panic!("expected an authentication error, got {other:?}"),
+    }
+}
+
+/// The driver persists into state the caller owns (as actor adapters use it).
+pub async fn driver_persists_into_state_the_caller_owns(runtime: SharedRuntime) {
+    use crate::Driver;
+    use persevere_core::Journal;
+
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let mut state = Counter::default();
+    let journal = Journal::new(JournalConfig::new("owned"), Counter::default);
+    let mut driver = Driver::<Counter>::open(&backend, journal, &mut state)
+        .await
+        .expect("opens");
+    assert_eq!(driver.persist(5, &mut state).await, Ok(1..=1));
+    assert!(matches!(
+        driver.persist(0, &mut state).await,
+        Err(Error::Persist(PersistError::Rejected(Rejection::Refused(
+            _
+        ))))
+    ));
+    assert_eq!(driver.persist_all([1, 2], &mut state).await, Ok(2..=3));
+    assert_eq!(driver.snapshot(&mut state).await, Ok(3));
+    assert_eq!(state.value, 8);
+    let mut again = Counter::default();
+    let journal = Journal::new(JournalConfig::new("owned"), Counter::default);
+    Driver::<Counter>::open(&backend, journal, &mut again)
+        .await
+        .expect("reopens");
+    assert_eq!(again, state);
+}
+
 /// The same through the blocking pool, which never runs on the calling thread.
 pub async fn blocking_pool_runs_the_store_off_the_caller_thread(runtime: SharedRuntime) {
     let memory = Memory::new();
@@ -441,7 +502,9 @@ macro_rules! behaviour_suite {
             recovery_failure_is_typed,
             dropped_persist_is_finished_by_the_next_call,
             snapshots_compact_and_prune,
-            light_strategy_recovers_from_the_snapshot
+            light_strategy_recovers_from_the_snapshot,
+            encrypted_entities_recover_and_refuse_a_wrong_key,
+            driver_persists_into_state_the_caller_owns
         );
     };
     (@cases $block_on:expr, $runtime:expr; $($case:ident),* $(,)?) => {

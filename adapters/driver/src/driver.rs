@@ -1,0 +1,266 @@
+//! One journal driven against a backend in the caller's task, for state the caller owns.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use persevere_core::{Borsh, Codec, CommandId, Entity, Journal, JournalEvent, Phase, RequestId};
+
+use crate::backend::{Backend, Outcome, Pending};
+use crate::error::Error;
+
+/// A command sent to the backend whose completion the journal has not seen yet.
+enum InFlight {
+    Idle,
+    Ready(CommandId, Outcome),
+    Waiting(CommandId, oneshot::Receiver<Outcome>),
+}
+
+/// What a drive of the run loop is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    Recovered,
+    Request(RequestId),
+    Settled,
+}
+
+/// What a drive found for its goal.
+enum Found {
+    Recovered,
+    Persisted(RangeInclusive<u64>),
+    Snapshot(u64),
+    Failed(Error),
+}
+
+/// One journal driven against a [`Backend`] in the task that calls it, for state the caller
+/// owns: the part of [`Persistent`](crate::Persistent) that actor adapters build on, where the
+/// state is the actor itself.
+///
+/// Every call takes the entity's state and must be given the same state each time. Every call
+/// is cancel-safe: if its future is dropped, a command already sent is finished by the next
+/// call before anything else.
+pub struct Driver<E: Entity, C = Borsh> {
+    journal: Journal<E, C>,
+    backend: Backend,
+    stream: Arc<str>,
+    in_flight: InFlight,
+    epoch: Instant,
+}
+
+impl<E, C> Driver<E, C>
+where
+    E: Entity,
+    C: Codec<E> + Codec<E::Event>,
+{
+    /// Attaches `journal` (built by the caller, for example with encryption or a snapshot
+    /// predicate) to `backend` and recovers `state` from the stream.
+    pub async fn open(
+        backend: &Backend,
+        journal: Journal<E, C>,
+        state: &mut E,
+    ) -> Result<Self, Error> {
+        let stream: Arc<str> = journal.config().stream().into();
+        let span = tracing::debug_span!("open", stream = %stream);
+        let _entered = span.enter();
+        let mut driver = Self {
+            journal,
+            backend: backend.clone(),
+            stream,
+            in_flight: InFlight::Idle,
+            epoch: Instant::now(),
+        };
+        match driver.drive(Goal::Recovered, state).await? {
+            Some(Found::Failed(error)) => Err(error),
+            _ => Ok(driver),
+        }
+    }
+
+    /// Persists one event into `state`: once it returns `Ok`, the event is durable and applied,
+    /// and the range holds its seq. On `Err` the state is as before (see [`Error`]).
+    pub async fn persist(
+        &mut self,
+        event: E::Event,
+        state: &mut E,
+    ) -> Result<RangeInclusive<u64>, Error> {
+        self.drive(Goal::Settled, state).await?;
+        let request = self.journal.handle_persist(event, state)?;
+        self.finish(request, state).await
+    }
+
+    /// Persists `events` atomically: all of them become durable and applied, or none.
+    pub async fn persist_all(
+        &mut self,
+        events: impl IntoIterator<Item = E::Event>,
+        state: &mut E,
+    ) -> Result<RangeInclusive<u64>, Error> {
+        self.drive(Goal::Settled, state).await?;
+        let request = self.journal.handle_persist_all(events, state)?;
+        self.finish(request, state).await
+    }
+
+    /// Writes a snapshot of `state` (unless the newest one covers it) and returns the seq it
+    /// covers.
+    pub async fn snapshot(&mut self, state: &mut E) -> Result<u64, Error> {
+        self.drive(Goal::Settled, state).await?;
+        let request = self.journal.handle_snapshot_request(state)?;
+        match self.drive(Goal::Request(request), state).await? {
+            Some(Found::Snapshot(seq)) => Ok(seq),
+            Some(Found::Failed(error)) => Err(error),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    /// The last durable seq.
+    pub fn last_seq(&self) -> u64 {
+        self.journal.last_seq()
+    }
+
+    /// The journal's phase.
+    pub fn phase(&self) -> Phase {
+        self.journal.phase()
+    }
+
+    /// The stream id.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The journal (read-only).
+    pub fn journal(&self) -> &Journal<E, C> {
+        &self.journal
+    }
+
+    async fn finish(
+        &mut self,
+        request: RequestId,
+        state: &mut E,
+    ) -> Result<RangeInclusive<u64>, Error> {
+        match self.drive(Goal::Request(request), state).await? {
+            Some(Found::Persisted(range)) => Ok(range),
+            Some(Found::Failed(error)) => Err(error),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    fn stopped(&self) -> Error {
+        match self.journal.stop_reason() {
+            Some(reason) => Error::Stopped(reason.clone()),
+            None => Error::Unanswered,
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// The run loop: drains events, executes commands, feeds completions back and sleeps until
+    /// timeouts, until the journal has nothing left to do. Returns what it found for `goal`.
+    async fn drive(&mut self, goal: Goal, state: &mut E) -> Result<Option<Found>, Error> {
+        let mut found = None;
+        loop {
+            while let Some(event) = self.journal.poll_event() {
+                if let Some(hit) = self.observe(goal, event) {
+                    found.get_or_insert(hit);
+                }
+            }
+            if let InFlight::Waiting(id, receiver) = &mut self.in_flight {
+                // Awaited in place, so a dropped call loses no completion.
+                let id = *id;
+                let outcome = receiver.await.unwrap_or_else(|_| {
+                    Err(persevere_core::StorageError::Failed(
+                        "the backend dropped the command".into(),
+                    ))
+                });
+                self.in_flight = InFlight::Ready(id, outcome);
+            }
+            if let InFlight::Ready(id, outcome) =
+                std::mem::replace(&mut self.in_flight, InFlight::Idle)
+            {
+                let now = self.now();
+                self.journal.handle_completion(now, id, outcome, state)?;
+                continue;
+            }
+            if let Some(command) = self.journal.poll_command() {
+                let id = command.id();
+                self.in_flight = match self.backend.submit(Arc::clone(&self.stream), command) {
+                    Pending::Ready(outcome) => InFlight::Ready(id, outcome),
+                    Pending::Waiting(receiver) => InFlight::Waiting(id, receiver),
+                };
+                continue;
+            }
+            match self.journal.poll_timeout() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_sub(self.now());
+                    if !wait.is_zero() {
+                        self.backend.runtime().sleep(wait).await;
+                    }
+                    let now = self.now().max(deadline);
+                    self.journal.handle_timeout(now);
+                }
+                None => return Ok(found),
+            }
+        }
+    }
+
+    /// Logs `event` and reports it if it answers `goal`.
+    fn observe(&self, goal: Goal, event: JournalEvent) -> Option<Found> {
+        match event {
+            JournalEvent::Recovered {
+                last_seq,
+                snapshot_seq,
+                replayed,
+            } => {
+                tracing::debug!(stream = %self.stream, last_seq, ?snapshot_seq, replayed, "recovered");
+                (goal == Goal::Recovered).then_some(Found::Recovered)
+            }
+            JournalEvent::RecoveryFailed(error) => {
+                (goal == Goal::Recovered).then_some(Found::Failed(Error::Recovery(error)))
+            }
+            JournalEvent::Persisted {
+                request,
+                first_seq,
+                last_seq,
+            } => (goal == Goal::Request(request)).then_some(Found::Persisted(first_seq..=last_seq)),
+            JournalEvent::PersistFailed { request, error } => {
+                (goal == Goal::Request(request)).then_some(Found::Failed(Error::Persist(error)))
+            }
+            JournalEvent::SnapshotSaved {
+                request: Some(request),
+                seq,
+            } => (goal == Goal::Request(request)).then_some(Found::Snapshot(seq)),
+            JournalEvent::SnapshotFailed {
+                request: Some(request),
+                seq,
+                reason,
+            } if goal == Goal::Request(request) => {
+                Some(Found::Failed(Error::Snapshot { seq, reason }))
+            }
+            JournalEvent::SnapshotFailed { seq, reason, .. } => {
+                tracing::warn!(stream = %self.stream, seq, %reason, "snapshot failed");
+                None
+            }
+            JournalEvent::SnapshotSkipped { seq, reason } => {
+                tracing::warn!(stream = %self.stream, seq, %reason, "unreadable snapshot skipped");
+                None
+            }
+            JournalEvent::HousekeepingFailed { reason } => {
+                tracing::warn!(stream = %self.stream, %reason, "housekeeping failed");
+                None
+            }
+            JournalEvent::Stopped(reason) => {
+                tracing::error!(stream = %self.stream, %reason, "journal stopped");
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+impl<E: Entity, C> std::fmt::Debug for Driver<E, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
