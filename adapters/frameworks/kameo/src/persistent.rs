@@ -1,0 +1,284 @@
+//! The kameo-persistence API: actors restored from a snapshot under a URL key.
+
+use std::any::Any;
+use std::future::Future;
+
+use kameo::actor::{ActorId, ActorRef, Spawn, WeakActorRef};
+use kameo::error::SendError;
+use kameo::message::Message;
+use kameo::Actor;
+use persevere_core::{Entity, Journal, JournalConfig, Json, Strategy};
+use persevere_driver::Driver;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::Error;
+use crate::registry::{self, Registered};
+use crate::scheme;
+
+/// Asks a [`PersistentActor`] to save its snapshot now; the reply is the outcome of
+/// [`PersistentActor::save_snapshot`]. `#[derive(PersistentActor)]` implements the message.
+///
+/// ```no_run
+/// # use persevere_kameo::{PersistentActor, SaveSnapshot};
+/// # async fn f<A: PersistentActor>(actor_ref: kameo::actor::ActorRef<A>) {
+/// actor_ref.ask(SaveSnapshot).await.expect("saved");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaveSnapshot;
+
+/// A kameo actor whose snapshot is kept under a URL key (`file:///…`, `memory://…`, or any
+/// scheme registered with [`register_scheme`](crate::register_scheme)): the API of
+/// kameo-persistence, with the same names.
+///
+/// Derive it with `#[derive(PersistentActor)]`: the snapshot type is the actor's `Args`, or
+/// the type named by `#[snapshot(Type)]`; it converts from `&Self` and into `Args`.
+///
+/// Unlike a plain file write, every snapshot goes into the actor's journal: written on the
+/// blocking pool, durable (fsync) and atomic before `save_snapshot` returns, framed with a
+/// header, a type version and a checksum, and older snapshots are deleted only after the new one
+/// is durable. A key is written when the actor is spawned, so it can be respawned at once. A
+/// corrupt or unreadable key is an error from `respawn_persistent` and
+/// `try_respawn_persistent`, never a fresh actor that overwrites it. One key has at most one
+/// live actor in the process: `respawn_persistent` of a key whose actor lives returns that
+/// actor, also when called concurrently. Entries of stopped actors are swept from the registry.
+///
+/// Snapshots are taken when the actor calls `save_snapshot` (or is sent [`SaveSnapshot`]); for
+/// state where every change must survive, use [`Journaled`](crate::Journaled), which persists
+/// each change as an event.
+///
+/// ```
+/// use kameo::prelude::*;
+/// use persevere_kameo::{PersistentActor, Url};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, Actor, Serialize, Deserialize, PersistentActor)]
+/// struct Settings { theme: String }
+///
+/// impl From<&Settings> for Settings {
+///     fn from(actor: &Settings) -> Self { actor.clone() }
+/// }
+///
+/// struct SetTheme(String);
+///
+/// impl Message<SetTheme> for Settings {
+///     type Reply = Result<(), persevere_kameo::Error>;
+///     async fn handle(&mut self, SetTheme(theme): SetTheme, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
+///         self.theme = theme;
+///         self.save_snapshot(ctx.actor_ref()).await
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let key = Url::parse("memory://doc-persistent/settings").unwrap();
+/// let settings = Settings::spawn_persistent(key.clone(), Settings { theme: "light".into() }).await?;
+/// settings.ask(SetTheme("dark".into())).await.unwrap();
+/// assert_eq!(Settings::persistence_key(&settings), Some(key.clone()));
+/// settings.stop_gracefully().await.unwrap();
+/// settings.wait_for_shutdown().await;
+///
+/// let restored = Settings::respawn_persistent(key).await?;
+/// # Ok::<(), persevere_kameo::Error>(())
+/// # }).unwrap();
+/// ```
+pub trait PersistentActor:
+    Actor + Message<SaveSnapshot, Reply = Result<(), Error>> + Sized
+{
+    /// What is stored: taken from the actor, turned into its `Args` to restore it.
+    type Snapshot: Clone
+        + Send
+        + Sync
+        + Serialize
+        + DeserializeOwned
+        + Into<Self::Args>
+        + for<'a> From<&'a Self>
+        + 'static;
+
+    /// Spawns a new actor with `args` under `key` and stores its first snapshot before
+    /// returning (replacing what the key held). Fails with [`Error::KeyInUse`] while a live
+    /// actor owns the key, and with a recovery error when the key's store is unreadable.
+    fn spawn_persistent(
+        persistence_key: Url,
+        args: Self::Args,
+    ) -> impl Future<Output = Result<ActorRef<Self>, Error>> + Send {
+        start::<Self>(persistence_key, Mode::Spawn(args))
+    }
+
+    /// The live actor of `key`, or a new one restored from its newest snapshot. Fails with
+    /// [`Error::NotFound`] when nothing is stored under the key, and with a recovery error when
+    /// what is stored cannot be read.
+    fn respawn_persistent(
+        persistence_key: Url,
+    ) -> impl Future<Output = Result<ActorRef<Self>, Error>> + Send {
+        start::<Self>(persistence_key, Mode::Respawn)
+    }
+
+    /// Like [`respawn_persistent`](Self::respawn_persistent), but spawns a fresh actor with
+    /// `args` when nothing is stored under the key. Anything stored that cannot be read is an
+    /// error: the key is never overwritten with fresh state.
+    fn try_respawn_persistent(
+        persistence_key: Url,
+        args: Self::Args,
+    ) -> impl Future<Output = Result<ActorRef<Self>, Error>> + Send {
+        start::<Self>(persistence_key, Mode::TryRespawn(args))
+    }
+
+    /// Stores a snapshot of this actor (call it from a handler with `ctx.actor_ref()`). Once it
+    /// returns `Ok` the snapshot is durable.
+    fn save_snapshot(
+        &self,
+        actor_ref: &ActorRef<Self>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let id = actor_ref.id();
+        let snapshot = Self::Snapshot::from(self);
+        save::<Self>(id, snapshot)
+    }
+
+    /// The key of an actor spawned through this API, while it is registered.
+    fn persistence_key(actor_ref: &ActorRef<Self>) -> Option<Url> {
+        registry::key_of(actor_ref.id())
+    }
+}
+
+/// The stored form of a snapshot-only actor: its newest snapshot. Each save is an event that
+/// replaces it, written with a snapshot of the result in one atomic append.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+struct Saved<T>(Option<T>);
+
+impl<T: Clone> Entity for Saved<T> {
+    type Event = T;
+    type Error = std::convert::Infallible;
+
+    fn apply(&mut self, snapshot: &T) -> Result<(), Self::Error> {
+        self.0 = Some(snapshot.clone());
+        Ok(())
+    }
+}
+
+/// The journal configuration of a snapshot-only actor: each save writes the snapshot with its
+/// event, then the older records are deleted, so the key holds one snapshot.
+fn saved_config(stream: String) -> JournalConfig {
+    JournalConfig::new(stream)
+        .strategy(Strategy::Light)
+        .compact_on_snapshot(true)
+        .keep_snapshots(1)
+}
+
+/// A registered actor: its weak reference and its journal.
+struct Entry<A: PersistentActor> {
+    actor: WeakActorRef<A>,
+    driver: Driver<Saved<A::Snapshot>, Json>,
+    state: Saved<A::Snapshot>,
+}
+
+impl<A: PersistentActor> Registered for Entry<A> {
+    fn is_alive(&self) -> bool {
+        self.actor.is_alive()
+    }
+
+    fn actor_id(&self) -> ActorId {
+        self.actor.id()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+enum Mode<Args> {
+    Spawn(Args),
+    Respawn,
+    TryRespawn(Args),
+}
+
+async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<ActorRef<A>, Error> {
+    let slot = registry::slot(&key);
+    let mut held = slot.lock().await;
+    if let Some(current) = held.as_mut() {
+        if current.is_alive() {
+            let live = current
+                .as_any_mut()
+                .downcast_mut::<Entry<A>>()
+                .and_then(|entry| entry.actor.upgrade());
+            match (live, &mode) {
+                (Some(actor_ref), Mode::Respawn | Mode::TryRespawn(_)) => {
+                    tracing::trace!(%key, "the key's actor is alive");
+                    return Ok(actor_ref);
+                }
+                _ => return Err(Error::KeyInUse(key)),
+            }
+        }
+        registry::unbind(current.actor_id());
+        *held = None;
+    }
+
+    let (backend, stream) = scheme::resolve(&key).await?;
+    let journal = Journal::<Saved<A::Snapshot>, Json>::new(saved_config(stream), || Saved(None));
+    let mut state = Saved(None);
+    let driver = Driver::open(&backend, journal, &mut state)
+        .await
+        .map_err(|error| {
+            tracing::error!(%key, %error, "stored snapshot unreadable");
+            Error::journal(&key, error)
+        })?;
+    let (args, fresh) = match (mode, &state.0) {
+        (Mode::Respawn, None) => return Err(Error::NotFound(key)),
+        (Mode::Respawn | Mode::TryRespawn(_), Some(snapshot)) => (snapshot.clone().into(), false),
+        (Mode::TryRespawn(args) | Mode::Spawn(args), _) => (args, true),
+    };
+
+    let prepared = A::prepare();
+    let actor_ref = prepared.actor_ref().clone();
+    registry::bind(actor_ref.id(), &key);
+    *held = Some(Box::new(Entry::<A> {
+        actor: actor_ref.downgrade(),
+        driver,
+        state,
+    }));
+    drop(held);
+    tracing::debug!(%key, fresh, actor = %actor_ref.id(), "spawning persistent actor");
+    drop(prepared.spawn(args));
+
+    actor_ref.wait_for_startup().await;
+    let started = actor_ref
+        .with_startup_result(|result| result.is_ok())
+        .unwrap_or(false);
+    if !started {
+        return Err(Error::Start(key));
+    }
+    if fresh {
+        if let Err(error) = actor_ref.ask(SaveSnapshot).await {
+            tracing::error!(%key, ?error, "first snapshot failed; stopping the actor");
+            actor_ref.kill();
+            return Err(match error {
+                SendError::HandlerError(error) => error,
+                other => Error::Send {
+                    key,
+                    reason: other.to_string(),
+                },
+            });
+        }
+    }
+    Ok(actor_ref)
+}
+
+async fn save<A: PersistentActor>(id: ActorId, snapshot: A::Snapshot) -> Result<(), Error> {
+    let not_persistent = || Error::NotPersistent(format!("{} {id}", <A as Actor>::name()));
+    let key = registry::key_of(id).ok_or_else(not_persistent)?;
+    let slot = registry::slot(&key);
+    let mut held = slot.lock().await;
+    let entry = held
+        .as_mut()
+        .and_then(|entry| entry.as_any_mut().downcast_mut::<Entry<A>>())
+        .filter(|entry| entry.actor.id() == id)
+        .ok_or_else(not_persistent)?;
+    entry
+        .driver
+        .persist(snapshot, &mut entry.state)
+        .await
+        .map(drop)
+        .map_err(|error| Error::journal(&key, error))
+}

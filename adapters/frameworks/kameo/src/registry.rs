@@ -1,0 +1,98 @@
+//! The live persistent actors of this process, by key: at most one per key, no dead entries
+//! kept beyond the next registration.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+
+use kameo::actor::ActorId;
+use url::Url;
+
+/// One registered actor, type-erased.
+pub(crate) trait Registered: Send {
+    fn is_alive(&self) -> bool;
+    fn actor_id(&self) -> ActorId;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// A key's place in the registry. Its lock is held while the key's actor is being spawned and
+/// while a snapshot is written, so that one key never gets two live actors and snapshots are
+/// written in the order they were taken.
+pub(crate) type Slot = Arc<tokio::sync::Mutex<Option<Box<dyn Registered>>>>;
+
+#[derive(Default)]
+struct Registry {
+    slots: HashMap<String, Slot>,
+    keys: HashMap<ActorId, Url>,
+    /// Slots after the last sweep; the next sweep runs when there are twice as many.
+    swept: usize,
+}
+
+static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
+
+fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The slot of `key`, created if need be. Sweeps dead entries when the registry has doubled
+/// since the last sweep, so entries of stopped actors never pile up.
+pub(crate) fn slot(key: &Url) -> Slot {
+    let mut registry = registry();
+    if registry.slots.len() >= 2 * registry.swept.max(32) {
+        sweep(&mut registry);
+    }
+    Arc::clone(registry.slots.entry(key.as_str().into()).or_default())
+}
+
+/// Records that `id` is the actor of `key`.
+pub(crate) fn bind(id: ActorId, key: &Url) {
+    registry().keys.insert(id, key.clone());
+}
+
+/// The key of the actor `id`, if it is registered.
+pub(crate) fn key_of(id: ActorId) -> Option<Url> {
+    registry().keys.get(&id).cloned()
+}
+
+/// Forgets the actor `id`'s binding (it is being replaced in its slot).
+pub(crate) fn unbind(id: ActorId) {
+    registry().keys.remove(&id);
+}
+
+/// Removes the entries of actors that are no longer alive and the slots nobody uses.
+fn sweep(registry: &mut Registry) {
+    let mut dead = Vec::new();
+    registry.slots.retain(|_, slot| {
+        // A slot someone holds (or is about to lock) stays.
+        if Arc::strong_count(slot) > 1 {
+            return true;
+        }
+        let Ok(mut entry) = slot.try_lock() else {
+            return true;
+        };
+        match entry.as_ref() {
+            Some(actor) if actor.is_alive() => true,
+            Some(actor) => {
+                dead.push(actor.actor_id());
+                *entry = None;
+                false
+            }
+            None => false,
+        }
+    });
+    for id in dead {
+        registry.keys.remove(&id);
+    }
+    registry.swept = registry.slots.len();
+}
+
+/// Sweeps dead actors out of the registry and returns how many keys it still holds.
+///
+/// Registration sweeps by itself whenever the registry has doubled since the last sweep, so
+/// the registry stays within twice the live actors (plus a small constant) without calling
+/// this; call it to see the exact number of live registered actors.
+pub fn registered_actors() -> usize {
+    let mut registry = registry();
+    sweep(&mut registry);
+    registry.slots.len()
+}

@@ -1,0 +1,179 @@
+//! Persistence keys and the scheme registry: which store a key's URL names.
+//!
+//! A key is a URL `SCHEME://STORE/STREAM`: the last path segment names the stream (one actor's
+//! journal), everything before it names the store, which the scheme's opener opens once per
+//! process and shares between every key in it (so their writes are group-committed):
+//!
+//! | key | store | stream |
+//! |---|---|---|
+//! | `file:///var/lib/app/actors/counter-1` | file journal in `/var/lib/app/actors` | `counter-1` |
+//! | `file://data/actors/counter-1` | file journal in `data/actors` (relative) | `counter-1` |
+//! | `memory://tests/counter-1` | in-memory store `tests` | `counter-1` |
+//!
+//! `file` and `memory` are registered from the start. Another backend plugs in with
+//! [`register_scheme`], without changes to this crate:
+//!
+//! ```
+//! use persevere_driver::Backend;
+//! use persevere_memory::Memory;
+//!
+//! // For example `sqlite`: open the database at `location` and return a backend for it.
+//! persevere_kameo::register_scheme("scratch", |_location, runtime| {
+//!     Ok(Backend::inline(runtime.clone(), Memory::new()))
+//! });
+//! let key = url::Url::parse("scratch://db/counter-1").unwrap();
+//! assert_eq!(persevere_kameo::split_key(&key).unwrap(), ("scratch://db", "counter-1"));
+//! ```
+//!
+//! Stores are opened on the runtime's blocking pool, never on an async worker. A store stays
+//! open (and, for the file journal, locked) until [`release_store`] and the last journal using
+//! it is gone; it runs on the tokio runtime that first opened it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+
+use persevere_driver::Backend;
+use persevere_file::FileStore;
+use persevere_memory::Memory;
+use persevere_tokio::Tokio;
+use tokio::sync::OnceCell;
+use url::Url;
+
+use crate::error::Error;
+
+/// Opens the store at a location (`SCHEME://STORE` of a key) on the given runtime. Runs on the
+/// blocking pool; returns why it could not.
+pub type Opener = dyn Fn(&str, &Tokio) -> Result<Backend, String> + Send + Sync;
+
+/// The openers by scheme and the stores opened so far.
+struct Schemes {
+    openers: HashMap<String, Arc<Opener>>,
+    stores: HashMap<String, Arc<OnceCell<Backend>>>,
+}
+
+static SCHEMES: LazyLock<Mutex<Schemes>> = LazyLock::new(|| {
+    let mut openers: HashMap<String, Arc<Opener>> = HashMap::new();
+    openers.insert("file".into(), Arc::new(open_file));
+    openers.insert("memory".into(), Arc::new(open_memory));
+    Mutex::new(Schemes {
+        openers,
+        stores: HashMap::new(),
+    })
+});
+
+fn schemes() -> MutexGuard<'static, Schemes> {
+    SCHEMES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn open_file(location: &str, runtime: &Tokio) -> Result<Backend, String> {
+    let store = FileStore::open_url(location).map_err(|e| e.to_string())?;
+    Ok(Backend::new(runtime.clone(), store))
+}
+
+fn open_memory(_location: &str, runtime: &Tokio) -> Result<Backend, String> {
+    Ok(Backend::inline(runtime.clone(), Memory::new()))
+}
+
+/// Registers (or replaces) the opener of `scheme`'s stores: keys `scheme://STORE/STREAM` then
+/// open `scheme://STORE` through it. Stores already open stay open.
+pub fn register_scheme(
+    scheme: &str,
+    opener: impl Fn(&str, &Tokio) -> Result<Backend, String> + Send + Sync + 'static,
+) {
+    schemes()
+        .openers
+        .insert(scheme.to_ascii_lowercase(), Arc::new(opener));
+}
+
+/// Splits a key into its store location (`SCHEME://STORE`) and its stream (the last path
+/// segment). The query and fragment are ignored.
+pub fn split_key(key: &Url) -> Result<(&str, &str), Error> {
+    let invalid = |reason: &str| Error::Key {
+        key: key.to_string(),
+        reason: reason.into(),
+    };
+    let text = key.as_str();
+    let text = text.split(['?', '#']).next().unwrap_or_default();
+    let after = key.scheme().len() + "://".len();
+    if !text[key.scheme().len()..].starts_with("://") {
+        return Err(invalid("a key has the shape SCHEME://STORE/STREAM"));
+    }
+    let Some(slash) = text[after..].rfind('/') else {
+        return Err(invalid("a key has the shape SCHEME://STORE/STREAM"));
+    };
+    let (location, stream) = (&text[..after + slash], &text[after + slash + 1..]);
+    if stream.is_empty() {
+        return Err(invalid("the last path segment (the stream) is empty"));
+    }
+    Ok((location, stream))
+}
+
+/// The backend and stream a key names, opening its store on first use.
+pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
+    let (location, stream) = split_key(key)?;
+    let (opener, cell) = {
+        let mut schemes = schemes();
+        let Some(opener) = schemes.openers.get(key.scheme()).cloned() else {
+            return Err(Error::UnknownScheme {
+                scheme: key.scheme().into(),
+                key: key.clone(),
+            });
+        };
+        let cell = Arc::clone(schemes.stores.entry(location.into()).or_default());
+        (opener, cell)
+    };
+    let backend = cell
+        .get_or_try_init(|| async {
+            let runtime = Tokio::current();
+            let location = location.to_owned();
+            tracing::debug!(%location, "opening store");
+            let opened = tokio::task::spawn_blocking(move || opener(&location, &runtime)).await;
+            match opened {
+                Ok(result) => result,
+                Err(join) => Err(format!("the opener panicked: {join}")),
+            }
+        })
+        .await
+        .map_err(|reason| {
+            tracing::error!(%key, %reason, "store could not be opened");
+            Error::Storage {
+                key: key.clone(),
+                reason,
+            }
+        })?;
+    Ok((backend.clone(), stream.into()))
+}
+
+/// Forgets this process's handle on the store behind `key` (every key in the same store): the
+/// next use opens it again. Journals still open keep the old handle until they close; for the
+/// file journal, reopening the directory fails while one of them lives (the directory is
+/// locked). Returns whether a store was open.
+pub fn release_store(key: &Url) -> Result<bool, Error> {
+    let (location, _) = split_key(key)?;
+    Ok(schemes().stores.remove(location).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(key: &str) -> Result<(String, String), Error> {
+        let key = Url::parse(key).map_err(|e| Error::Key {
+            key: key.into(),
+            reason: e.to_string(),
+        })?;
+        split_key(&key).map(|(l, s)| (l.to_owned(), s.to_owned()))
+    }
+
+    #[test]
+    fn keys_split_into_store_and_stream() {
+        let pair = |l: &str, s: &str| Ok((l.to_owned(), s.to_owned()));
+        assert_eq!(split("file:///var/app/a/b"), pair("file:///var/app/a", "b"));
+        assert_eq!(split("file://data/x?q=1#f"), pair("file://data", "x"));
+        assert_eq!(split("memory://tests/c-1"), pair("memory://tests", "c-1"));
+        assert_eq!(split("MEMORY://t/c"), pair("memory://t", "c"));
+        assert!(split("memory://tests").is_err());
+        assert!(split("file:///var/app/").is_err());
+        assert!(split("mailto:someone").is_err());
+    }
+}
