@@ -41,7 +41,7 @@ pub enum Error {
         key: Url,
         /// The driver's typed failure.
         #[source]
-        source: persevere_driver::Error,
+        source: Box<persevere_driver::Error>,
     },
     /// Nothing is stored under the key (for `respawn_persistent`).
     #[error("nothing is stored under {0}")]
@@ -72,19 +72,18 @@ pub enum Error {
 impl Error {
     /// Whether this is a recovery failure: the stored state exists but cannot be read.
     pub fn is_recovery(&self) -> bool {
-        matches!(
-            self,
-            Error::Journal {
-                source: persevere_driver::Error::Recovery(_),
-                ..
+        match self {
+            Error::Journal { source, .. } => {
+                matches!(**source, persevere_driver::Error::Recovery(_))
             }
-        )
+            _ => false,
+        }
     }
 
     pub(crate) fn journal(key: &Url, source: persevere_driver::Error) -> Self {
         Error::Journal {
             key: key.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }

@@ -275,6 +275,11 @@ where
         self.persistent.last_seq()
     }
 
+    /// The seq the newest durable snapshot covers, if any.
+    pub fn snapshot_seq(&self) -> Option<u64> {
+        self.persistent.journal().snapshot_seq()
+    }
+
     /// The journal's phase.
     pub fn phase(&self) -> Phase {
         self.persistent.phase()

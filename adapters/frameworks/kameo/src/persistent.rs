@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::sync::Arc;
 
 use kameo::actor::{ActorId, ActorRef, Spawn, WeakActorRef};
 use kameo::error::SendError;
@@ -11,6 +12,7 @@ use persevere_core::{Entity, Journal, JournalConfig, Json, Strategy};
 use persevere_driver::Driver;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use url::Url;
 
 use crate::error::Error;
@@ -172,6 +174,8 @@ struct Entry<A: PersistentActor> {
     actor: WeakActorRef<A>,
     driver: Driver<Saved<A::Snapshot>, Json>,
     state: Saved<A::Snapshot>,
+    /// Becomes `true` once the actor has fully stopped and the entry is cleared.
+    gone: watch::Receiver<bool>,
 }
 
 impl<A: PersistentActor> Registered for Entry<A> {
@@ -196,24 +200,40 @@ enum Mode<Args> {
 
 async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<ActorRef<A>, Error> {
     let slot = registry::slot(&key);
-    let mut held = slot.lock().await;
-    if let Some(current) = held.as_mut() {
-        if current.is_alive() {
-            let live = current
-                .as_any_mut()
-                .downcast_mut::<Entry<A>>()
-                .and_then(|entry| entry.actor.upgrade());
-            match (live, &mode) {
-                (Some(actor_ref), Mode::Respawn | Mode::TryRespawn(_)) => {
-                    tracing::trace!(%key, "the key's actor is alive");
-                    return Ok(actor_ref);
-                }
-                _ => return Err(Error::KeyInUse(key)),
+    let mut held = loop {
+        let mut held = slot.lock().await;
+        let Some(current) = held.as_mut() else {
+            break held;
+        };
+        if !current.is_alive() {
+            // Gone, but its watcher has not cleared the entry yet.
+            registry::unbind(current.actor_id());
+            *held = None;
+            break held;
+        }
+        let Some(entry) = current.as_any_mut().downcast_mut::<Entry<A>>() else {
+            return Err(Error::KeyInUse(key));
+        };
+        match entry.actor.upgrade() {
+            Some(actor_ref) if actor_ref.is_alive() => {
+                return match mode {
+                    Mode::Spawn(_) => Err(Error::KeyInUse(key)),
+                    Mode::Respawn | Mode::TryRespawn(_) => {
+                        tracing::trace!(%key, "the key's actor is alive");
+                        Ok(actor_ref)
+                    }
+                };
+            }
+            _ => {
+                // The actor is stopping (its on_stop may still write): wait until it is gone.
+                let mut gone = entry.gone.clone();
+                drop(held);
+                tracing::debug!(%key, "waiting for the key's stopping actor");
+                // An error means the watcher is gone too: the entry is checked again.
+                let _ = gone.wait_for(|gone| *gone).await;
             }
         }
-        registry::unbind(current.actor_id());
-        *held = None;
-    }
+    };
 
     let (backend, stream) = scheme::resolve(&key).await?;
     let journal = Journal::<Saved<A::Snapshot>, Json>::new(saved_config(stream), || Saved(None));
@@ -232,15 +252,36 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
 
     let prepared = A::prepare();
     let actor_ref = prepared.actor_ref().clone();
-    registry::bind(actor_ref.id(), &key);
+    let id = actor_ref.id();
+    let (done, gone) = watch::channel(false);
+    registry::bind(id, &key);
     *held = Some(Box::new(Entry::<A> {
         actor: actor_ref.downgrade(),
         driver,
         state,
+        gone,
     }));
     drop(held);
-    tracing::debug!(%key, fresh, actor = %actor_ref.id(), "spawning persistent actor");
-    drop(prepared.spawn(args));
+    tracing::debug!(%key, fresh, actor = %id, "spawning persistent actor");
+    let running = prepared.spawn(args);
+
+    // Clears the entry once the actor has fully stopped (after its on_stop), so the registry
+    // holds no dead actors and a respawn waiting for it can go ahead.
+    let watched = Arc::downgrade(&slot);
+    drop(slot);
+    let watched_key = key.clone();
+    tokio::spawn(async move {
+        let _ = running.await;
+        if let Some(slot) = watched.upgrade() {
+            let mut held = slot.lock().await;
+            if held.as_ref().is_some_and(|entry| entry.actor_id() == id) {
+                *held = None;
+            }
+        }
+        registry::unbind(id);
+        registry::forget_if_unused(&watched_key);
+        let _ = done.send(true);
+    });
 
     actor_ref.wait_for_startup().await;
     let started = actor_ref

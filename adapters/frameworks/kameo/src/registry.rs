@@ -59,6 +59,17 @@ pub(crate) fn unbind(id: ActorId) {
     registry().keys.remove(&id);
 }
 
+/// Removes the slot of `key` if it is empty and nobody else holds it.
+pub(crate) fn forget_if_unused(key: &Url) {
+    let mut registry = registry();
+    let unused = registry.slots.get(key.as_str()).is_some_and(|slot| {
+        Arc::strong_count(slot) == 1 && slot.try_lock().is_ok_and(|entry| entry.is_none())
+    });
+    if unused {
+        registry.slots.remove(key.as_str());
+    }
+}
+
 /// Removes the entries of actors that are no longer alive and the slots nobody uses.
 fn sweep(registry: &mut Registry) {
     let mut dead = Vec::new();

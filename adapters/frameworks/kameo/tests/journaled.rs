@@ -1,0 +1,163 @@
+//! Event-sourced kameo actors: recovery in `on_start`, persistence from handlers, snapshots,
+//! kill, supervised restarts, corrupt stores.
+
+mod common;
+
+use common::*;
+use kameo::prelude::*;
+use kameo::supervision::RestartPolicy;
+use persevere_kameo::{Error, Journaled};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_and_respawn_recovers_every_acknowledged_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = CounterArgs::new(file_key(dir.path(), "counter"));
+    let counter = Counter::spawn(args.clone());
+    for n in 1..=5 {
+        assert_eq!(counter.ask(Add(1)).await.expect("add"), n);
+    }
+    counter.kill();
+    gone(&counter).await;
+
+    let again = Counter::spawn(args.clone());
+    assert_eq!(again.ask(Get).await.expect("get").0, 5);
+    assert_eq!(again.ask(Add(1)).await.expect("add"), 6);
+    stop(&again).await;
+    assert_eq!(args.starts(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_writes_a_final_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = CounterArgs::new(file_key(dir.path(), "counter"));
+    let counter = Counter::spawn(args.clone());
+    for _ in 0..3 {
+        counter.ask(Add(2)).await.expect("add");
+    }
+    assert_eq!(counter.ask(Get).await.expect("get"), (6, None));
+    stop(&counter).await;
+
+    let again = Counter::spawn(args);
+    assert_eq!(again.ask(Get).await.expect("get"), (6, Some(3)));
+    stop(&again).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_written_every_n_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = CounterArgs::new(file_key(dir.path(), "counter"));
+    args.snapshot_every = Some(4);
+    let counter = Counter::spawn(args);
+    for _ in 0..10 {
+        counter.ask(Add(1)).await.expect("add");
+    }
+    assert_eq!(counter.ask(Get).await.expect("get"), (10, Some(8)));
+    counter.kill();
+    gone(&counter).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_restart_recovers_the_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = CounterArgs::new(file_key(dir.path(), "counter"));
+    let root = Root::spawn(Root);
+    let counter = Counter::supervise(&root, args.clone())
+        .restart_policy(RestartPolicy::Permanent)
+        .spawn()
+        .await;
+    for _ in 0..3 {
+        counter.ask(Add(1)).await.expect("add");
+    }
+    assert!(counter.ask(Panic).await.is_err());
+
+    // The same reference reaches the restarted instance, which recovered from the journal.
+    let state = loop {
+        match counter.ask(Get).await {
+            Ok(state) if args.starts() == 2 => break state,
+            _ => tokio::task::yield_now().await,
+        }
+    };
+    assert_eq!(state.0, 3);
+    assert_eq!(counter.ask(Add(1)).await.expect("add"), 4);
+    stop(&root).await;
+
+    // The panicked instance wrote no snapshot of its possibly half-changed state, and the
+    // restarted one owns the key.
+    let again = Counter::spawn(CounterArgs::new(args.key.clone()));
+    assert_eq!(again.ask(Get).await.expect("get").0, 4);
+    stop(&again).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_store_fails_on_start_instead_of_starting_fresh() {
+    let memory = tamper_scheme("tamper-journaled");
+    let key = key("tamper-journaled://store/counter");
+    let counter = Counter::spawn(CounterArgs::new(key.clone()));
+    for _ in 0..3 {
+        counter.ask(Add(1)).await.expect("add");
+    }
+    stop(&counter).await;
+
+    // A damaged snapshot alone is skipped (the events rebuild the state)...
+    memory.with_store(|store| {
+        let stream = store.stream_mut("counter");
+        for bytes in stream.snapshots.values_mut() {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x40;
+        }
+    });
+    let again = Counter::spawn(CounterArgs::new(key.clone()));
+    assert_eq!(start_error(&again).await, None);
+    assert_eq!(again.ask(Get).await.expect("get").0, 3);
+    again.kill();
+    gone(&again).await;
+
+    // ...but when what is left cannot be read, on_start fails.
+    memory.with_store(|store| {
+        let stream = store.stream_mut("counter");
+        for bytes in stream.snapshots.values_mut() {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x40;
+        }
+        let event = stream.events.get_mut(&2).expect("event 2");
+        let last = event.len() - 1;
+        event[last] ^= 0x01;
+    });
+    let broken = Counter::spawn(CounterArgs::new(key));
+    let error = start_error(&broken).await.expect("on_start fails");
+    assert!(error.is_recovery(), "{error}");
+    gone(&broken).await;
+    assert!(!broken.is_alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_journal_of_a_key_owns_it() {
+    let key = key("memory://owners/counter");
+    let mut old = Journaled::<Count>::open(&key, Count::default)
+        .await
+        .expect("open");
+    old.persist(1).await.expect("persist");
+    let mut new = Journaled::<Count>::open(&key, Count::default)
+        .await
+        .expect("open");
+    assert_eq!(new.0, 1);
+    assert!(matches!(old.persist(1).await, Err(Error::Superseded(_))));
+    assert!(!old.owns_key());
+    let stopped = ActorStopReason::Normal;
+    assert_eq!(old.snapshot_on_stop(&stopped).await, Ok(None));
+    new.persist(1).await.expect("persist");
+    assert_eq!(new.snapshot_on_stop(&stopped).await, Ok(Some(2)));
+    drop(old);
+    assert!(new.owns_key());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_schemes_and_bad_keys_are_errors() {
+    let unknown = Counter::spawn(CounterArgs::new(key("nosuch://store/counter")));
+    assert!(matches!(
+        start_error(&unknown).await,
+        Some(Error::UnknownScheme { .. })
+    ));
+    let bad = Counter::spawn(CounterArgs::new(key("memory://no-stream")));
+    assert!(matches!(start_error(&bad).await, Some(Error::Key { .. })));
+}
