@@ -321,11 +321,16 @@ where
                 expected: in_flight.filter(|_| self.command.is_none()),
             });
         }
-        let write_result = |result: Result<Completion, StorageError>| match result {
-            Ok(Completion::Done) => Ok(Ok(())),
-            Ok(_) => Err(HandleError::WrongCompletion { id }),
-            Err(error) => Ok(Err(error)),
-        };
+        if let Ok(completion) = &result {
+            let answers = match &self.op {
+                Op::Recovering { recovery, .. } => recovery.accepts(completion),
+                _ => matches!(completion, Completion::Done),
+            };
+            if !answers {
+                return Err(HandleError::WrongCompletion { id });
+            }
+        }
+        // The id and the shape are checked: from here on every completion is consumed.
         match mem::replace(&mut self.op, Op::Ready) {
             Op::Recovering {
                 mut recovery,
@@ -337,24 +342,8 @@ where
                     store: &self.config.store_id,
                     stream: &self.config.stream,
                 };
-                let progress = match recovery.handle(
-                    result,
-                    state,
-                    &*self.initial,
-                    &mut self.next_command,
-                    reader,
-                ) {
-                    Ok(progress) => progress,
-                    Err(error) => {
-                        self.op = Op::Recovering {
-                            recovery,
-                            why,
-                            attempt,
-                        };
-                        return Err(error);
-                    }
-                };
-                match progress {
+                let ids = &mut self.next_command;
+                match recovery.handle(result, state, &*self.initial, ids, reader) {
                     Progress::Next(command) => {
                         self.command = Some(command);
                         self.op = Op::Recovering {
@@ -367,22 +356,16 @@ where
                     Progress::Failed(error) => self.on_recovery_failed(now, why, attempt, error),
                 }
             }
-            Op::Appending(append) => match write_result(result) {
-                Ok(outcome) => self.on_appended(append, outcome, state),
-                Err(error) => {
-                    self.op = Op::Appending(append);
-                    return Err(error);
-                }
-            },
-            Op::Snapshotting { cmd, seq, request } => match write_result(result) {
-                Ok(Ok(())) => {
+            Op::Appending(append) => self.on_appended(append, result.map(drop), state),
+            Op::Snapshotting { seq, request, .. } => match result {
+                Ok(_) => {
                     self.snapshot_seq = self.snapshot_seq.max(seq);
                     tracing::debug!(stream = %self.config.stream, seq, "snapshot saved");
                     self.events
                         .push_back(JournalEvent::SnapshotSaved { request, seq });
                     self.housekeep(seq, true);
                 }
-                Ok(Err(error)) => {
+                Err(error) => {
                     tracing::warn!(stream = %self.config.stream, seq, %error, "snapshot failed");
                     self.events.push_back(JournalEvent::SnapshotFailed {
                         request,
@@ -390,39 +373,23 @@ where
                         reason: error.to_string(),
                     });
                 }
-                Err(error) => {
-                    self.op = Op::Snapshotting { cmd, seq, request };
-                    return Err(error);
-                }
             },
-            Op::Compacting { cmd, up_to } => match write_result(result) {
-                Ok(Ok(())) => {
+            Op::Compacting { up_to, .. } => match result {
+                Ok(_) => {
                     self.events.push_back(JournalEvent::Compacted { up_to });
                     self.housekeep(up_to, false);
                 }
-                Ok(Err(error)) => self.housekeeping_failed(error),
-                Err(error) => {
-                    self.op = Op::Compacting { cmd, up_to };
-                    return Err(error);
-                }
+                Err(error) => self.housekeeping_failed(error),
             },
-            Op::Pruning { cmd, keep } => match write_result(result) {
-                Ok(Ok(())) => self
+            Op::Pruning { keep, .. } => match result {
+                Ok(_) => self
                     .events
                     .push_back(JournalEvent::SnapshotsPruned { kept: keep }),
-                Ok(Err(error)) => self.housekeeping_failed(error),
-                Err(error) => {
-                    self.op = Op::Pruning { cmd, keep };
-                    return Err(error);
-                }
+                Err(error) => self.housekeeping_failed(error),
             },
             op @ (Op::Ready | Op::Waiting { .. } | Op::Stopped(_)) => {
-                // `in_flight` is `None` for these, so the id check above already returned.
+                // Nothing is in flight in these phases, so the id check above returned already.
                 self.op = op;
-                return Err(HandleError::UnexpectedCompletion {
-                    got: id,
-                    expected: None,
-                });
             }
         }
         self.advance(state);

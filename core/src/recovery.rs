@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use crate::codec::Codec;
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
 use crate::entity::Entity;
-use crate::error::{HandleError, RecoveryError};
+use crate::error::RecoveryError;
 use crate::record::{self, RecordKind};
 use crate::seal::{self, Binding, Chain, KeyRing, SealError, CHAIN_LEN};
 
@@ -191,6 +191,17 @@ where
     }
 
     /// Feeds the completion of the command in flight. `ids` hands out the next command id.
+    /// Whether `completion` answers the command in flight.
+    pub(crate) fn accepts(&self, completion: &Completion) -> bool {
+        matches!(
+            (&self.step, completion),
+            (Step::Snapshot { .. }, Completion::Snapshot(_))
+                | (Step::Events, Completion::Events { .. })
+        )
+    }
+
+    /// Feeds the completion of the command in flight (its shape checked with
+    /// [`accepts`](Self::accepts)). `ids` hands out the next command id.
     pub(crate) fn handle(
         &mut self,
         result: Result<Completion, StorageError>,
@@ -198,10 +209,10 @@ where
         initial: &dyn Fn() -> E,
         ids: &mut u64,
         reader: Reader<'_>,
-    ) -> Result<Progress, HandleError> {
+    ) -> Progress {
         let completion = match result {
             Ok(completion) => completion,
-            Err(error) => return Ok(Progress::Failed(RecoveryError::Storage(error.to_string()))),
+            Err(error) => return Progress::Failed(RecoveryError::Storage(error.to_string())),
         };
         let progress = match (&self.step, completion) {
             (Step::Snapshot { before }, Completion::Snapshot(found)) => {
@@ -211,9 +222,11 @@ where
             (Step::Events, Completion::Events { records, head }) => {
                 self.on_events(&records, head, state, reader)
             }
-            _ => return Err(HandleError::WrongCompletion { id: self.cmd }),
+            _ => Err(RecoveryError::Storage(
+                "the completion does not answer the command".into(),
+            )),
         };
-        Ok(match progress {
+        match progress {
             Ok(Some(step)) => {
                 *ids += 1;
                 self.cmd = CommandId(*ids);
@@ -240,7 +253,7 @@ where
                 chain: self.chain,
             }),
             Err(error) => Progress::Failed(error),
-        })
+        }
     }
 
     fn on_snapshot(

@@ -1,6 +1,11 @@
-//! Runnable programs a new user starts from; see the `[[example]]` targets.
+//! Runnable programs a new user starts from; see the `[[example]]` targets:
 //!
-//! The entity the async examples share lives here.
+//! - `counter`: the core driven by hand over the file journal, no executor;
+//! - `counter_tokio`, `counter_smol`, `counter_async_std`: the same counter through the async
+//!   driver on each runtime ([`count_ten`] is their shared body).
+//!
+//! Every example keeps its journal in DATA_DIR (its first argument, default `counter-data`) and
+//! prints `counter = N` last; a second run prints ten more.
 
 use persevere_core::Entity;
 

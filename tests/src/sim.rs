@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use persevere_core::record::{self, RecordHeader, RecordKind};
+use persevere_core::seal::{ChaChaRandom, Key, KeyId, KeyRing};
 use persevere_core::{
     Borsh, Codec, Command, CommandId, Completion, Journal, JournalConfig, JournalEvent,
     PersistError, Phase, RecoveryError, RequestId, StorageError, StoredRecord, Strategy,
@@ -101,9 +102,25 @@ enum Flight {
     },
 }
 
+/// A journal for `config`, sealing its records under `keys` if any, with nonces from a
+/// generator seeded by `nonces` (a new seed for every journal, so no nonce repeats).
+fn open_journal(
+    config: &JournalConfig,
+    keys: Option<&Arc<KeyRing>>,
+    nonces: u64,
+) -> Journal<Ledger> {
+    let journal = Journal::new(config.clone(), Ledger::default);
+    match keys {
+        Some(keys) => journal.with_encryption(Arc::clone(keys), ChaChaRandom::from_u64(nonces)),
+        None => journal,
+    }
+}
+
 struct Slot {
     stream: Arc<str>,
     config: JournalConfig,
+    /// The key ring of an encrypted stream.
+    keys: Option<Arc<KeyRing>>,
     journal: Journal<Ledger>,
     state: Ledger,
     flight: Flight,
@@ -119,11 +136,17 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(stream: Arc<str>, config: JournalConfig) -> Self {
+    fn new(
+        stream: Arc<str>,
+        config: JournalConfig,
+        keys: Option<Arc<KeyRing>>,
+        nonces: u64,
+    ) -> Self {
         Self {
-            journal: Journal::new(config.clone(), Ledger::default),
+            journal: open_journal(&config, keys.as_ref(), nonces),
             stream,
             config,
+            keys,
             state: Ledger::default(),
             flight: Flight::Idle,
             truth: Vec::new(),
@@ -134,15 +157,15 @@ impl Slot {
         }
     }
 
-    /// A new process: a fresh journal and state over the same stream.
-    fn restart(&mut self) {
+    /// A new process: a fresh journal (with a fresh nonce seed) and state over the same stream.
+    fn restart(&mut self, nonces: u64) {
         if let Some(request) = self.appending.take() {
             if let Some(ids) = self.pending.get(&request) {
                 self.maybe.clone_from(ids);
             }
         }
         self.pending.clear();
-        self.journal = Journal::new(self.config.clone(), Ledger::default);
+        self.journal = open_journal(&self.config, self.keys.as_ref(), nonces);
         self.state = Ledger::default();
         self.flight = Flight::Idle;
         self.recovering = true;
@@ -215,7 +238,11 @@ impl Simulation {
                 if rng.chance(0.5) {
                     config = config.keep_snapshots(rng.between(1, 3) as usize);
                 }
-                Slot::new(Arc::from(config.stream()), config)
+                let keys = rng
+                    .chance(0.4)
+                    .then(|| Arc::new(KeyRing::new(KeyId(1), Key::from_bytes([i as u8; 32]))));
+                let nonces = rng.next_u64();
+                Slot::new(Arc::from(config.stream()), config, keys, nonces)
             })
             .collect();
         Self {
@@ -419,7 +446,11 @@ impl Simulation {
             let (write, _) = self.backend.execute(stream, command);
             return (write, Err(StorageError::Failed("injected: landed".into())));
         }
-        if matches!(command, Command::Append { .. }) && self.rng.chance(rates.conflict) {
+        // Another writer of a sealed stream would need the chain value as well as the key: the
+        // conflict fault is for plaintext streams.
+        let plaintext = self.slots[i].keys.is_none();
+        if plaintext && matches!(command, Command::Append { .. }) && self.rng.chance(rates.conflict)
+        {
             self.report.fault_points += 1;
             self.other_writer_appends(i);
         }
@@ -531,7 +562,8 @@ impl Simulation {
     fn restart_all(&mut self) {
         self.resolve_foreign_write();
         for i in 0..self.slots.len() {
-            self.slots[i].restart();
+            let nonces = self.rng.next_u64();
+            self.slots[i].restart(nonces);
             self.pump(i);
         }
     }
@@ -567,11 +599,12 @@ impl Simulation {
             self.report.digest = fnv(self.report.digest, &format!("{i}:{event:?}"));
             self.check_event(i, event);
         }
-        let slot = &mut self.slots[i];
-        if slot.journal.phase() == Phase::Stopped {
-            slot.restart();
+        if self.slots[i].journal.phase() == Phase::Stopped {
+            let nonces = self.rng.next_u64();
+            self.slots[i].restart(nonces);
             return self.pump(i);
         }
+        let slot = &mut self.slots[i];
         if matches!(slot.flight, Flight::Idle) {
             if let Some(command) = slot.journal.poll_command() {
                 if matches!(command, Command::Append { .. }) {

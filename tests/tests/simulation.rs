@@ -1,6 +1,7 @@
 //! The deterministic simulation suite.
 //!
-//! - `simulation_random`: many seeds, each with its own fault rates, journals and workload, on
+//! - `simulation_random`: many seeds, each with its own fault rates, journals (plaintext or
+//!   encrypted, Full or Light, any snapshot cadence, compaction and retention) and workload, on
 //!   the reference store (a crash loses a random suffix of the unsynced writes);
 //! - `simulation_file`: the same on the file journal over a simulated disk that loses power at
 //!   any operation (tearing the write in progress) or fails one with an IO error;

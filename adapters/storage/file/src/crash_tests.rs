@@ -5,6 +5,7 @@
 //! acknowledged): every acknowledged event present, a prefix of what was attempted, no
 //! garbage, no duplicates; then that the recovered store takes new writes.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use persevere_core::memory::MemoryStore;
@@ -173,6 +174,8 @@ fn crash_sweep_at_every_file_operation() {
             snapshot_file_min: usize::MAX,
         },
     );
-    println!("crash points: {points}");
+    // Written to the stderr handle, not with `eprintln!`, so `cargo test` shows it without
+    // `--nocapture`.
+    let _ = writeln!(std::io::stderr(), "crash points: {points}");
     assert!(points > 1000);
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -119,7 +120,9 @@ fn every_bit_flip_is_detected_or_harmless() {
             }
         }
     }
-    println!(
+    // Written to the stderr handle so `cargo test` shows it without `--nocapture`.
+    let _ = writeln!(
+        std::io::stderr(),
         "bit flips: {flips}; refused at open: {refused}; cut as a reported torn tail: {cut}; \
          read failed: {read_failed}; harmless: {harmless}"
     );

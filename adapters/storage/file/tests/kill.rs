@@ -161,7 +161,9 @@ fn sigkill_at_random_moments_never_loses_acknowledged_events() {
             acked.insert(s.to_owned(), head);
         }
     }
-    println!(
+    // Written to the stderr handle so `cargo test` shows it without `--nocapture`.
+    let _ = writeln!(
+        std::io::stderr(),
         "kills: {kills}, acknowledged appends checked: {acks_total}, torn tails truncated: {torn}"
     );
     assert!(
