@@ -51,7 +51,8 @@ fn main() -> Result<(), ExampleError> {
     let dir = data_dir();
     std::fs::create_dir_all(&dir)?;
     let dir = std::fs::canonicalize(&dir)?;
-    let store = Url::from_directory_path(&dir).map_err(|()| "the data directory is not absolute")?;
+    let store =
+        Url::from_directory_path(&dir).map_err(|()| "the data directory is not absolute")?;
     let key = store.join("counter")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -14,15 +14,22 @@ use persevere_kameo::PersistentActor;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+/// The manager: its data and its live sub-actors.
 #[derive(Debug, Clone, PersistentActor)]
 pub struct ManagerActor {
+    /// The manager's own data.
     pub data: String,
+    /// The sub-actors by name.
     pub sub_actors: HashMap<String, ActorRef<SubActor>>,
 }
 
+/// What the manager is started from, and what its snapshot holds: its data and its
+/// sub-actors' keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManagerActorArgs {
+    /// The manager's own data.
     pub data: String,
+    /// The sub-actors' keys by name.
     pub sub_actors: HashMap<String, Url>,
 }
 
@@ -57,8 +64,10 @@ impl Actor for ManagerActor {
     }
 }
 
+/// A sub-actor, restored from its own key.
 #[derive(Debug, Clone, Actor, Serialize, Deserialize, PersistentActor)]
 pub struct SubActor {
+    /// Its configuration.
     pub config: String,
 }
 
@@ -147,7 +156,10 @@ fn main() -> anyhow::Result<()> {
         let name = format!("sub-{n}");
         let key = store.join(&name)?;
         let config = format!("config of run {n}");
-        manager.ask(AddSubActor { name, key, config }).await?;
+        manager
+            .ask(AddSubActor { name, key, config })
+            .await
+            .map_err(|e| anyhow::anyhow!("adding a sub-actor failed: {e}"))?;
 
         let subs = manager.ask(Describe).await?;
         for (_, sub) in &subs {

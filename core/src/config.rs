@@ -36,6 +36,7 @@ pub struct JournalConfig {
     pub(crate) snapshot_every: Option<u64>,
     pub(crate) compact_on_snapshot: bool,
     pub(crate) keep_snapshots: Option<NonZeroUsize>,
+    pub(crate) housekeep_every: u64,
     pub(crate) read_batch: usize,
     pub(crate) reread_attempts: u32,
     pub(crate) reread_backoff: Duration,
@@ -53,6 +54,7 @@ impl JournalConfig {
             snapshot_every: Some(100),
             compact_on_snapshot: false,
             keep_snapshots: None,
+            housekeep_every: 1,
             read_batch: 4096,
             reread_attempts: 5,
             reread_backoff: Duration::from_millis(50),
@@ -103,6 +105,17 @@ impl JournalConfig {
     /// Keep only the newest `n` snapshots (at least one is always kept).
     pub fn keep_snapshots(mut self, n: usize) -> Self {
         self.keep_snapshots = NonZeroUsize::new(n.max(1));
+        self
+    }
+
+    /// Run compaction and retention after a durable snapshot only once the snapshot is at least
+    /// `n` events past the one they last ran after (default 1: after every snapshot; this
+    /// journal's first housekeeping counts from seq 0). Each of them is a storage write of its
+    /// own, so with the [`Light`](Strategy::Light) strategy, where every append carries a
+    /// snapshot, `n > 1` saves two writes per append at the cost of up to `n` superseded records
+    /// kept a while longer. `0` counts as 1.
+    pub fn housekeep_every(mut self, n: u64) -> Self {
+        self.housekeep_every = n.max(1);
         self
     }
 

@@ -115,6 +115,8 @@ pub struct Journal<E: Entity, C = Borsh> {
     op: Op<E, C>,
     last_seq: u64,
     snapshot_seq: u64,
+    /// The snapshot seq compaction and retention last ran after (0 before the first time).
+    housekept_seq: u64,
     requests: VecDeque<Request<E::Event>>,
     command: Option<Command>,
     events: VecDeque<JournalEvent>,
@@ -141,6 +143,7 @@ where
             op: Op::Ready,
             last_seq: 0,
             snapshot_seq: 0,
+            housekept_seq: 0,
             requests: VecDeque::new(),
             command: None,
             events: VecDeque::new(),
@@ -673,9 +676,20 @@ where
         }
     }
 
-    /// After a durable snapshot at `seq`: compaction (if `compact` and configured), then
-    /// retention.
+    /// After a durable snapshot at `seq` (`compact`: the snapshot was just saved), once it is
+    /// `housekeep_every` events past the last housekeeping: compaction (if configured), then
+    /// retention. After a compaction at `seq` (`compact` false): retention.
     fn housekeep(&mut self, seq: u64, compact: bool) {
+        if compact {
+            if seq
+                < self
+                    .housekept_seq
+                    .saturating_add(self.config.housekeep_every)
+            {
+                return;
+            }
+            self.housekept_seq = seq;
+        }
         if compact && self.config.compact_on_snapshot {
             let cmd = self.issue(|id| Command::DeleteEvents { id, up_to: seq });
             self.op = Op::Compacting { cmd, up_to: seq };

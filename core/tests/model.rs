@@ -45,6 +45,7 @@ struct Setup {
     snapshot_every: Option<u64>,
     compact: bool,
     keep: Option<usize>,
+    housekeep_every: u64,
     read_batch: usize,
 }
 
@@ -54,14 +55,16 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop_oneof![Just(None), (1u64..6).prop_map(Some)],
         any::<bool>(),
         prop_oneof![Just(None), (1usize..3).prop_map(Some)],
+        1u64..4,
         1usize..6,
     )
         .prop_map(
-            |(strategy, snapshot_every, compact, keep, read_batch)| Setup {
+            |(strategy, snapshot_every, compact, keep, housekeep_every, read_batch)| Setup {
                 strategy,
                 snapshot_every,
                 compact,
                 keep,
+                housekeep_every,
                 read_batch,
             },
         )
@@ -254,6 +257,7 @@ fn the_journal_matches_the_model_under_faults_and_crashes() {
             .strategy(setup.strategy)
             .snapshot_every(setup.snapshot_every)
             .compact_on_snapshot(setup.compact)
+            .housekeep_every(setup.housekeep_every)
             .read_batch(setup.read_batch)
             .reread(3, std::time::Duration::from_millis(5));
         if let Some(keep) = setup.keep {

@@ -852,6 +852,35 @@ fn retention_keeps_the_newest_snapshots() {
 }
 
 #[test]
+fn housekeeping_runs_every_n_events_of_snapshots() {
+    let mut h = harness(
+        config()
+            .strategy(Strategy::Light)
+            .compact_on_snapshot(true)
+            .keep_snapshots(1)
+            .housekeep_every(3),
+    );
+    let keys = |h: &Harness<Ledger>| {
+        (
+            stream(h).events.keys().copied().collect::<Vec<_>>(),
+            stream(h).snapshots.keys().copied().collect::<Vec<_>>(),
+        )
+    };
+    h.persist(add(1)).unwrap();
+    h.persist(add(2)).unwrap();
+    assert_eq!(keys(&h), (vec![1, 2], vec![1, 2]), "not yet 3 events");
+    h.persist(add(3)).unwrap();
+    assert_eq!(keys(&h), (vec![], vec![3]), "compacted and pruned at 3");
+    h.persist(add(4)).unwrap();
+    h.persist(add(5)).unwrap();
+    assert_eq!(keys(&h), (vec![4, 5], vec![3, 4, 5]));
+    h.persist(add(6)).unwrap();
+    assert_eq!(keys(&h), (vec![], vec![6]), "and again at 6");
+    h.crash();
+    assert_eq!(restart_state(&mut h), fold(&[1, 2, 3, 4, 5, 6]));
+}
+
+#[test]
 fn a_failed_compaction_loses_nothing() {
     let mut h = harness(config().snapshot_every(Some(2)).compact_on_snapshot(true));
     h.persist(add(1)).unwrap();

@@ -233,6 +233,7 @@ impl Simulation {
                     })
                     .snapshot_every([None, Some(1), Some(3), Some(7)][rng.below(4) as usize])
                     .compact_on_snapshot(rng.chance(0.5))
+                    .housekeep_every(rng.between(1, 3))
                     .read_batch(rng.between(1, 8) as usize)
                     .reread(4, Duration::from_millis(20));
                 if rng.chance(0.5) {

@@ -47,9 +47,11 @@ pub struct SaveSnapshot;
 /// live actor in the process: `respawn_persistent` of a key whose actor lives returns that
 /// actor, also when called concurrently. Entries of stopped actors are swept from the registry.
 ///
-/// Snapshots are taken when the actor calls `save_snapshot` (or is sent [`SaveSnapshot`]); for
-/// state where every change must survive, use [`Journaled`](crate::Journaled), which persists
-/// each change as an event.
+/// Snapshots are taken when the actor calls `save_snapshot` (or is sent [`SaveSnapshot`]), as
+/// in kameo-persistence: a snapshot is built with `From<&Self>`, which may read live state (the
+/// quick start's manager asks for its sub-actors' keys), so it is never taken behind the actor's
+/// back, say when it stops. For state where every change must survive, use
+/// [`Journaled`](crate::Journaled), which persists each change as an event.
 ///
 /// ```
 /// use kameo::prelude::*;
@@ -160,13 +162,18 @@ impl<T: Clone> Entity for Saved<T> {
     }
 }
 
-/// The journal configuration of a snapshot-only actor: each save writes the snapshot with its
-/// event, then the older records are deleted, so the key holds one snapshot.
+/// Saves between two deletions of superseded records.
+const SAVES_PER_CLEANUP: u64 = 16;
+
+/// The journal configuration of a snapshot-only actor: each save is one atomic, durable write
+/// of the snapshot with its event; every [`SAVES_PER_CLEANUP`] saves the older records are
+/// deleted, so the key holds at most that many superseded snapshots besides the newest.
 fn saved_config(stream: String) -> JournalConfig {
     JournalConfig::new(stream)
         .strategy(Strategy::Light)
         .compact_on_snapshot(true)
         .keep_snapshots(1)
+        .housekeep_every(SAVES_PER_CLEANUP)
 }
 
 /// A registered actor: its weak reference and its journal.
@@ -187,6 +194,10 @@ impl<A: PersistentActor> Registered for Entry<A> {
         self.actor.id()
     }
 
+    fn gone(&self) -> watch::Receiver<bool> {
+        self.gone.clone()
+    }
+
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
@@ -205,17 +216,11 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
         let Some(current) = held.as_mut() else {
             break held;
         };
-        if !current.is_alive() {
-            // Gone, but its watcher has not cleared the entry yet.
-            registry::unbind(current.actor_id());
-            *held = None;
-            break held;
-        }
-        let Some(entry) = current.as_any_mut().downcast_mut::<Entry<A>>() else {
-            return Err(Error::KeyInUse(key));
-        };
-        match entry.actor.upgrade() {
-            Some(actor_ref) if actor_ref.is_alive() => {
+        if current.is_alive() {
+            let Some(entry) = current.as_any_mut().downcast_mut::<Entry<A>>() else {
+                return Err(Error::KeyInUse(key));
+            };
+            if let Some(actor_ref) = entry.actor.upgrade().filter(ActorRef::is_alive) {
                 return match mode {
                     Mode::Spawn(_) => Err(Error::KeyInUse(key)),
                     Mode::Respawn | Mode::TryRespawn(_) => {
@@ -224,13 +229,19 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
                     }
                 };
             }
-            _ => {
-                // The actor is stopping (its on_stop may still write): wait until it is gone.
-                let mut gone = entry.gone.clone();
-                drop(held);
-                tracing::debug!(%key, "waiting for the key's stopping actor");
-                // An error means the watcher is gone too: the entry is checked again.
-                let _ = gone.wait_for(|gone| *gone).await;
+        }
+        // The actor is stopping or stopped (its on_stop may still save), and its watcher has
+        // not cleared the entry: wait for it.
+        let stale = current.actor_id();
+        let mut gone = current.gone();
+        drop(held);
+        tracing::debug!(%key, "waiting for the key's stopping actor");
+        if gone.wait_for(|gone| *gone).await.is_err() {
+            // The watcher ended without finishing (its runtime shut down): clear its entry.
+            let mut held = slot.lock().await;
+            if held.as_ref().is_some_and(|entry| entry.actor_id() == stale) {
+                registry::unbind(stale);
+                *held = None;
             }
         }
     };

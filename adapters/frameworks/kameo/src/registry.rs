@@ -12,6 +12,8 @@ use url::Url;
 pub(crate) trait Registered: Send {
     fn is_alive(&self) -> bool;
     fn actor_id(&self) -> ActorId;
+    /// Becomes `true` once the actor has fully stopped and its entry is cleared.
+    fn gone(&self) -> tokio::sync::watch::Receiver<bool>;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
