@@ -2,10 +2,15 @@
 //!
 //! - `counter`: the core driven by hand over the file journal, no executor;
 //! - `counter_tokio`, `counter_smol`, `counter_async_std`: the same counter through the async
-//!   driver on each runtime ([`count_ten`] is their shared body).
+//!   driver on each runtime ([`count_ten`] is their shared body);
+//! - `kameo_counter`: the counter as an event-sourced kameo actor.
 //!
-//! Every example keeps its journal in DATA_DIR (its first argument, default `counter-data`) and
+//! Each of these keeps its journal in DATA_DIR (its first argument, default `counter-data`) and
 //! prints `counter = N` last; a second run prints ten more.
+//!
+//! - `kameo_manager`: kameo-persistence's quick start, a manager restoring its sub-actors from
+//!   their keys; each run (DATA_DIR default `manager-data`) adds one sub-actor and prints
+//!   `sub-actors = N` last.
 
 use persevere_core::Entity;
 
