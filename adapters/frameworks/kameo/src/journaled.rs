@@ -167,13 +167,7 @@ where
         configure: impl FnOnce(JournalConfig) -> JournalConfig,
         initial: impl Fn() -> S + Send + 'static,
     ) -> Result<Self, Error> {
-        let (backend, stream) = scheme::resolve(key).await?;
-        let lease = Lease::take(key);
-        let config = configure(JournalConfig::new(stream));
-        let persistent = Persistent::open(&backend, config, initial)
-            .await
-            .map_err(|e| recovery_failed(key, e))?;
-        Ok(Self::opened(persistent, key, lease))
+        Self::open_sealed(key, configure, initial, None).await
     }
 
     /// Opens the journal with every record sealed under `keys` (see
@@ -184,22 +178,32 @@ where
         initial: impl Fn() -> S + Send + 'static,
         keys: Arc<KeyRing>,
     ) -> Result<Self, Error> {
+        Self::open_sealed(key, configure, initial, Some(keys)).await
+    }
+
+    async fn open_sealed(
+        key: &Url,
+        configure: impl FnOnce(JournalConfig) -> JournalConfig,
+        initial: impl Fn() -> S + Send + 'static,
+        keys: Option<Arc<KeyRing>>,
+    ) -> Result<Self, Error> {
         let (backend, stream) = scheme::resolve(key).await?;
         let lease = Lease::take(key);
         let config = configure(JournalConfig::new(stream));
-        let persistent = Persistent::open_encrypted(&backend, config, initial, keys)
-            .await
-            .map_err(|e| recovery_failed(key, e))?;
-        Ok(Self::opened(persistent, key, lease))
-    }
-
-    fn opened(persistent: Persistent<S, C>, key: &Url, lease: Lease) -> Self {
+        let opened = match keys {
+            None => Persistent::open(&backend, config, initial).await,
+            Some(keys) => Persistent::open_encrypted(&backend, config, initial, keys).await,
+        };
+        let persistent = opened.map_err(|error| {
+            tracing::error!(%key, %error, "recovery failed");
+            Error::journal(key, error)
+        })?;
         tracing::debug!(%key, last_seq = persistent.last_seq(), "journal recovered");
-        Self {
+        Ok(Self {
             persistent,
             key: key.clone(),
             lease,
-        }
+        })
     }
 
     /// Persists one event: once it returns `Ok`, the event is durable and applied, and the
@@ -297,11 +301,6 @@ where
             Err(Error::Superseded(self.key.clone()))
         }
     }
-}
-
-fn recovery_failed(key: &Url, error: persevere_driver::Error) -> Error {
-    tracing::error!(%key, %error, "recovery failed");
-    Error::journal(key, error)
 }
 
 impl<S: Entity, C> Deref for Journaled<S, C>

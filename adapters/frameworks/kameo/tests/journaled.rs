@@ -1,11 +1,14 @@
 //! Event-sourced kameo actors: recovery in `on_start`, persistence from handlers, snapshots,
-//! kill, supervised restarts, corrupt stores.
+//! kill, supervised restarts, corrupt stores, encryption.
 
 mod common;
 
 use common::*;
 use kameo::prelude::*;
 use kameo::supervision::RestartPolicy;
+use std::sync::Arc;
+
+use persevere_core::seal::{Key, KeyId, KeyRing};
 use persevere_kameo::{Error, Journaled};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,4 +163,38 @@ async fn unknown_schemes_and_bad_keys_are_errors() {
     ));
     let bad = Counter::spawn(CounterArgs::new(key("memory://no-stream")));
     assert!(matches!(start_error(&bad).await, Some(Error::Key { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_journal_recovers_with_its_key_and_refuses_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sealed = |byte| {
+        let mut args = CounterArgs::new(file_key(dir.path(), "secret"));
+        args.snapshot_every = Some(2);
+        args.keys = Some(Arc::new(KeyRing::new(
+            KeyId(1),
+            Key::from_bytes([byte; 32]),
+        )));
+        args
+    };
+    let counter = Counter::spawn(sealed(7));
+    for _ in 0..3 {
+        counter.ask(Add(1)).await.expect("add");
+    }
+    stop(&counter).await;
+
+    let again = Counter::spawn(sealed(7));
+    assert_eq!(again.ask(Get).await.expect("get").0, 3);
+    stop(&again).await;
+
+    // Another key: on_start fails; the actor never starts from an empty state.
+    let wrong = Counter::spawn(sealed(8));
+    let error = start_error(&wrong).await.expect("on_start fails");
+    assert!(error.is_recovery(), "{error}");
+    gone(&wrong).await;
+    // Nor does a plaintext journal read the sealed records.
+    let plain = Counter::spawn(CounterArgs::new(file_key(dir.path(), "secret")));
+    let error = start_error(&plain).await.expect("on_start fails");
+    assert!(error.is_recovery(), "{error}");
+    gone(&plain).await;
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use kameo::error::HookError;
 use kameo::prelude::*;
+use persevere_core::seal::KeyRing;
 use persevere_core::{Entity, JournalConfig};
 use persevere_driver::Backend;
 use persevere_kameo::{Error, Journaled, PersistentActor, Url};
@@ -56,6 +57,8 @@ pub struct CounterArgs {
     pub snapshot_every: Option<u64>,
     /// Compact the log and keep one snapshot.
     pub compact: bool,
+    /// Seal every record under these keys.
+    pub keys: Option<Arc<KeyRing>>,
     pub starts: Arc<AtomicU32>,
 }
 
@@ -65,6 +68,7 @@ impl CounterArgs {
             key,
             snapshot_every: None,
             compact: false,
+            keys: None,
             starts: Arc::default(),
         }
     }
@@ -92,7 +96,12 @@ impl Actor for Counter {
                 c
             }
         };
-        let count = Journaled::open_with(&args.key, configure, Count::default).await?;
+        let count = match args.keys {
+            None => Journaled::open_with(&args.key, configure, Count::default).await?,
+            Some(keys) => {
+                Journaled::open_encrypted(&args.key, configure, Count::default, keys).await?
+            }
+        };
         args.starts.fetch_add(1, Ordering::SeqCst);
         Ok(Self { count })
     }
