@@ -1,0 +1,13 @@
+//! Event-sourced persistence for ave actors: [`PersistentActor`] and its strategies.
+
+mod held;
+mod keeper;
+mod ops;
+mod persistence;
+mod persistent_actor;
+mod registry;
+mod slot;
+
+pub use ops::{last_seq, persist, persist_all, snapshot, start_store, stream_id};
+pub use persistence::{FullPersistence, LightPersistence, Persistence, PersistenceType};
+pub use persistent_actor::{InitializedActor, PersistentActor};
