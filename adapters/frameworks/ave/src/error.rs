@@ -68,13 +68,13 @@ pub enum Error {
     /// store's child actor).
     #[error("actor system: {0}")]
     System(String),
-    /// A key or state of a `database` store does not exist.
+    /// A key or state of a [`database`](crate::database) store does not exist.
     #[error("entry not found: {key}")]
     EntryNotFound {
         /// The key asked for.
         key: String,
     },
-    /// A `database` operation failed in the backend.
+    /// A [`database`](crate::database) operation failed in the backend.
     #[error("{operation} failed: {reason}")]
     Database {
         /// What was being done.

@@ -1,9 +1,10 @@
 //! The file journal manager: durable, crash-safe storage in one directory.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use persevere_driver::Backend;
-use persevere_file::FileStore;
+use persevere_file::{FileError, FileStore};
 
 use crate::error::Error;
 use crate::manager::Manager;
@@ -23,15 +24,35 @@ pub struct FileManager {
 
 impl FileManager {
     /// Opens (or creates) the file journal in `dir`.
+    ///
+    /// A manager dropped in this process releases its directory when the backend's last batch
+    /// has finished on the blocking pool, a moment after its last answer: a directory found
+    /// locked is tried again for up to [`LOCK_GRACE`](Self::LOCK_GRACE) before the lock error
+    /// is returned.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, Error> {
-        let store = FileStore::open(dir).map_err(|e| Error::Open(e.to_string()))?;
-        Ok(Self::from_store(store))
+        let dir = dir.as_ref();
+        Self::open_with(|| FileStore::open(dir))
     }
 
-    /// Opens the file journal a `file://` URL names.
+    /// Opens the file journal a `file://` URL names (see [`open`](Self::open)).
     pub fn open_url(url: &str) -> Result<Self, Error> {
-        let store = FileStore::open_url(url).map_err(|e| Error::Open(e.to_string()))?;
-        Ok(Self::from_store(store))
+        Self::open_with(|| FileStore::open_url(url))
+    }
+
+    /// How long [`open`](Self::open) waits for a directory held by this process to be released.
+    pub const LOCK_GRACE: Duration = Duration::from_millis(500);
+
+    fn open_with(open: impl Fn() -> Result<FileStore, FileError>) -> Result<Self, Error> {
+        let started = Instant::now();
+        loop {
+            match open() {
+                Ok(store) => return Ok(Self::from_store(store)),
+                Err(FileError::Locked { .. }) if started.elapsed() < Self::LOCK_GRACE => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(error) => return Err(Error::Open(error.to_string())),
+            }
+        }
     }
 
     /// A manager over an open file store.

@@ -8,6 +8,7 @@
 //!   `persist`, `snapshot`, `snapshot_every`, `compact_on_snapshot`) with
 //!   [`store::LightPersistence`] and [`store::FullPersistence`];
 //! - [`EncryptedKey`]: XChaCha20-Poly1305 at rest, bound to store, stream and position;
+//! - [`database`]: ave's `DbManager` / `Collection` / `State` traits over persevere backends;
 //! - managers: [`memory::MemoryManager`], [`file::FileManager`], and [`Manager`] over any
 //!   persevere [`Backend`](persevere_driver::Backend) — every further backend works unchanged;
 //!
@@ -79,6 +80,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod database;
 mod error;
 pub mod file;
 mod key;
