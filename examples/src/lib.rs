@@ -2,7 +2,8 @@
 //!
 //! - `counter`: the core driven by hand over the file journal, no executor;
 //! - `counter_tokio`, `counter_smol`, `counter_async_std`: the same counter through the async
-//!   driver on each runtime ([`count_ten`] is their shared body).
+//!   driver on each runtime ([`count_ten`] is their shared body);
+//! - `ave_counter`: the counter as an ave-actors actor through `persevere-ave`.
 //!
 //! Every example keeps its journal in DATA_DIR (its first argument, default `counter-data`) and
 //! prints `counter = N` last; a second run prints ten more.
