@@ -90,7 +90,7 @@ where
         None => {
             let id = registry.new_keeper();
             let keeper = Keeper {
-                registry: registry.clone(),
+                registry,
                 parent: path.clone(),
                 id,
             };
@@ -101,16 +101,25 @@ where
         }
     };
     tracing::debug!(actor = %path, stream = %slot.stream(), "store started");
-    registry.insert(path, keeper, Arc::new(Shared::new(slot)));
+    registry.insert(path, address(actor), keeper, Arc::new(Shared::new(slot)));
     Ok(())
 }
 
-/// The open store of the actor `ctx` belongs to.
-async fn slot<A>(ctx: &ActorContext<A>) -> Result<Arc<Shared<A>>, Error>
+/// Where `actor` lives: ave keeps an actor in place from `pre_start` to its stop, so with its
+/// path this finds its store without a lookup in the actor system.
+fn address<A>(actor: &A) -> usize {
+    std::ptr::from_ref(actor) as usize
+}
+
+/// The open store of `actor`, whose context is `ctx`.
+async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<A>>, Error>
 where
     A: PersistentActor,
     A::Event: BorshSerialize + BorshDeserialize,
 {
+    if let Some(slot) = Registry::find_by_actor::<Shared<A>>(ctx.path(), address(actor)) {
+        return Ok(slot);
+    }
     let not_started = || Error::NotStarted {
         path: ctx.path().to_string(),
     };
@@ -122,14 +131,26 @@ where
         .ok_or_else(not_started)
 }
 
+/// Locks the store: at once (it is the actor's own, so nobody else holds it), or by waiting.
+async fn lock<A>(slot: &Shared<A>) -> tokio::sync::MutexGuard<'_, Slot<A>>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    match slot.try_lock() {
+        Ok(guard) => guard,
+        Err(_) => slot.lock().await,
+    }
+}
+
 /// Applies `event` to `actor` and persists it: see [`PersistentActor::persist`].
 pub async fn persist<A>(actor: &mut A, event: &A::Event, ctx: &ActorContext<A>) -> Result<(), Error>
 where
     A: PersistentActor,
     A::Event: BorshSerialize + BorshDeserialize,
 {
-    let slot = slot(ctx).await?;
-    let mut slot = slot.lock().await;
+    let slot = slot(actor, ctx).await?;
+    let mut slot = lock(&slot).await;
     slot.persist(actor, Batch::One(event.clone())).await
 }
 
@@ -144,8 +165,8 @@ where
     A: PersistentActor,
     A::Event: BorshSerialize + BorshDeserialize,
 {
-    let slot = slot(ctx).await?;
-    let mut slot = slot.lock().await;
+    let slot = slot(actor, ctx).await?;
+    let mut slot = lock(&slot).await;
     slot.persist(actor, Batch::Many(events.into_iter().collect()))
         .await
 }
@@ -156,18 +177,18 @@ where
     A: PersistentActor,
     A::Event: BorshSerialize + BorshDeserialize,
 {
-    let slot = slot(ctx).await?;
-    let mut slot = slot.lock().await;
+    let slot = slot(actor, ctx).await?;
+    let mut slot = lock(&slot).await;
     slot.snapshot(actor.clone()).await
 }
 
-/// The last durable seq of the actor's stream (0 when it holds no event).
-pub async fn last_seq<A>(ctx: &ActorContext<A>) -> Result<u64, Error>
+/// The last durable seq of `actor`'s stream (0 when it holds no event).
+pub async fn last_seq<A>(actor: &A, ctx: &ActorContext<A>) -> Result<u64, Error>
 where
     A: PersistentActor,
     A::Event: BorshSerialize + BorshDeserialize,
 {
-    let slot = slot(ctx).await?;
-    let slot = slot.lock().await;
+    let slot = slot(actor, ctx).await?;
+    let slot = lock(&slot).await;
     Ok(slot.last_seq())
 }

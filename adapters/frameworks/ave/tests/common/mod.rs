@@ -166,7 +166,7 @@ where
             }
             Msg::Snapshot => self.snapshot(ctx).await?,
             Msg::Get => return Ok(Resp::Value(self.value, self.history.clone())),
-            Msg::LastSeq => return Ok(Resp::Seq(store::last_seq(ctx).await?)),
+            Msg::LastSeq => return Ok(Resp::Seq(store::last_seq(self, ctx).await?)),
         }
         Ok(Resp::Ok)
     }
