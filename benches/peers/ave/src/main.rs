@@ -1,13 +1,17 @@
 //! persevere-ave against ave-actors-store 0.5, in one run on one machine, on the same entity
-//! (a counter of `Incremented(u64)` events, Full persistence, no automatic snapshot), with
-//! 1000 `persist` calls per message so that the figures measure persisting, not ave's message
-//! round trip (also measured, last, with one ask per persist):
+//! (a counter of `Incremented(u64)` events, Full persistence, no automatic snapshot). Unless
+//! said otherwise a message makes the handler call `persist` 1000 times, so that the figures
+//! measure persisting rather than ave's message round trip. Each figure is the median of three
+//! interleaved rounds:
 //!
-//! - Full + memory persist rate (ave: `MemoryManager`; ours: `MemoryManager`);
-//! - durable persist rate (ave: `ave-actors-sqlite`, synchronous=FULL; ours: the file journal);
-//! - encrypted persist rate, memory (ave: `EncryptedKey`; ours: `EncryptedKey`);
-//! - recovery of 100 000 events with no snapshot (the writer crashed: its runtime dropped
-//!   without a stop, so ave-actors-store takes no snapshot on the way out).
+//! - persist rate, memory (both `MemoryManager`);
+//! - durable persist rate, one actor (ave: `ave-actors-sqlite` 0.6, synchronous=FULL; ours: the
+//!   file journal), and 16 actors persisting at once, one event per message;
+//! - encrypted persist rate, memory (both an `EncryptedKey`);
+//! - memory, one message per persist (the actor system's round trip included);
+//! - recovery of 100 000 events with no snapshot: the writer crashed (its runtime dropped
+//!   without a stop, so ave-actors-store takes no snapshot on the way out), then the start of
+//!   a new actor — `start_store` and the replay — is timed.
 //!
 //! `cargo run --release --manifest-path benches/peers/ave/Cargo.toml`
 

@@ -44,6 +44,12 @@ where
 /// `apply` must be deterministic. When it returns `Err` the event is not written; the actor
 /// is then rebuilt from the durable log (newest snapshot plus replay), so an `apply` that
 /// changed something before refusing leaves no trace.
+///
+/// Rollback rebuilds rather than restores a copy. After a refused event the rebuilt state goes
+/// through [`update`](Self::update) (so an `update` that keeps non-persisted fields keeps
+/// them). After a failed write or a conflict the journal rebuilds the actor itself: fields
+/// outside the persisted state (`#[borsh(skip)]`) then hold the value they had when the store
+/// started (replay from the initial state) or their `Default` (a snapshot was loaded).
 #[async_trait]
 pub trait PersistentActor:
     Actor + Handler<Self> + Clone + BorshSerialize + BorshDeserialize
