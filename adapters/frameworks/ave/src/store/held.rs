@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use persevere_core::Entity;
+use persevere_core::{Entity, UpcastError};
 
 use crate::store::persistent_actor::PersistentActor;
 
@@ -19,8 +19,19 @@ where
     type Event = A::Event;
     type Error = ave_actors_actor::Error;
 
+    const EVENT_VERSION: u32 = A::EVENT_VERSION;
+    const SNAPSHOT_VERSION: u32 = A::SNAPSHOT_VERSION;
+
     fn apply(&mut self, event: &A::Event) -> Result<(), ave_actors_actor::Error> {
         self.0.apply(event)
+    }
+
+    fn upcast_event(version: u32, payload: &[u8]) -> Result<A::Event, UpcastError> {
+        A::upcast_event(version, payload)
+    }
+
+    fn upcast_snapshot(version: u32, payload: &[u8]) -> Result<Self, UpcastError> {
+        A::upcast_snapshot(version, payload).map(Held)
     }
 }
 

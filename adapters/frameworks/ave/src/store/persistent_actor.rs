@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use ave_actors_actor::{Actor, ActorContext, Error as ActorError, Handler, IntoActor};
 use borsh::{BorshDeserialize, BorshSerialize};
+use persevere_core::UpcastError;
 
 use crate::key::EncryptedKey;
 use crate::manager::Manager;
@@ -89,6 +90,29 @@ where
     /// Delete the events a durable snapshot covers. Default: `false`.
     fn compact_on_snapshot() -> bool {
         false
+    }
+
+    /// The type version written with every new event (schema evolution: a stored event with
+    /// another version goes to [`upcast_event`](Self::upcast_event)). Default: 1.
+    const EVENT_VERSION: u32 = 1;
+
+    /// The type version written with every new snapshot (a stored snapshot with another
+    /// version goes to [`upcast_snapshot`](Self::upcast_snapshot)). Default: 1.
+    const SNAPSHOT_VERSION: u32 = 1;
+
+    /// Reads an event payload (borsh) written with an older `version`. Default: refuses, and
+    /// recovery fails with a typed error rather than guessing.
+    fn upcast_event(version: u32, payload: &[u8]) -> Result<Self::Event, UpcastError> {
+        let _ = payload;
+        Err(UpcastError::UnknownVersion(version))
+    }
+
+    /// Reads a snapshot payload (borsh) written with an older `version`. Default: refuses;
+    /// recovery then falls back to an older snapshot or a full replay (an error only if the
+    /// events it covers were compacted).
+    fn upcast_snapshot(version: u32, payload: &[u8]) -> Result<Self, UpcastError> {
+        let _ = payload;
+        Err(UpcastError::UnknownVersion(version))
     }
 
     /// How many snapshots to keep (`None`: all). Default: `None`, which keeps one for Light

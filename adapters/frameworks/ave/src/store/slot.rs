@@ -125,6 +125,7 @@ where
         match result {
             Ok(_) => Ok(()),
             Err(source) => {
+                tracing::warn!(stream = %self.stream(), error = %source, "persist failed");
                 if matches!(
                     source,
                     persevere_driver::Error::Persist(PersistError::Rejected(Rejection::Refused(_)))
