@@ -10,14 +10,16 @@ use crate::error::Error;
 struct Inner {
     backend: Backend,
     store_id: String,
-    owned: Mutex<HashSet<String>>,
+    owned: Arc<Mutex<HashSet<String>>>,
 }
 
 /// A persevere [`Backend`] as `start_store` takes it: any store (memory, file, and every
 /// further backend) works without a change to this crate.
 ///
-/// Clones share the backend and the set of streams owned by live stores, so a stream is never
-/// written by two stores at once through one manager.
+/// Clones (and [`with_store_id`](Self::with_store_id)) share the backend and the set of streams
+/// owned by live stores, so a stream is never written by two stores at once through one
+/// manager. Two managers built separately over one backend do not see each other's streams:
+/// build one and clone it.
 ///
 /// ```
 /// use persevere_ave::Manager;
@@ -42,15 +44,11 @@ pub struct Manager {
 impl Manager {
     /// A manager over `backend`.
     pub fn new(backend: Backend) -> Self {
-        Self::with_parts(backend, String::new())
-    }
-
-    fn with_parts(backend: Backend, store_id: String) -> Self {
         Self {
             inner: Arc::new(Inner {
                 backend,
-                store_id,
-                owned: Mutex::new(HashSet::new()),
+                store_id: String::new(),
+                owned: Arc::default(),
             }),
         }
     }
@@ -59,7 +57,13 @@ impl Manager {
     /// encrypted records are bound to it. Set it before the first `start_store` and never
     /// change it.
     pub fn with_store_id(self, store_id: impl Into<String>) -> Self {
-        Self::with_parts(self.inner.backend.clone(), store_id.into())
+        Self {
+            inner: Arc::new(Inner {
+                backend: self.inner.backend.clone(),
+                store_id: store_id.into(),
+                owned: Arc::clone(&self.inner.owned),
+            }),
+        }
     }
 
     /// The backend.
