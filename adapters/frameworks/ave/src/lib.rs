@@ -78,7 +78,7 @@
 //! # Ok::<(), ActorError>(())
 //! # }).unwrap();
 //! ```
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod database;
 mod error;
