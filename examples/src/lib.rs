@@ -3,7 +3,8 @@
 //! - `counter`: the core driven by hand over the file journal, no executor;
 //! - `counter_tokio`, `counter_smol`, `counter_async_std`: the same counter through the async
 //!   driver on each runtime ([`count_ten`] is their shared body);
-//! - `kameo_counter`: the counter as an event-sourced kameo actor.
+//! - `kameo_counter`: the counter as an event-sourced kameo actor;
+//! - `ave_counter`: the counter as an ave-actors actor through `persevere-ave`.
 //!
 //! Each of these keeps its journal in DATA_DIR (its first argument, default `counter-data`) and
 //! prints `counter = N` last; a second run prints ten more.

@@ -1,0 +1,196 @@
+//! [`Table`]: one collection or state, kept in its own persevere stream.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use persevere_core::JournalConfig;
+use persevere_driver::Persistent;
+
+use crate::database::table::{Change, Contents};
+use crate::database::{Collection, CollectionIter, State};
+use crate::error::Error;
+use crate::manager::Manager;
+
+/// A [`Collection`] or [`State`] over a persevere backend: every change is an event of the
+/// table's own stream, durable before the call returns; snapshots every 1000 changes compact
+/// the log.
+///
+/// The traits are synchronous: each write blocks the calling thread until it is durable
+/// (the file journal's work runs on tokio's blocking pool). Keep them off latency-critical
+/// async paths, as with any blocking database.
+pub struct Table {
+    name: String,
+    label: String,
+    inner: Mutex<Persistent<Contents>>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.name)
+            .field("stream", &self.label)
+            .finish()
+    }
+}
+
+/// The key under which a [`State`] keeps its one value.
+const STATE_KEY: &str = "";
+
+impl Table {
+    /// Opens the table `kind` `name` under `prefix` on `manager` and recovers its contents.
+    pub(crate) fn open(
+        manager: &Manager,
+        kind: &str,
+        name: &str,
+        prefix: &str,
+    ) -> Result<Self, Error> {
+        // Lengths make the id unambiguous whatever the name and prefix contain.
+        let stream = format!("ave-db/{kind}/{}:{name}/{prefix}", name.len());
+        let config = JournalConfig::new(stream.clone())
+            .snapshot_every(Some(1000))
+            .compact_on_snapshot(true)
+            .keep_snapshots(1)
+            .with_store_id(manager.store_id())
+            // No timer waits: the calling thread blocks, and may be the timer's own.
+            .reread(5, Duration::ZERO);
+        let opened = futures::executor::block_on(Persistent::open(
+            manager.backend(),
+            config,
+            Contents::default,
+        ))
+        .map_err(|e| Error::Database {
+            operation: "open",
+            reason: format!("{stream}: {e}"),
+        })?;
+        Ok(Self {
+            name: name.to_owned(),
+            label: stream,
+            inner: Mutex::new(opened),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Persistent<Contents>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn change(&self, operation: &'static str, change: Change) -> Result<(), Error> {
+        let mut table = self.lock();
+        futures::executor::block_on(table.persist(change))
+            .map(drop)
+            .map_err(|e| Error::Database {
+                operation,
+                reason: format!("{}: {e}", self.label),
+            })
+    }
+
+    fn not_found(&self, key: &str) -> Error {
+        Error::EntryNotFound {
+            key: if key.is_empty() {
+                self.name.clone()
+            } else {
+                format!("{}.{key}", self.name)
+            },
+        }
+    }
+
+    fn read(&self, key: &str) -> Result<Vec<u8>, Error> {
+        self.lock()
+            .state()
+            .entries
+            .get(key)
+            .cloned()
+            .ok_or_else(|| self.not_found(key))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), Error> {
+        if !self.lock().state().entries.contains_key(key) {
+            return Err(self.not_found(key));
+        }
+        self.change(
+            "delete",
+            Change::Del {
+                key: key.to_owned(),
+            },
+        )
+    }
+}
+
+impl Collection for Table {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
+        self.read(key)
+    }
+
+    fn put(&mut self, key: &str, data: &[u8]) -> Result<(), Error> {
+        self.change(
+            "put",
+            Change::Put {
+                key: key.to_owned(),
+                value: data.to_vec(),
+            },
+        )
+    }
+
+    fn del(&mut self, key: &str) -> Result<(), Error> {
+        self.delete(key)
+    }
+
+    fn last(&self) -> Result<Option<(String, Vec<u8>)>, Error> {
+        Ok(self
+            .lock()
+            .state()
+            .entries
+            .last_key_value()
+            .map(|(k, v)| (k.clone(), v.clone())))
+    }
+
+    fn purge(&mut self) -> Result<(), Error> {
+        self.change("purge", Change::Purge)
+    }
+
+    fn iter<'a>(&'a self, reverse: bool) -> Result<CollectionIter<'a>, Error> {
+        let entries: Vec<_> = self
+            .lock()
+            .state()
+            .entries
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.clone())))
+            .collect();
+        Ok(if reverse {
+            Box::new(entries.into_iter().rev())
+        } else {
+            Box::new(entries.into_iter())
+        })
+    }
+}
+
+impl State for Table {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn get(&self) -> Result<Vec<u8>, Error> {
+        self.read(STATE_KEY)
+    }
+
+    fn put(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.change(
+            "put",
+            Change::Put {
+                key: STATE_KEY.to_owned(),
+                value: data.to_vec(),
+            },
+        )
+    }
+
+    fn del(&mut self) -> Result<(), Error> {
+        self.delete(STATE_KEY)
+    }
+
+    fn purge(&mut self) -> Result<(), Error> {
+        self.change("purge", Change::Purge)
+    }
+}

@@ -1,0 +1,97 @@
+//! # persevere-ave
+//!
+//! Durable, event-sourced state for [ave-actors](https://crates.io/crates/ave-actors-actor)
+//! actors: the ave-actors-store API over persevere journals. An ave user switches by changing
+//! imports (`ave_actors_store::` → `persevere_ave::`, and `EncryptedKey` from here):
+//!
+//! - [`store::PersistentActor`] (`create_initial`, `initial`, `apply`, `start_store`,
+//!   `persist`, `snapshot`, `snapshot_every`, `compact_on_snapshot`) with
+//!   [`store::LightPersistence`] and [`store::FullPersistence`];
+//! - [`EncryptedKey`]: XChaCha20-Poly1305 at rest, bound to store, stream and position;
+//! - [`database`]: ave's `DbManager` / `Collection` / `State` traits over persevere backends;
+//! - managers: [`memory::MemoryManager`], [`file::FileManager`], and [`Manager`] over any
+//!   persevere [`Backend`](persevere_driver::Backend) — every further backend works unchanged;
+//!
+//! What changes underneath is listed on [`store::PersistentActor`]: full-path stream ids, no
+//! clone per persist, atomic Light writes, exactly-once after an unknown write outcome, and
+//! records bound to where they belong.
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use ave_actors_actor::{Actor, ActorContext, ActorPath, ActorSystem, Error as ActorError, Handler};
+//! use ave_actors_actor::{Event, Message, Response};
+//! use borsh::{BorshDeserialize, BorshSerialize};
+//! use persevere_ave::memory::MemoryManager;
+//! use persevere_ave::store::{FullPersistence, PersistentActor};
+//!
+//! #[derive(Debug, Clone, Default, BorshSerialize, BorshDeserialize)]
+//! struct Counter { value: u64 }
+//!
+//! #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, BorshSerialize, BorshDeserialize)]
+//! struct Added(u64);
+//! impl Event for Added {}
+//!
+//! #[derive(Debug, Clone)]
+//! struct Add(u64);
+//! impl Message for Add {}
+//!
+//! #[derive(Debug, PartialEq)]
+//! struct Value(u64);
+//! impl Response for Value {}
+//!
+//! #[async_trait]
+//! impl Actor for Counter {
+//!     type Message = Add;
+//!     type Event = Added;
+//!     type Response = Value;
+//!     fn get_span(id: &str, _parent: Option<tracing::Span>) -> tracing::Span {
+//!         tracing::info_span!("Counter", id)
+//!     }
+//!     async fn pre_start(&mut self, ctx: &mut ActorContext<Self>) -> Result<(), ActorError> {
+//!         self.start_store("counter", None, ctx, MemoryManager::default(), None).await
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl Handler<Counter> for Counter {
+//!     async fn handle_message(&mut self, _: ActorPath, Add(n): Add, ctx: &mut ActorContext<Self>) -> Result<Value, ActorError> {
+//!         self.persist(&Added(n), ctx).await?;
+//!         Ok(Value(self.value))
+//!     }
+//! }
+//!
+//! impl PersistentActor for Counter {
+//!     type Persistence = FullPersistence;
+//!     type InitParams = ();
+//!     fn create_initial(_: ()) -> Self { Self::default() }
+//!     fn apply(&mut self, Added(n): &Added) -> Result<(), ActorError> {
+//!         self.value += n;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let (system, _runner) = ActorSystem::create(Default::default(), Default::default());
+//! let counter = system.create_root_actor("counter", Counter::initial(())).await?;
+//! assert_eq!(counter.ask(Add(2)).await?, Value(2));
+//! assert_eq!(counter.ask(Add(3)).await?, Value(5));
+//! # Ok::<(), ActorError>(())
+//! # }).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod database;
+mod error;
+pub mod file;
+mod key;
+mod manager;
+pub mod memory;
+mod runtime;
+pub mod store;
+
+pub use error::Error;
+pub use file::FileManager;
+pub use key::EncryptedKey;
+pub use manager::Manager;
+pub use memory::MemoryManager;
+pub use store::{FullPersistence, InitializedActor, LightPersistence, PersistentActor};

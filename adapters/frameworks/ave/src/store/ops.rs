@@ -1,0 +1,194 @@
+//! The store operations with this crate's typed [`Error`]; the [`PersistentActor`] methods
+//! call them and convert the error to ave's.
+
+use std::sync::Arc;
+
+use ave_actors_actor::ActorContext;
+use borsh::{BorshDeserialize, BorshSerialize};
+use persevere_core::JournalConfig;
+
+use crate::error::Error;
+use crate::key::EncryptedKey;
+use crate::manager::Manager;
+use crate::store::keeper::Keeper;
+use crate::store::persistence::{Persistence, PersistenceType};
+use crate::store::persistent_actor::PersistentActor;
+use crate::store::registry::Registry;
+use crate::store::slot::{Batch, Recipe, Slot};
+
+type Shared<A> = tokio::sync::Mutex<Slot<A>>;
+
+/// The stream id of store `name` of the actor at `path` (or under `prefix`, which stands in
+/// for the path): `{path or prefix}/{name}`.
+///
+/// ```
+/// assert_eq!(persevere_ave::store::stream_id("/user/a", "counter")?, "/user/a/counter");
+/// assert!(persevere_ave::store::stream_id("/user/a", "a/b").is_err());
+/// # Ok::<(), persevere_ave::Error>(())
+/// ```
+pub fn stream_id(scope: &str, name: &str) -> Result<String, Error> {
+    let invalid = |name: &str, reason| Error::InvalidName {
+        name: name.to_owned(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(invalid(name, "a store name cannot be empty"));
+    }
+    if name.contains('/') {
+        return Err(invalid(name, "a store name cannot contain '/'"));
+    }
+    if scope.is_empty() {
+        return Err(invalid(scope, "a prefix cannot be empty"));
+    }
+    Ok(format!("{scope}/{name}"))
+}
+
+/// Opens store `name` for `actor` and recovers its state into it: see
+/// [`PersistentActor::start_store`].
+pub async fn start_store<A>(
+    actor: &mut A,
+    name: &str,
+    prefix: Option<String>,
+    ctx: &mut ActorContext<A>,
+    manager: impl Into<Manager>,
+    key: Option<EncryptedKey>,
+) -> Result<(), Error>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    let manager: Manager = manager.into();
+    let path = ctx.path().clone();
+    let scope = prefix.unwrap_or_else(|| path.to_string());
+    let stream = stream_id(&scope, name)?;
+    let registry = Registry::of(ctx.system()).await;
+    // A restart of this actor replaces its store (and releases the stream first).
+    let keeper = registry.take(&path);
+    let claim = manager.claim(&stream)?;
+    let persistence = A::Persistence::get_persistence();
+    let mut config = JournalConfig::new(stream)
+        .strategy(persistence.strategy())
+        .snapshot_every(A::snapshot_every())
+        .compact_on_snapshot(A::compact_on_snapshot())
+        .with_store_id(manager.store_id());
+    let keep = A::keep_snapshots().or(match persistence {
+        PersistenceType::Light => Some(1),
+        _ => None,
+    });
+    if let Some(keep) = keep {
+        config = config.keep_snapshots(keep);
+    }
+    let recipe = Recipe {
+        backend: manager.backend().clone(),
+        config,
+        key,
+        base: Arc::new(actor.clone()),
+    };
+    let slot = Slot::open(recipe, claim, actor).await?;
+    let keeper = match keeper {
+        Some(id) => id,
+        None => {
+            let id = registry.new_keeper();
+            let keeper = Keeper {
+                registry,
+                parent: path.clone(),
+                id,
+            };
+            ctx.create_child("store", keeper)
+                .await
+                .map_err(|e| Error::System(e.to_string()))?;
+            id
+        }
+    };
+    tracing::debug!(actor = %path, stream = %slot.stream(), "store started");
+    registry.insert(path, address(actor), keeper, Arc::new(Shared::new(slot)));
+    Ok(())
+}
+
+/// Where `actor` lives: ave keeps an actor in place from `pre_start` to its stop, so with its
+/// path this finds its store without a lookup in the actor system.
+fn address<A>(actor: &A) -> usize {
+    std::ptr::from_ref(actor) as usize
+}
+
+/// The open store of `actor`, whose context is `ctx`.
+async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<A>>, Error>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    if let Some(slot) = Registry::find_by_actor::<Shared<A>>(ctx.path(), address(actor)) {
+        return Ok(slot);
+    }
+    let not_started = || Error::NotStarted {
+        path: ctx.path().to_string(),
+    };
+    let registry = Registry::existing(ctx.system())
+        .await
+        .ok_or_else(not_started)?;
+    registry
+        .get::<Shared<A>>(ctx.path())
+        .ok_or_else(not_started)
+}
+
+/// Locks the store: at once (it is the actor's own, so nobody else holds it), or by waiting.
+async fn lock<A>(slot: &Shared<A>) -> tokio::sync::MutexGuard<'_, Slot<A>>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    match slot.try_lock() {
+        Ok(guard) => guard,
+        Err(_) => slot.lock().await,
+    }
+}
+
+/// Applies `event` to `actor` and persists it: see [`PersistentActor::persist`].
+pub async fn persist<A>(actor: &mut A, event: &A::Event, ctx: &ActorContext<A>) -> Result<(), Error>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    let slot = slot(actor, ctx).await?;
+    let mut slot = lock(&slot).await;
+    slot.persist(actor, Batch::One(event.clone())).await
+}
+
+/// Applies `events` to `actor` and persists them atomically: all of them become durable and
+/// applied, or none (the actor is as before).
+pub async fn persist_all<A>(
+    actor: &mut A,
+    events: impl IntoIterator<Item = A::Event>,
+    ctx: &ActorContext<A>,
+) -> Result<(), Error>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    let slot = slot(actor, ctx).await?;
+    let mut slot = lock(&slot).await;
+    slot.persist(actor, Batch::Many(events.into_iter().collect()))
+        .await
+}
+
+/// Writes a snapshot of `actor` now: see [`PersistentActor::snapshot`].
+pub async fn snapshot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<(), Error>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    let slot = slot(actor, ctx).await?;
+    let mut slot = lock(&slot).await;
+    slot.snapshot(actor.clone()).await
+}
+
+/// The last durable seq of `actor`'s stream (0 when it holds no event).
+pub async fn last_seq<A>(actor: &A, ctx: &ActorContext<A>) -> Result<u64, Error>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    let slot = slot(actor, ctx).await?;
+    let slot = lock(&slot).await;
+    Ok(slot.last_seq())
+}

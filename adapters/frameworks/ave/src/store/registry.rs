@@ -1,0 +1,192 @@
+//! The live stores of every actor system in the process, by actor path.
+//!
+//! Entries are tagged with the id of their actor system (kept as a system helper), so two
+//! systems with the same actor path never see each other's store, and with the address of
+//! the actor they belong to: a persist finds its store by path and address without asking the
+//! actor system anything (the fast path), and by path and system id otherwise.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+
+use ave_actors_actor::{ActorPath, SystemRef};
+
+/// The name of the system helper holding the system's id.
+const HELPER: &str = "persevere-ave/system";
+
+/// Serializes the creation of system ids (get-or-add on the system's helpers is two steps).
+static CREATE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Ids of systems and keepers.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Every live store of the process.
+static INDEX: LazyLock<Mutex<Index>> = LazyLock::new(Default::default);
+
+/// One actor's store: the slot (a `tokio::sync::Mutex<Slot<A>>`), the system and path of the
+/// actor it belongs to, and the id of the child actor whose stop or drop removes it.
+struct Entry {
+    system: u64,
+    path: ActorPath,
+    keeper: u64,
+    slot: Arc<dyn Any + Send + Sync>,
+}
+
+/// The stores by actor address (the persist path) and by system and path (start and stop).
+#[derive(Default)]
+struct Index {
+    by_actor: HashMap<usize, Vec<Entry>, BuildHasherDefault<AddressHasher>>,
+    by_path: HashMap<(u64, ActorPath), usize>,
+}
+
+impl Index {
+    fn remove(&mut self, system: u64, path: &ActorPath, keeper: Option<u64>) -> Option<Entry> {
+        let key = (system, path.clone());
+        let actor = *self.by_path.get(&key)?;
+        let entries = self.by_actor.get_mut(&actor)?;
+        let position = entries.iter().position(|e| {
+            e.system == system && e.path == *path && keeper.is_none_or(|k| k == e.keeper)
+        })?;
+        let entry = entries.swap_remove(position);
+        if entries.is_empty() {
+            self.by_actor.remove(&actor);
+        }
+        self.by_path.remove(&key);
+        Some(entry)
+    }
+}
+
+/// Hashes an address: a multiplication spreads its bits (addresses are unique, so no
+/// attacker-chosen keys reach this map).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.0 = (value as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+fn index() -> MutexGuard<'static, Index> {
+    INDEX.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The stores of one actor system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Registry {
+    system: u64,
+}
+
+impl Registry {
+    /// The registry of `system`, created on first use.
+    pub(crate) async fn of(system: &SystemRef) -> Registry {
+        if let Some(registry) = Self::existing(system).await {
+            return registry;
+        }
+        let _creating = CREATE.lock().await;
+        if let Some(registry) = Self::existing(system).await {
+            return registry;
+        }
+        let registry = Registry {
+            system: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        };
+        system.add_helper(HELPER, registry).await;
+        registry
+    }
+
+    /// The registry of `system`, if a store was ever started in it.
+    pub(crate) async fn existing(system: &SystemRef) -> Option<Registry> {
+        system.get_helper::<Registry>(HELPER).await
+    }
+
+    /// Removes the store of `path` (a restart replaces it) and returns the id of the keeper
+    /// that guards it, if any.
+    pub(crate) fn take(&self, path: &ActorPath) -> Option<u64> {
+        let entry = index().remove(self.system, path, None)?;
+        // The slot (and the stream it owns) is released outside the lock.
+        Some(entry.keeper)
+    }
+
+    /// A fresh keeper id.
+    pub(crate) fn new_keeper(&self) -> u64 {
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Files `slot` as the store of the actor at `path` and address `actor`, guarded by
+    /// `keeper`.
+    pub(crate) fn insert(
+        &self,
+        path: ActorPath,
+        actor: usize,
+        keeper: u64,
+        slot: Arc<dyn Any + Send + Sync>,
+    ) {
+        let mut index = index();
+        let replaced = index.remove(self.system, &path, None);
+        index.by_path.insert((self.system, path.clone()), actor);
+        index.by_actor.entry(actor).or_default().push(Entry {
+            system: self.system,
+            path,
+            keeper,
+            slot,
+        });
+        drop(index);
+        debug_assert!(replaced.is_none(), "a store replaced without being taken");
+    }
+
+    /// Removes the store of `path` if `keeper` still guards it.
+    pub(crate) fn release(&self, path: &ActorPath, keeper: u64) {
+        let removed = index().remove(self.system, path, Some(keeper));
+        // The slot (and the stream it owns) is released outside the lock.
+        drop(removed);
+    }
+
+    /// The store of the actor at `path` whose address is `actor`, if exactly one store of the
+    /// process matches both (no need to know its system).
+    pub(crate) fn find_by_actor<T: Any + Send + Sync>(
+        path: &ActorPath,
+        actor: usize,
+    ) -> Option<Arc<T>> {
+        let slot = {
+            let index = index();
+            let mut matches = index
+                .by_actor
+                .get(&actor)?
+                .iter()
+                .filter(|e| e.path == *path);
+            let slot = Arc::clone(&matches.next()?.slot);
+            if matches.next().is_some() {
+                return None;
+            }
+            slot
+        };
+        slot.downcast::<T>().ok()
+    }
+
+    /// The store of the actor at `path` in this registry's system, if it holds a `T`.
+    pub(crate) fn get<T: Any + Send + Sync>(&self, path: &ActorPath) -> Option<Arc<T>> {
+        let slot = {
+            let index = index();
+            let actor = index.by_path.get(&(self.system, path.clone()))?;
+            let entry = index
+                .by_actor
+                .get(actor)?
+                .iter()
+                .find(|e| e.system == self.system && e.path == *path)?;
+            Arc::clone(&entry.slot)
+        };
+        slot.downcast::<T>().ok()
+    }
+}

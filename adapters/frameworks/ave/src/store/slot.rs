@@ -1,0 +1,166 @@
+//! One actor's open journal: the driver, the spare value its state trades places with, and
+//! what it takes to open the journal again.
+
+use std::sync::Arc;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use persevere_core::{Journal, JournalConfig, PersistError, Rejection};
+use persevere_driver::{os_random, Backend, Driver};
+
+use crate::error::Error;
+use crate::key::EncryptedKey;
+use crate::manager::Claim;
+use crate::store::held::{Held, Lent};
+use crate::store::persistent_actor::PersistentActor;
+
+/// How to open an actor's journal.
+pub(crate) struct Recipe<A> {
+    pub(crate) backend: Backend,
+    pub(crate) config: JournalConfig,
+    pub(crate) key: Option<EncryptedKey>,
+    /// The state an actor starts from when its stream has no snapshot.
+    pub(crate) base: Arc<A>,
+}
+
+impl<A> Recipe<A>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    fn journal(&self) -> Result<Journal<Held<A>>, persevere_driver::Error> {
+        let base = Arc::clone(&self.base);
+        let journal = Journal::new(self.config.clone(), move || Held(A::clone(&base)));
+        Ok(match &self.key {
+            Some(key) => journal.with_encryption(Arc::clone(key.ring()), os_random()?),
+            None => journal,
+        })
+    }
+
+    /// Opens the journal and recovers the state (the base when the stream is new).
+    async fn open(&self) -> Result<(Driver<Held<A>>, Held<A>), Error> {
+        let stream = self.config.stream();
+        let recover = |source| Error::Recover {
+            stream: stream.to_owned(),
+            source,
+        };
+        let mut state = Held(A::clone(&self.base));
+        let journal = self.journal().map_err(recover)?;
+        let driver = Driver::open(&self.backend, journal, &mut state)
+            .await
+            .map_err(recover)?;
+        Ok((driver, state))
+    }
+}
+
+/// The events of one persist request.
+pub(crate) enum Batch<E> {
+    One(E),
+    Many(Vec<E>),
+}
+
+/// One actor's open journal.
+pub(crate) struct Slot<A: PersistentActor>
+where
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    driver: Driver<Held<A>>,
+    /// Holds a stale value of the actor, traded with the live one while the journal has it.
+    spare: Held<A>,
+    recipe: Recipe<A>,
+    _claim: Claim,
+}
+
+impl<A> Slot<A>
+where
+    A: PersistentActor,
+    A::Event: BorshSerialize + BorshDeserialize,
+{
+    /// Opens the journal and recovers `actor` from it (through [`PersistentActor::update`],
+    /// when the stream holds anything).
+    pub(crate) async fn open(
+        recipe: Recipe<A>,
+        claim: Claim,
+        actor: &mut A,
+    ) -> Result<Self, Error> {
+        let (driver, recovered) = recipe.open().await?;
+        tracing::debug!(
+            stream = %driver.stream(),
+            last_seq = driver.last_seq(),
+            "store recovered"
+        );
+        if driver.last_seq() > 0 {
+            actor.update(recovered.0);
+        }
+        Ok(Self {
+            driver,
+            spare: Held(A::clone(&recipe.base)),
+            recipe,
+            _claim: claim,
+        })
+    }
+
+    /// The stream id.
+    pub(crate) fn stream(&self) -> &str {
+        self.driver.stream()
+    }
+
+    /// The last durable seq.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.driver.last_seq()
+    }
+
+    /// Persists `events` atomically into `actor`. On error the actor is as before.
+    pub(crate) async fn persist(
+        &mut self,
+        actor: &mut A,
+        events: Batch<A::Event>,
+    ) -> Result<(), Error> {
+        let result = {
+            let mut lent = Lent::new(actor, &mut self.spare);
+            match events {
+                Batch::One(event) => self.driver.persist(event, lent.held()).await,
+                Batch::Many(events) => self.driver.persist_all(events, lent.held()).await,
+            }
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(source) => {
+                tracing::warn!(stream = %self.stream(), error = %source, "persist failed");
+                if matches!(
+                    source,
+                    persevere_driver::Error::Persist(PersistError::Rejected(Rejection::Refused(_)))
+                ) {
+                    // `apply` refused: it may have changed the actor before refusing. Rebuild
+                    // it from the durable log, as ave-actors-store's rollback promises.
+                    self.rebuild(actor).await?;
+                }
+                Err(Error::Persist {
+                    stream: self.stream().to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Writes a snapshot of `state`.
+    pub(crate) async fn snapshot(&mut self, state: A) -> Result<(), Error> {
+        let mut held = Held(state);
+        self.driver
+            .snapshot(&mut held)
+            .await
+            .map(drop)
+            .map_err(|source| Error::Snapshot {
+                stream: self.driver.stream().to_owned(),
+                source,
+            })
+    }
+
+    /// Replaces the actor's state with the durable one (newest snapshot + replay).
+    async fn rebuild(&mut self, actor: &mut A) -> Result<(), Error> {
+        let (driver, recovered) = self.recipe.open().await?;
+        tracing::debug!(stream = %driver.stream(), "state rebuilt after a refused event");
+        self.driver = driver;
+        actor.update(recovered.0);
+        Ok(())
+    }
+}

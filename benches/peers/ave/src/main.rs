@@ -1,0 +1,531 @@
+//! persevere-ave against ave-actors-store 0.5, in one run on one machine, on the same entity
+//! (a counter of `Incremented(u64)` events, Full persistence, no automatic snapshot). Unless
+//! said otherwise a message makes the handler call `persist` 1000 times, so that the figures
+//! measure persisting rather than ave's message round trip. Each figure is the median of three
+//! interleaved rounds:
+//!
+//! - persist rate, memory (both `MemoryManager`);
+//! - durable persist rate, one actor (ave: `ave-actors-sqlite` 0.6, synchronous=FULL; ours: the
+//!   file journal), and 16 actors persisting at once, one event per message;
+//! - encrypted persist rate, memory (both an `EncryptedKey`);
+//! - memory, one message per persist (the actor system's round trip included);
+//! - recovery of 100 000 events with no snapshot: the writer crashed (its runtime dropped
+//!   without a stop, so ave-actors-store takes no snapshot on the way out), then the start of
+//!   a new actor — `start_store` and the replay — is timed.
+//!
+//! `cargo run --release --manifest-path benches/peers/ave/Cargo.toml`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ave_actors_actor::{
+    Actor, ActorContext, ActorPath, ActorRef, ActorSystem, Error as ActorError, Event, Handler,
+    IntoActor, Message, Response,
+};
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+const MEMORY_EVENTS: u64 = 100_000;
+const DURABLE_EVENTS: u64 = 2_000;
+const ENCRYPTED_EVENTS: u64 = 20_000;
+const RECOVERY_EVENTS: u64 = 100_000;
+const ASK_EVENTS: u64 = 20_000;
+/// Persist calls per message (the handler loops), so that the figures measure `persist`, not
+/// the actor system's message round trip.
+const PER_ASK: u64 = 1_000;
+const KEY: [u8; 32] = [42; 32];
+/// Actors persisting at once in the concurrent durable run.
+const ACTORS: u64 = 16;
+/// Rounds of each measurement (the median is printed).
+const ROUNDS: usize = 3;
+
+type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+struct Incremented(u64);
+
+impl Event for Incremented {}
+
+#[derive(Debug, Clone)]
+enum Msg {
+    /// Persists this many increments of 1, one `persist` call each.
+    Increment(u64),
+    Get,
+}
+
+impl Message for Msg {}
+
+#[derive(Debug)]
+struct Value(u64);
+
+impl Response for Value {}
+
+/// Where a counter is stored.
+#[derive(Clone, Default)]
+enum Backend {
+    #[default]
+    None,
+    AveMemory(ave_actors_store::memory::MemoryManager),
+    AveSqlite(ave_actors_sqlite::SqliteManager),
+    OurMemory(persevere_ave::MemoryManager),
+    OurFile(persevere_ave::FileManager),
+}
+
+#[derive(Clone, Default)]
+struct Setup {
+    backend: Backend,
+    encrypted: bool,
+}
+
+// --- The counter on ave-actors-store -------------------------------------------------------
+
+#[derive(Debug, Clone, Default, BorshSerialize, BorshDeserialize)]
+struct AveCounter {
+    value: u64,
+    #[borsh(skip)]
+    setup: Arc<SetupCell>,
+}
+
+/// The setup, behind one `Arc` so that ave-actors-store's clone per persist pays a counter
+/// increment for it and nothing more.
+#[derive(Default)]
+struct SetupCell(Setup);
+
+impl std::fmt::Debug for SetupCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Setup")
+    }
+}
+
+#[async_trait]
+impl Actor for AveCounter {
+    type Message = Msg;
+    type Event = Incremented;
+    type Response = Value;
+
+    fn get_span(id: &str, _parent: Option<tracing::Span>) -> tracing::Span {
+        tracing::info_span!("AveCounter", id)
+    }
+
+    async fn pre_start(&mut self, ctx: &mut ActorContext<Self>) -> Result<(), ActorError> {
+        use ave_actors_store::store::PersistentActor;
+        let setup = self.setup.0.clone();
+        let key = if setup.encrypted {
+            Some(ave_actors_actor::EncryptedKey::new(&KEY)?)
+        } else {
+            None
+        };
+        match setup.backend {
+            Backend::AveMemory(manager) => {
+                self.start_store("counter", None, ctx, manager, key).await
+            }
+            Backend::AveSqlite(manager) => {
+                self.start_store("counter", None, ctx, manager, key).await
+            }
+            _ => Err(ActorError::Functional {
+                description: "not an ave-actors-store backend".into(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Handler<AveCounter> for AveCounter {
+    async fn handle_message(
+        &mut self,
+        _: ActorPath,
+        msg: Msg,
+        ctx: &mut ActorContext<Self>,
+    ) -> Result<Value, ActorError> {
+        use ave_actors_store::store::PersistentActor;
+        if let Msg::Increment(times) = msg {
+            for _ in 0..times {
+                self.persist(&Incremented(1), ctx).await?;
+            }
+        }
+        Ok(Value(self.value))
+    }
+}
+
+impl ave_actors_store::store::PersistentActor for AveCounter {
+    type Persistence = ave_actors_store::store::FullPersistence;
+    type InitParams = Setup;
+
+    fn create_initial(setup: Setup) -> Self {
+        Self {
+            value: 0,
+            setup: Arc::new(SetupCell(setup)),
+        }
+    }
+
+    fn apply(&mut self, Incremented(n): &Incremented) -> Result<(), ActorError> {
+        self.value += n;
+        Ok(())
+    }
+
+    fn snapshot_every() -> Option<u64> {
+        None
+    }
+}
+
+// --- The same counter on persevere-ave ------------------------------------------------------
+
+#[derive(Debug, Clone, Default, BorshSerialize, BorshDeserialize)]
+struct OurCounter {
+    value: u64,
+    #[borsh(skip)]
+    setup: Arc<SetupCell>,
+}
+
+#[async_trait]
+impl Actor for OurCounter {
+    type Message = Msg;
+    type Event = Incremented;
+    type Response = Value;
+
+    fn get_span(id: &str, _parent: Option<tracing::Span>) -> tracing::Span {
+        tracing::info_span!("OurCounter", id)
+    }
+
+    async fn pre_start(&mut self, ctx: &mut ActorContext<Self>) -> Result<(), ActorError> {
+        use persevere_ave::store::PersistentActor;
+        let setup = self.setup.0.clone();
+        let key = if setup.encrypted {
+            Some(persevere_ave::EncryptedKey::new(&KEY)?)
+        } else {
+            None
+        };
+        match setup.backend {
+            Backend::OurMemory(manager) => {
+                self.start_store("counter", None, ctx, manager, key).await
+            }
+            Backend::OurFile(manager) => self.start_store("counter", None, ctx, manager, key).await,
+            _ => Err(ActorError::Functional {
+                description: "not a persevere-ave backend".into(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Handler<OurCounter> for OurCounter {
+    async fn handle_message(
+        &mut self,
+        _: ActorPath,
+        msg: Msg,
+        ctx: &mut ActorContext<Self>,
+    ) -> Result<Value, ActorError> {
+        use persevere_ave::store::PersistentActor;
+        if let Msg::Increment(times) = msg {
+            for _ in 0..times {
+                self.persist(&Incremented(1), ctx).await?;
+            }
+        }
+        Ok(Value(self.value))
+    }
+}
+
+impl persevere_ave::store::PersistentActor for OurCounter {
+    type Persistence = persevere_ave::store::FullPersistence;
+    type InitParams = Setup;
+
+    fn create_initial(setup: Setup) -> Self {
+        Self {
+            value: 0,
+            setup: Arc::new(SetupCell(setup)),
+        }
+    }
+
+    fn apply(&mut self, Incremented(n): &Incremented) -> Result<(), ActorError> {
+        self.value += n;
+        Ok(())
+    }
+
+    fn snapshot_every() -> Option<u64> {
+        None
+    }
+}
+
+// --- Measurements ---------------------------------------------------------------------------
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Persists `events` increments spread over `actors` fresh counters working at once,
+/// `per_ask` persist calls per message; returns events per second.
+fn persist_rate<A, I>(
+    init: impl Fn() -> I,
+    actors: u64,
+    events: u64,
+    per_ask: u64,
+) -> Result<f64, BenchError>
+where
+    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+    I: IntoActor<A> + Send + 'static,
+{
+    let inits: Vec<I> = (0..actors).map(|_| init()).collect();
+    let each = events / actors;
+    let runtime = runtime();
+    let rate = runtime.block_on(async move {
+        let (system, mut runner) = ActorSystem::create(Default::default(), Default::default());
+        let mut counters: Vec<ActorRef<A>> = Vec::new();
+        for (i, init) in inits.into_iter().enumerate() {
+            counters.push(
+                system
+                    .create_root_actor(&format!("counter-{i}"), init)
+                    .await?,
+            );
+        }
+        let started = Instant::now();
+        let tasks: Vec<_> = counters
+            .iter()
+            .cloned()
+            .map(|counter| {
+                tokio::spawn(async move {
+                    for _ in 0..each / per_ask {
+                        counter.ask(Msg::Increment(per_ask)).await?;
+                    }
+                    Ok::<_, ActorError>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        let elapsed = started.elapsed();
+        for counter in &counters {
+            let Value(value) = counter.ask(Msg::Get).await?;
+            assert_eq!(value, each);
+        }
+        system.stop_system();
+        runner.run().await;
+        Ok::<_, BenchError>((each * actors) as f64 / elapsed.as_secs_f64())
+    })?;
+    drop(runtime);
+    Ok(rate)
+}
+
+/// The median of `ROUNDS` runs of `theirs` and of `ours`, interleaved.
+fn median_pair(
+    mut theirs: impl FnMut() -> Result<f64, BenchError>,
+    mut ours: impl FnMut() -> Result<f64, BenchError>,
+) -> Result<(f64, f64), BenchError> {
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for _ in 0..ROUNDS {
+        a.push(theirs()?);
+        b.push(ours()?);
+    }
+    Ok((median(a), median(b)))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Writes `events` increments, crashes (drops the runtime without a stop), then times the
+/// start of a new counter on the same store: `start_store` and the replay of every event.
+fn recovery_time<A, I>(init: impl Fn() -> I, events: u64) -> Result<Duration, BenchError>
+where
+    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+    I: IntoActor<A> + Send + 'static,
+{
+    let writer = runtime();
+    let first = init();
+    writer.block_on(async move {
+        let (system, _runner) = ActorSystem::create(Default::default(), Default::default());
+        let counter: ActorRef<A> = system.create_root_actor("counter", first).await?;
+        counter.ask(Msg::Increment(events)).await?;
+        Ok::<_, BenchError>(())
+    })?;
+    drop(writer); // the crash
+    let reader = runtime();
+    let second = init();
+    let elapsed = reader.block_on(async move {
+        let (system, mut runner) = ActorSystem::create(Default::default(), Default::default());
+        let started = Instant::now();
+        let counter: ActorRef<A> = system.create_root_actor("counter", second).await?;
+        let elapsed = started.elapsed();
+        let Value(value) = counter.ask(Msg::Get).await?;
+        assert_eq!(value, events);
+        system.stop_system();
+        runner.run().await;
+        Ok::<_, BenchError>(elapsed)
+    })?;
+    drop(reader);
+    Ok(elapsed)
+}
+
+fn ave(backend: Backend, encrypted: bool) -> ave_actors_store::store::InitializedActor<AveCounter> {
+    use ave_actors_store::store::PersistentActor;
+    AveCounter::initial(Setup { backend, encrypted })
+}
+
+fn ours(backend: Backend, encrypted: bool) -> persevere_ave::InitializedActor<OurCounter> {
+    use persevere_ave::store::PersistentActor;
+    OurCounter::initial(Setup { backend, encrypted })
+}
+
+fn rate_line(what: &str, events: u64, theirs: f64, ours: f64) {
+    println!(
+        "{what:<30} {events:>7} events   ave-actors-store {theirs:>11.0}/s   persevere-ave {ours:>11.0}/s   ours/theirs {:>7.1}x",
+        ours / theirs
+    );
+}
+
+fn main() -> Result<(), BenchError> {
+    println!(
+        "persevere-ave vs ave-actors-store 0.5, one run, {} cores: a counter actor, Full persistence, no automatic snapshot, {PER_ASK} persist calls per ask unless said; median of {ROUNDS} interleaved rounds",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("durable: ave-actors-store on ave-actors-sqlite 0.6 (WAL, synchronous=FULL); persevere-ave on the file journal (fdatasync before every acknowledgement)");
+
+    let (theirs, our) = median_pair(
+        || {
+            persist_rate(
+                || ave(Backend::AveMemory(Default::default()), false),
+                1,
+                MEMORY_EVENTS,
+                PER_ASK,
+            )
+        },
+        || {
+            persist_rate(
+                || ours(Backend::OurMemory(Default::default()), false),
+                1,
+                MEMORY_EVENTS,
+                PER_ASK,
+            )
+        },
+    )?;
+    rate_line("persist, memory", MEMORY_EVENTS, theirs, our);
+
+    let (theirs, our) = median_pair(
+        || {
+            let dir = tempfile::tempdir()?;
+            let sqlite =
+                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+            persist_rate(
+                || ave(Backend::AveSqlite(sqlite.clone()), false),
+                1,
+                DURABLE_EVENTS,
+                PER_ASK,
+            )
+        },
+        || {
+            let dir = tempfile::tempdir()?;
+            let file = persevere_ave::FileManager::open(dir.path())?;
+            persist_rate(
+                || ours(Backend::OurFile(file.clone()), false),
+                1,
+                DURABLE_EVENTS,
+                PER_ASK,
+            )
+        },
+    )?;
+    rate_line("persist, durable", DURABLE_EVENTS, theirs, our);
+
+    let (theirs, our) = median_pair(
+        || {
+            let dir = tempfile::tempdir()?;
+            let sqlite =
+                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+            persist_rate(
+                || ave(Backend::AveSqlite(sqlite.clone()), false),
+                ACTORS,
+                DURABLE_EVENTS,
+                1,
+            )
+        },
+        || {
+            let dir = tempfile::tempdir()?;
+            let file = persevere_ave::FileManager::open(dir.path())?;
+            persist_rate(
+                || ours(Backend::OurFile(file.clone()), false),
+                ACTORS,
+                DURABLE_EVENTS,
+                1,
+            )
+        },
+    )?;
+    rate_line(
+        &format!("durable, {ACTORS} actors, 1/ask"),
+        DURABLE_EVENTS,
+        theirs,
+        our,
+    );
+
+    let (theirs, our) = median_pair(
+        || {
+            persist_rate(
+                || ave(Backend::AveMemory(Default::default()), true),
+                1,
+                ENCRYPTED_EVENTS,
+                PER_ASK,
+            )
+        },
+        || {
+            persist_rate(
+                || ours(Backend::OurMemory(Default::default()), true),
+                1,
+                ENCRYPTED_EVENTS,
+                PER_ASK,
+            )
+        },
+    )?;
+    rate_line("persist, encrypted, memory", ENCRYPTED_EVENTS, theirs, our);
+
+    let (theirs, our) = median_pair(
+        || {
+            persist_rate(
+                || ave(Backend::AveMemory(Default::default()), false),
+                1,
+                ASK_EVENTS,
+                1,
+            )
+        },
+        || {
+            persist_rate(
+                || ours(Backend::OurMemory(Default::default()), false),
+                1,
+                ASK_EVENTS,
+                1,
+            )
+        },
+    )?;
+    rate_line("memory, one ask per persist", ASK_EVENTS, theirs, our);
+
+    let (theirs, our) = median_pair(
+        || {
+            let manager = ave_actors_store::memory::MemoryManager::default();
+            recovery_time(
+                || ave(Backend::AveMemory(manager.clone()), false),
+                RECOVERY_EVENTS,
+            )
+            .map(|d| d.as_secs_f64())
+        },
+        || {
+            let manager = persevere_ave::MemoryManager::default();
+            recovery_time(
+                || ours(Backend::OurMemory(manager.clone()), false),
+                RECOVERY_EVENTS,
+            )
+            .map(|d| d.as_secs_f64())
+        },
+    )?;
+    println!(
+        "{:<30} {RECOVERY_EVENTS:>7} events   ave-actors-store {:>9.1} ms   persevere-ave {:>9.1} ms   ours/theirs {:>6.1}x faster",
+        "recovery, memory, no snapshot",
+        theirs * 1e3,
+        our * 1e3,
+        theirs / our
+    );
+    Ok(())
+}
