@@ -47,6 +47,18 @@ impl MemoryStore {
         (id, self.apply(stream, command))
     }
 
+    /// The records of `stream`, created empty if need be (without allocating its id when it
+    /// exists, which is every append but the first).
+    fn stream_entry(&mut self, stream: &str) -> &mut StreamData {
+        if !self.streams.contains_key(stream) {
+            self.streams
+                .insert(stream.to_owned(), StreamData::default());
+        }
+        self.streams
+            .get_mut(stream)
+            .expect("the stream exists or was just inserted")
+    }
+
     fn apply(&mut self, stream: &str, command: Command) -> Result<Completion, StorageError> {
         match command {
             Command::LoadSnapshot { before, .. } => {
@@ -68,15 +80,13 @@ impl MemoryStore {
                         head: 0,
                     });
                 };
-                let records = s
-                    .events
-                    .range(from..)
-                    .take(limit)
-                    .map(|(&seq, bytes)| StoredRecord {
+                let mut records = Vec::with_capacity(limit.min(s.events.len()));
+                records.extend(s.events.range(from..).take(limit).map(|(&seq, bytes)| {
+                    StoredRecord {
                         seq,
                         bytes: bytes.clone(),
-                    })
-                    .collect();
+                    }
+                }));
                 Ok(Completion::Events {
                     records,
                     head: s.head,
@@ -88,7 +98,7 @@ impl MemoryStore {
                 snapshot,
                 ..
             } => {
-                let s = self.streams.entry(stream.to_owned()).or_default();
+                let s = self.stream_entry(stream);
                 if s.head != expected_last {
                     return Err(StorageError::Conflict {
                         expected: expected_last,
@@ -119,7 +129,7 @@ impl MemoryStore {
                 Ok(Completion::Done)
             }
             Command::SaveSnapshot { snapshot, .. } => {
-                let s = self.streams.entry(stream.to_owned()).or_default();
+                let s = self.stream_entry(stream);
                 s.snapshots.insert(snapshot.seq, snapshot.bytes);
                 Ok(Completion::Done)
             }

@@ -18,6 +18,9 @@ use crate::store::slot::{Batch, Recipe, Slot};
 
 type Shared<A> = tokio::sync::Mutex<Slot<A>>;
 
+/// Light persists between two prunings of superseded snapshots.
+const LIGHT_HOUSEKEEPING: u64 = 16;
+
 /// The stream id of store `name` of the actor at `path` (or under `prefix`, which stands in
 /// for the path): `{path or prefix}/{name}`.
 ///
@@ -77,6 +80,11 @@ where
     });
     if let Some(keep) = keep {
         config = config.keep_snapshots(keep);
+    }
+    if persistence == PersistenceType::Light {
+        // Every Light append carries a snapshot: prune (and compact) once per
+        // LIGHT_HOUSEKEEPING events rather than with a write of its own after every one.
+        config = config.housekeep_every(LIGHT_HOUSEKEEPING);
     }
     let recipe = Recipe {
         backend: manager.backend().clone(),

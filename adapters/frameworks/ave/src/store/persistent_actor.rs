@@ -116,7 +116,8 @@ where
     }
 
     /// How many snapshots to keep (`None`: all). Default: `None`, which keeps one for Light
-    /// persistence (it writes a snapshot with every event) and all for Full.
+    /// persistence (it writes a snapshot with every event) and all for Full. Light prunes once
+    /// every 16 events, so up to 16 superseded snapshots exist between prunings.
     fn keep_snapshots() -> Option<usize> {
         None
     }
