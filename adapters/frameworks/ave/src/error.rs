@@ -68,20 +68,6 @@ pub enum Error {
     /// store's child actor).
     #[error("actor system: {0}")]
     System(String),
-    /// A key or state of a [`database`](crate::database) store does not exist.
-    #[error("entry not found: {key}")]
-    EntryNotFound {
-        /// The key asked for.
-        key: String,
-    },
-    /// A [`database`](crate::database) operation failed in the backend.
-    #[error("{operation} failed: {reason}")]
-    Database {
-        /// What was being done.
-        operation: &'static str,
-        /// Why it failed.
-        reason: String,
-    },
 }
 
 impl Error {
@@ -98,8 +84,6 @@ impl Error {
             Error::Recover { .. } => "recover",
             Error::Persist { .. } => "persist",
             Error::Snapshot { .. } => "snapshot",
-            Error::EntryNotFound { .. } => "get",
-            Error::Database { operation, .. } => operation,
         }
     }
 }

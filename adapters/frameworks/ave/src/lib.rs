@@ -8,7 +8,8 @@
 //!   `persist`, `snapshot`, `snapshot_every`, `compact_on_snapshot`) with
 //!   [`store::LightPersistence`] and [`store::FullPersistence`];
 //! - [`EncryptedKey`]: XChaCha20-Poly1305 at rest, bound to store, stream and position;
-//! - [`database`]: ave's `DbManager` / `Collection` / `State` traits over persevere backends;
+//! - [`database`]: ave-actors-store's own `DbManager` / `Collection` / `State` traits,
+//!   implemented over persevere backends by every manager;
 //! - managers: [`memory::MemoryManager`], [`file::FileManager`], and [`Manager`] over any
 //!   persevere [`Backend`](persevere_driver::Backend) — every further backend works unchanged;
 //!

@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use persevere_ave::database::StoreError as Error;
 use persevere_ave::database::{Collection, DbManager, State, Table};
-use persevere_ave::{Error, FileManager};
+use persevere_ave::FileManager;
 
 fn write_then_reopen(dir: &std::path::Path) {
     {

@@ -7,8 +7,7 @@ use persevere_core::JournalConfig;
 use persevere_driver::Persistent;
 
 use crate::database::table::{Change, Contents};
-use crate::database::{Collection, CollectionIter, State};
-use crate::error::Error;
+use crate::database::{Collection, CollectionIter, State, StoreError, StoreOperation};
 use crate::manager::Manager;
 
 /// A [`Collection`] or [`State`] over a persevere backend: every change is an event of the
@@ -43,7 +42,7 @@ impl Table {
         kind: &str,
         name: &str,
         prefix: &str,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, StoreError> {
         // Lengths make the id unambiguous whatever the name and prefix contain.
         let stream = format!("ave-db/{kind}/{}:{name}/{prefix}", name.len());
         let config = JournalConfig::new(stream.clone())
@@ -58,8 +57,7 @@ impl Table {
             config,
             Contents::default,
         ))
-        .map_err(|e| Error::Database {
-            operation: "open",
+        .map_err(|e| StoreError::CreateStore {
             reason: format!("{stream}: {e}"),
         })?;
         Ok(Self {
@@ -73,18 +71,18 @@ impl Table {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn change(&self, operation: &'static str, change: Change) -> Result<(), Error> {
+    fn change(&self, operation: StoreOperation, change: Change) -> Result<(), StoreError> {
         let mut table = self.lock();
         futures::executor::block_on(table.persist(change))
             .map(drop)
-            .map_err(|e| Error::Database {
+            .map_err(|e| StoreError::Store {
                 operation,
                 reason: format!("{}: {e}", self.label),
             })
     }
 
-    fn not_found(&self, key: &str) -> Error {
-        Error::EntryNotFound {
+    fn not_found(&self, key: &str) -> StoreError {
+        StoreError::EntryNotFound {
             key: if key.is_empty() {
                 self.name.clone()
             } else {
@@ -93,7 +91,7 @@ impl Table {
         }
     }
 
-    fn read(&self, key: &str) -> Result<Vec<u8>, Error> {
+    fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         self.lock()
             .state()
             .entries
@@ -102,12 +100,12 @@ impl Table {
             .ok_or_else(|| self.not_found(key))
     }
 
-    fn delete(&self, key: &str) -> Result<(), Error> {
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
         if !self.lock().state().entries.contains_key(key) {
             return Err(self.not_found(key));
         }
         self.change(
-            "delete",
+            StoreOperation::Persist,
             Change::Del {
                 key: key.to_owned(),
             },
@@ -120,13 +118,13 @@ impl Collection for Table {
         &self.name
     }
 
-    fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         self.read(key)
     }
 
-    fn put(&mut self, key: &str, data: &[u8]) -> Result<(), Error> {
+    fn put(&mut self, key: &str, data: &[u8]) -> Result<(), StoreError> {
         self.change(
-            "put",
+            StoreOperation::Persist,
             Change::Put {
                 key: key.to_owned(),
                 value: data.to_vec(),
@@ -134,11 +132,11 @@ impl Collection for Table {
         )
     }
 
-    fn del(&mut self, key: &str) -> Result<(), Error> {
+    fn del(&mut self, key: &str) -> Result<(), StoreError> {
         self.delete(key)
     }
 
-    fn last(&self) -> Result<Option<(String, Vec<u8>)>, Error> {
+    fn last(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         Ok(self
             .lock()
             .state()
@@ -147,11 +145,11 @@ impl Collection for Table {
             .map(|(k, v)| (k.clone(), v.clone())))
     }
 
-    fn purge(&mut self) -> Result<(), Error> {
-        self.change("purge", Change::Purge)
+    fn purge(&mut self) -> Result<(), StoreError> {
+        self.change(StoreOperation::Purge, Change::Purge)
     }
 
-    fn iter<'a>(&'a self, reverse: bool) -> Result<CollectionIter<'a>, Error> {
+    fn iter<'a>(&'a self, reverse: bool) -> Result<CollectionIter<'a>, StoreError> {
         let entries: Vec<_> = self
             .lock()
             .state()
@@ -172,13 +170,13 @@ impl State for Table {
         &self.name
     }
 
-    fn get(&self) -> Result<Vec<u8>, Error> {
+    fn get(&self) -> Result<Vec<u8>, StoreError> {
         self.read(STATE_KEY)
     }
 
-    fn put(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn put(&mut self, data: &[u8]) -> Result<(), StoreError> {
         self.change(
-            "put",
+            StoreOperation::Persist,
             Change::Put {
                 key: STATE_KEY.to_owned(),
                 value: data.to_vec(),
@@ -186,11 +184,11 @@ impl State for Table {
         )
     }
 
-    fn del(&mut self) -> Result<(), Error> {
+    fn del(&mut self) -> Result<(), StoreError> {
         self.delete(STATE_KEY)
     }
 
-    fn purge(&mut self) -> Result<(), Error> {
-        self.change("purge", Change::Purge)
+    fn purge(&mut self) -> Result<(), StoreError> {
+        self.change(StoreOperation::Purge, Change::Purge)
     }
 }
