@@ -69,7 +69,8 @@ where
     P: Persistence + Send + Sync + 'static,
 {
     let dir = tempfile::tempdir().unwrap();
-    let first: Vec<u64> = (1..=10).collect();
+    // More than 16 events, so Light persistence prunes (and compacts) at least once.
+    let first: Vec<u64> = (1..=20).collect();
     life::<P, C>(dir.path(), encrypted, &[], &first, ending);
     life::<P, C>(dir.path(), encrypted, &first, &[100], ending);
     let mut all = first;
