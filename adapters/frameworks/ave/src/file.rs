@@ -8,7 +8,7 @@ use persevere_file::{FileError, FileStore};
 
 use crate::error::Error;
 use crate::manager::Manager;
-use crate::runtime::Ambient;
+use persevere_tokio::Tokio;
 
 /// A manager over a [`FileStore`] directory: durable, crash-safe, group-committed on tokio's
 /// blocking pool. One opener per directory at a time; clones share it.
@@ -58,7 +58,7 @@ impl FileManager {
     /// A manager over an open file store.
     pub fn from_store(store: FileStore) -> Self {
         Self {
-            manager: Manager::new(Backend::new(Ambient, store)),
+            manager: Manager::new(Backend::new(Tokio::ambient(), store)),
         }
     }
 

@@ -87,7 +87,6 @@ pub mod file;
 mod key;
 mod manager;
 pub mod memory;
-mod runtime;
 pub mod store;
 
 pub use error::Error;

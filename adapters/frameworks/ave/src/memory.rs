@@ -4,7 +4,7 @@ use persevere_driver::Backend;
 use persevere_memory::Memory;
 
 use crate::manager::Manager;
-use crate::runtime::Ambient;
+use persevere_tokio::Tokio;
 
 /// A manager over a fresh in-memory store, for tests and ephemeral state; clones share it.
 ///
@@ -31,7 +31,7 @@ impl Default for MemoryManager {
 impl MemoryManager {
     /// A manager over `memory` (keep a clone to inspect the store or inject faults).
     pub fn from_memory(memory: Memory) -> Self {
-        let backend = Backend::inline(Ambient, memory.clone());
+        let backend = Backend::inline(Tokio::ambient(), memory.clone());
         Self {
             manager: Manager::new(backend),
             memory,

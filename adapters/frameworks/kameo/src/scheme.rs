@@ -27,7 +27,8 @@
 //!
 //! Stores are opened on the runtime's blocking pool, never on an async worker. A store stays
 //! open (and, for the file journal, locked) until [`release_store`] and the last journal using
-//! it is gone; it runs on the tokio runtime that first opened it.
+//! it is gone. Its work runs on whichever tokio runtime is current when it is used
+//! ([`Tokio::ambient`]), so it outlives the runtime that opened it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
@@ -124,7 +125,7 @@ pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
     };
     let backend = cell
         .get_or_try_init(|| async {
-            let runtime = Tokio::current();
+            let runtime = Tokio::ambient();
             let location = location.to_owned();
             tracing::debug!(%location, "opening store");
             let opened = tokio::task::spawn_blocking(move || opener(&location, &runtime)).await;

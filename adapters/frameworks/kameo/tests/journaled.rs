@@ -198,3 +198,23 @@ async fn an_encrypted_journal_recovers_with_its_key_and_refuses_another() {
     assert!(error.is_recovery(), "{error}");
     gone(&plain).await;
 }
+
+/// A store opened in one runtime keeps working in the next (tests and applications that build
+/// a runtime after dropping another): its work runs on the runtime current when it is used.
+#[test]
+fn a_store_outlives_the_runtime_that_opened_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = file_key(dir.path(), "runtimes");
+    for expected in 1..=2 {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        runtime.block_on(async {
+            let counter = Counter::spawn(CounterArgs::new(key.clone()));
+            assert_eq!(counter.ask(Add(1)).await.expect("add"), expected);
+            stop(&counter).await;
+        });
+    }
+}

@@ -35,10 +35,12 @@ use std::time::Duration;
 use persevere_driver::{BlockingWork, Runtime, Task};
 use tokio::runtime::Handle;
 
-/// The tokio [`Runtime`]: tasks, blocking work and timers on one tokio runtime.
+/// The tokio [`Runtime`]: tasks, blocking work and timers on one tokio runtime, or on
+/// whichever runtime is current at each call ([`Tokio::ambient`]).
 #[derive(Debug, Clone)]
 pub struct Tokio {
-    handle: Handle,
+    /// `None`: the runtime current at each call.
+    handle: Option<Handle>,
 }
 
 impl Tokio {
@@ -49,21 +51,66 @@ impl Tokio {
 
     /// The runtime behind `handle`.
     pub fn from_handle(handle: Handle) -> Self {
-        Self { handle }
+        Self {
+            handle: Some(handle),
+        }
+    }
+
+    /// The runtime current at each call, and plain threads outside any. A backend built on it
+    /// is tied to no runtime: it keeps working when the application drops a runtime and builds
+    /// another (tests do, one per test), and from synchronous code outside one.
+    ///
+    /// ```
+    /// use persevere_driver::Backend;
+    /// use persevere_memory::Memory;
+    /// use persevere_tokio::Tokio;
+    ///
+    /// let backend = Backend::new(Tokio::ambient(), Memory::new()); // no runtime needed yet
+    /// for _ in 0..2 {
+    ///     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    ///     runtime.block_on(async { /* the backend runs on this runtime */ });
+    /// }
+    /// # drop(backend);
+    /// ```
+    pub fn ambient() -> Self {
+        Self { handle: None }
+    }
+
+    fn handle(&self) -> Option<Handle> {
+        match &self.handle {
+            Some(handle) => Some(handle.clone()),
+            None => Handle::try_current().ok(),
+        }
     }
 }
 
 impl Runtime for Tokio {
     fn spawn(&self, task: Task) {
-        drop(self.handle.spawn(task));
+        match self.handle() {
+            Some(handle) => drop(handle.spawn(task)),
+            None => {
+                std::thread::spawn(move || futures::executor::block_on(task));
+            }
+        }
     }
 
     fn spawn_blocking(&self, work: BlockingWork) {
-        drop(self.handle.spawn_blocking(work));
+        match self.handle() {
+            Some(handle) => drop(handle.spawn_blocking(work)),
+            None => {
+                std::thread::spawn(work);
+            }
+        }
     }
 
     fn sleep(&self, duration: Duration) -> Task {
-        let _entered = self.handle.enter();
-        Box::pin(tokio::time::sleep(duration))
+        match self.handle() {
+            Some(handle) => {
+                let _entered = handle.enter();
+                Box::pin(tokio::time::sleep(duration))
+            }
+            // Outside a runtime the caller blocks on the future anyway.
+            None => Box::pin(async move { std::thread::sleep(duration) }),
+        }
     }
 }
