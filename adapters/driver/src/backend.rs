@@ -3,7 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use futures::channel::oneshot;
 use persevere_core::{
@@ -215,10 +215,10 @@ impl Backend {
                     idle
                 };
                 if start {
-                    let shared = Arc::clone(&self.shared);
+                    let shared = Arc::downgrade(&self.shared);
                     self.shared
                         .runtime
-                        .spawn_blocking(Box::new(move || shared.commit_loop()));
+                        .spawn_blocking(Box::new(move || Shared::commit_loop(&shared)));
                 }
                 Pending::Waiting(receiver)
             }
@@ -266,10 +266,18 @@ impl Shared {
 
     /// Drains the queue on the blocking pool: every command waiting when a batch starts goes
     /// into it; the next batch starts when it returns.
-    fn commit_loop(&self) {
+    ///
+    /// The loop holds the backend only while it runs a batch, and lets go of it before it
+    /// answers: once the last handle is dropped after an answer, the store is closed (and a
+    /// file store's lock released) before its owner can try to open it again.
+    fn commit_loop(backend: &Weak<Shared>) {
+        // Nobody holds the backend any more: nothing is waiting for an answer either.
+        let Some(mut shared) = backend.upgrade() else {
+            return;
+        };
         loop {
             let (commands, waiters) = {
-                let mut queue = lock(&self.queue);
+                let mut queue = lock(&shared.queue);
                 if queue.commands.is_empty() {
                     queue.phase = CommitPhase::Idle;
                     return;
@@ -282,11 +290,28 @@ impl Shared {
             let ids: Vec<_> = commands.iter().map(|c| c.command.id()).collect();
             let span = tracing::debug_span!("group_commit", commands = ids.len());
             let _entered = span.enter();
-            let mut results = self.run_batch(commands);
+            let mut results = shared.run_batch(commands);
+            // Whether another batch is waiting is settled before the answers go out, so that
+            // after them this loop holds the backend no more.
+            let more = {
+                let mut queue = lock(&shared.queue);
+                if queue.commands.is_empty() {
+                    queue.phase = CommitPhase::Idle;
+                }
+                !queue.commands.is_empty()
+            };
+            drop(shared);
             for (waiter, id) in waiters.into_iter().zip(ids) {
                 // A waiter that went away (its future was dropped) needs no answer.
                 let _ = waiter.send(answer(&mut results, id));
             }
+            if !more {
+                return;
+            }
+            shared = match backend.upgrade() {
+                Some(shared) => shared,
+                None => return,
+            };
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The file journal manager: durable, crash-safe storage in one directory.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use persevere_driver::Backend;
 use persevere_file::{FileError, FileStore};
@@ -23,36 +22,21 @@ pub struct FileManager {
 }
 
 impl FileManager {
-    /// Opens (or creates) the file journal in `dir`.
-    ///
-    /// A manager dropped in this process releases its directory when the backend's last batch
-    /// has finished on the blocking pool, a moment after its last answer: a directory found
-    /// locked is tried again for up to [`LOCK_GRACE`](Self::LOCK_GRACE) before the lock error
-    /// is returned.
+    /// Opens (or creates) the file journal in `dir`. A directory another manager holds
+    /// (in this process or another) is a lock error; a dropped manager releases it at once.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, Error> {
-        let dir = dir.as_ref();
-        Self::open_with(|| FileStore::open(dir))
+        Self::opened(FileStore::open(dir.as_ref()))
     }
 
     /// Opens the file journal a `file://` URL names (see [`open`](Self::open)).
     pub fn open_url(url: &str) -> Result<Self, Error> {
-        Self::open_with(|| FileStore::open_url(url))
+        Self::opened(FileStore::open_url(url))
     }
 
-    /// How long [`open`](Self::open) waits for a directory held by this process to be released.
-    pub const LOCK_GRACE: Duration = Duration::from_millis(500);
-
-    fn open_with(open: impl Fn() -> Result<FileStore, FileError>) -> Result<Self, Error> {
-        let started = Instant::now();
-        loop {
-            match open() {
-                Ok(store) => return Ok(Self::from_store(store)),
-                Err(FileError::Locked { .. }) if started.elapsed() < Self::LOCK_GRACE => {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(error) => return Err(Error::Open(error.to_string())),
-            }
-        }
+    fn opened(store: Result<FileStore, FileError>) -> Result<Self, Error> {
+        store
+            .map(Self::from_store)
+            .map_err(|error| Error::Open(error.to_string()))
     }
 
     /// A manager over an open file store.

@@ -46,3 +46,24 @@ async fn inside_a_current_thread_runtime() {
 async fn inside_a_multi_thread_runtime() {
     write_then_reopen(tempfile::tempdir().unwrap().path());
 }
+
+/// A dropped manager releases its directory before its last answer arrives: reopening at once
+/// never finds it locked, while a second live manager always does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_manager_releases_its_directory_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..200u32 {
+        let manager = FileManager::open(dir.path()).unwrap();
+        assert!(
+            FileManager::open(dir.path()).is_err(),
+            "a second manager while one lives"
+        );
+        let mut state: Table = manager.create_state("state", "user/a").unwrap();
+        State::put(&mut state, &round.to_le_bytes()).unwrap();
+        drop(state);
+        drop(manager);
+    }
+    let manager = FileManager::open(dir.path()).unwrap();
+    let state: Table = manager.create_state("state", "user/a").unwrap();
+    assert_eq!(State::get(&state).unwrap(), 199u32.to_le_bytes());
+}
