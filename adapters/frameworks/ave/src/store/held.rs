@@ -14,7 +14,6 @@ pub(crate) struct Held<A>(pub(crate) A);
 impl<A> Entity for Held<A>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     type Event = A::Event;
     type Error = ave_actors_actor::Error;

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use ave_actors_actor::ActorContext;
-use borsh::{BorshDeserialize, BorshSerialize};
 use persevere_core::JournalConfig;
 
 use crate::error::Error;
@@ -58,7 +57,6 @@ pub async fn start_store<A>(
 ) -> Result<(), Error>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     let manager: Manager = manager.into();
     let path = ctx.path().clone();
@@ -123,7 +121,6 @@ fn address<A>(actor: &A) -> usize {
 async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<A>>, Error>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     if let Some(slot) = Registry::find_by_actor::<Shared<A>>(ctx.path(), address(actor)) {
         return Ok(slot);
@@ -143,7 +140,6 @@ where
 async fn lock<A>(slot: &Shared<A>) -> tokio::sync::MutexGuard<'_, Slot<A>>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     match slot.try_lock() {
         Ok(guard) => guard,
@@ -155,7 +151,6 @@ where
 pub async fn persist<A>(actor: &mut A, event: &A::Event, ctx: &ActorContext<A>) -> Result<(), Error>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     let slot = slot(actor, ctx).await?;
     let mut slot = lock(&slot).await;
@@ -171,7 +166,6 @@ pub async fn persist_all<A>(
 ) -> Result<(), Error>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     let slot = slot(actor, ctx).await?;
     let mut slot = lock(&slot).await;
@@ -183,7 +177,6 @@ where
 pub async fn snapshot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<(), Error>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     let slot = slot(actor, ctx).await?;
     let mut slot = lock(&slot).await;
@@ -194,7 +187,6 @@ where
 pub async fn last_seq<A>(actor: &A, ctx: &ActorContext<A>) -> Result<u64, Error>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     let slot = slot(actor, ctx).await?;
     let slot = lock(&slot).await;

@@ -18,7 +18,6 @@ pub struct InitializedActor<A>(A);
 impl<A> IntoActor<A> for InitializedActor<A>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     fn into_actor(self) -> A {
         self.0
@@ -53,9 +52,11 @@ where
 /// started (replay from the initial state) or their `Default` (a snapshot was loaded).
 #[async_trait]
 pub trait PersistentActor:
-    Actor + Handler<Self> + Clone + BorshSerialize + BorshDeserialize
-where
-    Self::Event: BorshSerialize + BorshDeserialize,
+    Actor<Event: BorshSerialize + BorshDeserialize>
+    + Handler<Self>
+    + Clone
+    + BorshSerialize
+    + BorshDeserialize
 {
     /// The strategy: [`LightPersistence`](crate::store::LightPersistence) or
     /// [`FullPersistence`](crate::store::FullPersistence).

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use borsh::{BorshDeserialize, BorshSerialize};
 use persevere_core::{Journal, JournalConfig, PersistError, Rejection};
 use persevere_driver::{os_random, Backend, Driver};
 
@@ -25,7 +24,6 @@ pub(crate) struct Recipe<A> {
 impl<A> Recipe<A>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     fn journal(&self) -> Result<Journal<Held<A>>, persevere_driver::Error> {
         let base = Arc::clone(&self.base);
@@ -59,10 +57,7 @@ pub(crate) enum Batch<E> {
 }
 
 /// One actor's open journal.
-pub(crate) struct Slot<A: PersistentActor>
-where
-    A::Event: BorshSerialize + BorshDeserialize,
-{
+pub(crate) struct Slot<A: PersistentActor> {
     driver: Driver<Held<A>>,
     /// Holds a stale value of the actor, traded with the live one while the journal has it.
     spare: Held<A>,
@@ -73,7 +68,6 @@ where
 impl<A> Slot<A>
 where
     A: PersistentActor,
-    A::Event: BorshSerialize + BorshDeserialize,
 {
     /// Opens the journal and recovers `actor` from it (through [`PersistentActor::update`],
     /// when the stream holds anything).
