@@ -1,16 +1,25 @@
 //! The driver's behaviour suite on tokio, current-thread and multi-thread, and on the runtime
 //! current at each call.
 
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 mod current_thread {
     mod suite {
         persevere_driver::behaviour_suite!(
-            |future| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime")
-                    .block_on(future)
-            },
+            |future| crate::current_thread_runtime().block_on(future),
             persevere_tokio::Tokio::current()
         );
     }
@@ -19,14 +28,7 @@ mod current_thread {
 mod multi_thread {
     mod suite {
         persevere_driver::behaviour_suite!(
-            |future| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime")
-                    .block_on(future)
-            },
+            |future| crate::multi_thread_runtime().block_on(future),
             persevere_tokio::Tokio::current()
         );
     }
@@ -35,14 +37,7 @@ mod multi_thread {
 mod ambient {
     mod suite {
         persevere_driver::behaviour_suite!(
-            |future| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("a tokio runtime")
-                    .block_on(future)
-            },
+            |future| crate::multi_thread_runtime().block_on(future),
             persevere_tokio::Tokio::ambient()
         );
     }
@@ -77,10 +72,7 @@ mod ambient {
     fn a_backend_outlives_its_runtimes() {
         let backend = Backend::new(Tokio::ambient(), Memory::new());
         for expected in 1..=2 {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
+            let runtime = crate::current_thread_runtime();
             assert_eq!(runtime.block_on(add_one(&backend)), expected);
         }
         assert_eq!(futures::executor::block_on(add_one(&backend)), 3);
