@@ -1,10 +1,12 @@
 //! [`Table`]: one collection or state, kept in its own persevere stream.
 
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use persevere_core::JournalConfig;
 use persevere_driver::Persistent;
+use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::database::table::{Change, Contents};
 use crate::database::{Collection, CollectionIter, State, StoreError, StoreOperation};
@@ -15,8 +17,9 @@ use crate::manager::Manager;
 /// the log.
 ///
 /// The traits are synchronous: each write blocks the calling thread until it is durable
-/// (the file journal's work runs on tokio's blocking pool). Keep them off latency-critical
-/// async paths, as with any blocking database.
+/// (the file journal's work runs on tokio's blocking pool). On a multi-thread runtime's worker
+/// the wait goes through `block_in_place`, so the worker's other tasks move elsewhere; on a
+/// current-thread runtime it holds the thread, as with any blocking database.
 pub struct Table {
     name: String,
     label: String,
@@ -29,6 +32,19 @@ impl std::fmt::Debug for Table {
             .field("name", &self.name)
             .field("stream", &self.label)
             .finish()
+    }
+}
+
+/// Waits for `work` on the calling thread: ave's storage traits are synchronous. Inside a
+/// multi-thread tokio runtime the worker first hands its other tasks to another worker
+/// (`block_in_place`), so they do not stall behind a durable write.
+fn wait<T>(work: impl Future<Output = T>) -> T {
+    let on_multi_thread = Handle::try_current()
+        .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if on_multi_thread {
+        tokio::task::block_in_place(|| futures::executor::block_on(work))
+    } else {
+        futures::executor::block_on(work)
     }
 }
 
@@ -52,7 +68,7 @@ impl Table {
             .with_store_id(manager.store_id())
             // No timer waits: the calling thread blocks, and may be the timer's own.
             .reread(5, Duration::ZERO);
-        let opened = futures::executor::block_on(Persistent::open(
+        let opened = wait(Persistent::open(
             manager.backend(),
             config,
             Contents::default,
@@ -73,7 +89,7 @@ impl Table {
 
     fn change(&self, operation: StoreOperation, change: Change) -> Result<(), StoreError> {
         let mut table = self.lock();
-        futures::executor::block_on(table.persist(change))
+        wait(table.persist(change))
             .map(drop)
             .map_err(|e| StoreError::Store {
                 operation,
