@@ -144,4 +144,15 @@ pub enum StorageError {
     /// The outcome is unknown: the write may or may not have landed.
     #[error("storage failed, outcome unknown: {0}")]
     Failed(String),
+    /// A read found the record at `seq` but cannot return it: its bytes are damaged or its file
+    /// is missing. Nothing was written, and the store stays usable. For
+    /// [`Command::LoadSnapshot`] the journal falls back to an older snapshot (or a full replay)
+    /// when the events it covers are still in the log; for events it is a recovery error.
+    #[error("the record at seq {seq} is damaged: {reason}")]
+    Damaged {
+        /// The seq of the damaged record (for a snapshot: the last event it covers).
+        seq: u64,
+        /// What is wrong, naming the file where there is one.
+        reason: String,
+    },
 }

@@ -598,6 +598,10 @@ where
             Err(StorageError::Conflict { expected, actual }) => {
                 self.undo(append.request, PersistError::Conflict { expected, actual })
             }
+            Err(StorageError::Damaged { reason, .. }) => self.undo(
+                append.request,
+                PersistError::Rejected(Rejection::Storage(reason)),
+            ),
             Err(StorageError::Failed(reason)) => {
                 tracing::warn!(
                     stream = %self.config.stream,

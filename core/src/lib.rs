@@ -125,4 +125,4 @@ pub use entity::{Entity, UpcastError};
 pub use error::{HandleError, PersistError, RecoveryError, Rejection, StopReason};
 pub use journal::Journal;
 pub use output::{JournalEvent, Phase, RequestId};
-pub use store::{CommandResult, Store, StreamCommand};
+pub use store::{CommandResult, Repair, Store, StreamCommand};

@@ -211,15 +211,24 @@ where
         reader: Reader<'_>,
     ) -> Progress {
         let completion = match result {
-            Ok(completion) => completion,
+            Ok(completion) => Ok(completion),
+            Err(StorageError::Damaged { seq, reason }) => Err((seq, reason)),
             Err(error) => return Progress::Failed(RecoveryError::Storage(error.to_string())),
         };
         let progress = match (&self.step, completion) {
-            (Step::Snapshot { before }, Completion::Snapshot(found)) => {
+            (Step::Snapshot { before }, Err((seq, reason))) => {
+                let before = *before;
+                self.on_damaged_snapshot(before, seq, reason)
+            }
+            (Step::Events, Err((seq, reason))) => Err(RecoveryError::Decode {
+                seq,
+                reason: format!("the store cannot read the event: {reason}"),
+            }),
+            (Step::Snapshot { before }, Ok(Completion::Snapshot(found))) => {
                 let before = *before;
                 self.on_snapshot(before, found, state, initial, reader)
             }
-            (Step::Events, Completion::Events { records, head }) => {
+            (Step::Events, Ok(Completion::Events { records, head })) => {
                 self.on_events(&records, head, state, reader)
             }
             _ => Err(RecoveryError::Storage(
@@ -302,6 +311,26 @@ where
                 }))
             }
         }
+    }
+
+    /// The store found a snapshot at `seq` but could not read it (a damaged or missing file):
+    /// fall back to an older one, exactly as for a snapshot that does not decode.
+    fn on_damaged_snapshot(
+        &mut self,
+        before: Option<u64>,
+        seq: u64,
+        reason: String,
+    ) -> Result<Option<Step>, RecoveryError> {
+        if before.is_some_and(|before| seq >= before) {
+            return Err(RecoveryError::Mismatch {
+                kind: RecordKind::Snapshot,
+                seq,
+                detail: format!("a damaged snapshot reported at or above {before:?}"),
+            });
+        }
+        tracing::warn!(seq, %reason, "the store cannot read a snapshot, falling back");
+        self.skipped.push((seq, reason));
+        Ok(Some(Step::Snapshot { before: Some(seq) }))
     }
 
     fn decode_snapshot(

@@ -34,10 +34,74 @@ pub struct StreamCommand {
 /// The answer to one [`StreamCommand`].
 pub type CommandResult = (CommandId, Result<Completion, StorageError>);
 
+/// Something a store repaired or set aside when it opened (or reopened): bytes it decided not
+/// to use, such as the torn tail of an interrupted write. Drivers report every repair to the
+/// application (an API and a warning naming the streams); nothing is destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Repair {
+    /// What was repaired and why, in an operator's words, naming the file.
+    pub what: String,
+    /// Where the set-aside bytes are kept (a quarantine file), if anywhere.
+    pub kept_at: Option<String>,
+    /// The streams whose data was involved, as far as the store can tell (empty: none known).
+    pub streams: Vec<Arc<str>>,
+}
+
+impl Repair {
+    /// A repair report.
+    ///
+    /// ```
+    /// let repair = persevere_core::Repair::new("cut a torn tail", None, vec!["a".into()]);
+    /// assert_eq!(repair.streams.len(), 1);
+    /// ```
+    pub fn new(what: impl Into<String>, kept_at: Option<String>, streams: Vec<Arc<str>>) -> Self {
+        Self {
+            what: what.into(),
+            kept_at,
+            streams,
+        }
+    }
+}
+
+impl std::fmt::Display for Repair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)?;
+        if let Some(at) = &self.kept_at {
+            write!(f, " (kept at {at})")?;
+        }
+        if !self.streams.is_empty() {
+            write!(f, "; streams involved: {:?}", self.streams)?;
+        }
+        Ok(())
+    }
+}
+
 /// A storage backend. See the [module documentation](self) for the contract.
 pub trait Store: Send + 'static {
     /// Executes `batch` and returns one result per command, in the same order.
     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult>;
+
+    /// What the store repaired or set aside when it was opened, and at every reopen since.
+    /// None by default.
+    fn repairs(&self) -> &[Repair] {
+        &[]
+    }
+
+    /// Why the store refuses every command, if it does: a failed log write or sync fenced it,
+    /// and only [`reopen`](Self::reopen) can tell what is durable. `None` by default.
+    fn fenced(&self) -> Option<String> {
+        None
+    }
+
+    /// Leaves the fenced state by reopening the store's files (re-reading what is durable,
+    /// keeping its exclusive hold on them). Drivers call it, with backoff, while
+    /// [`fenced`](Self::fenced) says so. By default a store cannot reopen.
+    fn reopen(&mut self) -> Result<(), StorageError> {
+        Err(StorageError::Failed(
+            "this store cannot reopen itself".into(),
+        ))
+    }
 }
 
 impl Store for MemoryStore {
