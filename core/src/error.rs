@@ -35,9 +35,11 @@ pub enum PersistError {
     /// Nothing was written; the state is as before; the journal goes on.
     #[error("rejected: {0}")]
     Rejected(Rejection),
-    /// Another writer appended to the stream. Nothing of this request was written; the state is
-    /// as before (rebuilt up to the journal's own last event) and the journal is stopped: never
-    /// overwrite another writer.
+    /// Another writer appended to the stream. Nothing of this request was written: the store
+    /// refused the append because the head was not the expected one, or, after an unknown
+    /// outcome, the re-read found another writer's events at this request's positions. The state
+    /// is as before (rebuilt up to the journal's own last event) and the journal is stopped:
+    /// never overwrite another writer.
     #[error("conflict: expected head {expected}, found {actual}; the journal is stopped")]
     Conflict {
         /// The head this journal expected.
@@ -46,9 +48,14 @@ pub enum PersistError {
         actual: u64,
     },
     /// The storage failed. `landed` says what the journal learnt by re-reading the log:
-    /// `Some(false)` — the write did not land and the state is as before, a retry is safe;
-    /// `None` — the outcome could not be learnt and the journal is stopped (open it again to
-    /// recover the durable truth). A write found to have landed is reported as persisted instead.
+    /// `Some(false)` — the log ends where the write would have started and nothing is at its
+    /// positions: it did not land, the state is as before, the journal goes on and a retry is
+    /// safe; `None` — the outcome could not be learnt (the re-read kept failing, acknowledged
+    /// events are missing, or another writer compacted the write's positions away) and the
+    /// journal is stopped (open it again to recover the durable truth). A write found to have
+    /// landed is reported persisted instead — then, if another writer appended after it, the
+    /// journal stops with [`StopReason::Conflict`]; another writer's events found at the write's
+    /// positions are a [`Conflict`](Self::Conflict).
     #[error("storage failed ({reason}); landed: {landed:?}")]
     Failed {
         /// What the storage said.

@@ -63,6 +63,9 @@ enum Rebuild {
     },
     /// The outcome of `append` is unknown: re-read the log to learn whether it landed.
     Resolve { append: Append, reason: String },
+    /// `append` landed, and another writer appended after it (the head is `actual`): restore
+    /// the state up to the append's last seq, report it persisted, then stop for the conflict.
+    Landed { append: Append, actual: u64 },
 }
 
 /// What the journal is doing. The public [`Phase`] is derived from it.
@@ -624,11 +627,7 @@ where
     fn acknowledge(&mut self, append: Append, state: &E) {
         self.last_seq = append.last;
         self.chain = append.chain;
-        self.events.push_back(JournalEvent::Persisted {
-            request: append.request,
-            first_seq: append.first,
-            last_seq: append.last,
-        });
+        self.report_persisted(&append);
         match self.config.strategy {
             Strategy::Light => {
                 self.snapshot_seq = append.last;
@@ -648,6 +647,14 @@ where
                 }
             }
         }
+    }
+
+    fn report_persisted(&mut self, append: &Append) {
+        self.events.push_back(JournalEvent::Persisted {
+            request: append.request,
+            first_seq: append.first,
+            last_seq: append.last,
+        });
     }
 
     fn start_snapshot(&mut self, request: Option<RequestId>, state: &E) {
@@ -731,6 +738,7 @@ where
         let (until, probe) = match &why {
             Rebuild::Start => (None, None),
             Rebuild::Undo { .. } => (Some(self.last_seq), None),
+            Rebuild::Landed { append, .. } => (Some(append.last), None),
             Rebuild::Resolve { append, .. } => (
                 None,
                 Some(Probe {
@@ -808,43 +816,114 @@ where
             }
             Rebuild::Resolve { append, reason } => {
                 let seen = found.probe.and_then(|probe| probe.seen);
-                if seen == Some(true) && found.last_seq == append.last {
-                    tracing::info!(stream = %self.config.stream, seq = append.last, "failed append had landed");
-                    self.acknowledge(append, state);
-                } else if seen.is_none() && found.last_seq == append.expected_last {
-                    tracing::info!(stream = %self.config.stream, seq = append.last, "failed append had not landed");
-                    self.fail(
-                        append.request,
-                        PersistError::Failed {
-                            reason,
-                            landed: Some(false),
-                        },
-                    );
-                } else if found.last_seq < append.expected_last {
-                    // Events acknowledged earlier are gone: nothing here can be trusted.
-                    let error = RecoveryError::MissingTail {
-                        last: found.last_seq,
-                        head: append.expected_last,
-                    };
-                    self.fail(
-                        append.request,
-                        PersistError::Failed {
-                            reason,
-                            landed: None,
-                        },
-                    );
-                    self.stop(StopReason::Recovery(error));
-                } else {
-                    // Something else is at our positions: another writer.
-                    self.last_seq = append.expected_last;
-                    self.undo(
-                        append.request,
-                        PersistError::Conflict {
-                            expected: append.expected_last,
-                            actual: found.last_seq,
-                        },
-                    );
-                }
+                self.resolve(append, reason, found.last_seq, seen, state);
+            }
+            Rebuild::Landed { append, actual } => {
+                tracing::warn!(
+                    stream = %self.config.stream,
+                    seq = append.last,
+                    actual,
+                    "failed append had landed, then another writer appended"
+                );
+                self.report_persisted(&append);
+                self.stop(StopReason::Conflict {
+                    expected: append.last,
+                    actual,
+                });
+            }
+        }
+    }
+
+    /// Classifies an append whose outcome was unknown by what the re-read found: the head
+    /// (`found.last_seq`) and the probe of the append's last seq.
+    ///
+    /// | found                                                   | outcome                        |
+    /// |---------------------------------------------------------|--------------------------------|
+    /// | head below the expected last seq                        | acknowledged events lost: stop |
+    /// | our record at our last seq, head there                  | `Persisted`, go on             |
+    /// | our record at our last seq, head beyond it              | `Persisted`, then stop (conflict) |
+    /// | another writer's record at our last seq                 | `Conflict`, stop               |
+    /// | nothing at our positions, head the expected last seq    | `Failed { landed: Some(false) }`, go on |
+    /// | head inside our positions (an atomic append of ours would reach its last seq) | `Conflict`, stop |
+    /// | head at or past our last seq, our last seq unreadable (compacted under a snapshot not ours) | `Failed { landed: None }`, stop |
+    fn resolve(
+        &mut self,
+        append: Append,
+        reason: String,
+        head: u64,
+        seen: Option<bool>,
+        state: &E,
+    ) {
+        let stream = &self.config.stream;
+        if head < append.expected_last {
+            // Events acknowledged earlier are gone: nothing here can be trusted.
+            let error = RecoveryError::MissingTail {
+                last: head,
+                head: append.expected_last,
+            };
+            self.fail(
+                append.request,
+                PersistError::Failed {
+                    reason,
+                    landed: None,
+                },
+            );
+            return self.stop(StopReason::Recovery(error));
+        }
+        match seen {
+            Some(true) if head == append.last => {
+                tracing::info!(%stream, seq = append.last, "failed append had landed");
+                self.acknowledge(append, state);
+            }
+            Some(true) => {
+                // Ours landed and another writer appended after it: the state holds its events
+                // too. Rebuild up to our last seq, then report.
+                self.start_recovery(
+                    Rebuild::Landed {
+                        append,
+                        actual: head,
+                    },
+                    1,
+                );
+            }
+            None if head == append.expected_last => {
+                tracing::info!(%stream, seq = append.last, "failed append had not landed");
+                self.fail(
+                    append.request,
+                    PersistError::Failed {
+                        reason,
+                        landed: Some(false),
+                    },
+                );
+            }
+            Some(false) | None if seen == Some(false) || head < append.last => {
+                // Another writer's record is at our last seq, or the head stops inside our
+                // positions (ours is atomic and would reach its last seq): ours did not land.
+                tracing::warn!(%stream, seq = append.last, head, "another writer took our positions");
+                self.last_seq = append.expected_last;
+                self.undo(
+                    append.request,
+                    PersistError::Conflict {
+                        expected: append.expected_last,
+                        actual: head,
+                    },
+                );
+            }
+            _ => {
+                // The head moved past our last seq and the event there cannot be read any more:
+                // another writer exists, and whether ours landed is unknown.
+                tracing::warn!(%stream, seq = append.last, head, "outcome of a failed append unknown");
+                self.fail(
+                    append.request,
+                    PersistError::Failed {
+                        reason,
+                        landed: None,
+                    },
+                );
+                self.stop(StopReason::Conflict {
+                    expected: append.expected_last,
+                    actual: head,
+                });
             }
         }
     }
@@ -856,21 +935,24 @@ where
         attempt: u32,
         error: RecoveryError,
     ) {
-        let request_error = match &why {
+        // How the request the rebuild was for is answered if it gives up: a write known to have
+        // landed is still reported persisted.
+        let answer: Result<Append, (RequestId, PersistError)> = match &why {
             Rebuild::Start => {
                 tracing::error!(stream = %self.config.stream, %error, "recovery failed");
                 self.events
                     .push_back(JournalEvent::RecoveryFailed(error.clone()));
                 return self.stop(StopReason::Recovery(error));
             }
-            Rebuild::Undo { request, error } => (*request, error.clone()),
-            Rebuild::Resolve { append, reason } => (
+            Rebuild::Undo { request, error } => Err((*request, error.clone())),
+            Rebuild::Resolve { append, reason } => Err((
                 append.request,
                 PersistError::Failed {
                     reason: reason.clone(),
                     landed: None,
                 },
-            ),
+            )),
+            Rebuild::Landed { append, .. } => Ok(*append),
         };
         if let RecoveryError::Storage(reason) = &error {
             if attempt < self.config.reread_attempts {
@@ -883,14 +965,21 @@ where
                 };
                 return;
             }
-            self.fail(request_error.0, request_error.1);
+            self.answer(answer);
             return self.stop(StopReason::Unresolved {
                 attempts: attempt,
                 last_error: reason.clone(),
             });
         }
-        self.fail(request_error.0, request_error.1);
+        self.answer(answer);
         self.stop(StopReason::Recovery(error));
+    }
+
+    fn answer(&mut self, answer: Result<Append, (RequestId, PersistError)>) {
+        match answer {
+            Ok(append) => self.report_persisted(&append),
+            Err((request, error)) => self.fail(request, error),
+        }
     }
 
     /// Stops for good: every queued request is answered.

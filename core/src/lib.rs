@@ -77,7 +77,10 @@
 //! - **failure classes** ([`PersistError`]): `Rejected` (nothing written, go on), `Conflict`
 //!   (another writer: the journal stops and never overwrites), `Failed` (outcome unknown: the
 //!   journal is fenced, re-reads the log and learns whether the write landed — a write that
-//!   landed is reported persisted, so a retry never applies an event twice).
+//!   landed is reported persisted, so a retry never applies an event twice; if another writer
+//!   appended after it, the journal then stops. The re-read reads the write's last position
+//!   directly and recognises its own record there by checksum: another writer's record there
+//!   is a `Conflict`, nothing there with the head unmoved is `Failed { landed: Some(false) }`).
 //! - **snapshots**: every N events (default 100), on demand, or when a predicate says so
 //!   ([`Strategy::Full`]); or with every append in the same atomic command
 //!   ([`Strategy::Light`]). **Compaction** deletes events covered by a durable snapshot;

@@ -78,6 +78,12 @@ enum Unreadable {
 }
 
 /// A write whose landing recovery checks, by the checksums of the records it would have left.
+///
+/// A probing recovery first reads the event at `seq` directly (so a snapshot at or past `seq`
+/// cannot hide it), then recovers as usual; the replay and the snapshot it loads are checked too.
+/// Only conclusive observations set `seen`: our event or our Light snapshot at `seq` (ours
+/// landed: an append is atomic), or another event at `seq` (ours did not). Another snapshot at
+/// `seq` proves nothing: a writer that recovered after our write may have snapshotted there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Probe {
     /// The last seq of the write.
@@ -86,8 +92,17 @@ pub(crate) struct Probe {
     pub(crate) event_checksum: u32,
     /// Checksum of the snapshot written with it (Light strategy).
     pub(crate) snapshot_checksum: Option<u32>,
-    /// Whether a record at `seq` was seen, and whether it was ours.
+    /// Whether the event at `seq` was seen, and whether it was ours (`None`: not seen).
     pub(crate) seen: Option<bool>,
+}
+
+impl Probe {
+    /// Records what was found at `seq`, unless something conclusive was found already.
+    fn observe(&mut self, ours: bool) {
+        if self.seen.is_none() {
+            self.seen = Some(ours);
+        }
+    }
 }
 
 /// What a finished recovery found.
@@ -113,7 +128,13 @@ pub(crate) enum Progress {
 }
 
 enum Step {
-    Snapshot { before: Option<u64> },
+    /// Reading the probed position directly (the first step of a probing recovery).
+    Probe {
+        before: Option<u64>,
+    },
+    Snapshot {
+        before: Option<u64>,
+    },
     Events,
 }
 
@@ -174,9 +195,21 @@ where
         read_batch: usize,
     ) -> (Self, Command) {
         let before = until.map(|u| u + 1);
+        let step = match probe {
+            Some(_) => Step::Probe { before },
+            None => Step::Snapshot { before },
+        };
+        let command = match probe {
+            Some(probe) => Command::ReadEvents {
+                id: cmd,
+                from: probe.seq,
+                limit: 1,
+            },
+            None => Command::LoadSnapshot { id: cmd, before },
+        };
         let recovery = Self {
             cmd,
-            step: Step::Snapshot { before },
+            step,
             until,
             read_batch,
             snapshot_seq: None,
@@ -187,16 +220,15 @@ where
             chain: [0; CHAIN_LEN],
             _types: PhantomData,
         };
-        (recovery, Command::LoadSnapshot { id: cmd, before })
+        (recovery, command)
     }
 
-    /// Feeds the completion of the command in flight. `ids` hands out the next command id.
     /// Whether `completion` answers the command in flight.
     pub(crate) fn accepts(&self, completion: &Completion) -> bool {
         matches!(
             (&self.step, completion),
             (Step::Snapshot { .. }, Completion::Snapshot(_))
-                | (Step::Events, Completion::Events { .. })
+                | (Step::Events | Step::Probe { .. }, Completion::Events { .. })
         )
     }
 
@@ -216,6 +248,13 @@ where
             Err(error) => return Progress::Failed(RecoveryError::Storage(error.to_string())),
         };
         let progress = match (&self.step, completion) {
+            // A damaged record at the probed position: the replay meets it and says so.
+            (Step::Probe { before }, Err(_)) => Ok(Some(Step::Snapshot { before: *before })),
+            (Step::Probe { before }, Ok(Completion::Events { records, .. })) => {
+                let before = *before;
+                self.on_probe(&records);
+                Ok(Some(Step::Snapshot { before }))
+            }
             (Step::Snapshot { before }, Err((seq, reason))) => {
                 let before = *before;
                 self.on_damaged_snapshot(before, seq, reason)
@@ -240,7 +279,7 @@ where
                 *ids += 1;
                 self.cmd = CommandId(*ids);
                 let command = match step {
-                    Step::Snapshot { before } => Command::LoadSnapshot {
+                    Step::Probe { before } | Step::Snapshot { before } => Command::LoadSnapshot {
                         id: self.cmd,
                         before,
                     },
@@ -292,9 +331,11 @@ where
                 self.snapshot_seq = Some(stored.seq);
                 self.next = stored.seq + 1;
                 self.chain = chain;
+                // Our Light snapshot was written atomically with our events: finding it proves
+                // they landed. Another snapshot here proves nothing (see `Probe`).
                 if let Some(probe) = self.probe.as_mut().filter(|p| p.seq == stored.seq) {
-                    if let Some(ours) = probe.snapshot_checksum {
-                        probe.seen = Some(ours == checksum);
+                    if probe.snapshot_checksum == Some(checksum) {
+                        probe.observe(true);
                     }
                 }
                 Ok(Some(Step::Events))
@@ -310,6 +351,19 @@ where
                     before: Some(stored.seq),
                 }))
             }
+        }
+    }
+
+    /// The answer to the probe's direct read: the event at the probed seq, if any, is ours or
+    /// another writer's. An undecodable record there decides nothing (the replay reports it).
+    fn on_probe(&mut self, records: &[StoredRecord]) {
+        let Some(probe) = self.probe.as_mut() else {
+            return;
+        };
+        let found = records.iter().find(|r| r.seq == probe.seq);
+        if let Some(rec) = found.and_then(|stored| record::decode(&stored.bytes).ok()) {
+            let ours = rec.checksum == probe.event_checksum;
+            probe.observe(ours);
         }
     }
 
@@ -389,7 +443,8 @@ where
                 reason: e.to_string(),
             })?;
             if let Some(probe) = self.probe.as_mut().filter(|p| p.seq == stored.seq) {
-                probe.seen = Some(probe.event_checksum == rec.checksum);
+                let ours = probe.event_checksum == rec.checksum;
+                probe.observe(ours);
             }
             self.chain = payload.tag;
             self.next += 1;

@@ -699,8 +699,9 @@ fn the_journal_waits_for_its_timeout_before_rereading() {
     journal.handle_timeout(now + Duration::from_millis(9));
     assert!(journal.poll_command().is_none(), "not yet due");
     journal.handle_timeout(now + Duration::from_millis(10));
-    step(&mut journal, &mut store, &mut state, false);
-    step(&mut journal, &mut store, &mut state, false);
+    step(&mut journal, &mut store, &mut state, false); // the probe of seq 1
+    step(&mut journal, &mut store, &mut state, false); // the snapshot
+    step(&mut journal, &mut store, &mut state, false); // the events
     assert_eq!(journal.phase(), Phase::Ready);
     assert_eq!(journal.last_seq(), 1);
     assert_eq!(state, fold(&[1]));
