@@ -126,6 +126,17 @@ pub enum Completion {
     Done,
 }
 
+impl Completion {
+    /// The variant's name, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Completion::Snapshot(_) => "Snapshot",
+            Completion::Events { .. } => "Events",
+            Completion::Done => "Done",
+        }
+    }
+}
+
 /// A failed [`Command`], classified by what is known about its effect.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]

@@ -222,10 +222,4 @@ pub enum HandleError {
         /// The id in flight, if any.
         expected: Option<CommandId>,
     },
-    /// A completion of the wrong shape for its command.
-    #[error("completion for {id} does not answer its command")]
-    WrongCompletion {
-        /// The command's id.
-        id: CommandId,
-    },
 }

@@ -313,6 +313,13 @@ where
 
     /// Feeds back the result of the command `id` (the one last polled). `now` is the driver's
     /// monotonic clock, used to schedule re-reads after failures.
+    ///
+    /// A completion under another id (or before the command was polled) is refused with
+    /// [`HandleError::UnexpectedCompletion`] and changes nothing. A completion of the wrong shape
+    /// for its command (say [`Completion::Events`] answering an append) is a store breaking its
+    /// contract: it is consumed as [`StorageError::Failed`], an unknown outcome — a write is
+    /// fenced and resolved by re-reading the log, a read fails like any failed read — so the
+    /// journal is never left waiting for an answer that will not come.
     pub fn handle_completion(
         &mut self,
         now: Duration,
@@ -327,16 +334,24 @@ where
                 expected: in_flight.filter(|_| self.command.is_none()),
             });
         }
+        let mut result = result;
         if let Ok(completion) = &result {
             let answers = match &self.op {
                 Op::Recovering { recovery, .. } => recovery.accepts(completion),
                 _ => matches!(completion, Completion::Done),
             };
             if !answers {
-                return Err(HandleError::WrongCompletion { id });
+                // A store that answers with the wrong shape broke the contract: what it did is
+                // unknown. A write takes the fencing path, a read fails like any failed read.
+                let reason = format!(
+                    "the store answered {id} with a completion of the wrong shape ({})",
+                    completion.kind()
+                );
+                tracing::error!(stream = %self.config.stream, %reason, "wrong completion");
+                result = Err(StorageError::Failed(reason));
             }
         }
-        // The id and the shape are checked: from here on every completion is consumed.
+        // The id is checked: from here on every completion is consumed.
         match mem::replace(&mut self.op, Op::Ready) {
             Op::Recovering {
                 mut recovery,

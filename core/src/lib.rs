@@ -19,6 +19,24 @@
 //! 3. When the deadline from `poll_timeout` passes, call [`Journal::handle_timeout`].
 //! 4. Pass the same entity state to every call that takes `&mut E`.
 //!
+//! Each [`Command`] is answered by one [`Completion`] (or a [`StorageError`]):
+//!
+//! | command                         | completion                         |
+//! |---------------------------------|------------------------------------|
+//! | [`Command::LoadSnapshot`]       | [`Completion::Snapshot`]           |
+//! | [`Command::ReadEvents`]         | [`Completion::Events`]             |
+//! | [`Command::Append`], [`Command::SaveSnapshot`], [`Command::DeleteEvents`], [`Command::DeleteSnapshots`] | [`Completion::Done`] |
+//!
+//! When the contract is broken:
+//!
+//! - a completion under an id that is not the command in flight (or before the command was
+//!   polled) is refused with [`HandleError::UnexpectedCompletion`] and changes nothing;
+//! - a completion of the wrong shape (a store breaking its contract) is consumed as
+//!   [`StorageError::Failed`]: a write's outcome is unknown, so the journal fences and re-reads
+//!   the log; a read fails like any failed read. The journal is never left waiting;
+//! - commands not polled, or completions not fed back, leave the journal waiting: nothing
+//!   happens until they are.
+//!
 //! ```
 //! use std::time::Duration;
 //! use persevere_core::memory::MemoryStore;

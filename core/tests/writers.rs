@@ -338,3 +338,191 @@ fn an_outcome_compacted_away_by_another_writer_is_unknown_and_stops() {
         })
     );
 }
+
+// ----- completions of the wrong shape (issue 13, item 3) -----
+
+/// Answers a command with a completion that does not fit it.
+fn wrong_shape(command: &Command) -> Completion {
+    match command {
+        Command::LoadSnapshot { .. } => Completion::Done,
+        Command::ReadEvents { .. } => Completion::Snapshot(None),
+        _ => Completion::Events {
+            records: Vec::new(),
+            head: 0,
+        },
+    }
+}
+
+/// An append answered with `Events` (say, by a third-party store): an unknown outcome, never a
+/// wedge. Not executed, it is learnt not landed and the journal goes on; executed, it is learnt
+/// landed and reported persisted (never applied twice).
+#[test]
+fn an_append_answered_with_the_wrong_shape_is_an_unknown_outcome() {
+    for executed in [false, true] {
+        let config = config(Strategy::Full);
+        let (mut journal, mut store, mut state) = started(&config, None);
+        let request = journal.handle_persist(add(2), &mut state).unwrap();
+        let mut first = true;
+        let events = drive(
+            &mut journal,
+            &mut store,
+            &mut state,
+            &mut |store, command| {
+                if std::mem::take(&mut first) {
+                    let answer = wrong_shape(&command);
+                    if executed {
+                        store.execute(STREAM, command).1.expect("the append lands");
+                    }
+                    Ok(answer)
+                } else {
+                    plain(store, command)
+                }
+            },
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, JournalEvent::Fenced { .. })),
+            "fenced: {events:?}"
+        );
+        assert_eq!(journal.phase(), Phase::Ready, "executed: {executed}");
+        if executed {
+            assert_eq!(outcome(&events, request), Ok((2, 2)));
+            assert_eq!(state, fold(&[1, 2]));
+        } else {
+            assert!(matches!(
+                outcome(&events, request),
+                Err(PersistError::Failed {
+                    landed: Some(false),
+                    ..
+                })
+            ));
+            assert_eq!(state, fold(&[1]), "the event is not left applied");
+        }
+        let next = journal.handle_persist(add(3), &mut state).unwrap();
+        let events = drive(&mut journal, &mut store, &mut state, &mut plain);
+        let seq = if executed { 3 } else { 2 };
+        assert_eq!(
+            outcome(&events, next),
+            Ok((seq, seq)),
+            "the journal goes on"
+        );
+    }
+}
+
+/// Every read of a recovery answered with the wrong shape, one at a time: a failed read. At
+/// the first recovery the journal stops with a recovery error (as for any failed read); during
+/// a re-read it retries after its backoff. Never a journal left `Persisting` or waiting forever.
+#[test]
+fn a_read_answered_with_the_wrong_shape_is_a_failed_read() {
+    // The first recovery: the snapshot load, then the event read.
+    for wrong_at in 1..=2 {
+        let mut store = MemoryStore::new();
+        let mut journal = open(config(Strategy::Full), None, 1);
+        let mut state = Ledger::default();
+        let mut reads = 0;
+        let mut events = Vec::new();
+        while let Some(command) = journal.poll_command() {
+            reads += 1;
+            let id = command.id();
+            let result = if reads == wrong_at {
+                Ok(wrong_shape(&command))
+            } else {
+                store.execute(STREAM, command).1
+            };
+            journal
+                .handle_completion(Duration::ZERO, id, result, &mut state)
+                .expect("a wrong shape is consumed, not refused");
+            events.extend(std::iter::from_fn(|| journal.poll_event()));
+        }
+        assert_eq!(journal.phase(), Phase::Stopped, "read {wrong_at}");
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                JournalEvent::RecoveryFailed(persevere_core::RecoveryError::Storage(_))
+            )),
+            "read {wrong_at}: {events:?}"
+        );
+        assert!(matches!(
+            journal.handle_persist(add(1), &mut state),
+            Err(PersistError::Rejected(persevere_core::Rejection::Stopped(
+                _
+            )))
+        ));
+    }
+    // A re-read after a failed append: retried, then resolved.
+    let config = config(Strategy::Full).reread(3, Duration::from_millis(5));
+    let (mut journal, mut store, mut state) = started(&config, None);
+    let request = journal.handle_persist(add(2), &mut state).unwrap();
+    let mut now = Duration::ZERO;
+    let mut answered = 0;
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events.extend(std::iter::from_fn(|| journal.poll_event()));
+        if let Some(command) = journal.poll_command() {
+            answered += 1;
+            let id = command.id();
+            let result = match answered {
+                1 => {
+                    store.execute(STREAM, command).1.expect("the append lands");
+                    Err(StorageError::Failed("lost".into()))
+                }
+                2 => Ok(wrong_shape(&command)),
+                _ => store.execute(STREAM, command).1,
+            };
+            journal
+                .handle_completion(now, id, result, &mut state)
+                .unwrap();
+        } else if let Some(deadline) = journal.poll_timeout() {
+            assert_eq!(journal.phase(), Phase::Fenced);
+            now = deadline;
+            journal.handle_timeout(now);
+        } else {
+            break;
+        }
+    }
+    assert_eq!(outcome(&events, request), Ok((2, 2)));
+    assert_eq!(journal.phase(), Phase::Ready);
+    assert_eq!(state, fold(&[1, 2]));
+}
+
+/// A snapshot, a compaction or a retention answered with the wrong shape: the write failed,
+/// nothing is lost, the journal goes on.
+#[test]
+fn a_housekeeping_write_answered_with_the_wrong_shape_fails_alone() {
+    let config = config(Strategy::Full)
+        .snapshot_every(Some(1))
+        .compact_on_snapshot(true)
+        .keep_snapshots(1);
+    for wrong_at in 1..=3 {
+        let (mut journal, mut store, mut state) = started(&config, None);
+        journal.handle_persist(add(2), &mut state).unwrap();
+        let mut writes = 0;
+        let events = drive(
+            &mut journal,
+            &mut store,
+            &mut state,
+            &mut |store, command| {
+                writes += 1;
+                // The append, then its snapshot, compaction and retention.
+                if writes == wrong_at + 1 {
+                    Ok(wrong_shape(&command))
+                } else {
+                    plain(store, command)
+                }
+            },
+        );
+        let failed = events.iter().any(|e| {
+            matches!(
+                e,
+                JournalEvent::SnapshotFailed { .. } | JournalEvent::HousekeepingFailed { .. }
+            )
+        });
+        assert!(failed, "write {wrong_at}: {events:?}");
+        assert_eq!(journal.phase(), Phase::Ready, "write {wrong_at}");
+        assert_eq!(durable(&store, &config, None), vec![1, 2]);
+        let next = journal.handle_persist(add(3), &mut state).unwrap();
+        let events = drive(&mut journal, &mut store, &mut state, &mut plain);
+        assert_eq!(outcome(&events, next), Ok((3, 3)), "write {wrong_at}");
+    }
+}
