@@ -212,6 +212,31 @@ mod tests {
     }
 
     #[test]
+    fn an_append_whose_snapshot_is_not_at_its_last_seq_writes_nothing() {
+        let mut store = MemoryStore::new();
+        for misplaced in [1, 3] {
+            let result = store.execute(
+                "s",
+                Command::Append {
+                    id: CommandId(1),
+                    expected_last: 0,
+                    events: vec![rec(1), rec(2)],
+                    snapshot: Some(rec(misplaced)),
+                },
+            );
+            assert!(
+                matches!(result.1, Err(StorageError::Rejected(_))),
+                "{misplaced}"
+            );
+            assert_eq!(
+                store.stream("s"),
+                Some(&StreamData::default()),
+                "{misplaced}"
+            );
+        }
+    }
+
+    #[test]
     fn similar_stream_names_stay_apart() {
         let mut store = MemoryStore::new();
         for name in ["a", "a.b", "a/b", "a_b"] {

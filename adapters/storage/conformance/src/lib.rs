@@ -5,9 +5,9 @@
 //! atomic batch appends with an expected last seq (`Conflict`, nothing written), ordered reads
 //! with limits, head semantics (not lowered by compaction), snapshots (latest, before a bound,
 //! replacement, retention), deletion, stream isolation (`a`, `a.b`, `a/b`, `a_b`), unknown
-//! streams, append-with-snapshot atomicity, results in batch order, many streams in one batch,
-//! many journals appending concurrently, and — for persistent backends — durability across a
-//! close and reopen.
+//! streams, append-with-snapshot atomicity (and the snapshot only at the batch's last seq),
+//! results in batch order, many streams in one batch, many journals appending concurrently,
+//! and — for persistent backends — durability across a close and reopen.
 //!
 //! # Running it against a backend
 //!

@@ -3,7 +3,7 @@
 use persevere_core::{Completion, StorageError};
 
 use crate::case::{ensure, ensure_eq, Ctx, Outcome};
-use crate::kit::event;
+use crate::kit::{event, snapshot};
 
 pub(crate) fn append_to_a_new_stream(ctx: &mut Ctx<'_>) -> Outcome {
     let mut kit = ctx.fresh();
@@ -156,6 +156,37 @@ pub(crate) fn non_contiguous_append_writes_nothing(ctx: &mut Ctx<'_>) -> Outcome
     ensure!(result.is_err(), "an append with a gap answered {result:?}");
     ensure_eq!(kit.read_all("s")?.seqs(), vec![1], "events");
     ensure_eq!(kit.head("s")?, 1, "head");
+    Ok(())
+}
+
+/// A snapshot written with an append (Light strategy) covers exactly the batch's last event: a
+/// snapshot at another seq would be recovered as the state at a seq it does not describe.
+pub(crate) fn append_with_a_snapshot_not_at_its_last_seq_writes_nothing(
+    ctx: &mut Ctx<'_>,
+) -> Outcome {
+    let mut kit = ctx.fresh();
+    kit.must_append("s", 0, 1..=1)?;
+    for misplaced in [1, 2, 3, 5] {
+        let id = kit.id();
+        let command = persevere_core::Command::Append {
+            id,
+            expected_last: 1,
+            events: vec![event("s", 2), event("s", 3), event("s", 4)],
+            snapshot: Some(snapshot("s", misplaced, "misplaced")),
+        };
+        let result = kit.one("s", command)?;
+        ensure!(
+            matches!(result, Err(StorageError::Rejected(_))),
+            "an append of 2..=4 with a snapshot at {misplaced} answered {result:?}"
+        );
+        ensure_eq!(kit.read_all("s")?.seqs(), vec![1], "events");
+        ensure_eq!(kit.head("s")?, 1, "head");
+        ensure_eq!(
+            kit.load("s", None)?,
+            None,
+            "snapshot of an append refused for its snapshot at {misplaced}"
+        );
+    }
     Ok(())
 }
 

@@ -36,6 +36,7 @@ cases! {
     append::expected_zero_on_a_written_stream_conflicts,
     append::large_batch_is_atomic,
     append::non_contiguous_append_writes_nothing,
+    append::append_with_a_snapshot_not_at_its_last_seq_writes_nothing,
     append::racing_appends_in_one_batch_one_wins,
     read::reads_return_events_in_seq_order,
     read::read_from_a_middle_seq,

@@ -38,6 +38,7 @@ pub enum Flaw {
     DeleteDropsSnapshots,
     DeleteUnknownFails,
     DropsAppendSnapshot,
+    AcceptsMisplacedSnapshot,
     SnapshotBeforeCheck,
     ShuffledResults,
     OnlyFirstOfBatch,
@@ -74,6 +75,7 @@ impl Flaw {
         Flaw::DeleteDropsSnapshots,
         Flaw::DeleteUnknownFails,
         Flaw::DropsAppendSnapshot,
+        Flaw::AcceptsMisplacedSnapshot,
         Flaw::SnapshotBeforeCheck,
         Flaw::ShuffledResults,
         Flaw::OnlyFirstOfBatch,
@@ -302,6 +304,33 @@ impl Broken {
                     snapshot: None,
                 },
             ),
+            (
+                Flaw::AcceptsMisplacedSnapshot,
+                Command::Append {
+                    id,
+                    expected_last,
+                    events,
+                    snapshot: Some(snapshot),
+                },
+            ) => {
+                // Files the snapshot under whatever seq it names.
+                let result = store.execute(
+                    stream,
+                    Command::Append {
+                        id,
+                        expected_last,
+                        events,
+                        snapshot: None,
+                    },
+                );
+                if result.1.is_ok() {
+                    store
+                        .stream_mut(stream)
+                        .snapshots
+                        .insert(snapshot.seq, snapshot.bytes);
+                }
+                result
+            }
             (
                 Flaw::CorruptsLargeRecords,
                 Command::Append {

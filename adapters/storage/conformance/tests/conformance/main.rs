@@ -96,3 +96,15 @@ fn conformance_report_names_the_failed_cases() {
         "{text}"
     );
 }
+
+#[test]
+fn conformance_catches_a_store_filing_an_append_snapshot_under_another_seq() {
+    let report = check("accepts a misplaced snapshot", || {
+        Broken::new(Flaw::AcceptsMisplacedSnapshot, Reopened::default())
+    });
+    assert_eq!(
+        report.failed(),
+        vec!["append_with_a_snapshot_not_at_its_last_seq_writes_nothing"],
+        "{report}"
+    );
+}
