@@ -3,7 +3,8 @@
 //! [`Harness`] runs a [`Journal`] against a [`MemoryStore`] to completion after every call, and
 //! injects [`Fault`]s at chosen commands: a rejected or failed write (landed or not), a conflict
 //! with another writer, or a crash before or after any command. After a crash,
-//! [`Harness::restart`] recovers a fresh journal and state from what the store holds.
+//! [`Harness::restart`] recovers a fresh journal and state from what the store holds. Every run
+//! is bounded: a journal that never settles fails with [`HarnessError::Unsettled`].
 //!
 //! ```
 //! use persevere_core::testkit::Harness;
@@ -97,7 +98,21 @@ pub enum HarnessError {
     /// Seeding the store failed.
     #[error("encoding a seeded event failed: {0}")]
     Encode(#[from] CodecError),
+    /// The journal never settled: it ignored a due timeout (asked for it again without doing
+    /// anything), or kept issuing commands or timeouts for
+    /// [`max_steps`](Harness::set_max_steps) steps of one run. A journal bug, reported instead
+    /// of running forever.
+    #[error("the journal never settled after {steps} steps: {why}")]
+    Unsettled {
+        /// The steps (commands executed and timeouts fed) of the run.
+        steps: u64,
+        /// What was seen.
+        why: String,
+    },
 }
+
+/// The steps one [`Harness::run`] may take before it fails with [`HarnessError::Unsettled`].
+pub const DEFAULT_MAX_STEPS: u64 = 100_000;
 
 /// Runs one journal over an in-memory store, synchronously, with fault injection.
 pub struct Harness<E: Entity, C = Borsh> {
@@ -115,6 +130,7 @@ pub struct Harness<E: Entity, C = Borsh> {
     seed: u64,
     opened: u64,
     expected_head: Option<HeadCommitment>,
+    max_steps: u64,
 }
 
 impl<E, C> Harness<E, C>
@@ -175,7 +191,14 @@ where
             seed: 0,
             opened: 0,
             expected_head: None,
+            max_steps: DEFAULT_MAX_STEPS,
         }
+    }
+
+    /// How many steps (commands executed and timeouts fed) one [`run`](Self::run) may take
+    /// before it fails with [`HarnessError::Unsettled`] ([`DEFAULT_MAX_STEPS`] unless set).
+    pub fn set_max_steps(&mut self, steps: u64) {
+        self.max_steps = steps.max(1);
     }
 
     /// A harness over an empty store whose journals seal every record with `keys`. Each journal
@@ -381,13 +404,27 @@ where
 
     /// Drives the journal until it has nothing left to do: executes every command (with any
     /// injected fault), drains every event, and advances virtual time to every timeout.
+    ///
+    /// Bounded: fails with [`HarnessError::Unsettled`] as soon as the journal ignores a due
+    /// timeout, or after [`set_max_steps`](Self::set_max_steps) steps.
     pub fn run(&mut self) -> Result<(), HarnessError> {
+        let mut steps = 0u64;
+        // Whether the last step fed a timeout (and no command ran since).
+        let mut fed_timeout = false;
         loop {
+            steps += 1;
+            if steps > self.max_steps {
+                return Err(HarnessError::Unsettled {
+                    steps: steps - 1,
+                    why: "still busy".into(),
+                });
+            }
             let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
             while let Some(event) = journal.poll_event() {
                 self.log.push(event);
             }
             if let Some(command) = journal.poll_command() {
+                fed_timeout = false;
                 self.executed += 1;
                 let fault = self
                     .faults
@@ -404,8 +441,17 @@ where
             }
             match journal.poll_timeout() {
                 Some(deadline) => {
+                    if fed_timeout && deadline <= self.now {
+                        // It was fed a due timeout and asks for one again, without a command:
+                        // virtual time will not move, so neither will it.
+                        return Err(HarnessError::Unsettled {
+                            steps,
+                            why: format!("it ignored its due timeout ({deadline:?})"),
+                        });
+                    }
                     self.now = self.now.max(deadline);
                     journal.handle_timeout(self.now);
+                    fed_timeout = true;
                 }
                 None => return Ok(()),
             }

@@ -707,6 +707,25 @@ fn the_journal_waits_for_its_timeout_before_rereading() {
     assert_eq!(state, fold(&[1]));
 }
 
+/// The harness never runs forever: a run that does not settle within its step budget fails
+/// with `Unsettled` (a journal that ignores its due timeout fails at once; see the testkit).
+#[test]
+fn a_run_that_does_not_settle_fails_after_a_bounded_number_of_steps() {
+    let mut h = Harness::<Ledger>::recover_from_events(
+        config().read_batch(1),
+        Ledger::default,
+        (1..=50).map(add),
+    )
+    .unwrap();
+    h.set_max_steps(10);
+    assert!(matches!(
+        h.restart(),
+        Err(HarnessError::Unsettled { steps: 10, .. })
+    ));
+    h.set_max_steps(1_000);
+    assert_eq!(restart_state(&mut h), fold(&(1..=50).collect::<Vec<_>>()));
+}
+
 // ----- snapshots, compaction, retention -----
 
 #[test]

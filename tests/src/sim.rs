@@ -185,8 +185,14 @@ pub struct Simulation {
     fault_after: Option<u64>,
     /// Another writer's append whose outcome is unknown: (slot, event id, seq).
     foreign_unknown: Option<(usize, u32, u64)>,
+    /// A journal that will never settle was seen: the run stops at once.
+    stalled: bool,
     report: Report,
 }
+
+/// How many rounds [`Simulation::run`]'s final drains may take before the journals are
+/// declared never to settle.
+pub const DRAIN_STEPS: u64 = 20_000;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
@@ -257,6 +263,7 @@ impl Simulation {
             next_id: 0,
             fault_after: None,
             foreign_unknown: None,
+            stalled: false,
             report: Report {
                 digest: FNV_OFFSET,
                 ..Report::default()
@@ -278,11 +285,18 @@ impl Simulation {
 
     /// Runs `steps` scheduling steps, then drains, restarts everything cleanly and checks the
     /// final state.
+    ///
+    /// Bounded: a journal that ignores its due timeout, or journals that do not go quiet within
+    /// [`DRAIN_STEPS`] once faults stop, end the run at once with a violation (so a seed that
+    /// never settles fails fast instead of running until a CI time limit).
     pub fn run(mut self, steps: u64) -> Report {
         for i in 0..self.slots.len() {
             self.pump(i);
         }
         for _ in 0..steps {
+            if self.stalled {
+                return self.report;
+            }
             self.step += 1;
             self.schedule();
         }
@@ -290,8 +304,14 @@ impl Simulation {
         self.plan = None;
         self.fault_after = None;
         self.drain();
+        if self.stalled {
+            return self.report;
+        }
         self.crash(Some(true));
         self.drain();
+        if self.stalled {
+            return self.report;
+        }
         for i in 0..self.slots.len() {
             let slot = &self.slots[i];
             let ids = format!("{:?}", slot.state.ids);
@@ -544,9 +564,29 @@ impl Simulation {
             let slot = &mut self.slots[i];
             if slot.journal.poll_timeout().is_some_and(|t| t <= self.now) {
                 slot.journal.handle_timeout(self.now);
+                let slot = &self.slots[i];
+                // A journal fed its due timeout must act (issue a command) or move its deadline
+                // later; asking again for a deadline already past means it will never settle.
+                let idle = matches!(slot.flight, Flight::Idle);
+                let stalled = slot.journal.poll_timeout().is_some_and(|t| t <= self.now);
                 self.pump(i);
+                let slot = &self.slots[i];
+                if stalled && idle && matches!(slot.flight, Flight::Idle) {
+                    let stream = slot.stream.clone();
+                    self.stall(format!(
+                        "{stream}: the journal ignored its due timeout (phase {:?})",
+                        slot.journal.phase()
+                    ));
+                    return;
+                }
             }
         }
+    }
+
+    /// Ends the run: a journal will never settle.
+    fn stall(&mut self, what: String) {
+        self.violation(what);
+        self.stalled = true;
     }
 
     /// A crash: returns whether the process restarted now (a file-storage power loss may be
@@ -571,7 +611,10 @@ impl Simulation {
 
     /// Runs every journal to quiescence without faults.
     fn drain(&mut self) {
-        for _ in 0..100_000 {
+        for _ in 0..DRAIN_STEPS {
+            if self.stalled {
+                return;
+            }
             let busy: Vec<usize> = (0..self.slots.len())
                 .filter(|&i| !matches!(self.slots[i].flight, Flight::Idle))
                 .collect();
@@ -591,7 +634,9 @@ impl Simulation {
                 self.deliver(i);
             }
         }
-        self.violation("the journals never went quiet".into());
+        self.stall(format!(
+            "the journals never went quiet within {DRAIN_STEPS} steps"
+        ));
     }
 
     /// Drains slot `i`'s outputs, checking each event against the model.

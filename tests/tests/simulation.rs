@@ -10,6 +10,10 @@
 //!   losing unsynced writes), each followed by a fault during the recovery that follows, on both
 //!   storages.
 //!
+//! Every run is bounded: a journal that ignores its due timeout, or journals that are not quiet
+//! within `DRAIN_STEPS` rounds once the faults stop, end the run at once with a violation, so a
+//! seed that never settles fails fast with its seed printed.
+//!
 //! Prints, as its final lines, `fault points: N` and `violations: 0`. A failing seed is printed
 //! with the command that replays it: `PERSEVERE_SEED=<seed> cargo test -p persevere-tests --test
 //! simulation`. `PERSEVERE_SEEDS=<n>` changes how many random seeds run.
