@@ -29,6 +29,12 @@ pub enum Rejection {
 }
 
 /// What became of a persist request that did not succeed.
+///
+/// Each class says what was written, which is always exact. What it says of the state ("as
+/// before") relies on rebuilding the state from the log; if that rebuild cannot read the log
+/// (a read error after every retry, a record the store reports damaged), the journal reports
+/// the class and then stops with [`StopReason::Recovery`] or [`StopReason::Unresolved`]: the
+/// state is then not restored and must be discarded — open the journal again.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum PersistError {

@@ -74,6 +74,10 @@ pub enum Fault {
     CrashBefore,
     /// The process dies after the command ran, before its completion is seen.
     CrashAfter,
+    /// The store finds its record damaged ([`StorageError::Damaged`]): a read that finds a
+    /// snapshot or events answers `Damaged` with the seq of the (first) record found; a read
+    /// that finds nothing is answered as usual; a write writes nothing and answers `Damaged`.
+    Damaged,
 }
 
 /// What a harness call can end in.
@@ -487,6 +491,23 @@ where
                 rogue.events.insert(seq, bytes);
                 rogue.head = seq;
                 self.store.execute(stream, command).1
+            }
+            Some(Fault::Damaged) => {
+                let damaged = |seq: u64| StorageError::Damaged {
+                    seq,
+                    reason: injected("damaged record"),
+                };
+                if !command.is_write() {
+                    match self.store.execute(stream, command).1 {
+                        Ok(Completion::Snapshot(Some(found))) => Err(damaged(found.seq)),
+                        Ok(Completion::Events { records, .. }) if !records.is_empty() => {
+                            Err(damaged(records[0].seq))
+                        }
+                        other => other,
+                    }
+                } else {
+                    Err(damaged(0))
+                }
             }
             Some(Fault::CrashBefore) => return None,
             Some(Fault::CrashAfter) => {

@@ -149,6 +149,104 @@ fn an_unreadable_snapshot_over_compacted_events_is_a_clear_error() {
     assert_eq!(h.journal().map(|j| j.phase()), Some(Phase::Stopped));
 }
 
+// ----- records the store reports damaged (`StorageError::Damaged`) -----
+
+/// A `LoadSnapshot` answered `Damaged` (the store found the snapshot but cannot read it): the
+/// journal falls back to an older snapshot, reports the damaged one, and recovers everything.
+#[test]
+fn a_damaged_snapshot_falls_back_to_an_older_one_and_is_reported() {
+    let mut h = harness(config().snapshot_every(Some(2)));
+    for id in 1..=5 {
+        h.persist(add(id)).unwrap();
+    }
+    h.crash();
+    let next = h.commands_executed() + 1;
+    h.fault_at(next, Fault::Damaged); // the load of the newest snapshot (at 4)
+    assert_eq!(restart_state(&mut h), fold(&[1, 2, 3, 4, 5]));
+    let skipped: Vec<_> = h
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            JournalEvent::SnapshotSkipped { seq, reason } => Some((*seq, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0].0, 4);
+    assert!(skipped[0].1.contains("damaged record"), "{skipped:?}");
+    assert_eq!(
+        h.events().last(),
+        Some(&JournalEvent::Recovered {
+            last_seq: 5,
+            snapshot_seq: Some(2),
+            replayed: 3
+        })
+    );
+    // Both snapshots damaged in turn: a full replay.
+    h.crash();
+    let next = h.commands_executed() + 1;
+    h.fault_at(next, Fault::Damaged);
+    h.fault_at(next + 1, Fault::Damaged);
+    assert_eq!(restart_state(&mut h), fold(&[1, 2, 3, 4, 5]));
+    assert_eq!(
+        h.events().last(),
+        Some(&JournalEvent::Recovered {
+            last_seq: 5,
+            snapshot_seq: None,
+            replayed: 5
+        })
+    );
+    assert_eq!(h.journal().map(|j| j.phase()), Some(Phase::Ready));
+    assert_eq!(
+        h.persist(add(6)).unwrap(),
+        (6, 6),
+        "and the journal goes on"
+    );
+}
+
+/// A damaged snapshot whose events were compacted: nothing can rebuild the state without it,
+/// so recovery fails with `SnapshotUnrecoverable` — never a state missing those events.
+#[test]
+fn a_damaged_snapshot_over_compacted_events_is_unrecoverable() {
+    let mut h = harness(config().snapshot_every(Some(2)).compact_on_snapshot(true));
+    for id in 1..=5 {
+        h.persist(add(id)).unwrap();
+    }
+    h.crash();
+    let next = h.commands_executed() + 1;
+    h.fault_at(next, Fault::Damaged);
+    match h.restart() {
+        Err(HarnessError::Recovery(RecoveryError::SnapshotUnrecoverable {
+            seq: 4,
+            resumes_at: 5,
+            reason,
+        })) => assert!(reason.contains("damaged record"), "{reason}"),
+        other => panic!("expected SnapshotUnrecoverable, got {other:?}"),
+    }
+    assert_eq!(h.journal().map(|j| j.phase()), Some(Phase::Stopped));
+    // The damage was in the read, not in the store: a new journal recovers.
+    assert_eq!(restart_state(&mut h), fold(&[1, 2, 3, 4, 5]));
+}
+
+/// A `ReadEvents` answered `Damaged`: a recovery error naming the damaged event's seq, never a
+/// skipped event.
+#[test]
+fn a_damaged_event_is_a_recovery_error_naming_its_seq() {
+    let mut h = harness(config().read_batch(2));
+    h.persist_all((1..=5).map(add)).unwrap();
+    h.crash();
+    let next = h.commands_executed() + 1;
+    // The snapshot load, the page 1..=2, then the page from 3.
+    h.fault_at(next + 2, Fault::Damaged);
+    match h.restart() {
+        Err(HarnessError::Recovery(RecoveryError::Decode { seq: 3, reason })) => {
+            assert!(reason.contains("damaged record"), "{reason}")
+        }
+        other => panic!("expected a decode error at 3, got {other:?}"),
+    }
+    assert_eq!(h.journal().map(|j| j.phase()), Some(Phase::Stopped));
+}
+
 #[test]
 fn a_gap_in_the_log_is_an_error() {
     let mut h = harness(config());
