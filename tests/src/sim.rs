@@ -27,7 +27,8 @@ pub struct FaultRates {
     pub fail_not_landed: f64,
     /// A write that lands, then is reported failed.
     pub fail_landed: f64,
-    /// Another writer appends just before an append.
+    /// Another writer appends just before an append (plaintext streams), or just after an
+    /// append that landed and is then reported failed.
     pub conflict: f64,
     /// A read that fails (reads run during recovery and re-reads).
     pub read_fault: f64,
@@ -132,6 +133,9 @@ struct Slot {
     appending: Option<RequestId>,
     /// Ids that may or may not have landed (a write cut short by a crash or left unresolved).
     maybe: Vec<u32>,
+    /// A request whose append landed (then was reported failed) before another writer
+    /// appended: its ids are in `truth` already, and it must be reported persisted.
+    durable_early: Option<RequestId>,
     recovering: bool,
 }
 
@@ -153,6 +157,7 @@ impl Slot {
             pending: BTreeMap::new(),
             appending: None,
             maybe: Vec::new(),
+            durable_early: None,
             recovering: true,
         }
     }
@@ -161,9 +166,12 @@ impl Slot {
     fn restart(&mut self, nonces: u64) {
         if let Some(request) = self.appending.take() {
             if let Some(ids) = self.pending.get(&request) {
-                self.maybe.clone_from(ids);
+                if self.durable_early != Some(request) {
+                    self.maybe.clone_from(ids);
+                }
             }
         }
+        self.durable_early = None;
         self.pending.clear();
         self.journal = open_journal(&self.config, self.keys.as_ref(), nonces);
         self.state = Ledger::default();
@@ -462,14 +470,28 @@ impl Simulation {
             self.report.fault_points += 1;
             return (None, Err(StorageError::Rejected("injected".into())));
         }
+        // Another writer of a sealed stream would need the chain value as well as the key: the
+        // conflict faults are for plaintext streams.
+        let plaintext = self.slots[i].keys.is_none();
         if self.rng.chance(rates.fail_landed) {
             self.report.fault_points += 1;
-            let (write, _) = self.backend.execute(stream, command);
+            let append = matches!(command, Command::Append { .. });
+            let (write, result) = self.backend.execute(stream, command);
+            if result.is_ok() && append && plaintext && self.rng.chance(rates.conflict) {
+                // Ours landed, then another writer appends before the journal re-reads: the
+                // journal must report ours persisted (a retry would apply it twice) and stop.
+                self.report.fault_points += 1;
+                let slot = &mut self.slots[i];
+                if let Some(request) = slot.appending {
+                    if let Some(ids) = slot.pending.get(&request) {
+                        slot.truth.extend(ids);
+                        slot.durable_early = Some(request);
+                    }
+                }
+                self.other_writer_appends(i);
+            }
             return (write, Err(StorageError::Failed("injected: landed".into())));
         }
-        // Another writer of a sealed stream would need the chain value as well as the key: the
-        // conflict fault is for plaintext streams.
-        let plaintext = self.slots[i].keys.is_none();
         if plaintext && matches!(command, Command::Append { .. }) && self.rng.chance(rates.conflict)
         {
             self.report.fault_points += 1;
@@ -700,7 +722,13 @@ impl Simulation {
                 if slot.appending == Some(request) {
                     slot.appending = None;
                 }
+                let early = slot.durable_early == Some(request);
+                if early {
+                    slot.durable_early = None;
+                }
                 match slot.pending.remove(&request) {
+                    // Its ids went into the model when it landed.
+                    Some(ids) if early => self.report.persisted += ids.len() as u64,
                     Some(ids) => {
                         self.report.persisted += ids.len() as u64;
                         slot.truth.extend(ids);
@@ -722,7 +750,17 @@ impl Simulation {
                     slot.appending = None;
                 }
                 let ids = slot.pending.remove(&request).unwrap_or_default();
-                if let PersistError::Failed { landed: None, .. } = error {
+                if slot.durable_early == Some(request) {
+                    slot.durable_early = None;
+                    // It landed: only "unknown" is true of it, anything else invites a retry
+                    // that applies it twice.
+                    if !matches!(error, PersistError::Failed { landed: None, .. }) {
+                        let _ = write!(
+                            problem,
+                            "{request} landed before another writer appended, reported {error}"
+                        );
+                    }
+                } else if let PersistError::Failed { landed: None, .. } = error {
                     slot.maybe = ids;
                 }
             }
