@@ -70,8 +70,10 @@ pub enum UpcastError {
 pub trait Entity {
     /// The events that change this entity.
     type Event;
-    /// Why `apply` refuses an event.
-    type Error: fmt::Display;
+    /// Why `apply` refuses an event. A refusal reaches the caller as
+    /// [`Rejection::Refused`](crate::Rejection::Refused), whose [`Refusal`](crate::Refusal)
+    /// gives this very value back ([`Refusal::downcast_ref`](crate::Refusal::downcast_ref)).
+    type Error: fmt::Display + Send + Sync + 'static;
 
     /// The type version written with every new event.
     const EVENT_VERSION: u32 = 1;

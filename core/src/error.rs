@@ -1,5 +1,9 @@
 //! The journal's typed failures.
 
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::Arc;
+
 use thiserror::Error;
 
 use crate::codec::CodecError;
@@ -17,9 +21,9 @@ pub enum Rejection {
     /// An event or the snapshot could not be encoded.
     #[error("encoding failed: {0}")]
     Encode(CodecError),
-    /// `apply` refused an event.
+    /// `apply` refused an event: the entity's own error, to downcast.
     #[error("apply refused the event: {0}")]
-    Refused(String),
+    Refused(Refusal),
     /// The storage refused the write and wrote nothing.
     #[error("storage refused the write: {0}")]
     Storage(String),
@@ -27,6 +31,93 @@ pub enum Rejection {
     #[error("the journal is stopped: {0}")]
     Stopped(StopReason),
 }
+
+/// Why `apply` refused an event: the entity's own [`Entity::Error`](crate::Entity::Error)
+/// value, so a caller can match its own error type, and its message.
+///
+/// Cheap to clone (the value is shared). Two refusals are equal when they hold the same error
+/// type with the same message.
+///
+/// ```
+/// use persevere_core::Refusal;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct InsufficientFunds { missing: u64 }
+/// impl std::fmt::Display for InsufficientFunds {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "{} missing", self.missing)
+///     }
+/// }
+///
+/// let refusal = Refusal::new(InsufficientFunds { missing: 5 });
+/// assert_eq!(refusal.downcast_ref(), Some(&InsufficientFunds { missing: 5 }));
+/// assert!(refusal.downcast_ref::<String>().is_none());
+/// assert_eq!(refusal.to_string(), "5 missing");
+/// ```
+#[derive(Clone)]
+pub struct Refusal {
+    error: Arc<dyn Any + Send + Sync>,
+    type_id: TypeId,
+    type_name: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    /// Wraps an entity's refusal.
+    pub fn new<T: fmt::Display + Send + Sync + 'static>(error: T) -> Self {
+        Self {
+            message: error.to_string(),
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+            error: Arc::new(error),
+        }
+    }
+
+    /// The entity's error, if it is a `T`.
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        self.error.downcast_ref()
+    }
+
+    /// Whether the entity's error is a `T`.
+    pub fn is<T: 'static>(&self) -> bool {
+        self.type_id == TypeId::of::<T>()
+    }
+
+    /// The error's message (its `Display`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The name of the error's type, for diagnostics.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refusal")
+            .field("type", &self.type_name)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl PartialEq for Refusal {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_id == other.type_id && self.message == other.message
+    }
+}
+
+impl Eq for Refusal {}
+
+impl std::error::Error for Refusal {}
 
 /// What became of a persist request that did not succeed.
 ///

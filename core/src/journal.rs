@@ -9,7 +9,7 @@ use crate::codec::{Borsh, Codec, CodecError};
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
 use crate::config::{JournalConfig, Strategy};
 use crate::entity::Entity;
-use crate::error::{HandleError, PersistError, RecoveryError, Rejection, StopReason};
+use crate::error::{HandleError, PersistError, RecoveryError, Refusal, Rejection, StopReason};
 use crate::output::{JournalEvent, Phase, RequestId};
 use crate::record::{self, RecordKind};
 use crate::recovery::{Probe, Progress, Reader, Recovered, Recovery};
@@ -522,7 +522,7 @@ where
         }
         for (i, event) in events.iter().enumerate() {
             if let Err(refusal) = state.apply(event) {
-                let error = PersistError::Rejected(Rejection::Refused(refusal.to_string()));
+                let error = PersistError::Rejected(Rejection::Refused(Refusal::new(refusal)));
                 // `apply` leaves the state unchanged when it refuses, so a refusal of the first
                 // event needs no undo; a later one must undo the events applied before it.
                 return if i == 0 {

@@ -92,7 +92,8 @@
 //!   [`JournalEvent::Persisted`] they are durable and applied. After a failure the state is
 //!   exactly as before: the journal never clones the state; on the failure path only it
 //!   rebuilds the state from the durable log (newest snapshot + replay).
-//! - **failure classes** ([`PersistError`]): `Rejected` (nothing written, go on), `Conflict`
+//! - **failure classes** ([`PersistError`]): `Rejected` (nothing written, go on; an `apply`
+//!   refusal carries the entity's own error in a [`Refusal`], to downcast), `Conflict`
 //!   (another writer: the journal stops and never overwrites), `Failed` (outcome unknown: the
 //!   journal is fenced, re-reads the log and learns whether the write landed — a write that
 //!   landed is reported persisted, so a retry never applies an event twice; if another writer
@@ -143,7 +144,7 @@ pub use codec::{Borsh, Codec, CodecError};
 pub use command::{Command, CommandId, Completion, StorageError, StoredRecord};
 pub use config::{JournalConfig, Strategy};
 pub use entity::{Entity, UpcastError};
-pub use error::{HandleError, PersistError, RecoveryError, Rejection, StopReason};
+pub use error::{HandleError, PersistError, RecoveryError, Refusal, Rejection, StopReason};
 pub use journal::Journal;
 pub use output::{JournalEvent, Phase, RequestId};
 pub use store::{CommandResult, Repair, Store, StreamCommand};

@@ -560,6 +560,80 @@ fn an_event_apply_refuses_is_rejected_before_anything_is_written() {
     assert_eq!(h.persist(add(2)).unwrap(), (2, 2), "the journal goes on");
 }
 
+/// The entity's own error reaches the caller: a bank account can match its
+/// `InsufficientFunds`, in a single persist and inside a batch, not a string.
+#[test]
+fn the_entitys_own_refusal_reaches_the_caller() {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum AccountError {
+        InsufficientFunds { balance: u64, wanted: u64 },
+    }
+    impl std::fmt::Display for AccountError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                AccountError::InsufficientFunds { balance, wanted } => {
+                    write!(f, "insufficient funds: {balance} < {wanted}")
+                }
+            }
+        }
+    }
+    #[derive(Default, Debug, PartialEq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+    struct Account(u64);
+    impl Entity for Account {
+        type Event = i64;
+        type Error = AccountError;
+        fn apply(&mut self, delta: &i64) -> Result<(), AccountError> {
+            let wanted = delta.unsigned_abs();
+            self.0 = match *delta >= 0 {
+                true => self.0 + wanted,
+                false => self
+                    .0
+                    .checked_sub(wanted)
+                    .ok_or(AccountError::InsufficientFunds {
+                        balance: self.0,
+                        wanted,
+                    })?,
+            };
+            Ok(())
+        }
+    }
+    let mut h = Harness::<Account>::new(config(), Account::default);
+    h.persist(10).unwrap();
+    let single = h.persist(-15);
+    let batch = h.persist_all([-5, -10, 5]);
+    let cases = [(single, 10, 15), (batch, 5, 10)];
+    for (refused, balance, wanted) in cases {
+        let refusal = match refused {
+            Err(HarnessError::Persist(PersistError::Rejected(Rejection::Refused(refusal)))) => {
+                refusal
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            refusal.downcast_ref::<AccountError>(),
+            Some(&AccountError::InsufficientFunds { balance, wanted }),
+            "{refusal:?}"
+        );
+        assert!(refusal.is::<AccountError>());
+        assert!(refusal.downcast_ref::<String>().is_none());
+    }
+    assert_eq!(h.state(), &Account(10), "the state as before");
+    let expected = AccountError::InsufficientFunds {
+        balance: 10,
+        wanted: 15,
+    };
+    // Equal refusals compare equal (errors stay comparable).
+    assert_eq!(
+        persevere_core::Refusal::new(expected.clone()),
+        persevere_core::Refusal::new(expected.clone())
+    );
+    assert_ne!(
+        persevere_core::Refusal::new(expected.to_string()),
+        persevere_core::Refusal::new(expected),
+        "another type with the same message"
+    );
+}
+
 #[test]
 fn a_refusal_inside_a_batch_undoes_the_events_applied_before_it() {
     let mut h = harness(config());
