@@ -911,20 +911,11 @@ where
                     },
                 );
             }
-            Some(false) | None if seen == Some(false) || head < append.last => {
-                // Another writer's record is at our last seq, or the head stops inside our
-                // positions (ours is atomic and would reach its last seq): ours did not land.
-                tracing::warn!(%stream, seq = append.last, head, "another writer took our positions");
-                self.last_seq = append.expected_last;
-                self.undo(
-                    append.request,
-                    PersistError::Conflict {
-                        expected: append.expected_last,
-                        actual: head,
-                    },
-                );
-            }
-            _ => {
+            // Another writer's record is at our last seq, or the head stops inside our
+            // positions (ours is atomic and would reach its last seq): ours did not land.
+            Some(false) => self.taken_over(append, head),
+            None if head < append.last => self.taken_over(append, head),
+            None => {
                 // The head moved past our last seq and the event there cannot be read any more:
                 // another writer exists, and whether ours landed is unknown.
                 tracing::warn!(%stream, seq = append.last, head, "outcome of a failed append unknown");
@@ -941,6 +932,20 @@ where
                 });
             }
         }
+    }
+
+    /// Another writer's events are at the positions of `append`, which did not land: restore
+    /// the state before it, report the conflict and stop.
+    fn taken_over(&mut self, append: Append, head: u64) {
+        tracing::warn!(stream = %self.config.stream, seq = append.last, head, "another writer took our positions");
+        self.last_seq = append.expected_last;
+        self.undo(
+            append.request,
+            PersistError::Conflict {
+                expected: append.expected_last,
+                actual: head,
+            },
+        );
     }
 
     fn on_recovery_failed(
