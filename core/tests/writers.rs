@@ -526,3 +526,59 @@ fn a_housekeeping_write_answered_with_the_wrong_shape_fails_alone() {
         assert_eq!(outcome(&events, next), Ok((3, 3)), "write {wrong_at}");
     }
 }
+
+/// Our Light append (events and snapshot) landed; then a maintenance process re-snapshotted the
+/// stream at our last seq (a snapshot that is not ours) and compacted the events under it. Our
+/// event cannot be read, and a snapshot that is not ours proves nothing (it may describe our
+/// events): unknown, never `Conflict` (which says nothing was written and invites a retry).
+#[test]
+fn another_snapshot_at_our_last_seq_proves_nothing() {
+    let config = config(Strategy::Light);
+    // Sealed, so that a snapshot of the same state by another journal is another record.
+    let keys = Arc::new(KeyRing::new(KeyId(1), Key::from_bytes([9; 32])));
+    let (mut journal, mut store, mut state) = started(&config, Some(&keys));
+    let request = journal
+        .handle_persist_all([add(2), add(3)], &mut state)
+        .unwrap();
+    let mut first = true;
+    let events = drive(
+        &mut journal,
+        &mut store,
+        &mut state,
+        &mut |store, command| {
+            if !std::mem::take(&mut first) {
+                return plain(store, command);
+            }
+            store.execute(STREAM, command).1.expect("the append lands");
+            // The maintenance process: the state at 3 snapshotted by another journal (Full, from
+            // a copy without our snapshot), filed at 3; then the events under it compacted.
+            let mut copy = store.clone();
+            copy.stream_mut(STREAM).snapshots.clear();
+            let mut other = open(
+                JournalConfig::new(STREAM).snapshot_every(None),
+                Some(&keys),
+                7,
+            );
+            let mut other_state = Ledger::default();
+            drive(&mut other, &mut copy, &mut other_state, &mut plain);
+            other.handle_snapshot_request(&mut other_state).unwrap();
+            drive(&mut other, &mut copy, &mut other_state, &mut plain);
+            let theirs = copy.stream(STREAM).unwrap().snapshots[&3].clone();
+            let s = store.stream_mut(STREAM);
+            assert_ne!(s.snapshots[&3], theirs, "a different snapshot record");
+            s.snapshots.insert(3, theirs);
+            s.events.clear();
+            Err(StorageError::Failed(
+                "connection lost after the write".into(),
+            ))
+        },
+    );
+    assert!(
+        matches!(
+            outcome(&events, request),
+            Err(PersistError::Failed { landed: None, .. })
+        ),
+        "{events:?}"
+    );
+    assert_eq!(journal.phase(), Phase::Stopped);
+}
