@@ -40,12 +40,15 @@ pub struct JournalConfig {
     pub(crate) read_batch: usize,
     pub(crate) reread_attempts: u32,
     pub(crate) reread_backoff: Duration,
+    pub(crate) max_append_events: usize,
+    pub(crate) max_append_bytes: usize,
 }
 
 impl JournalConfig {
     /// Defaults for `stream`: [`Strategy::Full`], a snapshot every 100 events, no compaction,
     /// every snapshot kept, replay in pages of 4096 events, and 5 re-read attempts starting 50 ms
-    /// apart (doubling) after a failed write.
+    /// apart (doubling) after a failed write; requests queued behind a write are coalesced into
+    /// appends of at most 1024 events and 4 MiB of event records.
     pub fn new(stream: impl Into<String>) -> Self {
         Self {
             stream: stream.into(),
@@ -58,6 +61,8 @@ impl JournalConfig {
             read_batch: 4096,
             reread_attempts: 5,
             reread_backoff: Duration::from_millis(50),
+            max_append_events: 1024,
+            max_append_bytes: 4 << 20,
         }
     }
 
@@ -131,5 +136,21 @@ impl JournalConfig {
         self.reread_attempts = attempts.max(1);
         self.reread_backoff = backoff;
         self
+    }
+
+    /// Caps the appends that coalesce queued persist requests: requests queued while a write is
+    /// in flight go into the next append together, as long as it holds at most `events` events
+    /// and `bytes` bytes of encoded event records (a Light snapshot is not counted). A single
+    /// request larger than the cap is still appended, alone: a request is atomic and never
+    /// split. `1` for either turns coalescing off (one request per append). `0` counts as 1.
+    pub fn max_append(mut self, events: usize, bytes: usize) -> Self {
+        self.max_append_events = events.max(1);
+        self.max_append_bytes = bytes.max(1);
+        self
+    }
+
+    /// The cap on coalesced appends: (events, bytes); see [`max_append`](Self::max_append).
+    pub fn max_append_size(&self) -> (usize, usize) {
+        (self.max_append_events, self.max_append_bytes)
     }
 }

@@ -37,11 +37,21 @@ enum Request<T> {
     Snapshot { id: RequestId },
 }
 
-/// An append in flight: what was sent, and how to recognise it in the log.
+/// One persist request's place in an append.
 #[derive(Debug, Clone, Copy)]
+struct Member {
+    request: RequestId,
+    first: u64,
+    last: u64,
+}
+
+/// An append in flight: what was sent, and how to recognise it in the log. It carries the
+/// events of one or more requests (`members`, in request order, their seqs contiguous), and is
+/// one atomic write: all of them land or none.
+#[derive(Debug, Clone)]
 struct Append {
     cmd: CommandId,
-    request: RequestId,
+    members: Vec<Member>,
     expected_last: u64,
     first: u64,
     last: u64,
@@ -51,14 +61,21 @@ struct Append {
     chain: Chain,
 }
 
+impl Append {
+    /// The requests it carries, in order.
+    fn requests(&self) -> Vec<RequestId> {
+        self.members.iter().map(|member| member.request).collect()
+    }
+}
+
 /// Why the state is being rebuilt, and what to report once it is.
 enum Rebuild {
     /// The first recovery.
     Start,
-    /// Nothing of `request` was written: restore the state up to the last durable seq, then
-    /// report `error` (a conflict also stops the journal).
+    /// Nothing of `requests` was written: restore the state up to the last durable seq, then
+    /// report `error` for each (a conflict also stops the journal).
     Undo {
-        request: RequestId,
+        requests: Vec<RequestId>,
         error: PersistError,
     },
     /// The outcome of `append` is unknown: re-read the log to learn whether it landed.
@@ -109,8 +126,10 @@ type SnapshotPredicate<E> = Box<dyn Fn(&E, u64) -> bool + Send>;
 /// each time. Until [`JournalEvent::Recovered`] the state's content is irrelevant: recovery
 /// replaces it.
 ///
-/// Requests (persists and on-demand snapshots) are handled one at a time, in the order they were
-/// made; at most one storage command is in flight.
+/// Requests (persists and on-demand snapshots) are handled in the order they were made; at most
+/// one storage command is in flight. Persist requests queued while a command is in flight are
+/// coalesced into the next append (up to [`JournalConfig::max_append`]), each reported by its
+/// own [`JournalEvent::Persisted`], in request order.
 pub struct Journal<E: Entity, C = Borsh> {
     config: JournalConfig,
     initial: Box<dyn Fn() -> E + Send>,
@@ -492,47 +511,111 @@ where
     /// Starts queued requests while the journal is ready.
     fn advance(&mut self, state: &mut E) {
         while matches!(self.op, Op::Ready) {
-            match self.requests.pop_front() {
-                Some(Request::Persist { id, events }) => {
-                    self.start_append(id, events.as_slice(), state)
+            match self.requests.front() {
+                Some(Request::Persist { .. }) => self.start_append(state),
+                Some(Request::Snapshot { .. }) => {
+                    if let Some(Request::Snapshot { id }) = self.requests.pop_front() {
+                        self.start_snapshot(Some(id), state);
+                    }
                 }
-                Some(Request::Snapshot { id }) => self.start_snapshot(Some(id), state),
                 None => return,
             }
         }
     }
 
-    fn start_append(&mut self, request: RequestId, events: &[E::Event], state: &mut E) {
+    /// Starts one append with the persist requests at the front of the queue: as many as fit
+    /// the cap ([`JournalConfig::max_append`]; the first always goes), up to the next snapshot
+    /// request. Each request is encoded and applied in turn; one that cannot be encoded, or
+    /// whose first event `apply` refuses, is rejected alone and the others go on. A refusal
+    /// after a request's first event leaves part of it applied: the requests taken so far go
+    /// back to the queue, and the state is rebuilt from the durable log before the refusal is
+    /// reported (they are applied again after it). If no request is left, nothing is issued.
+    fn start_append(&mut self, state: &mut E) {
         let expected_last = self.last_seq;
-        let first = expected_last + 1;
-        let mut records = Vec::with_capacity(events.len());
+        let (max_events, max_bytes) = self.config.max_append_size();
+        let mut records: Vec<StoredRecord> = Vec::new();
+        let mut bytes = 0usize;
+        let mut members: Vec<Member> = Vec::new();
+        let mut taken: Vec<(RequestId, Batch<E::Event>)> = Vec::new();
         let mut event_checksum = 0;
         let mut chain = self.chain;
-        for (seq, event) in (first..).zip(events) {
-            match self.encode_record(RecordKind::Event, E::EVENT_VERSION, seq, &chain, event) {
-                Ok((bytes, checksum, tag)) => {
-                    event_checksum = checksum;
-                    chain = tag;
-                    records.push(StoredRecord { seq, bytes });
-                }
-                Err(error) => {
-                    return self.fail(request, PersistError::Rejected(Rejection::Encode(error)))
+        'requests: while let Some(Request::Persist { events, .. }) = self.requests.front() {
+            let len = events.as_slice().len();
+            if !members.is_empty() && records.len() + len > max_events {
+                break;
+            }
+            let Some(Request::Persist { id, events }) = self.requests.pop_front() else {
+                break;
+            };
+            let mark = records.len();
+            let first = expected_last + mark as u64 + 1;
+            let mut request_chain = chain;
+            let mut request_checksum = event_checksum;
+            let mut request_bytes = 0usize;
+            for (seq, event) in (first..).zip(events.as_slice()) {
+                match self.encode_record(
+                    RecordKind::Event,
+                    E::EVENT_VERSION,
+                    seq,
+                    &request_chain,
+                    event,
+                ) {
+                    Ok((encoded, checksum, tag)) => {
+                        request_checksum = checksum;
+                        request_chain = tag;
+                        request_bytes += encoded.len();
+                        records.push(StoredRecord {
+                            seq,
+                            bytes: encoded,
+                        });
+                    }
+                    Err(error) => {
+                        records.truncate(mark);
+                        self.fail(id, PersistError::Rejected(Rejection::Encode(error)));
+                        continue 'requests;
+                    }
                 }
             }
-        }
-        for (i, event) in events.iter().enumerate() {
-            if let Err(refusal) = state.apply(event) {
-                let error = PersistError::Rejected(Rejection::Refused(Refusal::new(refusal)));
-                // `apply` leaves the state unchanged when it refuses, so a refusal of the first
-                // event needs no undo; a later one must undo the events applied before it.
-                return if i == 0 {
-                    self.fail(request, error)
-                } else {
-                    self.undo(request, error)
-                };
+            if !members.is_empty() && bytes + request_bytes > max_bytes {
+                // Over the cap: it heads the next append (nothing of it is applied yet).
+                records.truncate(mark);
+                self.requests.push_front(Request::Persist { id, events });
+                break;
             }
+            for (i, event) in events.as_slice().iter().enumerate() {
+                if let Err(refusal) = state.apply(event) {
+                    let error = PersistError::Rejected(Rejection::Refused(Refusal::new(refusal)));
+                    records.truncate(mark);
+                    // `apply` leaves the state unchanged when it refuses, so a refusal of the
+                    // first event needs no undo; a later one must undo the events applied before
+                    // it, and with them those of the requests taken before this one.
+                    if i == 0 {
+                        self.fail(id, error);
+                        continue 'requests;
+                    }
+                    for (id, events) in taken.into_iter().rev() {
+                        self.requests.push_front(Request::Persist { id, events });
+                    }
+                    return self.undo(vec![id], error);
+                }
+            }
+            let last = expected_last + records.len() as u64;
+            bytes += request_bytes;
+            chain = request_chain;
+            event_checksum = request_checksum;
+            members.push(Member {
+                request: id,
+                first,
+                last,
+            });
+            taken.push((id, events));
         }
-        let last = expected_last + events.len() as u64;
+        if members.is_empty() {
+            return;
+        }
+        drop(taken);
+        let first = expected_last + 1;
+        let last = expected_last + records.len() as u64;
         let mut snapshot = None;
         let mut snapshot_checksum = None;
         if self.config.strategy == Strategy::Light {
@@ -543,12 +626,16 @@ where
                 &chain,
                 state,
             ) {
-                Ok((bytes, checksum, _)) => {
-                    snapshot = Some(StoredRecord { seq: last, bytes });
+                Ok((encoded, checksum, _)) => {
+                    snapshot = Some(StoredRecord {
+                        seq: last,
+                        bytes: encoded,
+                    });
                     snapshot_checksum = Some(checksum);
                 }
                 Err(error) => {
-                    return self.undo(request, PersistError::Rejected(Rejection::Encode(error)))
+                    let requests = members.iter().map(|m| m.request).collect();
+                    return self.undo(requests, PersistError::Rejected(Rejection::Encode(error)));
                 }
             }
         }
@@ -560,7 +647,7 @@ where
         });
         self.op = Op::Appending(Append {
             cmd,
-            request,
+            members,
             expected_last,
             first,
             last,
@@ -610,14 +697,15 @@ where
         match outcome {
             Ok(()) => self.acknowledge(append, state),
             Err(StorageError::Rejected(reason)) => self.undo(
-                append.request,
+                append.requests(),
                 PersistError::Rejected(Rejection::Storage(reason)),
             ),
-            Err(StorageError::Conflict { expected, actual }) => {
-                self.undo(append.request, PersistError::Conflict { expected, actual })
-            }
+            Err(StorageError::Conflict { expected, actual }) => self.undo(
+                append.requests(),
+                PersistError::Conflict { expected, actual },
+            ),
             Err(StorageError::Damaged { reason, .. }) => self.undo(
-                append.request,
+                append.requests(),
                 PersistError::Rejected(Rejection::Storage(reason)),
             ),
             Err(StorageError::Failed(reason)) => {
@@ -664,12 +752,22 @@ where
         }
     }
 
+    /// Reports every request of a durable append persisted, in request order.
     fn report_persisted(&mut self, append: &Append) {
-        self.events.push_back(JournalEvent::Persisted {
-            request: append.request,
-            first_seq: append.first,
-            last_seq: append.last,
-        });
+        for member in &append.members {
+            self.events.push_back(JournalEvent::Persisted {
+                request: member.request,
+                first_seq: member.first,
+                last_seq: member.last,
+            });
+        }
+    }
+
+    /// Reports every request of an append that wrote nothing failed with `error`.
+    fn fail_all(&mut self, requests: impl IntoIterator<Item = RequestId>, error: PersistError) {
+        for request in requests {
+            self.fail(request, error.clone());
+        }
     }
 
     fn start_snapshot(&mut self, request: Option<RequestId>, state: &E) {
@@ -739,14 +837,19 @@ where
             .push_back(JournalEvent::PersistFailed { request, error });
     }
 
-    /// Nothing of `request` was written but the state has (some of) its events applied: rebuild
-    /// the state up to the last durable seq, then report `error`.
-    fn undo(&mut self, request: RequestId, error: PersistError) {
-        tracing::debug!(stream = %self.config.stream, %request, %error, "undoing applied events");
+    /// Nothing of `requests` was written but the state has (some of) their events applied:
+    /// rebuild the state up to the last durable seq, then report `error` for each.
+    fn undo(&mut self, requests: Vec<RequestId>, error: PersistError) {
+        let which = requests
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::debug!(stream = %self.config.stream, requests = %which, %error, "undoing applied events");
         self.events.push_back(JournalEvent::Fenced {
-            reason: format!("undoing {request}: {error}"),
+            reason: format!("undoing {which}: {error}"),
         });
-        self.start_recovery(Rebuild::Undo { request, error }, 1);
+        self.start_recovery(Rebuild::Undo { requests, error }, 1);
     }
 
     fn start_recovery(&mut self, why: Rebuild, attempt: u32) {
@@ -816,7 +919,7 @@ where
                     replayed: found.replayed,
                 });
             }
-            Rebuild::Undo { request, error } => {
+            Rebuild::Undo { requests, error } => {
                 let conflict = match &error {
                     PersistError::Conflict { expected, actual } => Some(StopReason::Conflict {
                         expected: *expected,
@@ -824,7 +927,7 @@ where
                     }),
                     _ => None,
                 };
-                self.fail(request, error);
+                self.fail_all(requests, error);
                 if let Some(reason) = conflict {
                     self.stop(reason);
                 }
@@ -876,8 +979,8 @@ where
                 last: head,
                 head: append.expected_last,
             };
-            self.fail(
-                append.request,
+            self.fail_all(
+                append.requests(),
                 PersistError::Failed {
                     reason,
                     landed: None,
@@ -903,8 +1006,8 @@ where
             }
             None if head == append.expected_last => {
                 tracing::info!(%stream, seq = append.last, "failed append had not landed");
-                self.fail(
-                    append.request,
+                self.fail_all(
+                    append.requests(),
                     PersistError::Failed {
                         reason,
                         landed: Some(false),
@@ -919,8 +1022,8 @@ where
                 // The head moved past our last seq and the event there cannot be read any more:
                 // another writer exists, and whether ours landed is unknown.
                 tracing::warn!(%stream, seq = append.last, head, "outcome of a failed append unknown");
-                self.fail(
-                    append.request,
+                self.fail_all(
+                    append.requests(),
                     PersistError::Failed {
                         reason,
                         landed: None,
@@ -940,7 +1043,7 @@ where
         tracing::warn!(stream = %self.config.stream, seq = append.last, head, "another writer took our positions");
         self.last_seq = append.expected_last;
         self.undo(
-            append.request,
+            append.requests(),
             PersistError::Conflict {
                 expected: append.expected_last,
                 actual: head,
@@ -957,22 +1060,22 @@ where
     ) {
         // How the request the rebuild was for is answered if it gives up: a write known to have
         // landed is still reported persisted.
-        let answer: Result<Append, (RequestId, PersistError)> = match &why {
+        let answer: Result<Append, (Vec<RequestId>, PersistError)> = match &why {
             Rebuild::Start => {
                 tracing::error!(stream = %self.config.stream, %error, "recovery failed");
                 self.events
                     .push_back(JournalEvent::RecoveryFailed(error.clone()));
                 return self.stop(StopReason::Recovery(error));
             }
-            Rebuild::Undo { request, error } => Err((*request, error.clone())),
+            Rebuild::Undo { requests, error } => Err((requests.clone(), error.clone())),
             Rebuild::Resolve { append, reason } => Err((
-                append.request,
+                append.requests(),
                 PersistError::Failed {
                     reason: reason.clone(),
                     landed: None,
                 },
             )),
-            Rebuild::Landed { append, .. } => Ok(*append),
+            Rebuild::Landed { append, .. } => Ok(append.clone()),
         };
         if let RecoveryError::Storage(reason) = &error {
             if attempt < self.config.reread_attempts {
@@ -995,10 +1098,10 @@ where
         self.stop(StopReason::Recovery(error));
     }
 
-    fn answer(&mut self, answer: Result<Append, (RequestId, PersistError)>) {
+    fn answer(&mut self, answer: Result<Append, (Vec<RequestId>, PersistError)>) {
         match answer {
             Ok(append) => self.report_persisted(&append),
-            Err((request, error)) => self.fail(request, error),
+            Err((requests, error)) => self.fail_all(requests, error),
         }
     }
 
