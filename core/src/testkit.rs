@@ -364,6 +364,53 @@ where
         self.finish_persist(request)
     }
 
+    /// Makes several persist requests (each an atomic batch) before running, then runs to
+    /// completion: the first starts at once and the others queue behind it, so they are
+    /// coalesced into the next append(s). Returns each request's outcome, in order; a request
+    /// the journal refused at once, or left unanswered by a crash, gets that error.
+    pub fn persist_queued(
+        &mut self,
+        requests: impl IntoIterator<Item = Vec<E::Event>>,
+    ) -> Vec<Result<(u64, u64), HarnessError>> {
+        let mut made = Vec::new();
+        for events in requests {
+            made.push(match self.journal.as_mut() {
+                None => Err(HarnessError::Crashed),
+                Some(journal) => journal
+                    .handle_persist_all(events, &mut self.state)
+                    .map_err(HarnessError::Persist),
+            });
+        }
+        let from = self.log.len();
+        let ran = self.run();
+        made.into_iter()
+            .map(|request| {
+                let request = request?;
+                self.log[from..]
+                    .iter()
+                    .find_map(|event| Self::outcome_of(request, event))
+                    .unwrap_or_else(|| Err(ran.clone().err().unwrap_or(HarnessError::Crashed)))
+            })
+            .collect()
+    }
+
+    fn outcome_of(
+        request: RequestId,
+        event: &JournalEvent,
+    ) -> Option<Result<(u64, u64), HarnessError>> {
+        match event {
+            JournalEvent::Persisted {
+                request: r,
+                first_seq,
+                last_seq,
+            } if *r == request => Some(Ok((*first_seq, *last_seq))),
+            JournalEvent::PersistFailed { request: r, error } if *r == request => {
+                Some(Err(HarnessError::Persist(error.clone())))
+            }
+            _ => None,
+        }
+    }
+
     /// Takes a snapshot on demand and runs to completion; returns the seq it covers.
     pub fn snapshot(&mut self) -> Result<u64, HarnessError> {
         let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
@@ -392,17 +439,7 @@ where
         self.run()?;
         self.log[from..]
             .iter()
-            .find_map(|event| match event {
-                JournalEvent::Persisted {
-                    request: r,
-                    first_seq,
-                    last_seq,
-                } if *r == request => Some(Ok((*first_seq, *last_seq))),
-                JournalEvent::PersistFailed { request: r, error } if *r == request => {
-                    Some(Err(HarnessError::Persist(error.clone())))
-                }
-                _ => None,
-            })
+            .find_map(|event| Self::outcome_of(request, event))
             .unwrap_or(Err(HarnessError::Crashed))
     }
 

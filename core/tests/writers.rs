@@ -582,3 +582,130 @@ fn another_snapshot_at_our_last_seq_proves_nothing() {
     );
     assert_eq!(journal.phase(), Phase::Stopped);
 }
+
+/// Makes `add(2)` (which starts at once) and three requests queued behind it, then drives the
+/// journal with `on_second` in place of the second write: the coalesced append of the three.
+fn coalesced(
+    journal: &mut Journal<Ledger>,
+    store: &mut MemoryStore,
+    state: &mut Ledger,
+    on_second: OnWrite<'_>,
+) -> (Vec<RequestId>, Vec<JournalEvent>) {
+    let mut ids = vec![journal.handle_persist(add(2), state).unwrap()];
+    ids.push(journal.handle_persist(add(3), state).unwrap());
+    ids.push(journal.handle_persist_all([add(4), add(5)], state).unwrap());
+    ids.push(journal.handle_persist(add(6), state).unwrap());
+    let mut writes = 0;
+    let events = drive(journal, store, state, &mut |store, command| {
+        writes += 1;
+        if writes == 2 {
+            let Command::Append { events, .. } = &command else {
+                panic!("the second write is the coalesced append: {command:?}");
+            };
+            assert_eq!(events.len(), 4, "three requests, four events, one command");
+            on_second(store, command)
+        } else {
+            plain(store, command)
+        }
+    });
+    (ids, events)
+}
+
+/// A coalesced append landed, was reported unknown, and another writer appended after it:
+/// every request in it is `Persisted` (in order), then the journal stops.
+#[test]
+fn a_coalesced_append_that_landed_before_another_writer_is_persisted_whole_then_stops() {
+    for strategy in [Strategy::Full, Strategy::Light] {
+        for keys in keys_or_not() {
+            let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
+            let config = config(strategy);
+            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
+            let (ids, events) = coalesced(
+                &mut journal,
+                &mut store,
+                &mut state,
+                &mut |store, command| {
+                    store.execute(STREAM, command).1.expect("the append lands");
+                    other_writer(store, &config, keys.as_ref(), &[add(10)]);
+                    Err(StorageError::Failed(
+                        "connection lost after the write".into(),
+                    ))
+                },
+            );
+            let outcomes: Vec<_> = ids.iter().map(|&id| outcome(&events, id)).collect();
+            assert_eq!(
+                outcomes,
+                vec![Ok((2, 2)), Ok((3, 3)), Ok((4, 5)), Ok((6, 6))],
+                "{what}"
+            );
+            let order: Vec<RequestId> = events
+                .iter()
+                .filter_map(|e| match e {
+                    JournalEvent::Persisted { request, .. } => Some(*request),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(order, ids, "{what}: Persisted in request order");
+            assert_eq!(
+                journal.stop_reason(),
+                Some(&StopReason::Conflict {
+                    expected: 6,
+                    actual: 7
+                }),
+                "{what}"
+            );
+            assert_eq!(state, fold(&[1, 2, 3, 4, 5, 6]), "{what}: each once");
+            assert_eq!(
+                durable(&store, &config, keys.as_ref()),
+                vec![1, 2, 3, 4, 5, 6, 10],
+                "{what}"
+            );
+        }
+    }
+}
+
+/// A coalesced append failed before landing and another writer took its positions (as many
+/// events as ours, so the head equals our last seq): every request in it is a `Conflict`,
+/// none is acknowledged, the state is as before it, and the journal stops.
+#[test]
+fn a_coalesced_append_whose_positions_another_writer_took_fails_whole_as_a_conflict() {
+    for strategy in [Strategy::Full, Strategy::Light] {
+        for keys in keys_or_not() {
+            let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
+            let config = config(strategy);
+            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
+            let foreign: Vec<Entry> = (10..14).map(add).collect();
+            let (ids, events) = coalesced(
+                &mut journal,
+                &mut store,
+                &mut state,
+                &mut |store, _command| {
+                    other_writer(store, &config, keys.as_ref(), &foreign);
+                    Err(StorageError::Failed("timed out before the write".into()))
+                },
+            );
+            assert_eq!(outcome(&events, ids[0]), Ok((2, 2)), "{what}");
+            for &id in &ids[1..] {
+                assert_eq!(
+                    outcome(&events, id),
+                    Err(PersistError::Conflict {
+                        expected: 2,
+                        actual: 6
+                    }),
+                    "{what}"
+                );
+            }
+            assert_eq!(journal.phase(), Phase::Stopped, "{what}");
+            assert_eq!(
+                state,
+                fold(&[1, 2]),
+                "{what}: the state as before the batch"
+            );
+            assert_eq!(
+                durable(&store, &config, keys.as_ref()),
+                vec![1, 2, 10, 11, 12, 13],
+                "{what}"
+            );
+        }
+    }
+}
