@@ -420,7 +420,13 @@ where
         reader: Reader<'_>,
     ) -> Result<Option<Step>, RecoveryError> {
         for stored in records {
-            if self.until.is_some_and(|until| stored.seq > until) {
+            // Past `until` once every event up to it is replayed; a record beyond it while
+            // events up to it are missing (say compacted under a snapshot that proved
+            // unreadable) is a sequence error, never the end of the rebuild.
+            if self
+                .until
+                .is_some_and(|until| stored.seq > until && self.next > until)
+            {
                 return self.finish(head, true);
             }
             if stored.seq != self.next {

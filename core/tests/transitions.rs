@@ -1254,3 +1254,51 @@ fn the_json_codec_round_trips_through_recovery() {
         &Names(vec!["ada".into(), "grace".into(), "edsger".into()])
     );
 }
+
+/// An undo rebuilds the state up to the last durable seq. If the snapshot there reads as
+/// damaged and the events under it were compacted, the events after it must not pass for the
+/// end of the rebuild (that left an empty state with the journal going on): it is a clear
+/// error, and the journal stops.
+#[test]
+fn an_undo_over_a_damaged_snapshot_and_compacted_events_stops_never_empties_the_state() {
+    let config = config()
+        .strategy(Strategy::Light)
+        .compact_on_snapshot(true)
+        .read_batch(1);
+    for fault in [Fault::Conflict, Fault::Reject] {
+        let mut h = harness(config.clone());
+        h.persist(add(1)).unwrap();
+        if fault == Fault::Conflict {
+            // Another writer's event beyond our last seq, found by the rebuild's read.
+            h.fault_next_write(Fault::Conflict);
+        } else {
+            h.fault_next_write(Fault::Reject);
+            let stream = h.store_mut().stream_mut(STREAM);
+            let seq = stream.head + 1;
+            let header = RecordHeader {
+                kind: RecordKind::Event,
+                codec: 0,
+                type_version: 0,
+                seq,
+            };
+            stream
+                .events
+                .insert(seq, record::encode(header, b"another writer"));
+        }
+        let at = h.commands_executed() + 2; // the rebuild's snapshot read
+        h.fault_at(at, Fault::Damaged);
+        assert!(h.persist(add(2)).is_err(), "{fault:?}");
+        let journal = h.journal().unwrap();
+        assert!(
+            matches!(
+                journal.stop_reason(),
+                Some(StopReason::Recovery(RecoveryError::SnapshotUnrecoverable {
+                    seq: 1,
+                    ..
+                }))
+            ),
+            "{fault:?}: {:?}",
+            journal.stop_reason()
+        );
+    }
+}
