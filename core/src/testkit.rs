@@ -128,7 +128,8 @@ pub struct Harness<E: Entity, C = Borsh> {
     now: Duration,
     executed: u64,
     faults: BTreeMap<u64, Fault>,
-    next_write: Vec<Fault>,
+    /// Faults for the coming write commands, the next one last (`None`: no fault).
+    next_write: Vec<Option<Fault>>,
     log: Vec<JournalEvent>,
     keys: Option<Arc<KeyRing>>,
     seed: u64,
@@ -338,7 +339,16 @@ where
 
     /// Injects `fault` at the next write command.
     pub fn fault_next_write(&mut self, fault: Fault) {
-        self.next_write.insert(0, fault);
+        self.next_write.insert(0, Some(fault));
+    }
+
+    /// Injects `fault` at a later write command: after `skip` writes run normally, beyond
+    /// those already given a fault by [`fault_next_write`](Self::fault_next_write) or this.
+    pub fn fault_write_after(&mut self, skip: usize, fault: Fault) {
+        for _ in 0..skip {
+            self.next_write.insert(0, None);
+        }
+        self.next_write.insert(0, Some(fault));
     }
 
     /// Forgets every fault not yet injected.
@@ -467,10 +477,12 @@ where
             if let Some(command) = journal.poll_command() {
                 fed_timeout = false;
                 self.executed += 1;
-                let fault = self
-                    .faults
-                    .remove(&self.executed)
-                    .or_else(|| command.is_write().then(|| self.next_write.pop()).flatten());
+                let fault = self.faults.remove(&self.executed).or_else(|| {
+                    command
+                        .is_write()
+                        .then(|| self.next_write.pop().flatten())
+                        .flatten()
+                });
                 let id = command.id();
                 let Some(result) = self.execute(command, fault) else {
                     self.crash();

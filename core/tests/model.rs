@@ -1,10 +1,15 @@
 //! A property test of the journal against a model: random sequences of persist, persist_all,
 //! refused events, snapshots, compaction, injected faults (records reported damaged among
-//! them), crashes and restarts, under random configurations. After every step:
+//! them), crashes and restarts, under random configurations — and several persist requests
+//! queued between two drains, coalesced into shared appends (capped at random), with faults,
+//! crashes and conflicts landing in the middle of a coalesced append. After every step:
 //!
 //! - every acknowledged event is recovered, and no rolled-back event is ever visible;
 //! - sequence numbers are contiguous (the last seq is the number of acknowledged events);
-//! - the state equals the fold of the acknowledged events, each applied exactly once.
+//! - the state equals the fold of the acknowledged events, each applied exactly once;
+//! - no request is acknowledged that is not durable: after a crash or an unknown outcome, the
+//!   log holds the acknowledged events followed by whole unanswered requests, in order (the one
+//!   append in flight landed entirely or not at all), never part of a request.
 //!
 //! The runner uses a fixed seed; a failure prints the seed and the minimal failing case.
 
@@ -28,6 +33,18 @@ enum Action {
     BatchEndingRefused(u8),
     Snapshot,
     Restart,
+    /// Several requests made before the journal is drained: the first starts at once, the
+    /// others queue behind it and are coalesced.
+    Queued(Vec<Queued>),
+}
+
+/// One request of a [`Action::Queued`] step.
+#[derive(Debug, Clone, Copy)]
+enum Queued {
+    Persist,
+    PersistAll(u8),
+    Refused,
+    BatchEndingRefused(u8),
 }
 
 #[derive(Debug, Clone)]
@@ -35,8 +52,10 @@ struct Step {
     action: Action,
     /// A fault at the `n`-th command of this step (0 = the first).
     fault: Option<(u8, Fault)>,
-    /// Another writer appends just before this step's first write.
+    /// Another writer appends just before this step's first write (a queued step: before its
+    /// write number `conflict_skip`, from 0, so often inside a coalesced append).
     conflict: bool,
+    conflict_skip: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +66,8 @@ struct Setup {
     keep: Option<usize>,
     housekeep_every: u64,
     read_batch: usize,
+    /// The cap on coalesced appends (events, bytes), if not the default.
+    max_append: Option<(usize, usize)>,
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -57,15 +78,22 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop_oneof![Just(None), (1usize..3).prop_map(Some)],
         1u64..4,
         1usize..6,
+        prop::option::of((
+            1usize..5,
+            prop_oneof![Just(1usize), Just(64), Just(200), Just(usize::MAX)],
+        )),
     )
         .prop_map(
-            |(strategy, snapshot_every, compact, keep, housekeep_every, read_batch)| Setup {
-                strategy,
-                snapshot_every,
-                compact,
-                keep,
-                housekeep_every,
-                read_batch,
+            |(strategy, snapshot_every, compact, keep, housekeep_every, read_batch, max_append)| {
+                Setup {
+                    strategy,
+                    snapshot_every,
+                    compact,
+                    keep,
+                    housekeep_every,
+                    read_batch,
+                    max_append,
+                }
             },
         )
 }
@@ -78,6 +106,16 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1u8..4).prop_map(Action::BatchEndingRefused),
         2 => Just(Action::Snapshot),
         1 => Just(Action::Restart),
+        4 => prop::collection::vec(
+            prop_oneof![
+                6 => Just(Queued::Persist),
+                3 => (2u8..5).prop_map(Queued::PersistAll),
+                1 => Just(Queued::Refused),
+                1 => (1u8..4).prop_map(Queued::BatchEndingRefused),
+            ],
+            2..8,
+        )
+        .prop_map(Action::Queued),
     ];
     let fault = prop_oneof![
         Just(Fault::Reject),
@@ -90,12 +128,14 @@ fn step() -> impl Strategy<Value = Step> {
     (
         action,
         prop::option::weighted(0.3, (0u8..5, fault)),
-        prop::bool::weighted(0.04),
+        prop::bool::weighted(0.06),
+        0u8..3,
     )
-        .prop_map(|(action, fault, conflict)| Step {
+        .prop_map(|(action, fault, conflict, conflict_skip)| Step {
             action,
             fault,
             conflict,
+            conflict_skip,
         })
 }
 
@@ -107,9 +147,10 @@ struct Model {
 
 impl Model {
     /// Restarts until recovery succeeds (injected faults may hit the first attempts), then
-    /// checks the recovered state against the model, allowing the in-flight `pending` events to
-    /// have landed or not.
-    fn restart(&mut self, pending: &[u32]) -> Result<(), TestCaseError> {
+    /// checks the recovered state against the model, allowing the unanswered `pending`
+    /// requests (their event ids, in request order) to have landed or not: the log may hold
+    /// the first `k` of them, whole, after the acknowledged events, and nothing else.
+    fn restart(&mut self, pending: &[Vec<u32>]) -> Result<(), TestCaseError> {
         let mut attempts = 0;
         let recovered = loop {
             attempts += 1;
@@ -127,10 +168,14 @@ impl Model {
                 Err(other) => return Err(TestCaseError::fail(format!("restart failed: {other}"))),
             }
         };
-        let with_pending: Vec<u32> = self.acked.iter().chain(pending).copied().collect();
-        if recovered.ids == self.acked {
-        } else if !pending.is_empty() && recovered.ids == with_pending {
-            self.acked = with_pending;
+        let mut with_pending = self.acked.clone();
+        let mut candidates = vec![with_pending.clone()];
+        for request in pending {
+            with_pending.extend(request);
+            candidates.push(with_pending.clone());
+        }
+        if let Some(landed) = candidates.into_iter().find(|c| *c == recovered.ids) {
+            self.acked = landed;
         } else {
             return Err(TestCaseError::fail(format!(
                 "recovered {:?}, acknowledged {:?}, in flight {:?}",
@@ -208,6 +253,7 @@ impl Model {
                 self.harness.crash();
                 return self.restart(&[]);
             }
+            Action::Queued(ref requests) => return self.run_queued(step, requests),
         };
         if step.conflict {
             // Another writer appended before this step's first write; whatever our journal did,
@@ -244,7 +290,7 @@ impl Model {
             Err(HarnessError::Persist(PersistError::Failed { landed: None, .. }))
             | Err(HarnessError::Crashed) => {
                 self.harness.crash();
-                return self.restart(&pending);
+                return self.restart(std::slice::from_ref(&pending));
             }
             Err(other) => return Err(TestCaseError::fail(format!("unexpected: {other}"))),
         }
@@ -253,6 +299,101 @@ impl Model {
             // does not check the head; the journal learns of it at its next append or restart.
             self.harness.crash();
             return self.restart(&[]);
+        }
+        self.check()
+    }
+
+    /// A [`Action::Queued`] step: the requests are made before the journal is drained.
+    fn run_queued(&mut self, step: &Step, requests: &[Queued]) -> Result<(), TestCaseError> {
+        if step.conflict {
+            // `run` queued the conflict at the next write: move it to a later one.
+            self.harness.clear_faults();
+            if let Some((offset, fault)) = step.fault {
+                let at = self.harness.commands_executed() + 1 + u64::from(offset);
+                self.harness.fault_at(at, fault);
+            }
+            self.harness
+                .fault_write_after(usize::from(step.conflict_skip), Fault::Conflict);
+        }
+        // Each request's events, the ids it adds if acknowledged, and whether `apply` refuses it.
+        let mut made = Vec::new();
+        for request in requests {
+            let mut fresh = |n: u8| -> Vec<u32> {
+                (0..n)
+                    .map(|_| {
+                        self.next_id += 1;
+                        self.next_id
+                    })
+                    .collect()
+            };
+            made.push(match *request {
+                Queued::Persist => {
+                    let ids = fresh(1);
+                    (vec![add(ids[0])], ids, false)
+                }
+                Queued::PersistAll(n) => {
+                    let ids = fresh(n);
+                    (ids.iter().map(|&id| add(id)).collect(), ids, false)
+                }
+                Queued::Refused => (vec![Entry::Refused], Vec::new(), true),
+                Queued::BatchEndingRefused(n) => {
+                    let ids = fresh(n);
+                    let mut events: Vec<Entry> = ids.iter().map(|&id| add(id)).collect();
+                    events.push(Entry::Refused);
+                    (events, Vec::new(), true)
+                }
+            });
+        }
+        let results = self
+            .harness
+            .persist_queued(made.iter().map(|(events, _, _)| events.clone()));
+        // Unanswered requests (crash, unknown outcome) that may have landed, in order.
+        let mut unknown: Vec<Vec<u32>> = Vec::new();
+        let mut conflict = false;
+        for ((_, ids, refused), result) in made.into_iter().zip(results) {
+            match result {
+                Ok(_) if refused => {
+                    return Err(TestCaseError::fail(
+                        "a request apply refuses was acknowledged",
+                    ))
+                }
+                Ok(_) if !unknown.is_empty() || conflict => {
+                    return Err(TestCaseError::fail(
+                        "a request acknowledged after an earlier one's outcome was unknown",
+                    ))
+                }
+                Ok(_) => self.acked.extend(ids),
+                Err(HarnessError::Persist(PersistError::Rejected(_)))
+                | Err(HarnessError::Persist(PersistError::Failed {
+                    landed: Some(false),
+                    ..
+                })) => {}
+                Err(HarnessError::Persist(PersistError::Conflict { .. })) => conflict = true,
+                Err(HarnessError::Persist(PersistError::Failed { landed: None, .. }))
+                | Err(HarnessError::Crashed) => {
+                    if !refused {
+                        unknown.push(ids);
+                    }
+                }
+                Err(other) => return Err(TestCaseError::fail(format!("unexpected: {other}"))),
+            }
+        }
+        if conflict {
+            let rebuilt = self
+                .harness
+                .journal()
+                .and_then(|j| j.stop_reason())
+                .is_none_or(|reason| matches!(reason, StopReason::Conflict { .. }));
+            if rebuilt {
+                prop_assert_eq!(self.harness.state(), &fold(&self.acked));
+            }
+        }
+        if step.conflict {
+            self.remove_other_writer();
+        }
+        if conflict || !unknown.is_empty() || step.conflict {
+            self.harness.crash();
+            return self.restart(&unknown);
         }
         self.check()
     }
@@ -278,6 +419,9 @@ fn the_journal_matches_the_model_under_faults_and_crashes() {
             .reread(3, std::time::Duration::from_millis(5));
         if let Some(keep) = setup.keep {
             config = config.keep_snapshots(keep);
+        }
+        if let Some((events, bytes)) = setup.max_append {
+            config = config.max_append(events, bytes);
         }
         let mut model = Model {
             harness: Harness::new(config, Ledger::default),
