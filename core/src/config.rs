@@ -95,7 +95,9 @@ impl JournalConfig {
         self
     }
 
-    /// Snapshot after every `n` events (Full strategy); `None` or `Some(0)` disables it.
+    /// Snapshot after every `n` events (Full strategy); `None` or `Some(0)` disables it. Checked
+    /// after each append: the snapshot is taken at the append's last seq once it is at least `n`
+    /// events past the newest snapshot (an append may carry several events and requests).
     pub fn snapshot_every(mut self, n: Option<u64>) -> Self {
         self.snapshot_every = n.filter(|&n| n > 0);
         self

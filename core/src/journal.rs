@@ -180,6 +180,8 @@ where
     }
 
     /// Also snapshot (Full strategy) after any append for which `when(state, last_seq)` is true.
+    /// It is asked once per append, with the state and seq after its last event (an append
+    /// may carry several coalesced requests).
     pub fn with_snapshot_predicate(
         mut self,
         when: impl Fn(&E, u64) -> bool + Send + 'static,
@@ -290,7 +292,8 @@ where
 
     // ----- inputs -----
 
-    /// Persists one event: it is applied to `state` and appended when its turn comes, and
+    /// Persists one event: it is applied to `state` and appended when its turn comes (with the
+    /// other requests queued beside it, if a write is in flight), and
     /// [`JournalEvent::Persisted`] or [`JournalEvent::PersistFailed`] reports the outcome under
     /// the returned id. Fails at once only if the journal is stopped.
     pub fn handle_persist(

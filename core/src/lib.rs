@@ -15,7 +15,11 @@
 //!    [`Journal::poll_event`] until they return `None`, and read [`Journal::poll_timeout`].
 //! 2. Execute each command against storage and feed its result back with
 //!    [`Journal::handle_completion`] under the command's id. A journal has at most one command
-//!    in flight; completions are fed back in the order the commands were polled.
+//!    in flight; completions are fed back in the order the commands were polled. Requests
+//!    made while a command is in flight are queued, not refused: persist requests queued
+//!    behind it are **coalesced** into the next [`Command::Append`] (see *Coalesced appends*
+//!    below), so a driver that makes requests faster than storage completes them gets fewer,
+//!    larger appends — one command and one completion for many requests.
 //! 3. When the deadline from `poll_timeout` passes, call [`Journal::handle_timeout`].
 //! 4. Pass the same entity state to every call that takes `&mut E`.
 //!
@@ -26,6 +30,11 @@
 //! | [`Command::LoadSnapshot`]       | [`Completion::Snapshot`]           |
 //! | [`Command::ReadEvents`]         | [`Completion::Events`]             |
 //! | [`Command::Append`], [`Command::SaveSnapshot`], [`Command::DeleteEvents`], [`Command::DeleteSnapshots`] | [`Completion::Done`] |
+//!
+//! One [`Command::Append`] may carry the events of several persist requests; its one
+//! [`Completion::Done`] makes all of them durable, and the journal then reports one
+//! [`JournalEvent::Persisted`] per request, in request order. An error completion answers all
+//! of them alike (see *Coalesced appends*).
 //!
 //! When the contract is broken:
 //!
@@ -100,6 +109,19 @@
 //!   appended after it, the journal then stops. The re-read reads the write's last position
 //!   directly and recognises its own record there by checksum: another writer's record there
 //!   is a `Conflict`, nothing there with the head unmoved is `Failed { landed: Some(false) }`).
+//! - **coalesced appends**: persist requests queued while a command is in flight go into the
+//!   next append together, in request order, up to [`JournalConfig::max_append`] (default
+//!   1024 events and 4 MiB of event records; the first request always goes, a request is
+//!   never split; a snapshot request ends the batch). Each request's events are encoded and
+//!   applied in turn: one that cannot be encoded, or whose first event `apply` refuses, is
+//!   `Rejected` alone and the others still go (a refusal later in a request first rebuilds
+//!   the state, then the others are applied again). The append is one atomic write, so it
+//!   succeeds or fails as a whole: `Rejected` or `Conflict` fails every request in it with that
+//!   class and rebuilds the state to the last durable seq; `Failed` fences the journal, and the
+//!   re-read of the append's last position decides for all of them — each reported
+//!   `Persisted` if it landed, none acknowledged if it did not, none applied twice. Snapshots
+//!   are taken per append: every-N and the predicate are checked once after it, and a
+//!   [`Strategy::Light`] append carries one snapshot, at its last seq.
 //! - **snapshots**: every N events (default 100), on demand, or when a predicate says so
 //!   ([`Strategy::Full`]); or with every append in the same atomic command
 //!   ([`Strategy::Light`]). **Compaction** deletes events covered by a durable snapshot;
