@@ -1,6 +1,12 @@
 //! The deterministic simulation: many journals over one simulated store, a random workload,
 //! faults drawn at per-seed rates, completions delayed and reordered across journals, crashes
 //! at any command, and a reference model that checks every outcome.
+//!
+//! Requests pile up while a journal's command is in flight (and a workload step may make a
+//! burst of several at once), so appends often carry several coalesced requests; the model
+//! learns which from the append itself (the oldest unresolved requests whose events it holds)
+//! and treats them as one atomic write: after a crash or an unknown outcome, all of them landed
+//! or none did; none is acknowledged before it is durable, none applied twice.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -87,6 +93,8 @@ pub struct Report {
     pub commands: u64,
     /// Events acknowledged persisted.
     pub persisted: u64,
+    /// Appends that carried more than one request.
+    pub coalesced: u64,
     /// Every broken rule, with the step it was seen at.
     pub violations: Vec<String>,
     /// A digest of everything that happened: the same seed gives the same digest.
@@ -129,13 +137,14 @@ struct Slot {
     truth: Vec<u32>,
     /// Requests not yet resolved, with their ids.
     pending: BTreeMap<RequestId, Vec<u32>>,
-    /// The request whose append was sent and not yet resolved.
-    appending: Option<RequestId>,
-    /// Ids that may or may not have landed (a write cut short by a crash or left unresolved).
+    /// The requests whose (one, atomic) append was sent and not yet resolved, in order.
+    appending: Vec<RequestId>,
+    /// Ids that may or may not have landed (a write cut short by a crash or left unresolved):
+    /// all of them or none.
     maybe: Vec<u32>,
-    /// A request whose append landed (then was reported failed) before another writer
-    /// appended: its ids are in `truth` already, and it must be reported persisted.
-    durable_early: Option<RequestId>,
+    /// Requests whose append landed (then was reported failed) before another writer
+    /// appended: their ids are in `truth` already, and they must be reported persisted.
+    durable_early: Vec<RequestId>,
     recovering: bool,
 }
 
@@ -155,23 +164,29 @@ impl Slot {
             flight: Flight::Idle,
             truth: Vec::new(),
             pending: BTreeMap::new(),
-            appending: None,
+            appending: Vec::new(),
             maybe: Vec::new(),
-            durable_early: None,
+            durable_early: Vec::new(),
             recovering: true,
         }
     }
 
     /// A new process: a fresh journal (with a fresh nonce seed) and state over the same stream.
     fn restart(&mut self, nonces: u64) {
-        if let Some(request) = self.appending.take() {
-            if let Some(ids) = self.pending.get(&request) {
-                if self.durable_early != Some(request) {
-                    self.maybe.clone_from(ids);
-                }
+        // The append in flight landed whole or not at all.
+        let appending = std::mem::take(&mut self.appending);
+        if !appending.iter().any(|r| self.durable_early.contains(r)) {
+            let maybe: Vec<u32> = appending
+                .iter()
+                .filter_map(|request| self.pending.get(request))
+                .flatten()
+                .copied()
+                .collect();
+            if !maybe.is_empty() {
+                self.maybe = maybe;
             }
         }
-        self.durable_early = None;
+        self.durable_early.clear();
         self.pending.clear();
         self.journal = open_journal(&self.config, self.keys.as_ref(), nonces);
         self.state = Ledger::default();
@@ -252,6 +267,11 @@ impl Simulation {
                     .reread(4, Duration::from_millis(20));
                 if rng.chance(0.5) {
                     config = config.keep_snapshots(rng.between(1, 3) as usize);
+                }
+                if rng.chance(0.3) {
+                    // A small cap on coalesced appends (events, bytes of records).
+                    let bytes = [48, 160, usize::MAX][rng.below(3) as usize];
+                    config = config.max_append(rng.between(1, 6) as usize, bytes);
                 }
                 let keys = rng
                     .chance(0.4)
@@ -369,7 +389,21 @@ impl Simulation {
             .collect()
     }
 
+    /// Makes one request to slot `i` or, one time in five, a burst of two to six made before
+    /// the journal is drained (they queue behind the command in flight and are coalesced).
     fn workload(&mut self, i: usize) {
+        let burst = if self.rng.chance(0.2) {
+            self.rng.between(2, 6)
+        } else {
+            1
+        };
+        for _ in 0..burst {
+            self.request(i);
+        }
+        self.pump(i);
+    }
+
+    fn request(&mut self, i: usize) {
         let choice = self.rng.below(100);
         let ids = match choice {
             0..=49 => self.fresh(1),
@@ -403,7 +437,6 @@ impl Simulation {
                 self.violation(format!("{stream}: request refused at once: {error}"));
             }
         }
-        self.pump(i);
     }
 
     fn execute(&mut self, i: usize) {
@@ -482,10 +515,10 @@ impl Simulation {
                 // journal must report ours persisted (a retry would apply it twice) and stop.
                 self.report.fault_points += 1;
                 let slot = &mut self.slots[i];
-                if let Some(request) = slot.appending {
+                for request in slot.appending.clone() {
                     if let Some(ids) = slot.pending.get(&request) {
                         slot.truth.extend(ids);
-                        slot.durable_early = Some(request);
+                        slot.durable_early.push(request);
                     }
                 }
                 self.other_writer_appends(i);
@@ -675,9 +708,32 @@ impl Simulation {
         let slot = &mut self.slots[i];
         if matches!(slot.flight, Flight::Idle) {
             if let Some(command) = slot.journal.poll_command() {
-                if matches!(command, Command::Append { .. }) {
-                    slot.appending = slot.pending.keys().next().copied();
+                if let Command::Append { events, .. } = &command {
+                    // The append carries the oldest unresolved requests, whole, in order.
+                    let mut carried = 0;
+                    slot.appending.clear();
+                    for (request, ids) in &slot.pending {
+                        if carried >= events.len() {
+                            break;
+                        }
+                        carried += ids.len();
+                        slot.appending.push(*request);
+                    }
+                    if carried != events.len() {
+                        let what = format!(
+                            "{}: an append of {} events is not the oldest whole requests {:?}",
+                            slot.stream,
+                            events.len(),
+                            slot.pending
+                        );
+                        self.violation(what);
+                    }
+                    let slot = &mut self.slots[i];
+                    if slot.appending.len() > 1 {
+                        self.report.coalesced += 1;
+                    }
                 }
+                let slot = &mut self.slots[i];
                 slot.flight = Flight::Issued(command);
             }
         }
@@ -719,12 +775,10 @@ impl Simulation {
             JournalEvent::Persisted {
                 request, last_seq, ..
             } => {
-                if slot.appending == Some(request) {
-                    slot.appending = None;
-                }
-                let early = slot.durable_early == Some(request);
+                slot.appending.retain(|&r| r != request);
+                let early = slot.durable_early.contains(&request);
                 if early {
-                    slot.durable_early = None;
+                    slot.durable_early.retain(|&r| r != request);
                 }
                 match slot.pending.remove(&request) {
                     // Its ids went into the model when it landed.
@@ -746,12 +800,10 @@ impl Simulation {
                 }
             }
             JournalEvent::PersistFailed { request, error } => {
-                if slot.appending == Some(request) {
-                    slot.appending = None;
-                }
+                slot.appending.retain(|&r| r != request);
                 let ids = slot.pending.remove(&request).unwrap_or_default();
-                if slot.durable_early == Some(request) {
-                    slot.durable_early = None;
+                if slot.durable_early.contains(&request) {
+                    slot.durable_early.retain(|&r| r != request);
                     // It landed: only "unknown" is true of it, anything else invites a retry
                     // that applies it twice.
                     if !matches!(error, PersistError::Failed { landed: None, .. }) {
@@ -761,7 +813,9 @@ impl Simulation {
                         );
                     }
                 } else if let PersistError::Failed { landed: None, .. } = error {
-                    slot.maybe = ids;
+                    // Every request of the unresolved append is reported so, in order: together
+                    // they landed or not.
+                    slot.maybe.extend(ids);
                 }
             }
             JournalEvent::RecoveryFailed(RecoveryError::Storage(_)) => {}

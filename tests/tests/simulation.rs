@@ -2,7 +2,9 @@
 //!
 //! - `simulation_random`: many seeds, each with its own fault rates, journals (plaintext or
 //!   encrypted, Full or Light, any snapshot cadence, compaction and retention) and workload, on
-//!   the reference store (a crash loses a random suffix of the unsynced writes);
+//!   the reference store (a crash loses a random suffix of the unsynced writes); requests pile
+//!   up behind the command in flight (and come in bursts), so many appends carry several
+//!   coalesced requests, and crashes, unknown outcomes and conflicts hit them;
 //! - `simulation_file`: the same on the file journal over a simulated disk that loses power at
 //!   any operation (tearing the write in progress) or fails one with an IO error;
 //! - `simulation_replay`: the same seed replays identically (same digest);
@@ -71,9 +73,11 @@ fn seeds(default_debug: u64, default_release: u64) -> Vec<u64> {
 
 fn random_runs(totals: &mut Totals, storage: StorageKind, seeds: Vec<u64>) {
     let mut persisted = 0;
+    let mut coalesced = 0;
     for seed in seeds {
         let report = random_run(seed, storage);
         persisted += report.persisted;
+        coalesced += report.coalesced;
         if !report.violations.is_empty() {
             eprintln!(
                 "seed {seed} on {storage:?} storage failed; replay with: PERSEVERE_SEED={seed} cargo test -p persevere-tests --test simulation"
@@ -81,7 +85,9 @@ fn random_runs(totals: &mut Totals, storage: StorageKind, seeds: Vec<u64>) {
         }
         totals.add(&format!("seed {seed} on {storage:?}"), report);
     }
-    println!("simulation on {storage:?} storage: {persisted} events persisted");
+    println!(
+        "simulation on {storage:?} storage: {persisted} events persisted, {coalesced} appends carrying several requests"
+    );
 }
 
 fn simulation_random(totals: &mut Totals) {
