@@ -1,17 +1,20 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 //! The core's hot paths, with no IO: one persist transition (handle_persist, poll_command,
-//! handle_completion, poll_event) without a codec and with borsh, and replay throughput through
-//! recovery.
+//! handle_completion, poll_event) without a codec and with borsh, replay throughput through
+//! recovery, and pipelined persists: one journal with N requests queued per drain behind the
+//! append in flight, against the in-memory store, coalesced (the default cap) or not (a cap of
+//! one request per append). It prints the appends per drain first; criterion gives events/s.
 //!
 //! Run with `cargo bench -p persevere-core --bench journal`.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use persevere_core::memory::MemoryStore;
 use persevere_core::{
-    Borsh, Codec, CodecError, Completion, Entity, Journal, JournalConfig, JournalEvent,
+    Borsh, Codec, CodecError, Command, Completion, Entity, Journal, JournalConfig, JournalEvent,
     StoredRecord,
 };
 
@@ -228,5 +231,129 @@ fn recovery(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, persist, recovery);
+/// One journal over an in-memory store with an append always in flight: each drain makes `n`
+/// persist requests (queued behind it), then feeds completions back until every one of them
+/// is in an append polled (the last of which stays in flight for the next drain).
+struct Pipeline {
+    journal: Journal<Balances, Borsh>,
+    state: Balances,
+    store: MemoryStore,
+    in_flight: Option<Command>,
+    next: u64,
+    persisted: u64,
+}
+
+impl Pipeline {
+    const STREAM: &'static str = "bench";
+
+    fn new(config: JournalConfig) -> Self {
+        let mut pipeline = Self {
+            journal: Journal::new(config, Balances::default),
+            state: Balances::default(),
+            store: MemoryStore::new(),
+            in_flight: None,
+            next: 0,
+            persisted: 0,
+        };
+        while let Some(command) = pipeline.journal.poll_command() {
+            let (id, result) = pipeline.store.execute(Self::STREAM, command);
+            pipeline
+                .journal
+                .handle_completion(Duration::ZERO, id, result, &mut pipeline.state)
+                .expect("recovery completes");
+        }
+        while pipeline.journal.poll_event().is_some() {}
+        // Prime: one append in flight.
+        pipeline.request();
+        pipeline.in_flight = pipeline.journal.poll_command();
+        pipeline
+    }
+
+    fn request(&mut self) {
+        self.next += 1;
+        self.journal
+            .handle_persist(transfer(self.next), &mut self.state)
+            .expect("accepted");
+    }
+
+    /// One drain; returns the appends polled in it.
+    fn drain(&mut self, n: u64) -> u64 {
+        for _ in 0..n {
+            self.request();
+        }
+        let mut covered = 0;
+        let mut appends = 0;
+        while covered < n {
+            let command = self.in_flight.take().expect("a command in flight");
+            let (id, result) = self.store.execute(Self::STREAM, command);
+            self.journal
+                .handle_completion(Duration::ZERO, id, result, &mut self.state)
+                .expect("completes");
+            while let Some(event) = self.journal.poll_event() {
+                if matches!(event, JournalEvent::Persisted { .. }) {
+                    self.persisted += 1;
+                }
+            }
+            let next = self.journal.poll_command().expect("the next append");
+            if let Command::Append { events, .. } = &next {
+                covered += events.len() as u64;
+                appends += 1;
+            }
+            self.in_flight = Some(next);
+        }
+        appends
+    }
+
+    /// Forgets the stored events (untimed), so a long run does not grow the store.
+    fn trim(&mut self) {
+        self.store.stream_mut(Self::STREAM).events.clear();
+    }
+}
+
+fn pipelined(c: &mut Criterion) {
+    const QUEUED: [u64; 4] = [1, 8, 64, 512];
+    let coalescing = || JournalConfig::new("bench").snapshot_every(None);
+    let one_each = || coalescing().max_append(1, usize::MAX);
+    for n in QUEUED {
+        for (what, config) in [("coalesced", coalescing()), ("one per append", one_each())] {
+            let mut pipeline = Pipeline::new(config);
+            let drains = 200;
+            let appends: u64 = (0..drains).map(|_| pipeline.drain(n)).sum();
+            let started = Instant::now();
+            let timed = 20_000 / n + 20;
+            let before = pipeline.persisted;
+            for _ in 0..timed {
+                pipeline.drain(n);
+            }
+            let rate = (pipeline.persisted - before) as f64 / started.elapsed().as_secs_f64();
+            println!(
+                "pipelined: {n:>3} requests queued per drain, {what:<14}: {:>6.2} appends per drain, ~{:.2} M events/s",
+                appends as f64 / drains as f64,
+                rate / 1e6
+            );
+        }
+    }
+    let mut group = c.benchmark_group("pipelined persists (64-byte borsh events, memory store)");
+    for n in QUEUED {
+        group.throughput(Throughput::Elements(n));
+        for (what, config) in [("coalesced", coalescing()), ("one per append", one_each())] {
+            group.bench_function(format!("{n} queued per drain, {what}"), |b| {
+                let mut pipeline = Pipeline::new(config.clone());
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let started = Instant::now();
+                        black_box(pipeline.drain(n));
+                        total += started.elapsed();
+                        pipeline.trim();
+                    }
+                    total
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, persist, recovery, pipelined);
 criterion_main!(benches);
