@@ -17,7 +17,9 @@ use crate::seal::{
     self, Binding, Chain, Encryption, HeadCommitment, KeyRing, Randomness, CHAIN_LEN,
 };
 
-/// The events of one persist request: one, or an atomic batch.
+/// The events of one persist request: one, or an atomic batch. (Also the requests of one
+/// append: one, or several coalesced.)
+#[derive(Debug, Clone)]
 enum Batch<T> {
     One(T),
     Many(Vec<T>),
@@ -29,6 +31,18 @@ impl<T> Batch<T> {
             Batch::One(event) => std::slice::from_ref(event),
             Batch::Many(events) => events,
         }
+    }
+
+    /// Adds `item` (for a batch built one item at a time; `None` is the empty batch).
+    fn push(batch: &mut Option<Self>, item: T) {
+        *batch = Some(match batch.take() {
+            None => Batch::One(item),
+            Some(Batch::One(first)) => Batch::Many(vec![first, item]),
+            Some(Batch::Many(mut items)) => {
+                items.push(item);
+                Batch::Many(items)
+            }
+        });
     }
 }
 
@@ -51,7 +65,7 @@ struct Member {
 #[derive(Debug, Clone)]
 struct Append {
     cmd: CommandId,
-    members: Vec<Member>,
+    members: Batch<Member>,
     expected_last: u64,
     first: u64,
     last: u64,
@@ -64,7 +78,7 @@ struct Append {
 impl Append {
     /// The requests it carries, in order.
     fn requests(&self) -> Vec<RequestId> {
-        self.members.iter().map(|member| member.request).collect()
+        self.members.as_slice().iter().map(|m| m.request).collect()
     }
 }
 
@@ -536,26 +550,31 @@ where
     fn start_append(&mut self, state: &mut E) {
         let expected_last = self.last_seq;
         let (max_events, max_bytes) = self.config.max_append_size();
-        let mut records: Vec<StoredRecord> = Vec::new();
+        // The queue is worked on in place (out of `self` while records are encoded): requests
+        // `..taken` are consumed, taken into the append or rejected alone (`rejected`, which
+        // allocates on that path only).
+        let mut queue = mem::take(&mut self.requests);
+        let mut taken = 0;
+        let mut rejected: Vec<usize> = Vec::new();
+        let mut records: Vec<StoredRecord> = match queue.front() {
+            Some(Request::Persist { events, .. }) => Vec::with_capacity(events.as_slice().len()),
+            _ => Vec::new(),
+        };
         let mut bytes = 0usize;
-        let mut members: Vec<Member> = Vec::new();
-        let mut taken: Vec<(RequestId, Batch<E::Event>)> = Vec::new();
+        let mut members: Option<Batch<Member>> = None;
         let mut event_checksum = 0;
         let mut chain = self.chain;
-        'requests: while let Some(Request::Persist { events, .. }) = self.requests.front() {
-            let len = events.as_slice().len();
-            if !members.is_empty() && records.len() + len > max_events {
+        'requests: while let Some(Request::Persist { id, events }) = queue.get(taken) {
+            let (id, events) = (*id, events.as_slice());
+            if members.is_some() && records.len() + events.len() > max_events {
                 break;
             }
-            let Some(Request::Persist { id, events }) = self.requests.pop_front() else {
-                break;
-            };
             let mark = records.len();
             let first = expected_last + mark as u64 + 1;
             let mut request_chain = chain;
             let mut request_checksum = event_checksum;
             let mut request_bytes = 0usize;
-            for (seq, event) in (first..).zip(events.as_slice()) {
+            for (seq, event) in (first..).zip(events) {
                 match self.encode_record(
                     RecordKind::Event,
                     E::EVENT_VERSION,
@@ -575,30 +594,36 @@ where
                     Err(error) => {
                         records.truncate(mark);
                         self.fail(id, PersistError::Rejected(Rejection::Encode(error)));
+                        rejected.push(taken);
+                        taken += 1;
                         continue 'requests;
                     }
                 }
             }
-            if !members.is_empty() && bytes + request_bytes > max_bytes {
+            if members.is_some() && bytes + request_bytes > max_bytes {
                 // Over the cap: it heads the next append (nothing of it is applied yet).
                 records.truncate(mark);
-                self.requests.push_front(Request::Persist { id, events });
                 break;
             }
-            for (i, event) in events.as_slice().iter().enumerate() {
+            for (i, event) in events.iter().enumerate() {
                 if let Err(refusal) = state.apply(event) {
                     let error = PersistError::Rejected(Rejection::Refused(Refusal::new(refusal)));
                     records.truncate(mark);
                     // `apply` leaves the state unchanged when it refuses, so a refusal of the
                     // first event needs no undo; a later one must undo the events applied before
-                    // it, and with them those of the requests taken before this one.
+                    // it, and with them those of the requests taken before this one, which stay
+                    // queued (to be applied again after the rebuild).
                     if i == 0 {
                         self.fail(id, error);
+                        rejected.push(taken);
+                        taken += 1;
                         continue 'requests;
                     }
-                    for (id, events) in taken.into_iter().rev() {
-                        self.requests.push_front(Request::Persist { id, events });
+                    rejected.push(taken);
+                    for index in rejected.into_iter().rev() {
+                        queue.remove(index);
                     }
+                    self.requests = queue;
                     return self.undo(vec![id], error);
                 }
             }
@@ -606,17 +631,23 @@ where
             bytes += request_bytes;
             chain = request_chain;
             event_checksum = request_checksum;
-            members.push(Member {
-                request: id,
-                first,
-                last,
-            });
-            taken.push((id, events));
+            Batch::push(
+                &mut members,
+                Member {
+                    request: id,
+                    first,
+                    last,
+                },
+            );
+            taken += 1;
         }
-        if members.is_empty() {
+        for _ in 0..taken {
+            queue.pop_front();
+        }
+        self.requests = queue;
+        let Some(members) = members else {
             return;
-        }
-        drop(taken);
+        };
         let first = expected_last + 1;
         let last = expected_last + records.len() as u64;
         let mut snapshot = None;
@@ -637,7 +668,7 @@ where
                     snapshot_checksum = Some(checksum);
                 }
                 Err(error) => {
-                    let requests = members.iter().map(|m| m.request).collect();
+                    let requests = members.as_slice().iter().map(|m| m.request).collect();
                     return self.undo(requests, PersistError::Rejected(Rejection::Encode(error)));
                 }
             }
@@ -757,7 +788,7 @@ where
 
     /// Reports every request of a durable append persisted, in request order.
     fn report_persisted(&mut self, append: &Append) {
-        for member in &append.members {
+        for member in append.members.as_slice() {
             self.events.push_back(JournalEvent::Persisted {
                 request: member.request,
                 first_seq: member.first,
