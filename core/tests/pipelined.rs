@@ -198,6 +198,48 @@ fn a_refusal_after_a_queued_requests_first_event_undoes_it_alone() {
     );
 }
 
+/// Requests rejected alone before a request refused after its first event (which rebuilds the
+/// state and re-queues the requests taken before it) are answered once, never taken again.
+#[test]
+fn every_queued_request_is_answered_exactly_once_around_a_rebuild() {
+    let (ids, drained, state) = drive(
+        config(),
+        vec![
+            one(1),
+            one(2),
+            vec![Entry::Refused],
+            one(3),
+            vec![add(4), Entry::Refused],
+            one(5),
+        ],
+    );
+    for id in &ids {
+        let answers = drained
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(e, JournalEvent::Persisted { request, .. }
+                    | JournalEvent::PersistFailed { request, .. } if request == id)
+            })
+            .count();
+        assert_eq!(
+            answers, 1,
+            "{id} answered {answers} times: {:?}",
+            drained.events
+        );
+    }
+    assert_eq!(
+        persisted(&drained.events),
+        vec![
+            (ids[0], 1, 1),
+            (ids[1], 2, 2),
+            (ids[3], 3, 3),
+            (ids[5], 4, 4)
+        ]
+    );
+    assert_eq!(state, fold(&[1, 2, 3, 5]));
+}
+
 #[test]
 fn a_rejected_coalesced_append_fails_every_request_in_it_and_restores_the_state() {
     let mut h = harness(config());

@@ -8,7 +8,7 @@
 //! and treats them as one atomic write: after a crash or an unknown outcome, all of them landed
 //! or none did; none is acknowledged before it is durable, none applied twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,6 +145,8 @@ struct Slot {
     /// Requests whose append landed (then was reported failed) before another writer
     /// appended: their ids are in `truth` already, and they must be reported persisted.
     durable_early: Vec<RequestId>,
+    /// Every request of this journal answered so far (each must be answered once).
+    answered: BTreeSet<RequestId>,
     recovering: bool,
 }
 
@@ -167,6 +169,7 @@ impl Slot {
             appending: Vec::new(),
             maybe: Vec::new(),
             durable_early: Vec::new(),
+            answered: BTreeSet::new(),
             recovering: true,
         }
     }
@@ -187,6 +190,7 @@ impl Slot {
             }
         }
         self.durable_early.clear();
+        self.answered.clear();
         self.pending.clear();
         self.journal = open_journal(&self.config, self.keys.as_ref(), nonces);
         self.state = Ledger::default();
@@ -753,6 +757,13 @@ impl Simulation {
     fn check_event(&mut self, i: usize, event: JournalEvent) {
         let slot = &mut self.slots[i];
         let mut problem = String::new();
+        if let JournalEvent::Persisted { request, .. }
+        | JournalEvent::PersistFailed { request, .. } = &event
+        {
+            if !slot.answered.insert(*request) {
+                let _ = write!(problem, "{request} answered twice: {event:?}; ");
+            }
+        }
         match event {
             JournalEvent::Recovered { last_seq, .. } if slot.recovering => {
                 slot.recovering = false;
