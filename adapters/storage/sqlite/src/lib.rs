@@ -1,0 +1,80 @@
+//! # persevere-sqlite
+//!
+//! A persevere store in one SQLite database, implementing [`persevere_core::Store`] with group
+//! commit: every [`Store::execute`](persevere_core::Store::execute) call — the appends,
+//! snapshots and deletions of any number of streams — is **one `BEGIN IMMEDIATE`
+//! transaction**, committed once, before any of its commands is acknowledged.
+//!
+//! ```
+//! use persevere_sqlite::SqliteStore;
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteStore::create(dir.path().join("actors.db"))?;   // a new database
+//! drop(store);
+//! let store = SqliteStore::open(dir.path().join("actors.db"))?;     // an existing one
+//! drop(store);
+//! let url = format!("sqlite://{}/actors.db", dir.path().display());
+//! let store = SqliteStore::open_url(&url)?;                         // open or create
+//! # Ok::<(), persevere_sqlite::SqliteError>(())
+//! ```
+//!
+//! Give the store to the driver (`persevere_driver::Backend::new(runtime, store)`): it is
+//! synchronous, so the driver runs it on the runtime's blocking pool.
+//!
+//! # Guarantees
+//!
+//! - **Durable before acknowledged**: WAL with `synchronous=FULL` by default; the commit syncs
+//!   the log. [`Durability::ProcessCrashOnly`] (`synchronous=NORMAL`) trades power-loss
+//!   durability for speed and says exactly what is lost.
+//! - **Faults stay where they happen**: inside the transaction, an append whose expected head
+//!   is not the stream's gets [`StorageError::Conflict`](persevere_core::StorageError::Conflict)
+//!   and writes nothing, and the batch's other commands still commit (checks run before any
+//!   write; each command's writes sit in a savepoint, so a command SQLite refuses is rolled
+//!   back alone).
+//! - **Fencing**: when a write transaction fails to commit (an IO error, a full disk) every
+//!   command of the batch gets [`StorageError::Failed`](persevere_core::StorageError::Failed),
+//!   the store is [fenced](persevere_core::Store::fenced) and refuses everything until
+//!   [`reopen`](persevere_core::Store::reopen) reconnects and re-reads what is durable.
+//! - **Damage is typed**: a snapshot row failing its CRC-32, or a row that is not a blob,
+//!   answers [`StorageError::Damaged`](persevere_core::StorageError::Damaged) (the journal falls
+//!   back to an older snapshot). A file that is not a SQLite database, or fails the
+//!   [`OpenCheck`] asked for, is [`SqliteError::Corrupt`]; a database of something else is
+//!   [`SqliteError::Foreign`]; one from a newer persevere is [`SqliteError::NewerSchema`]:
+//!   never a fresh empty store.
+//! - **One owner**: an exclusive `flock` on a side file, `<database>.persevere-lock`, taken at
+//!   open; a second opener (this process or another) gets [`SqliteError::Locked`]. A side
+//!   file rather than `locking_mode=EXCLUSIVE` because the lock is taken at open (not at the
+//!   first write), survives [`reopen`](persevere_core::Store::reopen), is released by the
+//!   kernel when the process dies, and leaves the database readable by other processes (the
+//!   `sqlite3` shell, a reporting job) through WAL, without ever blocking the writer.
+//!
+//! # Schema
+//!
+//! Created and upgraded by versioned migrations recorded in `persevere_migrations`
+//! (`PRAGMA application_id` marks the database as persevere's, `PRAGMA user_version` mirrors
+//! the newest migration):
+//!
+//! | table | key | holds |
+//! |---|---|---|
+//! | `persevere_streams` | `stream_id` (name unique) | each stream's head: not lowered by compaction |
+//! | `persevere_events` | `(stream_id, seq)`, `WITHOUT ROWID` | payload; a global `position` never reused; `tags`, `metadata` for the read side |
+//! | `persevere_snapshots` | `(stream_id, seq)`, `WITHOUT ROWID` | payload and its CRC-32 |
+//! | `persevere_counters` | `name` | the next global position |
+//!
+//! Replay is one ordered range query per page (`ReadEvents` with its limit); compaction
+//! (`DeleteEvents`) and retention (`DeleteSnapshots`) are one statement each. Statements are
+//! prepared once and cached.
+//!
+//! `rusqlite` is re-exported: this crate uses rusqlite 0.39 (bundled SQLite), which links
+//! `libsqlite3-sys` 0.37 like `ave-actors-sqlite` 0.6, so both can be in one build.
+#![forbid(unsafe_code)]
+
+mod error;
+mod schema;
+mod store;
+mod url;
+
+pub use error::SqliteError;
+pub use rusqlite;
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use store::{Durability, OpenCheck, OpenMode, SqliteOptions, SqliteStore};
+pub use url::parse_url;

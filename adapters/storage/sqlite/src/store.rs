@@ -1,0 +1,743 @@
+//! The store: one connection, one transaction per [`Store::execute`].
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use persevere_core::{
+    Command, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
+};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rustix::fs::{flock, FlockOperation};
+
+use crate::schema::{self, Empty};
+use crate::SqliteError;
+
+/// How [`SqliteStore::open_with`] treats a missing or existing database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OpenMode {
+    /// The database must exist and be a persevere store ([`SqliteError::NotFound`] otherwise).
+    Open,
+    /// The database must not exist; it is created ([`SqliteError::AlreadyExists`] otherwise).
+    Create,
+    /// Open the database, creating it if it does not exist.
+    #[default]
+    OpenOrCreate,
+}
+
+/// What an acknowledged append survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL` (the default): every commit syncs the write-ahead log before it is
+    /// acknowledged. An acknowledged append survives a process crash, an OS crash and power
+    /// loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the write-ahead log is synced only at checkpoints. An acknowledged
+    /// append survives a process crash (kill, panic), but an OS crash or power loss may lose
+    /// the transactions committed since the last checkpoint — whole transactions, newest first,
+    /// never part of one, and the database stays consistent. A journal that lost its tail this
+    /// way recovers the older state; other writers never see torn data.
+    ProcessCrashOnly,
+}
+
+/// How much of the database is checked when it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OpenCheck {
+    /// The header, the application id and the schema version (the default): cheap at any size.
+    /// Damage inside the file is found when a command reads it.
+    #[default]
+    Schema,
+    /// Also `PRAGMA quick_check`: reads every page (O(size) at open).
+    Quick,
+    /// Also `PRAGMA integrity_check`: like `Quick`, plus index consistency (slowest).
+    Integrity,
+}
+
+/// Options of a [`SqliteStore`].
+///
+/// ```
+/// use std::time::Duration;
+/// use persevere_sqlite::{Durability, OpenMode, SqliteOptions};
+/// let mut options = SqliteOptions::default();
+/// assert_eq!(options.durability, Durability::Full);
+/// options.mode = OpenMode::Create;
+/// options.busy_timeout = Duration::from_secs(1);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Open, create, or either (default: [`OpenMode::OpenOrCreate`]).
+    pub mode: OpenMode,
+    /// `synchronous=FULL` or `NORMAL` (default: [`Durability::Full`]).
+    pub durability: Durability,
+    /// How long a statement waits on a lock held by a reader's checkpoint or an outside tool
+    /// (default: 5 s).
+    pub busy_timeout: Duration,
+    /// How many prepared statements the connection keeps (default: 32).
+    pub statement_cache: usize,
+    /// What is checked at open (default: [`OpenCheck::Schema`]).
+    pub check: OpenCheck,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            mode: OpenMode::default(),
+            durability: Durability::default(),
+            busy_timeout: Duration::from_secs(5),
+            statement_cache: 32,
+            check: OpenCheck::default(),
+        }
+    }
+}
+
+/// The exclusive `flock` on the database's side lock file (`<database>.persevere-lock`), taken
+/// at open and held until the store is dropped (or the process dies: the kernel releases it).
+#[derive(Debug)]
+struct Owner {
+    _file: File,
+}
+
+impl Owner {
+    fn lock_path(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".persevere-lock");
+        PathBuf::from(name)
+    }
+
+    fn acquire(path: &Path) -> Result<Self, SqliteError> {
+        let lock = Self::lock_path(path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .map_err(|source| SqliteError::Io {
+                op: "opening the lock file",
+                path: lock.clone(),
+                source,
+            })?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(SqliteError::Locked {
+                path: path.to_owned(),
+                lock,
+            }),
+            Err(errno) => Err(SqliteError::Io {
+                op: "locking the store",
+                path: lock,
+                source: errno.into(),
+            }),
+        }
+    }
+}
+
+/// A persevere store in one SQLite database: see the [crate documentation](crate).
+///
+/// ```
+/// use persevere_core::{Command, CommandId, Completion, Store, StoredRecord, StreamCommand};
+/// use persevere_sqlite::SqliteStore;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("actors.db");
+/// let mut store = SqliteStore::create(&path)?;
+/// let append = Command::Append {
+///     id: CommandId(1),
+///     expected_last: 0,
+///     events: vec![StoredRecord { seq: 1, bytes: b"hello".to_vec() }],
+///     snapshot: None,
+/// };
+/// let results = store.execute(vec![StreamCommand { stream: "counter-1".into(), command: append }]);
+/// assert_eq!(results[0].1, Ok(Completion::Done));
+/// drop(store);
+///
+/// let mut store = SqliteStore::open(&path)?;
+/// let read = Command::ReadEvents { id: CommandId(2), from: 1, limit: 100 };
+/// let results = store.execute(vec![StreamCommand { stream: "counter-1".into(), command: read }]);
+/// let Ok(Completion::Events { records, head }) = &results[0].1 else { panic!() };
+/// assert_eq!((records.len(), *head), (1, 1));
+/// # Ok::<(), persevere_sqlite::SqliteError>(())
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    options: SqliteOptions,
+    conn: Option<Connection>,
+    fence: Option<String>,
+    /// The next global position (the counter row, cached: this store is the only writer).
+    next_position: i64,
+    _owner: Owner,
+}
+
+/// Why a command stopped: an answer for that command alone, or an error that ends the batch.
+enum Stop {
+    Answer(StorageError),
+    Fatal(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Stop {
+    fn from(error: rusqlite::Error) -> Self {
+        Stop::Fatal(error)
+    }
+}
+
+/// How far a failed batch got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Its transaction never began: nothing was written.
+    NotBegun,
+    /// Its transaction began: its writes may have landed.
+    Begun,
+}
+
+const STREAM: &str = "SELECT stream_id, head FROM persevere_streams WHERE name = ?1";
+
+fn to_i64(value: u64, what: &str) -> Result<i64, Stop> {
+    i64::try_from(value).map_err(|_| {
+        Stop::Answer(StorageError::Rejected(format!(
+            "{what} {value} exceeds i64"
+        )))
+    })
+}
+
+impl SqliteStore {
+    /// Opens the existing store at `path` ([`OpenMode::Open`]).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        Self::open_with(path, Self::options(OpenMode::Open))
+    }
+
+    /// Creates a new store at `path`; fails if the file exists ([`OpenMode::Create`]).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("actors.db");
+    /// drop(persevere_sqlite::SqliteStore::create(&path)?);
+    /// assert!(persevere_sqlite::SqliteStore::create(&path).is_err());
+    /// # Ok::<(), persevere_sqlite::SqliteError>(())
+    /// ```
+    pub fn create(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        Self::open_with(path, Self::options(OpenMode::Create))
+    }
+
+    /// Opens the store at `path`, creating it if the file does not exist.
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        Self::open_with(path, Self::options(OpenMode::OpenOrCreate))
+    }
+
+    /// Opens (or creates) the store a `sqlite://` URL names ([`parse_url`](crate::parse_url)),
+    /// creating it if need be.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let url = format!("sqlite://{}/actors.db", dir.path().display());
+    /// let store = persevere_sqlite::SqliteStore::open_url(&url)?;
+    /// assert!(store.path().ends_with("actors.db"));
+    /// # Ok::<(), persevere_sqlite::SqliteError>(())
+    /// ```
+    pub fn open_url(url: &str) -> Result<Self, SqliteError> {
+        Self::open_or_create(crate::parse_url(url)?)
+    }
+
+    fn options(mode: OpenMode) -> SqliteOptions {
+        SqliteOptions {
+            mode,
+            ..SqliteOptions::default()
+        }
+    }
+
+    /// Opens the store at `path` with `options`.
+    ///
+    /// ```
+    /// use persevere_sqlite::{Durability, SqliteOptions, SqliteStore};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut options = SqliteOptions::default();
+    /// options.durability = Durability::ProcessCrashOnly;
+    /// let store = SqliteStore::open_with(dir.path().join("fast.db"), options)?;
+    /// assert_eq!(store.fenced(), None);
+    /// # use persevere_core::Store;
+    /// # Ok::<(), persevere_sqlite::SqliteError>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, SqliteError> {
+        let path = path.as_ref().to_owned();
+        let exists = path.try_exists().map_err(|source| SqliteError::Io {
+            op: "looking for the database",
+            path: path.clone(),
+            source,
+        })?;
+        match (options.mode, exists) {
+            (OpenMode::Open, false) => return Err(SqliteError::NotFound { path }),
+            (OpenMode::Create, true) => return Err(SqliteError::AlreadyExists { path }),
+            _ => {}
+        }
+        let owner = Owner::acquire(&path)?;
+        let (conn, next_position) = connect(&path, &options, exists)?;
+        tracing::info!(path = %path.display(), durability = ?options.durability, "opened SQLite store");
+        Ok(Self {
+            path,
+            options,
+            conn: Some(conn),
+            fence: None,
+            next_position,
+            _owner: owner,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the store's connection (for diagnostics and queries of your own; writing
+    /// through it bypasses the store's checks). `None` while the store is fenced and closed.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let store = persevere_sqlite::SqliteStore::create(dir.path().join("a.db"))?;
+    /// let mode: Option<String> = store
+    ///     .with_connection(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+    ///     .transpose()?;
+    /// assert_eq!(mode.as_deref(), Some("wal"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_connection<R>(&self, f: impl FnOnce(&Connection) -> R) -> Option<R> {
+        self.conn.as_ref().map(f)
+    }
+
+    fn fence(&mut self, reason: String) {
+        tracing::error!(path = %self.path.display(), %reason, "SQLite store fenced: a commit failed, its outcome is unknown; reopen it");
+        self.fence = Some(reason);
+    }
+
+    /// Runs the batch in one transaction; `Err` when the transaction did not commit.
+    fn run(
+        &mut self,
+        batch: &[StreamCommand],
+    ) -> Result<Vec<CommandResult>, (rusqlite::Error, Phase)> {
+        let Some(conn) = self.conn.as_ref() else {
+            return Err((rusqlite::Error::InvalidQuery, Phase::NotBegun));
+        };
+        let writes = batch.iter().any(|c| c.command.is_write());
+        conn.prepare_cached(if writes { "BEGIN IMMEDIATE" } else { "BEGIN" })
+            .and_then(|mut s| s.execute([]))
+            .map_err(|e| (e, Phase::NotBegun))?;
+        let start = self.next_position;
+        let mut position = start;
+        let mut results = Vec::with_capacity(batch.len());
+        let mut outcome = Ok(());
+        for StreamCommand { stream, command } in batch {
+            let result = if command.is_write() {
+                write(conn, &self.path, stream, command, &mut position)
+            } else {
+                read(conn, &self.path, stream, command)
+            };
+            match result {
+                Ok(completion) => results.push((command.id(), Ok(completion))),
+                Err(Stop::Answer(error)) => results.push((command.id(), Err(error))),
+                Err(Stop::Fatal(error)) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        if outcome.is_ok() && position != start {
+            outcome = conn
+                .prepare_cached("UPDATE persevere_counters SET value = ?1 WHERE name = 'position'")
+                .and_then(|mut s| s.execute([position]))
+                .map(drop);
+        }
+        if outcome.is_ok() {
+            outcome = conn
+                .prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]).map(drop));
+        }
+        match outcome {
+            Ok(()) => {
+                self.next_position = position;
+                Ok(results)
+            }
+            Err(error) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err((error, Phase::Begun))
+            }
+        }
+    }
+}
+
+/// Opens and configures a connection; returns it and the next global position.
+fn connect(
+    path: &Path,
+    options: &SqliteOptions,
+    exists: bool,
+) -> Result<(Connection, i64), SqliteError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let flags = if exists {
+        flags.difference(OpenFlags::SQLITE_OPEN_CREATE)
+    } else {
+        flags
+    };
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| schema::opening(path, "opening the database", e))?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(|e| schema::opening(path, "setting the busy timeout", e))?;
+    conn.set_prepared_statement_cache_capacity(options.statement_cache);
+    let empty = match (exists, options.mode) {
+        (false, _) | (true, OpenMode::OpenOrCreate) => Empty::Initialize,
+        (true, _) => Empty::Refuse,
+    };
+    schema::identify(&conn, path, empty)?;
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(|e| schema::opening(path, "switching to WAL", e))?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(SqliteError::Foreign {
+            path: path.to_owned(),
+            reason: format!("it cannot use write-ahead logging (journal mode {journal})"),
+        });
+    }
+    let synchronous = match options.durability {
+        Durability::Full => "FULL",
+        Durability::ProcessCrashOnly => "NORMAL",
+    };
+    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
+        .map_err(|e| schema::opening(path, "setting synchronous", e))?;
+    let pragma = match options.check {
+        OpenCheck::Schema => None,
+        OpenCheck::Quick => Some("PRAGMA quick_check"),
+        OpenCheck::Integrity => Some("PRAGMA integrity_check"),
+    };
+    if let Some(pragma) = pragma {
+        let verdict: String = conn
+            .query_row(pragma, [], |row| row.get(0))
+            .map_err(|e| schema::opening(path, "checking the database", e))?;
+        if verdict != "ok" {
+            return Err(SqliteError::Corrupt {
+                path: path.to_owned(),
+                reason: verdict,
+            });
+        }
+    }
+    schema::migrate(&conn, path)?;
+    let next: i64 = conn
+        .query_row(
+            "SELECT value FROM persevere_counters WHERE name = 'position'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| schema::opening(path, "reading the position counter", e))?;
+    Ok((conn, next))
+}
+
+fn stream_row(conn: &Connection, stream: &str) -> Result<Option<(i64, u64)>, rusqlite::Error> {
+    conn.prepare_cached(STREAM)?
+        .query_row([stream], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        })
+        .optional()
+        .map(|found| found.map(|(id, head)| (id, u64::try_from(head).unwrap_or(0))))
+}
+
+fn seq_of(value: i64, path: &Path, table: &str) -> Result<u64, Stop> {
+    u64::try_from(value).map_err(|_| {
+        Stop::Answer(StorageError::Damaged {
+            seq: 0,
+            reason: format!(
+                "a row of {table} in {} has the negative seq {value}",
+                path.display()
+            ),
+        })
+    })
+}
+
+fn blob(value: ValueRef<'_>, seq: u64, path: &Path, what: &str) -> Result<Vec<u8>, Stop> {
+    match value {
+        ValueRef::Blob(bytes) => Ok(bytes.to_vec()),
+        other => Err(Stop::Answer(StorageError::Damaged {
+            seq,
+            reason: format!(
+                "the {what} row at seq {seq} in {} holds {:?} instead of a blob",
+                path.display(),
+                other.data_type()
+            ),
+        })),
+    }
+}
+
+fn read(
+    conn: &Connection,
+    path: &Path,
+    stream: &str,
+    command: &Command,
+) -> Result<Completion, Stop> {
+    match command {
+        Command::LoadSnapshot { before, .. } => {
+            let Some((id, _)) = stream_row(conn, stream)? else {
+                return Ok(Completion::Snapshot(None));
+            };
+            let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+            let mut statement = conn.prepare_cached(
+                "SELECT seq, payload, crc32 FROM persevere_snapshots \
+                 WHERE stream_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1",
+            )?;
+            let mut rows = statement.query((id, before))?;
+            let Some(row) = rows.next()? else {
+                return Ok(Completion::Snapshot(None));
+            };
+            let seq = seq_of(row.get(0)?, path, "persevere_snapshots")?;
+            let bytes = blob(row.get_ref(1)?, seq, path, "snapshot")?;
+            let crc: i64 = row.get(2)?;
+            if i64::from(crc32fast::hash(&bytes)) != crc {
+                return Err(Stop::Answer(StorageError::Damaged {
+                    seq,
+                    reason: format!(
+                        "the snapshot at seq {seq} of stream {stream:?} in {} fails its CRC-32",
+                        path.display()
+                    ),
+                }));
+            }
+            Ok(Completion::Snapshot(Some(StoredRecord { seq, bytes })))
+        }
+        Command::ReadEvents { from, limit, .. } => {
+            let Some((id, head)) = stream_row(conn, stream)? else {
+                return Ok(Completion::Events {
+                    records: Vec::new(),
+                    head: 0,
+                });
+            };
+            let from = i64::try_from(*from).unwrap_or(i64::MAX);
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            let mut statement = conn.prepare_cached(
+                "SELECT seq, payload FROM persevere_events \
+                 WHERE stream_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let mut rows = statement.query((id, from, limit))?;
+            let mut records = Vec::new();
+            while let Some(row) = rows.next()? {
+                let seq = seq_of(row.get(0)?, path, "persevere_events")?;
+                let bytes = blob(row.get_ref(1)?, seq, path, "event")?;
+                records.push(StoredRecord { seq, bytes });
+            }
+            Ok(Completion::Events { records, head })
+        }
+        _ => Err(Stop::Answer(StorageError::Rejected(
+            "not a read command".into(),
+        ))),
+    }
+}
+
+/// Whether an error inside one command leaves the transaction usable (that command is
+/// rejected, rolled back to its savepoint) or ends the batch.
+fn is_command_local(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::TooBig | ErrorCode::ConstraintViolation | ErrorCode::TypeMismatch)
+    )
+}
+
+fn write(
+    conn: &Connection,
+    path: &Path,
+    stream: &str,
+    command: &Command,
+    position: &mut i64,
+) -> Result<Completion, Stop> {
+    let found = stream_row(conn, stream)?;
+    // Checks before any write: a refused command writes nothing.
+    match command {
+        Command::Append {
+            expected_last,
+            events,
+            snapshot,
+            ..
+        } => {
+            let head = found.map_or(0, |(_, head)| head);
+            if head != *expected_last {
+                return Err(Stop::Answer(StorageError::Conflict {
+                    expected: *expected_last,
+                    actual: head,
+                }));
+            }
+            let last = expected_last.saturating_add(events.len() as u64);
+            let contiguous = events
+                .iter()
+                .zip(expected_last + 1..)
+                .all(|(r, seq)| r.seq == seq);
+            if events.is_empty() || !contiguous || snapshot.as_ref().is_some_and(|s| s.seq != last)
+            {
+                return Err(Stop::Answer(StorageError::Rejected(
+                    "append must hold contiguous events after the head, and a snapshot at the last one"
+                        .into(),
+                )));
+            }
+            to_i64(last, "seq")?;
+        }
+        Command::SaveSnapshot { snapshot, .. } => {
+            to_i64(snapshot.seq, "seq")?;
+        }
+        Command::DeleteEvents { .. } | Command::DeleteSnapshots { .. } if found.is_none() => {
+            return Ok(Completion::Done);
+        }
+        _ => {}
+    }
+    conn.prepare_cached("SAVEPOINT command")?.execute([])?;
+    let before = *position;
+    match write_checked(conn, stream, found, command, position) {
+        Ok(()) => {
+            conn.prepare_cached("RELEASE command")?.execute([])?;
+            Ok(Completion::Done)
+        }
+        Err(error) if !conn.is_autocommit() && is_command_local(&error) => {
+            *position = before;
+            conn.prepare_cached("ROLLBACK TO command")?.execute([])?;
+            conn.prepare_cached("RELEASE command")?.execute([])?;
+            tracing::warn!(path = %path.display(), stream, %error, "SQLite refused one command; the rest of its batch goes on");
+            Err(Stop::Answer(StorageError::Rejected(format!(
+                "SQLite refused the command on {}: {error}",
+                path.display()
+            ))))
+        }
+        Err(error) => Err(Stop::Fatal(error)),
+    }
+}
+
+fn write_checked(
+    conn: &Connection,
+    stream: &str,
+    found: Option<(i64, u64)>,
+    command: &Command,
+    position: &mut i64,
+) -> Result<(), rusqlite::Error> {
+    let stream_id = |conn: &Connection| -> Result<i64, rusqlite::Error> {
+        match found {
+            Some((id, _)) => Ok(id),
+            None => {
+                conn.prepare_cached("INSERT INTO persevere_streams (name, head) VALUES (?1, 0)")?
+                    .execute([stream])?;
+                Ok(conn.last_insert_rowid())
+            }
+        }
+    };
+    let save_snapshot = |conn: &Connection, id: i64, snapshot: &StoredRecord| {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO persevere_snapshots (stream_id, seq, payload, crc32) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute((
+            id,
+            snapshot.seq as i64,
+            &snapshot.bytes,
+            i64::from(crc32fast::hash(&snapshot.bytes)),
+        ))
+        .map(drop)
+    };
+    match command {
+        Command::Append {
+            events, snapshot, ..
+        } => {
+            let id = stream_id(conn)?;
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO persevere_events (stream_id, seq, position, payload) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut last = 0;
+            for event in events {
+                insert.execute((id, event.seq as i64, *position, &event.bytes))?;
+                *position += 1;
+                last = event.seq;
+            }
+            if let Some(snapshot) = snapshot {
+                save_snapshot(conn, id, snapshot)?;
+            }
+            conn.prepare_cached("UPDATE persevere_streams SET head = ?2 WHERE stream_id = ?1")?
+                .execute((id, last as i64))?;
+        }
+        Command::SaveSnapshot { snapshot, .. } => {
+            let id = stream_id(conn)?;
+            save_snapshot(conn, id, snapshot)?;
+        }
+        Command::DeleteEvents { up_to, .. } => {
+            let id = stream_id(conn)?;
+            conn.prepare_cached("DELETE FROM persevere_events WHERE stream_id = ?1 AND seq <= ?2")?
+                .execute((id, i64::try_from(*up_to).unwrap_or(i64::MAX)))?;
+        }
+        Command::DeleteSnapshots { keep, .. } => {
+            let id = stream_id(conn)?;
+            let offset = i64::try_from(keep.max(&1) - 1).unwrap_or(i64::MAX);
+            conn.prepare_cached(
+                "DELETE FROM persevere_snapshots WHERE stream_id = ?1 AND seq < (\
+                     SELECT seq FROM persevere_snapshots WHERE stream_id = ?1 \
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            )?
+            .execute((id, offset))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+        if let Some(reason) = &self.fence {
+            let reason = format!(
+                "the SQLite store {} is fenced ({reason}); it must be reopened",
+                self.path.display()
+            );
+            return batch
+                .iter()
+                .map(|c| (c.command.id(), Err(StorageError::Failed(reason.clone()))))
+                .collect();
+        }
+        match self.run(&batch) {
+            Ok(results) => results,
+            Err((error, phase)) => {
+                let writes = batch.iter().any(|c| c.command.is_write());
+                let reason = format!(
+                    "the transaction on {} did not commit: {error}",
+                    self.path.display()
+                );
+                // A write batch whose transaction started may have landed (a failed COMMIT
+                // can still be durable): fence. A read-only batch, or one that could not
+                // begin, changed nothing.
+                if writes && phase == Phase::Begun {
+                    self.fence(reason.clone());
+                } else {
+                    tracing::warn!(path = %self.path.display(), %error, "SQLite batch failed");
+                }
+                batch
+                    .iter()
+                    .map(|c| (c.command.id(), Err(StorageError::Failed(reason.clone()))))
+                    .collect()
+            }
+        }
+    }
+
+    fn fenced(&self) -> Option<String> {
+        self.fence.clone()
+    }
+
+    fn reopen(&mut self) -> Result<(), StorageError> {
+        self.conn = None;
+        let mut options = self.options.clone();
+        options.mode = OpenMode::Open;
+        match connect(&self.path, &options, true) {
+            Ok((conn, next)) => {
+                self.conn = Some(conn);
+                self.next_position = next;
+                self.fence = None;
+                tracing::info!(path = %self.path.display(), "reopened SQLite store");
+                Ok(())
+            }
+            Err(error) => Err(StorageError::Failed(error.to_string())),
+        }
+    }
+}
