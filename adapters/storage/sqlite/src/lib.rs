@@ -14,7 +14,7 @@
 //! drop(store);
 //! let url = format!("sqlite://{}/actors.db", dir.path().display());
 //! let store = SqliteStore::open_url(&url)?;                         // open or create
-//! # Ok::<(), persevere_sqlite::SqliteError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Give the store to the driver (`persevere_driver::Backend::new(runtime, store)`): it is

@@ -162,7 +162,7 @@ impl Owner {
 /// let results = store.execute(vec![StreamCommand { stream: "counter-1".into(), command: read }]);
 /// let Ok(Completion::Events { records, head }) = &results[0].1 else { panic!() };
 /// assert_eq!((records.len(), *head), (1, 1));
-/// # Ok::<(), persevere_sqlite::SqliteError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -219,7 +219,7 @@ impl SqliteStore {
     /// let path = dir.path().join("actors.db");
     /// drop(persevere_sqlite::SqliteStore::create(&path)?);
     /// assert!(persevere_sqlite::SqliteStore::create(&path).is_err());
-    /// # Ok::<(), persevere_sqlite::SqliteError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
         Self::open_with(path, Self::options(OpenMode::Create))
@@ -238,7 +238,7 @@ impl SqliteStore {
     /// let url = format!("sqlite://{}/actors.db", dir.path().display());
     /// let store = persevere_sqlite::SqliteStore::open_url(&url)?;
     /// assert!(store.path().ends_with("actors.db"));
-    /// # Ok::<(), persevere_sqlite::SqliteError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_url(url: &str) -> Result<Self, SqliteError> {
         Self::open_or_create(crate::parse_url(url)?)
@@ -261,7 +261,7 @@ impl SqliteStore {
     /// let store = SqliteStore::open_with(dir.path().join("fast.db"), options)?;
     /// assert_eq!(store.fenced(), None);
     /// # use persevere_core::Store;
-    /// # Ok::<(), persevere_sqlite::SqliteError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, SqliteError> {
         let path = path.as_ref().to_owned();
