@@ -1,2 +1,230 @@
-//! Placeholder.
-fn main() {}
+//! Figures of the SQLite store, printed in one run (`cargo bench -p persevere-sqlite`):
+//!
+//! 1. raw fdatasync rate of the database's directory (64 B append + fdatasync), alternating
+//!    with one entity persisting sequentially through the driver (tokio, blocking pool), each
+//!    persist one durable transaction (`synchronous=FULL`);
+//! 2. 1,000 entities persisting concurrently through the driver (group commit: one
+//!    transaction per batch);
+//! 3. replay of one stream of 1 M events through the driver (`Persistent::open`).
+//!
+//! Set `PERSEVERE_BENCH_DIR` to measure another file system than the target directory's.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use persevere_core::{Entity, JournalConfig};
+use persevere_driver::{Backend, Persistent};
+use persevere_sqlite::SqliteStore;
+use persevere_tokio::Tokio;
+
+/// 40 payload bytes: with the record envelope's 24, a 64-byte event record.
+type Payload = [u8; 40];
+
+#[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+struct Account {
+    events: u64,
+    sum: u64,
+}
+
+impl Entity for Account {
+    type Event = Payload;
+    type Error = String;
+    fn apply(&mut self, event: &Payload) -> Result<(), String> {
+        self.events += 1;
+        self.sum += u64::from(event[0]);
+        Ok(())
+    }
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("PERSEVERE_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn raw_fdatasync(dir: &Path, n: u32) -> f64 {
+    let path = dir.join("raw.bin");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("raw file");
+    let record = [0x5Au8; 64];
+    let start = Instant::now();
+    for i in 0..u64::from(n) {
+        file.write_all_at(&record, i * 64).expect("write");
+        file.sync_data().expect("fdatasync");
+    }
+    let rate = f64::from(n) / start.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(path).expect("remove");
+    rate
+}
+
+async fn open(backend: &Backend, config: JournalConfig) -> Persistent<Account> {
+    Persistent::open(backend, config, Account::default)
+        .await
+        .expect("opens")
+}
+
+fn single_entity(rt: &tokio::runtime::Runtime, dir: &Path, round: u32, n: u32) -> f64 {
+    let path = dir.join(format!("single-{round}.db"));
+    let backend = Backend::new(
+        Tokio::from_handle(rt.handle().clone()),
+        SqliteStore::create(&path).expect("create"),
+    );
+    rt.block_on(async {
+        let mut account = open(&backend, JournalConfig::new("single")).await;
+        let start = Instant::now();
+        for i in 0..n {
+            account.persist([i as u8; 40]).await.expect("persist");
+        }
+        let rate = f64::from(n) / start.elapsed().as_secs_f64();
+        assert_eq!(account.state().events, u64::from(n));
+        rate
+    })
+}
+
+fn many_entities(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    entities: u64,
+    rounds: u32,
+) -> (f64, f64) {
+    let backend = Backend::new(
+        Tokio::from_handle(rt.handle().clone()),
+        SqliteStore::create(dir.join("many.db")).expect("create"),
+    );
+    rt.block_on(async {
+        let mut accounts = Vec::new();
+        for i in 0..entities {
+            accounts.push(open(&backend, JournalConfig::new(format!("entity-{i}"))).await);
+        }
+        let before = backend.stats();
+        let start = Instant::now();
+        let tasks: Vec<_> = accounts
+            .into_iter()
+            .map(|mut account| {
+                tokio::spawn(async move {
+                    for round in 0..rounds {
+                        account.persist([round as u8; 40]).await.expect("persist");
+                    }
+                    account.state().events
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.expect("task"), u64::from(rounds));
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let after = backend.stats();
+        let mean =
+            (after.commands - before.commands) as f64 / (after.batches - before.batches) as f64;
+        (entities as f64 * f64::from(rounds) / elapsed, mean)
+    })
+}
+
+fn replay(rt: &tokio::runtime::Runtime, dir: &Path, events: u32) -> (f64, f64) {
+    let path = dir.join("replay.db");
+    let config = || {
+        JournalConfig::new("big")
+            .snapshot_every(None)
+            .read_batch(65_536)
+    };
+    {
+        let backend = Backend::new(
+            Tokio::from_handle(rt.handle().clone()),
+            SqliteStore::create(&path).expect("create"),
+        );
+        rt.block_on(async {
+            let mut account = open(&backend, config()).await;
+            let chunk = 10_000;
+            for c in 0..events / chunk {
+                account
+                    .persist_all((0..chunk).map(|i| [(c + i) as u8; 40]))
+                    .await
+                    .expect("persist");
+            }
+        });
+    }
+    // The previous backend's store closes on the blocking pool: wait for its lock.
+    let store = loop {
+        match SqliteStore::open(&path) {
+            Err(persevere_sqlite::SqliteError::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            other => break other.expect("reopen"),
+        }
+    };
+    let backend = Backend::new(Tokio::from_handle(rt.handle().clone()), store);
+    let start = Instant::now();
+    let account = rt.block_on(open(&backend, config()));
+    let elapsed = start.elapsed().as_secs_f64();
+    assert_eq!(account.state().events, u64::from(events));
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            std::fs::metadata(PathBuf::from(name)).ok()
+        })
+        .map(|m| m.len())
+        .sum();
+    (
+        f64::from(events) / elapsed,
+        bytes as f64 / f64::from(events),
+    )
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let root = bench_dir();
+    std::fs::create_dir_all(&root).expect("bench dir");
+    let dir = tempfile::tempdir_in(&root).expect("tempdir");
+    let dir = dir.path();
+    println!("persevere-sqlite benchmark in {}", dir.display());
+    let rt = runtime();
+
+    // The disk is shared and noisy: alternate the two measurements and take medians.
+    let (mut raws, mut singles, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..7 {
+        let raw = raw_fdatasync(dir, 300);
+        let single = single_entity(&rt, dir, round, 300);
+        raws.push(raw);
+        singles.push(single);
+        ratios.push(single / raw);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (raw, single, ratio) = (median(&mut raws), median(&mut singles), median(&mut ratios));
+    println!(
+        "raw 64 B append + fdatasync:              {raw:>10.0} /s  (median of 7 alternating rounds)"
+    );
+    println!(
+        "1 entity, sequential durable persists:    {single:>10.0} events/s through the driver (median ratio to raw fdatasync {ratio:.2}; target >= 0.8)"
+    );
+    let (many, batch) = many_entities(&rt, dir, 1_000, 100);
+    println!(
+        "1,000 entities, concurrent persists:      {many:>10.0} events/s durable through the driver (target >= 100,000); mean group-commit batch {batch:.1} commands"
+    );
+    let (replayed, per_event) = replay(&rt, dir, 1_000_000);
+    println!(
+        "replay of 1 M events (Persistent::open):  {replayed:>10.0} events/s (target >= 2,000,000); {per_event:.1} bytes on disk per 64-byte event"
+    );
+}
