@@ -10,7 +10,8 @@
 //! - [`EncryptedKey`]: XChaCha20-Poly1305 at rest, bound to store, stream and position;
 //! - [`database`]: ave-actors-store's own `DbManager` / `Collection` / `State` traits,
 //!   implemented over persevere backends by every manager;
-//! - managers: [`memory::MemoryManager`], [`file::FileManager`], and [`Manager`] over any
+//! - managers: [`memory::MemoryManager`], [`file::FileManager`], `sqlite::SqliteManager`
+//!   (feature `sqlite`), and [`Manager`] over any
 //!   persevere [`Backend`](persevere_driver::Backend) — every further backend works unchanged;
 //!
 //! What changes underneath is listed on [`store::PersistentActor`]: full-path stream ids, no
@@ -87,6 +88,8 @@ pub mod file;
 mod key;
 mod manager;
 pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod store;
 
 pub use error::Error;
@@ -94,4 +97,6 @@ pub use file::FileManager;
 pub use key::EncryptedKey;
 pub use manager::Manager;
 pub use memory::MemoryManager;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteManager;
 pub use store::{FullPersistence, InitializedActor, LightPersistence, PersistentActor};
