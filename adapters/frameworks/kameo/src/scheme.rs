@@ -9,8 +9,10 @@
 //! | `file:///var/lib/app/actors/counter-1` | file journal in `/var/lib/app/actors` | `counter-1` |
 //! | `file://data/actors/counter-1` | file journal in `data/actors` (relative) | `counter-1` |
 //! | `memory://tests/counter-1` | in-memory store `tests` | `counter-1` |
+//! | `sqlite:///var/lib/app/actors.db/counter-1` | SQLite database `/var/lib/app/actors.db` (feature `sqlite`) | `counter-1` |
 //!
-//! `file` and `memory` are registered from the start. Another backend plugs in with
+//! `file` and `memory` are registered from the start, and `sqlite` with the feature `sqlite`
+//! (the database is created if it does not exist). Another backend plugs in with
 //! [`register_scheme`], without changes to this crate:
 //!
 //! ```
@@ -56,6 +58,8 @@ static SCHEMES: LazyLock<Mutex<Schemes>> = LazyLock::new(|| {
     let mut openers: HashMap<String, Arc<Opener>> = HashMap::new();
     openers.insert("file".into(), Arc::new(open_file));
     openers.insert("memory".into(), Arc::new(open_memory));
+    #[cfg(feature = "sqlite")]
+    openers.insert("sqlite".into(), Arc::new(open_sqlite));
     Mutex::new(Schemes {
         openers,
         stores: HashMap::new(),
@@ -68,6 +72,12 @@ fn schemes() -> MutexGuard<'static, Schemes> {
 
 fn open_file(location: &str, runtime: &Tokio) -> Result<Backend, String> {
     let store = FileStore::open_url(location).map_err(|e| e.to_string())?;
+    Ok(Backend::new(runtime.clone(), store))
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(location: &str, runtime: &Tokio) -> Result<Backend, String> {
+    let store = persevere_sqlite::SqliteStore::open_url(location).map_err(|e| e.to_string())?;
     Ok(Backend::new(runtime.clone(), store))
 }
 
