@@ -7,6 +7,9 @@
 //! - persist rate, memory (both `MemoryManager`);
 //! - durable persist rate, one actor (ave: `ave-actors-sqlite` 0.6, synchronous=FULL; ours: the
 //!   file journal), and 16 actors persisting at once, one event per message;
+//! - SQLite against SQLite, both WAL with synchronous=FULL (ours: `persevere-sqlite`, linked in
+//!   the same binary as `ave-actors-sqlite`): one actor, and 1,000 actors persisting at once,
+//!   one event per message;
 //! - encrypted persist rate, memory (both an `EncryptedKey`);
 //! - memory, one message per persist (the actor system's round trip included);
 //! - recovery of 100 000 events with no snapshot: the writer crashed (its runtime dropped
@@ -37,6 +40,9 @@ const PER_ASK: u64 = 1_000;
 const KEY: [u8; 32] = [42; 32];
 /// Actors persisting at once in the concurrent durable run.
 const ACTORS: u64 = 16;
+/// Actors persisting at once in the SQLite-against-SQLite run, and the events they persist.
+const SQLITE_ACTORS: u64 = 1_000;
+const SQLITE_EVENTS: u64 = 10_000;
 /// Rounds of each measurement (the median is printed).
 const ROUNDS: usize = 3;
 
@@ -70,6 +76,7 @@ enum Backend {
     AveSqlite(ave_actors_sqlite::SqliteManager),
     OurMemory(persevere_ave::MemoryManager),
     OurFile(persevere_ave::FileManager),
+    OurSqlite(persevere_ave::SqliteManager),
 }
 
 #[derive(Clone, Default)]
@@ -201,6 +208,9 @@ impl Actor for OurCounter {
                 self.start_store("counter", None, ctx, manager, key).await
             }
             Backend::OurFile(manager) => self.start_store("counter", None, ctx, manager, key).await,
+            Backend::OurSqlite(manager) => {
+                self.start_store("counter", None, ctx, manager, key).await
+            }
             _ => Err(ActorError::Functional {
                 description: "not a persevere-ave backend".into(),
             }),
@@ -458,6 +468,61 @@ fn main() -> Result<(), BenchError> {
     rate_line(
         &format!("durable, {ACTORS} actors, 1/ask"),
         DURABLE_EVENTS,
+        theirs,
+        our,
+    );
+
+    let (theirs, our) = median_pair(
+        || {
+            let dir = tempfile::tempdir()?;
+            let sqlite =
+                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+            persist_rate(
+                || ave(Backend::AveSqlite(sqlite.clone()), false),
+                1,
+                DURABLE_EVENTS,
+                PER_ASK,
+            )
+        },
+        || {
+            let dir = tempfile::tempdir()?;
+            let sqlite = persevere_ave::SqliteManager::open_or_create(dir.path().join("a.db"))?;
+            persist_rate(
+                || ours(Backend::OurSqlite(sqlite.clone()), false),
+                1,
+                DURABLE_EVENTS,
+                PER_ASK,
+            )
+        },
+    )?;
+    rate_line("durable, SQLite both", DURABLE_EVENTS, theirs, our);
+
+    let (theirs, our) = median_pair(
+        || {
+            let dir = tempfile::tempdir()?;
+            let sqlite =
+                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+            persist_rate(
+                || ave(Backend::AveSqlite(sqlite.clone()), false),
+                SQLITE_ACTORS,
+                SQLITE_EVENTS,
+                1,
+            )
+        },
+        || {
+            let dir = tempfile::tempdir()?;
+            let sqlite = persevere_ave::SqliteManager::open_or_create(dir.path().join("a.db"))?;
+            persist_rate(
+                || ours(Backend::OurSqlite(sqlite.clone()), false),
+                SQLITE_ACTORS,
+                SQLITE_EVENTS,
+                1,
+            )
+        },
+    )?;
+    rate_line(
+        &format!("SQLite both, {SQLITE_ACTORS} actors"),
+        SQLITE_EVENTS,
         theirs,
         our,
     );
