@@ -82,6 +82,10 @@ pub struct SqliteOptions {
     pub statement_cache: usize,
     /// What is checked at open (default: [`OpenCheck::Schema`]).
     pub check: OpenCheck,
+    /// `PRAGMA wal_autocheckpoint`: the write-ahead log is checkpointed into the database
+    /// once it holds this many pages (default: 1,000, SQLite's; 0 never checkpoints
+    /// automatically, letting the log grow until the store closes).
+    pub checkpoint_pages: u32,
 }
 
 impl Default for SqliteOptions {
@@ -92,6 +96,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             statement_cache: 32,
             check: OpenCheck::default(),
+            checkpoint_pages: 1_000,
         }
     }
 }
@@ -409,8 +414,11 @@ fn connect(
         Durability::Full => "FULL",
         Durability::ProcessCrashOnly => "NORMAL",
     };
-    conn.execute_batch(&format!("PRAGMA synchronous = {synchronous}"))
-        .map_err(|e| schema::opening(path, "setting synchronous", e))?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA wal_autocheckpoint = {};",
+        options.checkpoint_pages
+    ))
+    .map_err(|e| schema::opening(path, "setting synchronous", e))?;
     let pragma = match options.check {
         OpenCheck::Schema => None,
         OpenCheck::Quick => Some("PRAGMA quick_check"),

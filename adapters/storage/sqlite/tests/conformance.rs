@@ -29,3 +29,16 @@ fn sqlite_store_with_relaxed_durability_passes_the_conformance_kit() {
         },
     );
 }
+
+#[test]
+fn sqlite_store_checkpointing_at_every_page_passes_the_conformance_kit() {
+    persevere_conformance::run_reopenable(
+        "sqlite, a checkpoint at every page",
+        || tempfile::tempdir().expect("a temporary directory"),
+        |dir| {
+            let mut options = SqliteOptions::default();
+            options.checkpoint_pages = 1;
+            SqliteStore::open_with(dir.path().join("store.db"), options).expect("the store opens")
+        },
+    );
+}
