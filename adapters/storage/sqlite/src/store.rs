@@ -83,8 +83,10 @@ pub struct SqliteOptions {
     /// What is checked at open (default: [`OpenCheck::Schema`]).
     pub check: OpenCheck,
     /// `PRAGMA wal_autocheckpoint`: the write-ahead log is checkpointed into the database
-    /// once it holds this many pages (default: 1,000, SQLite's; 0 never checkpoints
-    /// automatically, letting the log grow until the store closes).
+    /// once it holds this many pages (default: 10,000, about 40 MiB; SQLite's own default is
+    /// 1,000). Many entities writing at once touch many pages per transaction, and a longer
+    /// log checkpoints (and syncs the database) less often: 1,000 concurrent entities measured
+    /// about 1.4x faster at 10,000 than at 1,000. 0 never checkpoints automatically.
     pub checkpoint_pages: u32,
 }
 
@@ -96,7 +98,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             statement_cache: 32,
             check: OpenCheck::default(),
-            checkpoint_pages: 1_000,
+            checkpoint_pages: 10_000,
         }
     }
 }
