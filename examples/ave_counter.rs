@@ -6,6 +6,7 @@
 //! ave-actors-store's API; only the imports name persevere-ave.
 //!
 //! Run with `cargo run --example ave_counter -- [DATA_DIR]`.
+//! DATA_DIR may be a SQLite URL instead: `cargo run --example ave_counter -- sqlite://counter.db`.
 
 use async_trait::async_trait;
 use ave_actors_actor::{
@@ -14,7 +15,7 @@ use ave_actors_actor::{
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use persevere_ave::store::{FullPersistence, PersistentActor};
-use persevere_ave::FileManager;
+use persevere_ave::{FileManager, Manager, SqliteManager};
 use persevere_examples::{data_dir, ExampleError};
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,7 @@ struct Counter {
     value: u64,
     /// Where the counter is stored (not persisted).
     #[borsh(skip)]
-    manager: Option<FileManager>,
+    manager: Option<Manager>,
 }
 
 #[async_trait]
@@ -57,7 +58,7 @@ impl Actor for Counter {
     async fn pre_start(&mut self, ctx: &mut ActorContext<Self>) -> Result<(), ActorError> {
         let manager = self.manager.clone().ok_or_else(|| ActorError::Helper {
             name: "manager".into(),
-            reason: "no file manager".into(),
+            reason: "no manager".into(),
         })?;
         self.start_store("counter", None, ctx, manager, None).await
     }
@@ -80,9 +81,9 @@ impl Handler<Counter> for Counter {
 
 impl PersistentActor for Counter {
     type Persistence = FullPersistence;
-    type InitParams = FileManager;
+    type InitParams = Manager;
 
-    fn create_initial(manager: FileManager) -> Self {
+    fn create_initial(manager: Manager) -> Self {
         Self {
             value: 0,
             manager: Some(manager),
@@ -112,7 +113,11 @@ fn main() -> Result<(), ExampleError> {
         .enable_all()
         .build()?;
     let value = runtime.block_on(async {
-        let manager = FileManager::open(&data_dir)?;
+        let manager: Manager = if data_dir.starts_with("sqlite://") {
+            SqliteManager::open_url(&data_dir)?.into()
+        } else {
+            FileManager::open(&data_dir)?.into()
+        };
         let (system, mut runner) = ActorSystem::create(Default::default(), Default::default());
         let counter: ActorRef<Counter> = system
             .create_root_actor("counter", Counter::initial(manager))

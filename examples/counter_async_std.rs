@@ -5,6 +5,7 @@
 //! The journal's commands run on the runtime's blocking pool, group-committed.
 //!
 //! Run with `cargo run --example counter_async_std -- [DATA_DIR]`.
+//! DATA_DIR may be a SQLite URL instead: `cargo run --example counter_async_std -- sqlite://counter.db`.
 
 use persevere_async_std::AsyncStd;
 use persevere_examples::{count_ten, data_dir, ExampleError};

@@ -6,6 +6,7 @@
 //! final snapshot.
 //!
 //! Run with `cargo run --example kameo_counter -- [DATA_DIR]`.
+//! DATA_DIR may be a SQLite URL instead: `cargo run --example kameo_counter -- sqlite://counter.db`.
 
 use kameo::prelude::*;
 use persevere_examples::{data_dir, Counter, ExampleError};
@@ -49,11 +50,16 @@ impl Message<Increment> for CounterActor {
 
 fn main() -> Result<(), ExampleError> {
     let dir = data_dir();
-    std::fs::create_dir_all(&dir)?;
-    let dir = std::fs::canonicalize(&dir)?;
-    let store =
-        Url::from_directory_path(&dir).map_err(|()| "the data directory is not absolute")?;
-    let key = store.join("counter")?;
+    let key = if dir.starts_with("sqlite://") {
+        // The built-in `sqlite` scheme: the database, then the stream.
+        Url::parse(&format!("{}/counter", dir.trim_end_matches('/')))?
+    } else {
+        std::fs::create_dir_all(&dir)?;
+        let dir = std::fs::canonicalize(&dir)?;
+        let store =
+            Url::from_directory_path(&dir).map_err(|()| "the data directory is not absolute")?;
+        store.join("counter")?
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

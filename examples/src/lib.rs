@@ -7,7 +7,8 @@
 //! - `ave_counter`: the counter as an ave-actors actor through `persevere-ave`.
 //!
 //! Each of these keeps its journal in DATA_DIR (its first argument, default `counter-data`) and
-//! prints `counter = N` last; a second run prints ten more.
+//! prints `counter = N` last; a second run prints ten more. Except `counter`, they also take a
+//! SQLite URL instead of a directory (`sqlite:///absolute/path.db` or `sqlite://relative.db`).
 //!
 //! - `kameo_manager`: kameo-persistence's quick start, a manager restoring its sub-actors from
 //!   their keys; each run (DATA_DIR default `manager-data`) adds one sub-actor and prints
@@ -42,6 +43,16 @@ pub fn data_dir() -> String {
         .unwrap_or_else(|| "counter-data".to_owned())
 }
 
+/// The store `location` names: a SQLite database for a `sqlite://` URL, else the file journal
+/// in that directory.
+pub fn open_store(location: &str) -> Result<Box<dyn persevere_core::Store>, ExampleError> {
+    if location.starts_with("sqlite://") {
+        Ok(Box::new(persevere_sqlite::SqliteStore::open_url(location)?))
+    } else {
+        Ok(Box::new(persevere_file::FileStore::open(location)?))
+    }
+}
+
 /// What an example can fail with.
 pub type ExampleError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -52,8 +63,11 @@ pub async fn count_ten(
     runtime: impl persevere_driver::Runtime,
     data_dir: &str,
 ) -> Result<u64, ExampleError> {
-    let store = persevere_file::FileStore::open(data_dir)?;
-    let backend = persevere_driver::Backend::new(runtime, store);
+    let backend = persevere_driver::Backend::from_parts(
+        std::sync::Arc::new(runtime),
+        open_store(data_dir)?,
+        persevere_driver::Execution::Blocking,
+    );
     let config = persevere_core::JournalConfig::new("counter");
     let mut counter =
         persevere_driver::Persistent::<Counter>::open(&backend, config, Counter::default).await?;
