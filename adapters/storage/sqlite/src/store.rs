@@ -448,13 +448,26 @@ fn connect(
     Ok((conn, next))
 }
 
-fn stream_row(conn: &Connection, stream: &str) -> Result<Option<(i64, u64)>, rusqlite::Error> {
-    conn.prepare_cached(STREAM)?
+fn stream_row(conn: &Connection, path: &Path, stream: &str) -> Result<Option<(i64, u64)>, Stop> {
+    let found = conn
+        .prepare_cached(STREAM)?
         .query_row([stream], |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
         })
-        .optional()
-        .map(|found| found.map(|(id, head)| (id, u64::try_from(head).unwrap_or(0))))
+        .optional()?;
+    match found {
+        None => Ok(None),
+        Some((id, head)) => match u64::try_from(head) {
+            Ok(head) => Ok(Some((id, head))),
+            Err(_) => Err(Stop::Answer(StorageError::Damaged {
+                seq: 0,
+                reason: format!(
+                    "the head of stream {stream:?} in {} is the negative {head}",
+                    path.display()
+                ),
+            })),
+        },
+    }
 }
 
 fn seq_of(value: i64, path: &Path, table: &str) -> Result<u64, Stop> {
@@ -491,7 +504,7 @@ fn read(
 ) -> Result<Completion, Stop> {
     match command {
         Command::LoadSnapshot { before, .. } => {
-            let Some((id, _)) = stream_row(conn, stream)? else {
+            let Some((id, _)) = stream_row(conn, path, stream)? else {
                 return Ok(Completion::Snapshot(None));
             };
             let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
@@ -518,7 +531,7 @@ fn read(
             Ok(Completion::Snapshot(Some(StoredRecord { seq, bytes })))
         }
         Command::ReadEvents { from, limit, .. } => {
-            let Some((id, head)) = stream_row(conn, stream)? else {
+            let Some((id, head)) = stream_row(conn, path, stream)? else {
                 return Ok(Completion::Events {
                     records: Vec::new(),
                     head: 0,
@@ -561,7 +574,7 @@ fn write(
     command: &Command,
     position: &mut i64,
 ) -> Result<Completion, Stop> {
-    let found = stream_row(conn, stream)?;
+    let found = stream_row(conn, path, stream)?;
     // Checks before any write: a refused command writes nothing.
     match command {
         Command::Append {
