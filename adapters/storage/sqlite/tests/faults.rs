@@ -208,3 +208,28 @@ fn the_head_survives_compaction_and_positions_are_never_reused() {
         "positions 1..=5 were deleted, not reused"
     );
 }
+
+#[test]
+fn a_reader_in_another_connection_never_blocks_the_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.db");
+    let mut store = SqliteStore::create(&path).expect("opens");
+    store.execute(vec![append("a", 0, 2, false)]);
+    // A reporting job holds a read transaction open across the writer's commits.
+    let reader = persevere_sqlite::rusqlite::Connection::open(&path).expect("reader");
+    reader.execute_batch("BEGIN").expect("begin");
+    let seen = |reader: &persevere_sqlite::rusqlite::Connection| -> i64 {
+        reader
+            .query_row("SELECT count(*) FROM persevere_events", [], |r| r.get(0))
+            .expect("read")
+    };
+    assert_eq!(seen(&reader), 2);
+    for n in 0..20 {
+        let results = store.execute(vec![append("a", 2 + n, 1, n % 5 == 0)]);
+        assert_eq!(results[0].1, Ok(Completion::Done));
+    }
+    assert_eq!(seen(&reader), 2, "the reader keeps its snapshot");
+    reader.execute_batch("COMMIT").expect("end");
+    assert_eq!(seen(&reader), 22);
+    assert_eq!(dump(&mut store, "a").expect("a").0, 22);
+}
