@@ -28,8 +28,8 @@
 //! - **Faults stay where they happen**: inside the transaction, an append whose expected head
 //!   is not the stream's gets [`StorageError::Conflict`](persevere_core::StorageError::Conflict)
 //!   and writes nothing, and the batch's other commands still commit (checks run before any
-//!   write; each command's writes sit in a savepoint, so a command SQLite refuses is rolled
-//!   back alone).
+//!   write; a command SQLite refuses part-way, such as one a foreign row makes violate a key,
+//!   rolls the transaction back and the batch runs again without it).
 //! - **Fencing**: when a write transaction fails to commit (an IO error, a full disk) every
 //!   command of the batch gets [`StorageError::Failed`](persevere_core::StorageError::Failed),
 //!   the store is [fenced](persevere_core::Store::fenced) and refuses everything until

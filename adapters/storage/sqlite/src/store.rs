@@ -336,28 +336,50 @@ impl SqliteStore {
             return Err((rusqlite::Error::InvalidQuery, Phase::NotBegun));
         };
         let writes = batch.iter().any(|c| c.command.is_write());
-        conn.prepare_cached(if writes { "BEGIN IMMEDIATE" } else { "BEGIN" })
-            .and_then(|mut s| s.execute([]))
-            .map_err(|e| (e, Phase::NotBegun))?;
         let start = self.next_position;
-        let mut position = start;
-        let mut results = Vec::with_capacity(batch.len());
-        let mut outcome = Ok(());
-        for StreamCommand { stream, command } in batch {
-            let result = if command.is_write() {
-                write(conn, &self.path, stream, command, &mut position)
-            } else {
-                read(conn, &self.path, stream, command)
-            };
-            match result {
-                Ok(completion) => results.push((command.id(), Ok(completion))),
-                Err(Stop::Answer(error)) => results.push((command.id(), Err(error))),
-                Err(Stop::Fatal(error)) => {
-                    outcome = Err(error);
-                    break;
+        // Commands SQLite refused part-way (a constraint a foreign row violates, a value too
+        // big): the transaction is rolled back and the batch runs again without them, so a
+        // refused command leaves nothing behind and the others still commit. No savepoint
+        // per command on the common path.
+        let mut refused: Vec<Option<String>> = Vec::new();
+        let (results, position, mut outcome) = 'attempt: loop {
+            conn.prepare_cached(if writes { "BEGIN IMMEDIATE" } else { "BEGIN" })
+                .and_then(|mut s| s.execute([]))
+                .map_err(|e| (e, Phase::NotBegun))?;
+            let mut position = start;
+            let mut results = Vec::with_capacity(batch.len());
+            for (i, StreamCommand { stream, command }) in batch.iter().enumerate() {
+                if let Some(Some(reason)) = refused.get(i) {
+                    results.push((command.id(), Err(StorageError::Rejected(reason.clone()))));
+                    continue;
+                }
+                let result = if command.is_write() {
+                    write(conn, &self.path, stream, command, &mut position)
+                } else {
+                    read(conn, &self.path, stream, command)
+                };
+                match result {
+                    Ok(completion) => results.push((command.id(), Ok(completion))),
+                    Err(Stop::Answer(error)) => results.push((command.id(), Err(error))),
+                    Err(Stop::Fatal(error))
+                        if command.is_write()
+                            && !conn.is_autocommit()
+                            && is_command_local(&error) =>
+                    {
+                        tracing::warn!(path = %self.path.display(), stream = &**stream, %error, "SQLite refused one command; the rest of its batch goes on");
+                        let _ = conn.execute_batch("ROLLBACK");
+                        refused.resize(batch.len(), None);
+                        refused[i] = Some(format!(
+                            "SQLite refused the command on {}: {error}",
+                            self.path.display()
+                        ));
+                        continue 'attempt;
+                    }
+                    Err(Stop::Fatal(error)) => break 'attempt (results, position, Err(error)),
                 }
             }
-        }
+            break (results, position, Ok(()));
+        };
         if outcome.is_ok() && position != start {
             outcome = conn
                 .prepare_cached("UPDATE persevere_counters SET value = ?1 WHERE name = 'position'")
@@ -565,8 +587,8 @@ fn read(
     }
 }
 
-/// Whether an error inside one command leaves the transaction usable (that command is
-/// rejected, rolled back to its savepoint) or ends the batch.
+/// Whether an error inside one command is that command's alone (it is rejected and the batch
+/// runs again without it) or ends the batch.
 fn is_command_local(error: &rusqlite::Error) -> bool {
     matches!(
         error.sqlite_error_code(),
@@ -619,25 +641,8 @@ fn write(
         }
         _ => {}
     }
-    conn.prepare_cached("SAVEPOINT command")?.execute([])?;
-    let before = *position;
-    match write_checked(conn, stream, found, command, position) {
-        Ok(()) => {
-            conn.prepare_cached("RELEASE command")?.execute([])?;
-            Ok(Completion::Done)
-        }
-        Err(error) if !conn.is_autocommit() && is_command_local(&error) => {
-            *position = before;
-            conn.prepare_cached("ROLLBACK TO command")?.execute([])?;
-            conn.prepare_cached("RELEASE command")?.execute([])?;
-            tracing::warn!(path = %path.display(), stream, %error, "SQLite refused one command; the rest of its batch goes on");
-            Err(Stop::Answer(StorageError::Rejected(format!(
-                "SQLite refused the command on {}: {error}",
-                path.display()
-            ))))
-        }
-        Err(error) => Err(Stop::Fatal(error)),
-    }
+    write_checked(conn, stream, found, command, position)?;
+    Ok(Completion::Done)
 }
 
 fn write_checked(
