@@ -58,7 +58,7 @@
 //! | `persevere_streams` | `stream_id` (name unique) | each stream's head: not lowered by compaction |
 //! | `persevere_events` | `(stream_id, seq)`, `WITHOUT ROWID` | payload; a global `position` never reused; `tags`, `metadata` for the read side |
 //! | `persevere_snapshots` | `(stream_id, seq)`, `WITHOUT ROWID` | payload and its CRC-32 |
-//! | `persevere_counters` | `name` | the next global position |
+//! | `persevere_counters` | `name` | the bound of the global positions reserved (in blocks of 4,096; never reused) |
 //!
 //! Replay is one ordered range query per page (`ReadEvents` with its limit); compaction
 //! (`DeleteEvents`) and retention (`DeleteSnapshots`) are one statement each. Statements are

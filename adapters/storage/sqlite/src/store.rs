@@ -183,10 +183,17 @@ pub struct SqliteStore {
     options: SqliteOptions,
     conn: Option<Connection>,
     fence: Option<String>,
-    /// The next global position (the counter row, cached: this store is the only writer).
+    /// The next global position (cached: this store is the only writer).
     next_position: i64,
+    /// The counter row's value: positions below it are reserved by this store, so most
+    /// transactions need not write the counter. After a crash or reopen the store starts at
+    /// the reserved bound: unused reserved positions are skipped, never reused.
+    reserved: i64,
     _owner: Owner,
 }
+
+/// Positions reserved at a time (one counter write per this many events).
+const RESERVE: i64 = 4_096;
 
 /// Why a command stopped: an answer for that command alone, or an error that ends the batch.
 enum Stop {
@@ -297,6 +304,7 @@ impl SqliteStore {
             conn: Some(conn),
             fence: None,
             next_position,
+            reserved: next_position,
             _owner: owner,
         })
     }
@@ -380,10 +388,12 @@ impl SqliteStore {
             }
             break (results, position, Ok(()));
         };
-        if outcome.is_ok() && position != start {
+        let mut reserved = self.reserved;
+        if outcome.is_ok() && position > reserved {
+            reserved = position.saturating_add(RESERVE);
             outcome = conn
                 .prepare_cached("UPDATE persevere_counters SET value = ?1 WHERE name = 'position'")
-                .and_then(|mut s| s.execute([position]))
+                .and_then(|mut s| s.execute([reserved]))
                 .map(drop);
         }
         if outcome.is_ok() {
@@ -394,6 +404,7 @@ impl SqliteStore {
         match outcome {
             Ok(()) => {
                 self.next_position = position;
+                self.reserved = reserved;
                 Ok(results)
             }
             Err(error) => {
@@ -768,6 +779,7 @@ impl Store for SqliteStore {
             Ok((conn, next)) => {
                 self.conn = Some(conn);
                 self.next_position = next;
+                self.reserved = next;
                 self.fence = None;
                 tracing::info!(path = %self.path.display(), "reopened SQLite store");
                 Ok(())

@@ -202,10 +202,11 @@ fn the_head_survives_compaction_and_positions_are_never_reused() {
         })
         .expect("connected")
         .expect("positions");
-    assert_eq!(
-        positions,
-        vec![6, 7],
-        "positions 1..=5 were deleted, not reused"
+    // Positions are reserved in blocks: after a reopen the store starts past the block.
+    assert_eq!(positions.len(), 2);
+    assert!(
+        positions[0] > 5 && positions[1] > positions[0],
+        "positions 1..=5 were deleted, not reused: {positions:?}"
     );
 }
 
