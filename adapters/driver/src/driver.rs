@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use persevere_core::{Borsh, Codec, CommandId, Entity, Journal, JournalEvent, Phase, RequestId};
+use persevere_core::{
+    Borsh, Codec, CommandId, Entity, Journal, JournalEvent, Phase, RecoveryError, Repair,
+    RequestId, StopReason,
+};
 
 use crate::backend::{Backend, Outcome, Pending};
 use crate::error::Error;
@@ -33,6 +36,10 @@ enum Found {
     Failed(Error),
 }
 
+/// Builds the same journal again: what a driver needs to resume a stream after its journal
+/// stopped on a transient storage failure (see [`Driver::open_with`]).
+pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send + 'static>;
+
 /// One journal driven against a [`Backend`] in the task that calls it, for state the caller
 /// owns: the part of [`Persistent`](crate::Persistent) that actor adapters build on, where the
 /// state is the actor itself.
@@ -40,8 +47,57 @@ enum Found {
 /// Every call takes the entity's state and must be given the same state each time. Every call
 /// is cancel-safe: if its future is dropped, a command already sent is finished by the next
 /// call before anything else.
+///
+/// # Resuming after a transient storage failure
+///
+/// After a write whose outcome is unknown, the journal re-reads the log with its own backoff
+/// ([`JournalConfig::reread`](persevere_core::JournalConfig::reread)); when the store stays
+/// unreachable longer than that (a fenced store that cannot be reopened yet), it stops
+/// [`Unresolved`](StopReason::Unresolved). A driver opened with [`open_with`](Self::open_with)
+/// does not stay stopped for that: the next call ([`persist`](Self::persist),
+/// [`persist_all`](Self::persist_all), [`snapshot`](Self::snapshot) or
+/// [`resume`](Self::resume)) builds the journal again and recovers the state from the durable
+/// log — replacing the caller's state, so a write that did land is applied exactly once — and
+/// only then handles the request. Stops that say the data cannot be trusted
+/// ([`Conflict`](StopReason::Conflict): another writer; a recovery error other than a storage
+/// read) stay final. A driver opened with [`open`](Self::open) (no recipe) stays stopped.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use persevere_driver::{BlockingWork, Runtime, Task};
+/// # struct Threads;
+/// # impl Runtime for Threads {
+/// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures::executor::block_on(task)); }
+/// #     fn spawn_blocking(&self, work: BlockingWork) { std::thread::spawn(work); }
+/// #     fn sleep(&self, d: Duration) -> Task { Box::pin(async move { std::thread::sleep(d) }) }
+/// # }
+/// use persevere_core::memory::MemoryStore;
+/// use persevere_core::{Entity, Journal, JournalConfig};
+/// use persevere_driver::{Backend, Driver};
+///
+/// #[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+/// struct Counter { value: u64 }
+///
+/// impl Entity for Counter {
+///     type Event = u64;
+///     type Error = String;
+///     fn apply(&mut self, n: &u64) -> Result<(), String> { self.value += n; Ok(()) }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let backend = Backend::new(Threads, MemoryStore::new());
+/// let mut state = Counter::default();
+/// let recipe = || Ok(Journal::<Counter>::new(JournalConfig::new("counter"), Counter::default));
+/// let mut driver = Driver::open_with(&backend, Box::new(recipe), &mut state).await?;
+/// driver.persist(5, &mut state).await?;
+/// assert_eq!((state.value, driver.last_seq()), (5, 1));
+/// assert!(driver.repairs().is_empty());
+/// # Ok::<(), persevere_driver::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct Driver<E: Entity, C = Borsh> {
     journal: Journal<E, C>,
+    recipe: Option<Recipe<E, C>>,
     backend: Backend,
     stream: Arc<str>,
     in_flight: InFlight,
@@ -60,11 +116,41 @@ where
         journal: Journal<E, C>,
         state: &mut E,
     ) -> Result<Self, Error> {
+        Self::attach(backend, journal, None, state).await
+    }
+
+    /// Like [`open`](Self::open), with a recipe that builds the journal (called once now, and
+    /// again to resume after the journal stopped on a transient storage failure: see the
+    /// [type documentation](Self)).
+    pub async fn open_with(
+        backend: &Backend,
+        mut recipe: Recipe<E, C>,
+        state: &mut E,
+    ) -> Result<Self, Error> {
+        let journal = recipe()?;
+        Self::attach(backend, journal, Some(recipe), state).await
+    }
+
+    async fn attach(
+        backend: &Backend,
+        journal: Journal<E, C>,
+        recipe: Option<Recipe<E, C>>,
+        state: &mut E,
+    ) -> Result<Self, Error> {
         let stream: Arc<str> = journal.config().stream().into();
         let span = tracing::debug_span!("open", stream = %stream);
         let _entered = span.enter();
+        for repair in backend.repairs_for(&stream) {
+            tracing::warn!(
+                stream = %stream,
+                kept_at = ?repair.kept_at,
+                "opening a stream the store may have repaired: {}",
+                repair.what
+            );
+        }
         let mut driver = Self {
             journal,
+            recipe,
             backend: backend.clone(),
             stream,
             in_flight: InFlight::Idle,
@@ -76,6 +162,36 @@ where
         }
     }
 
+    /// Settles the journal and, if it stopped on a transient storage failure and the driver
+    /// has a recipe, builds it again and recovers `state` from the durable log. Returns
+    /// whether it did; an error when recovery fails (the next call tries again). The
+    /// request methods call it first; call it directly to resume without a request.
+    pub async fn resume(&mut self, state: &mut E) -> Result<bool, Error> {
+        self.drive(Goal::Settled, state).await?;
+        let Some(reason) = self.journal.stop_reason().filter(|r| resumable(r)).cloned() else {
+            return Ok(false);
+        };
+        let Some(recipe) = self.recipe.as_mut() else {
+            return Ok(false);
+        };
+        self.journal = recipe()?;
+        self.in_flight = InFlight::Idle;
+        tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure");
+        match self.drive(Goal::Recovered, state).await? {
+            Some(Found::Failed(error)) => Err(error),
+            _ => {
+                tracing::info!(stream = %self.stream, last_seq = self.journal.last_seq(), "journal resumed");
+                Ok(true)
+            }
+        }
+    }
+
+    /// The repairs the backend's store reported that may involve this stream (see
+    /// [`Backend::repairs_for`]).
+    pub fn repairs(&self) -> Vec<Repair> {
+        self.backend.repairs_for(&self.stream)
+    }
+
     /// Persists one event into `state`: once it returns `Ok`, the event is durable and applied,
     /// and the range holds its seq. On `Err` the state is as before (see [`Error`]).
     pub async fn persist(
@@ -83,7 +199,7 @@ where
         event: E::Event,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.drive(Goal::Settled, state).await?;
+        self.resume(state).await?;
         let request = self.journal.handle_persist(event, state)?;
         self.finish(request, state).await
     }
@@ -94,7 +210,7 @@ where
         events: impl IntoIterator<Item = E::Event>,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.drive(Goal::Settled, state).await?;
+        self.resume(state).await?;
         let request = self.journal.handle_persist_all(events, state)?;
         self.finish(request, state).await
     }
@@ -102,7 +218,7 @@ where
     /// Writes a snapshot of `state` (unless the newest one covers it) and returns the seq it
     /// covers.
     pub async fn snapshot(&mut self, state: &mut E) -> Result<u64, Error> {
-        self.drive(Goal::Settled, state).await?;
+        self.resume(state).await?;
         let request = self.journal.handle_snapshot_request(state)?;
         match self.drive(Goal::Request(request), state).await? {
             Some(Found::Snapshot(seq)) => Ok(seq),
@@ -141,6 +257,11 @@ where
             Some(Found::Failed(error)) => Err(error),
             _ => Err(self.stopped()),
         }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     fn stopped(&self) -> Error {
@@ -255,6 +376,15 @@ where
             _ => None,
         }
     }
+}
+
+/// Whether a journal stopped for `reason` may be built again and recovered: a storage failure
+/// that a later read may get past, never a sign that the data cannot be trusted.
+fn resumable(reason: &StopReason) -> bool {
+    matches!(
+        reason,
+        StopReason::Unresolved { .. } | StopReason::Recovery(RecoveryError::Storage(_))
+    )
 }
 
 impl<E: Entity, C> std::fmt::Debug for Driver<E, C> {

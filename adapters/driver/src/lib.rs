@@ -34,8 +34,8 @@ mod runtime;
 #[cfg(feature = "suite")]
 pub mod suite;
 
-pub use backend::{Backend, CommitStats, Execution};
-pub use driver::Driver;
+pub use backend::{Backend, CommitStats, Execution, ReopenBackoff, StoreHealth};
+pub use driver::{Driver, Recipe};
 pub use error::Error;
 pub use persistent::Persistent;
 pub use random::os_random;
