@@ -57,9 +57,20 @@ pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send +
 /// does not stay stopped for that: the next call ([`persist`](Self::persist),
 /// [`persist_all`](Self::persist_all), [`snapshot`](Self::snapshot) or
 /// [`resume`](Self::resume)) builds the journal again and recovers the state from the durable
-/// log — replacing the caller's state, so a write that did land is applied exactly once — and
-/// only then handles the request. Stops that say the data cannot be trusted
-/// ([`Conflict`](StopReason::Conflict): another writer; a recovery error other than a storage
+/// log, replacing the caller's state. Then, comparing the log with what the caller was told:
+///
+/// - the log holds exactly the acknowledged events (the unknown write had not landed): the
+///   request goes on as if nothing had happened;
+/// - the log holds more (the unknown write had landed): the state now includes it, and the
+///   request is refused once with [`Error::Landed`], so that a retry made blindly after an
+///   unknown outcome cannot apply the same change twice; the next request goes on;
+/// - the log holds fewer (acknowledged events are gone): every request is refused with a
+///   recovery error, for good — nothing is written on top of a log that lost data.
+///
+/// While the store is still unreachable, recovery fails and the call returns the error; the
+/// next call tries again (never sooner: the backend refuses at once while its reopen backoff
+/// runs). Stops that say the data cannot be trusted ([`Conflict`](StopReason::Conflict):
+/// another writer; a recovery error other than a storage
 /// read) stay final. A driver opened with [`open`](Self::open) (no recipe) stays stopped.
 ///
 /// ```
@@ -98,6 +109,11 @@ pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send +
 pub struct Driver<E: Entity, C = Borsh> {
     journal: Journal<E, C>,
     recipe: Option<Recipe<E, C>>,
+    /// The last seq the caller was told is durable (kept across a rebuilt journal).
+    acknowledged: u64,
+    /// Set when a rebuilt journal found fewer events than were acknowledged: the driver never
+    /// writes on top of a log that lost acknowledged events.
+    refused: Option<Error>,
     backend: Backend,
     stream: Arc<str>,
     in_flight: InFlight,
@@ -151,6 +167,8 @@ where
         let mut driver = Self {
             journal,
             recipe,
+            acknowledged: 0,
+            refused: None,
             backend: backend.clone(),
             stream,
             in_flight: InFlight::Idle,
@@ -163,27 +181,60 @@ where
     }
 
     /// Settles the journal and, if it stopped on a transient storage failure and the driver
-    /// has a recipe, builds it again and recovers `state` from the durable log. Returns
-    /// whether it did; an error when recovery fails (the next call tries again). The
-    /// request methods call it first; call it directly to resume without a request.
-    pub async fn resume(&mut self, state: &mut E) -> Result<bool, Error> {
+    /// has a recipe, builds it again and recovers `state` from the durable log (`state` is
+    /// replaced). Returns what it did (see [`Resume`]); an error when recovery fails (the next
+    /// call tries again). The request methods call it first and refuse the request unless the
+    /// outcome is [`Resume::Unchanged`] or [`Resume::Recovered`] (see [`Resume::check`]).
+    pub async fn resume(&mut self, state: &mut E) -> Result<Resume, Error> {
         self.drive(Goal::Settled, state).await?;
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
         let Some(reason) = self.journal.stop_reason().filter(|r| resumable(r)).cloned() else {
-            return Ok(false);
+            return Ok(Resume::Unchanged);
         };
         let Some(recipe) = self.recipe.as_mut() else {
-            return Ok(false);
+            return Ok(Resume::Unchanged);
         };
         self.journal = recipe()?;
         self.in_flight = InFlight::Idle;
         tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure");
-        match self.drive(Goal::Recovered, state).await? {
-            Some(Found::Failed(error)) => Err(error),
-            _ => {
-                tracing::info!(stream = %self.stream, last_seq = self.journal.last_seq(), "journal resumed");
-                Ok(true)
-            }
+        // Read before the drive, which records the recovered head as acknowledged.
+        let acknowledged = self.acknowledged;
+        if let Some(Found::Failed(error)) = self.drive(Goal::Recovered, state).await? {
+            return Err(error);
         }
+        let durable = self.journal.last_seq();
+        if durable < acknowledged {
+            let error = Error::Recovery(RecoveryError::MissingTail {
+                last: durable,
+                head: acknowledged,
+            });
+            tracing::error!(stream = %self.stream, %error, "acknowledged events are missing; the journal refuses to write");
+            self.refused = Some(error.clone());
+            return Err(error);
+        }
+        self.acknowledged = durable;
+        tracing::info!(stream = %self.stream, last_seq = durable, acknowledged, "journal resumed");
+        Ok(if durable == acknowledged {
+            Resume::Recovered { last_seq: durable }
+        } else {
+            Resume::Landed {
+                acknowledged,
+                last_seq: durable,
+            }
+        })
+    }
+
+    /// [`resume`](Self::resume), then [`Resume::check`]: what a request does first.
+    async fn ready_for_request(&mut self, state: &mut E) -> Result<(), Error> {
+        self.resume(state).await?.check()
+    }
+
+    /// Whether the journal stopped on a storage failure that [`resume`](Self::resume) may get
+    /// past (whether or not this driver has a recipe to do it).
+    pub fn needs_resume(&self) -> bool {
+        self.journal.stop_reason().is_some_and(resumable)
     }
 
     /// The repairs the backend's store reported that may involve this stream (see
@@ -199,7 +250,7 @@ where
         event: E::Event,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.resume(state).await?;
+        self.ready_for_request(state).await?;
         let request = self.journal.handle_persist(event, state)?;
         self.finish(request, state).await
     }
@@ -210,7 +261,7 @@ where
         events: impl IntoIterator<Item = E::Event>,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.resume(state).await?;
+        self.ready_for_request(state).await?;
         let request = self.journal.handle_persist_all(events, state)?;
         self.finish(request, state).await
     }
@@ -218,7 +269,7 @@ where
     /// Writes a snapshot of `state` (unless the newest one covers it) and returns the seq it
     /// covers.
     pub async fn snapshot(&mut self, state: &mut E) -> Result<u64, Error> {
-        self.resume(state).await?;
+        self.ready_for_request(state).await?;
         let request = self.journal.handle_snapshot_request(state)?;
         match self.drive(Goal::Request(request), state).await? {
             Some(Found::Snapshot(seq)) => Ok(seq),
@@ -319,7 +370,12 @@ where
                     let now = self.now().max(deadline);
                     self.journal.handle_timeout(now);
                 }
-                None => return Ok(found),
+                None => {
+                    if self.journal.phase() != Phase::Stopped {
+                        self.acknowledged = self.journal.last_seq();
+                    }
+                    return Ok(found);
+                }
             }
         }
     }
@@ -374,6 +430,56 @@ where
                 None
             }
             _ => None,
+        }
+    }
+}
+
+/// What [`Driver::resume`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resume {
+    /// Nothing: the journal was not stopped by a storage failure (or the driver has no recipe
+    /// to build it again).
+    Unchanged,
+    /// The journal was built again and recovered; the log holds exactly the events the caller
+    /// was told are durable (a write whose outcome was unknown had not landed).
+    Recovered {
+        /// The last durable seq.
+        last_seq: u64,
+    },
+    /// The journal was built again and recovered, and the log holds events past the ones the
+    /// caller was told are durable: a write whose outcome was unknown had landed. The state
+    /// now includes them; the caller should look before it retries anything.
+    Landed {
+        /// The last seq the caller was told is durable.
+        acknowledged: u64,
+        /// The last durable seq.
+        last_seq: u64,
+    },
+}
+
+impl Resume {
+    /// `Ok` unless events the caller was never told about landed ([`Error::Landed`]): a request
+    /// made blindly after an unknown outcome could apply the same change twice.
+    ///
+    /// ```
+    /// use persevere_driver::{Error, Resume};
+    /// assert!(Resume::Recovered { last_seq: 3 }.check().is_ok());
+    /// assert_eq!(
+    ///     Resume::Landed { acknowledged: 3, last_seq: 4 }.check(),
+    ///     Err(Error::Landed { acknowledged: 3, last_seq: 4 })
+    /// );
+    /// ```
+    pub fn check(self) -> Result<(), Error> {
+        match self {
+            Resume::Landed {
+                acknowledged,
+                last_seq,
+            } => Err(Error::Landed {
+                acknowledged,
+                last_seq,
+            }),
+            Resume::Unchanged | Resume::Recovered { .. } => Ok(()),
         }
     }
 }

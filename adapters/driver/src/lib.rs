@@ -35,7 +35,7 @@ mod runtime;
 pub mod suite;
 
 pub use backend::{Backend, CommitStats, Execution, ReopenBackoff, StoreHealth};
-pub use driver::{Driver, Recipe};
+pub use driver::{Driver, Recipe, Resume};
 pub use error::Error;
 pub use persistent::Persistent;
 pub use random::os_random;

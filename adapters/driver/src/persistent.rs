@@ -7,7 +7,7 @@ use persevere_core::seal::KeyRing;
 use persevere_core::{Borsh, Codec, Entity, Journal, JournalConfig, Phase, Repair};
 
 use crate::backend::Backend;
-use crate::driver::Driver;
+use crate::driver::{Driver, Resume};
 use crate::error::Error;
 use crate::random::os_random;
 
@@ -157,8 +157,8 @@ where
     }
 
     /// Recovers the journal if it stopped on a storage failure and the store is back (the
-    /// request methods do it first); returns whether it did. See [`Driver::resume`].
-    pub async fn resume(&mut self) -> Result<bool, Error> {
+    /// request methods do it first); returns what it did. See [`Driver::resume`].
+    pub async fn resume(&mut self) -> Result<Resume, Error> {
         self.driver.resume(&mut self.state).await
     }
 

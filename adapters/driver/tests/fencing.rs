@@ -12,7 +12,7 @@ use persevere_core::{
     StorageError, Store, StreamCommand,
 };
 use persevere_driver::{
-    Backend, BlockingWork, Error, Persistent, ReopenBackoff, Runtime, StoreHealth, Task,
+    Backend, BlockingWork, Error, Persistent, ReopenBackoff, Resume, Runtime, StoreHealth, Task,
 };
 
 struct Threads;
@@ -54,6 +54,8 @@ enum Disk {
     SyncFails,
     /// Nothing works, reopening included.
     Gone,
+    /// The next write lands, its sync fails, and then the device is gone.
+    LandsThenGone,
 }
 
 #[derive(Debug)]
@@ -130,9 +132,12 @@ impl Store for Flaky {
                 control.fenced = Some("no space left on device".into());
                 fail_all(&batch, "no space left on device")
             }
-            Disk::SyncFails if writes(&batch) => {
+            Disk::SyncFails | Disk::LandsThenGone if writes(&batch) => {
                 drop(Store::execute(&mut self.inner, batch.clone()));
                 control.fenced = Some("fsync failed".into());
+                if control.disk == Disk::LandsThenGone {
+                    control.disk = Disk::Gone;
+                }
                 fail_all(&batch, "fsync failed")
             }
             _ => Store::execute(&mut self.inner, batch),
@@ -258,6 +263,36 @@ fn a_journal_stopped_unresolved_recovers_on_its_next_use() {
 }
 
 #[test]
+fn a_write_that_landed_unresolved_is_never_applied_twice_by_a_blind_retry() {
+    let (store, disk) = flaky(Vec::new());
+    let backend = instant_reopen(store);
+    let mut counter = open(&backend, "c");
+    run(counter.persist(1)).unwrap();
+    disk.set(Disk::LandsThenGone);
+    let error = run(counter.persist(10)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Persist(PersistError::Failed { landed: None, .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(counter.phase(), Phase::Stopped);
+    disk.set(Disk::Space);
+    // The blind retry is refused once; the state now shows the write that landed.
+    assert_eq!(
+        run(counter.persist(10)).unwrap_err(),
+        Error::Landed {
+            acknowledged: 1,
+            last_seq: 2
+        }
+    );
+    assert_eq!((counter.state().value, counter.last_seq()), (11, 2));
+    assert_eq!(run(counter.persist(100)).unwrap(), 3..=3);
+    assert_eq!(durable(&backend, "c"), (111, 3));
+}
+
+#[test]
 fn a_stopped_journal_resumes_only_after_a_storage_failure() {
     // Another writer is never overwritten: a conflict stays final.
     let (store, _disk) = flaky(Vec::new());
@@ -269,7 +304,7 @@ fn a_stopped_journal_resumes_only_after_a_storage_failure() {
         run(second.persist(1)),
         Err(Error::Persist(PersistError::Conflict { .. }))
     ));
-    assert!(!run(second.resume()).unwrap());
+    assert_eq!(run(second.resume()).unwrap(), Resume::Unchanged);
     assert!(run(second.persist(1)).is_err());
     assert_eq!(durable(&backend, "c"), (1, 1));
 }

@@ -247,9 +247,16 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
     };
 
     let (backend, stream) = scheme::resolve(&key).await?;
-    let journal = Journal::<Saved<A::Snapshot>, Json>::new(saved_config(stream), || Saved(None));
+    // The recipe lets the driver build the journal again after a storage outage, so the key
+    // goes on saving once the store is back (see `Driver::open_with`).
+    let recipe = move || {
+        Ok(Journal::<Saved<A::Snapshot>, Json>::new(
+            saved_config(stream.clone()),
+            || Saved(None),
+        ))
+    };
     let mut state = Saved(None);
-    let driver = Driver::open(&backend, journal, &mut state)
+    let driver = Driver::open_with(&backend, Box::new(recipe), &mut state)
         .await
         .map_err(|error| {
             tracing::error!(%key, %error, "stored snapshot unreadable");

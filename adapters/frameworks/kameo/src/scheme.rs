@@ -33,6 +33,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
+use persevere_core::Repair;
 use persevere_driver::Backend;
 use persevere_file::FileStore;
 use persevere_memory::Memory;
@@ -143,6 +144,23 @@ pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
             }
         })?;
     Ok((backend.clone(), stream.into()))
+}
+
+/// What the store behind `key` repaired or set aside — when this process opened it, or
+/// reopened it after a failure — that may involve `key`'s stream (repairs naming the stream, and
+/// those naming none). Opens the store if it is not open yet. Every repair is also logged as a
+/// WARN naming its streams. See [`Backend::repairs_for`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let key = url::Url::parse("memory://doc-repairs/counter").unwrap();
+/// assert!(persevere_kameo::repairs(&key).await?.is_empty());
+/// # Ok::<(), persevere_kameo::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn repairs(key: &Url) -> Result<Vec<Repair>, Error> {
+    let (backend, stream) = resolve(key).await?;
+    Ok(backend.repairs_for(&stream))
 }
 
 /// Forgets this process's handle on the store behind `key` (every key in the same store): the
