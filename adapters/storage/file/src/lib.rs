@@ -61,6 +61,9 @@ mod error;
 mod frame;
 mod index;
 mod lock;
+mod manifest;
+mod open;
+mod quarantine;
 mod segment;
 mod snapshot_file;
 mod store;
@@ -75,5 +78,5 @@ pub mod sim;
 mod tests;
 
 pub use error::FileError;
-pub use store::{FileOptions, FileStore, Stats, TornTail};
+pub use store::{FileOptions, FileStore, Recovery, Stats, TornTail};
 pub use url::parse_url;

@@ -223,6 +223,25 @@ impl Vfs for SimDisk {
         d.durable_dir = d.dir.clone();
         Ok(())
     }
+
+    fn create_dir(&self, _name: &str) -> io::Result<()> {
+        // Names are flat keys: `quarantine/x` needs no directory.
+        if self.lock().crashed {
+            return Err(lost());
+        }
+        Ok(())
+    }
+
+    fn file_id(&self, name: &str) -> io::Result<(u64, u64)> {
+        let d = self.lock();
+        if d.crashed {
+            return Err(lost());
+        }
+        d.dir
+            .get(name)
+            .map(|&ino| (0, ino as u64))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_owned()))
+    }
 }
 
 struct SimFile {
@@ -266,6 +285,10 @@ impl VfsFile for SimFile {
         let inode = &mut d.inodes[self.ino];
         inode.durable = inode.current.clone();
         Ok(())
+    }
+
+    fn id(&self) -> io::Result<(u64, u64)> {
+        Ok((0, self.ino as u64))
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {

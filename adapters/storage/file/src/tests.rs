@@ -186,6 +186,7 @@ pub(crate) fn small_options() -> FileOptions {
         segment_size: 400,
         compact_min_bytes: 200,
         snapshot_file_min: 20,
+        ..FileOptions::default()
     }
 }
 
@@ -293,13 +294,13 @@ fn heads_survive_compaction_and_reopen() {
         })
     );
     assert_eq!(results[1].1, Ok(Completion::Done));
-    assert_eq!(store.segment_numbers().len(), 2, "old segments dropped");
+    assert_eq!(store.segment_numbers().len(), 1, "old segments dropped");
 }
 
 #[test]
 fn a_torn_tail_is_truncated_and_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = FileStore::open(dir.path()).expect("open");
+    let mut store = FileStore::create(dir.path()).expect("open");
     store.execute(vec![append(1, "s", 0, 3)]);
     store.execute(vec![append(2, "s", 3, 3)]);
     drop(store);
@@ -309,7 +310,8 @@ fn a_torn_tail_is_truncated_and_reported() {
         .write(true)
         .open(&seg)
         .expect("open seg");
-    file.set_len(len - 5).expect("cut");
+    // Past the close marker (a 25-byte frame) into the second batch's frame.
+    file.set_len(len - 25 - 5).expect("cut");
     drop(file);
     let mut store = FileStore::open(dir.path()).expect("reopen");
     let torn = store.torn_tail().cloned().expect("torn tail reported");
@@ -329,7 +331,7 @@ fn a_torn_tail_is_truncated_and_reported() {
 #[test]
 fn corruption_mid_log_fails_closed_naming_file_and_offset() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = FileStore::open(dir.path()).expect("open");
+    let mut store = FileStore::create(dir.path()).expect("open");
     for i in 0..3 {
         store.execute(vec![append(i, "s", i * 2, 2)]);
     }
@@ -347,7 +349,7 @@ fn corruption_mid_log_fails_closed_naming_file_and_offset() {
         other => panic!("expected corruption, got {other:?}"),
     }
     let err = FileStore::open(dir.path()).expect_err("still refused");
-    assert!(err.to_string().contains("offset 32"), "{err}");
+    assert!(err.to_string().contains("offset 48"), "{err}");
 }
 
 #[test]
@@ -357,7 +359,7 @@ fn a_missing_segment_fails_closed() {
         segment_size: 100,
         ..FileOptions::default()
     };
-    let mut store = FileStore::open_with(dir.path(), options.clone()).expect("open");
+    let mut store = FileStore::create_with(dir.path(), options.clone()).expect("open");
     for i in 0..6 {
         store.execute(vec![append(i, "s", i * 4, 4)]);
     }
@@ -366,15 +368,15 @@ fn a_missing_segment_fails_closed() {
     let first = dir.path().join(crate::segment::name(1));
     std::fs::remove_file(&first).expect("remove");
     match FileStore::open_with(dir.path(), options) {
-        Err(FileError::Corrupt { file, .. }) => assert_eq!(file, first),
-        other => panic!("expected corruption, got {other:?}"),
+        Err(FileError::Missing { file, .. }) => assert_eq!(file, first),
+        other => panic!("expected a missing segment, got {other:?}"),
     }
 }
 
 #[test]
 fn a_second_opener_gets_a_lock_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FileStore::open(dir.path()).expect("open");
+    let store = FileStore::create(dir.path()).expect("open");
     match FileStore::open(dir.path()) {
         Err(FileError::Locked { path }) => assert_eq!(path, dir.path()),
         other => panic!("expected a lock error, got {other:?}"),
@@ -422,18 +424,29 @@ fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
         disk.fail_at(n);
         let mut model = MemoryStore::new();
         let mut before = None;
+        let mut full = MemoryStore::new();
         for batch in &batches {
             let previous = model.clone();
-            Store::execute(&mut model, batch.clone());
-            store.execute(batch.clone());
+            full = model.clone();
+            Store::execute(&mut full, batch.clone());
+            // A failed snapshot file or compaction fails that command only: the model takes
+            // the commands the store acknowledged.
+            let results = store.execute(batch.clone());
+            let acked: Vec<StreamCommand> = batch
+                .iter()
+                .zip(&results)
+                .filter(|(c, (_, r))| r.is_ok() || !c.command.is_write())
+                .map(|(c, _)| c.clone())
+                .collect();
+            Store::execute(&mut model, acked);
             if store.is_fenced() {
                 before = Some(previous);
                 break;
             }
         }
         let Some(mut before) = before else {
-            // Only removing a dropped snapshot file may fail without fencing: the file is left
-            // unreferenced, and the next open removes it.
+            // Removing a dropped snapshot file, writing a snapshot file or compacting may fail
+            // without fencing: the store stays open and holds what it acknowledged.
             drop(store);
             let reopened = SimDisk::from_image(&disk.image());
             let mut store = sim_store(&reopened, &options)
@@ -447,7 +460,7 @@ fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
                 reopened
                     .image()
                     .keys()
-                    .filter(|f| f.ends_with(".snap"))
+                    .filter(|f| f.ends_with(".snap") && !f.starts_with("quarantine/"))
                     .count(),
                 store.snapshot_files(),
                 "op {n}: unreferenced snapshot file left"
@@ -478,11 +491,14 @@ fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
             sim_store(&reopened, &options).unwrap_or_else(|e| panic!("op {n}: reopen failed: {e}"));
         let got = dump(&mut store, STREAMS);
         assert!(
-            got == dump(&mut before, STREAMS) || got == dump(&mut model, STREAMS),
+            got == dump(&mut before, STREAMS) || got == dump(&mut full, STREAMS),
             "op {n}: not a consistent prefix"
         );
         checked += 1;
     }
     assert!(checked > 20);
-    assert!(unfenced < checked / 4, "{unfenced} failures did not fence");
+    assert!(
+        unfenced > 0,
+        "some failures (snapshot files, compaction) do not fence"
+    );
 }

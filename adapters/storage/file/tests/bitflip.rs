@@ -24,7 +24,7 @@ fn options() -> FileOptions {
 }
 
 fn open(dir: &Path) -> Result<FileStore, FileError> {
-    FileStore::open_with(dir, options())
+    FileStore::open_or_create_with(dir, options())
 }
 
 fn build(dir: &Path, last_batch: bool) {
