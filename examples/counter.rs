@@ -1,8 +1,9 @@
 //! The main example: a durable counter, driven by the core alone over the file journal.
 //!
-//! Each run opens the store in DATA_DIR (default: `counter-data` in the current directory),
-//! recovers the counter, persists ten increments of 1 and prints `counter = N`: N counts every
-//! increment ever persisted there, so a second run prints ten more than the first.
+//! Each run opens the store in DATA_DIR (default: `counter-data` in the current directory;
+//! the first run creates it), recovers the counter, persists ten increments of 1 and prints
+//! `counter = N`: N counts every increment ever persisted there, so a second run prints ten
+//! more than the first.
 //!
 //! There is no executor here: the journal is a pure state machine and `drive` is its whole
 //! run-loop contract — drain its events; execute each command it emits and feed the result
@@ -13,8 +14,8 @@
 //! async adapters do the same on tokio, smol or async-std.
 //!
 //! A persist that fails (a full disk, say) ends the run with a non-zero exit status and the
-//! number of acknowledged increments on stderr: the state is never printed with an increment that was not
-//! acknowledged.
+//! number of acknowledged increments on stderr: the state is never printed with an increment
+//! that was not acknowledged.
 //!
 //! Run with `cargo run --example counter -- [DATA_DIR]`.
 
@@ -102,7 +103,7 @@ fn increment(
 fn run() -> Result<u64, ExampleError> {
     let dir = data_dir();
     let epoch = Instant::now();
-    let mut store = FileStore::open(&dir)?;
+    let mut store = FileStore::open_or_create(&dir)?;
     report_repairs(store.repairs());
     let mut state = Counter::default();
     let mut journal = Journal::<Counter>::new(

@@ -53,7 +53,7 @@ pub async fn count_ten(
     runtime: impl persevere_driver::Runtime,
     data_dir: &str,
 ) -> Result<u64, ExampleError> {
-    let store = persevere_file::FileStore::open(data_dir)?;
+    let store = persevere_file::FileStore::open_or_create(data_dir)?;
     let backend = persevere_driver::Backend::new(runtime, store);
     let config = persevere_core::JournalConfig::new("counter");
     let mut counter =

@@ -112,12 +112,12 @@ async fn run(manager: &FileManager, add: i32) -> i32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ave_actors_store_actors_persist_through_our_file_manager() {
     let dir = tempfile::tempdir().unwrap();
-    let manager = FileManager::open(dir.path()).unwrap();
+    let manager = FileManager::open_or_create(dir.path()).unwrap();
     assert_eq!(run(&manager, 3).await, 3);
     assert_eq!(run(&manager, 4).await, 7);
     drop(manager);
 
     // A new process: the directory alone holds the state.
-    let manager = FileManager::open(dir.path()).unwrap();
+    let manager = FileManager::open_or_create(dir.path()).unwrap();
     assert_eq!(run(&manager, 5).await, 12);
 }

@@ -313,7 +313,7 @@ async fn a_corrupt_record_fails_the_start_instead_of_starting_fresh() {
 async fn a_damaged_file_journal_fails_to_open() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let manager = FileManager::open(dir.path()).unwrap();
+        let manager = FileManager::open_or_create(dir.path()).unwrap();
         let (system, runner) = new_system();
         let counter: ave_actors_actor::ActorRef<Full> =
             start(&system, "c", Setup::new(manager)).await.unwrap();
