@@ -1,0 +1,59 @@
+//! What the file store repairs at open reaches the kameo layer: [`persevere_kameo::repairs`]
+//! and `Journaled::repairs` name it, and a `?strict` key refuses to open a store that needs
+//! repair instead.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::{file_key, stop, Add, Counter, CounterArgs};
+use kameo::prelude::*;
+use persevere_kameo::Journaled;
+
+/// Appends bytes that look like an interrupted write to the store's newest segment.
+fn tear_the_tail(dir: &Path) {
+    let mut segments: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segments.sort();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(segments.last().unwrap())
+        .unwrap();
+    file.write_all(&[0x5a; 7]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repairs_reach_kameo_and_a_strict_key_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = file_key(dir.path(), "counter");
+    let counter = Counter::spawn(CounterArgs::new(key.clone()));
+    assert_eq!(counter.ask(Add(2)).await.unwrap(), 2);
+    stop(&counter).await;
+    assert!(persevere_kameo::repairs(&key).await.unwrap().is_empty());
+    persevere_kameo::release_store(&key).unwrap();
+    tear_the_tail(dir.path());
+
+    // Strict: refused, nothing changed.
+    let mut strict = key.clone();
+    strict.set_query(Some("strict"));
+    let error = Journaled::<common::Count>::open(&strict, common::Count::default)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("needs repair"), "{error}");
+    assert!(persevere_kameo::repairs(&strict).await.is_err());
+
+    // Not strict: repaired, reported, and the events are all there.
+    let repairs = persevere_kameo::repairs(&key).await.unwrap();
+    assert_eq!(repairs.len(), 1, "{repairs:?}");
+    assert!(repairs[0].kept_at.is_some(), "{repairs:?}");
+    let count = Journaled::<common::Count>::open(&key, common::Count::default)
+        .await
+        .unwrap();
+    assert_eq!(count.0, 2);
+    assert_eq!(count.repairs(), repairs);
+}
