@@ -30,9 +30,9 @@ use persevere_examples::{data_dir, Counter, ExampleError};
 use persevere_file::FileStore;
 
 /// Runs the journal until it has nothing left to do, timers included; returns its events.
-fn drive(
+pub(crate) fn drive(
     journal: &mut Journal<Counter>,
-    store: &mut FileStore,
+    store: &mut impl Store,
     state: &mut Counter,
     epoch: Instant,
 ) -> Result<Vec<JournalEvent>, ExampleError> {
@@ -63,7 +63,7 @@ fn drive(
 }
 
 /// Reopens the store if a failed write fenced it; reports what the reopen repaired.
-fn reopened(store: &mut FileStore) -> Result<(), StorageError> {
+fn reopened(store: &mut impl Store) -> Result<(), StorageError> {
     let Some(reason) = store.fenced() else {
         return Ok(());
     };
@@ -81,9 +81,9 @@ fn report_repairs(repairs: &[persevere_core::Repair]) {
 }
 
 /// Persists one increment and waits for its outcome.
-fn increment(
+pub(crate) fn increment(
     journal: &mut Journal<Counter>,
-    store: &mut FileStore,
+    store: &mut impl Store,
     state: &mut Counter,
     epoch: Instant,
 ) -> Result<(), ExampleError> {
