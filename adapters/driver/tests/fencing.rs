@@ -65,6 +65,8 @@ struct Control {
     reopens: u32,
     /// Repairs to report at the next reopen.
     repair_at_reopen: Option<Repair>,
+    /// The next reopen finds an empty store (acknowledged events lost underneath).
+    lose_everything: bool,
 }
 
 #[derive(Clone)]
@@ -92,6 +94,7 @@ fn flaky(repairs: Vec<Repair>) -> (Flaky, Handle) {
         fenced: None,
         reopens: 0,
         repair_at_reopen: None,
+        lose_everything: false,
     })));
     let store = Flaky {
         inner: MemoryStore::new(),
@@ -159,6 +162,9 @@ impl Store for Flaky {
             return Err(StorageError::Failed("device gone".into()));
         }
         control.fenced = None;
+        if std::mem::take(&mut control.lose_everything) {
+            self.inner = MemoryStore::new();
+        }
         if let Some(repair) = control.repair_at_reopen.take() {
             self.repairs.push(repair);
         }
@@ -290,6 +296,26 @@ fn a_write_that_landed_unresolved_is_never_applied_twice_by_a_blind_retry() {
     assert_eq!((counter.state().value, counter.last_seq()), (11, 2));
     assert_eq!(run(counter.persist(100)).unwrap(), 3..=3);
     assert_eq!(durable(&backend, "c"), (111, 3));
+}
+
+#[test]
+fn a_journal_that_finds_acknowledged_events_missing_refuses_for_good() {
+    let (store, disk) = flaky(Vec::new());
+    let backend = instant_reopen(store);
+    let mut counter = open(&backend, "c");
+    run(counter.persist(1)).unwrap();
+    run(counter.persist(1)).unwrap();
+    disk.set(Disk::Gone);
+    assert!(run(counter.persist(1)).is_err());
+    assert_eq!(counter.phase(), Phase::Stopped);
+    disk.get().lose_everything = true;
+    disk.set(Disk::Space);
+    let missing = Error::Recovery(persevere_core::RecoveryError::MissingTail { last: 0, head: 2 });
+    assert_eq!(run(counter.persist(1)).unwrap_err(), missing);
+    // Never written on top of: the next calls are refused too.
+    assert_eq!(run(counter.persist(1)).unwrap_err(), missing);
+    assert_eq!(run(counter.resume()).unwrap_err(), missing);
+    assert_eq!(durable(&backend, "c"), (0, 0));
 }
 
 #[test]
