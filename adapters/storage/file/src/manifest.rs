@@ -70,11 +70,13 @@ impl Manifest {
     pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
         let version =
             version_after(bytes, MAGIC).ok_or(ManifestError::Bad("bad identity file magic"))?;
-        if bytes.len() != LEN || crc32fast::hash(&bytes[0..44]) != u32_at(bytes, 44) {
-            return Err(ManifestError::Bad("identity file checksum mismatch"));
-        }
+        // The magic and version are the one layout every format keeps: another version is
+        // named as such before anything else is read.
         if version != FORMAT {
             return Err(ManifestError::Version(version));
+        }
+        if bytes.len() != LEN || crc32fast::hash(&bytes[0..44]) != u32_at(bytes, 44) {
+            return Err(ManifestError::Bad("identity file checksum mismatch"));
         }
         if u32_at(bytes, 40) != 0 {
             return Err(ManifestError::Bad("unknown identity file flags"));
