@@ -48,9 +48,8 @@ pub(crate) fn marker(marker: crate::index::Marker) -> FrameBuf {
 /// The streams a (possibly damaged) frame payload names, as far as it can be decoded: for
 /// reports about bytes set aside.
 pub(crate) fn streams_in(payload: &[u8]) -> Vec<Arc<str>> {
-    let mut ops = Vec::new();
-    let _ = decode_into(payload, 0, 0, payload.len(), 0, &mut ops);
-    let mut names: Vec<Arc<str>> = ops.iter().filter_map(Op::stream).cloned().collect();
+    let (mut ops, mut names) = (Vec::new(), Vec::new());
+    let _ = decode_into(payload, 0, 0, payload.len(), 0, &mut ops, &mut names);
     names.sort_unstable();
     names.dedup();
     names
@@ -227,7 +226,7 @@ pub(crate) fn decode(
     seg: u64,
 ) -> Result<Vec<Op>, &'static str> {
     let mut ops = Vec::new();
-    decode_into(data, base, start, end, seg, &mut ops)?;
+    decode_into(data, base, start, end, seg, &mut ops, &mut Vec::new())?;
     Ok(ops)
 }
 
@@ -238,6 +237,7 @@ fn decode_into(
     end: usize,
     seg: u64,
     ops: &mut Vec<Op>,
+    streams: &mut Vec<Arc<str>>,
 ) -> Result<(), &'static str> {
     let payload = data.get(..end).ok_or("frame out of range")?;
     let mut r = Reader::new(payload, start);
@@ -272,6 +272,7 @@ fn decode_into(
             _ => {}
         }
         let stream: Arc<str> = Arc::from(r.str()?);
+        streams.push(Arc::clone(&stream));
         ops.push(match tag {
             APPEND => {
                 let expected_last = r.u64()?;

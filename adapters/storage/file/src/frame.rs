@@ -98,18 +98,26 @@ impl SegmentHeader {
         if bytes.starts_with(SEGMENT_MAGIC_V1) {
             return Err(HeaderError::Version(1));
         }
+        if let (Some(b"PSVLOG"), Some(v)) = (bytes.get(0..6), bytes.get(6..8)) {
+            let version = u16::from_le_bytes([v[0], v[1]]);
+            if version != FORMAT {
+                return Err(HeaderError::Version(version));
+            }
+        }
         let bytes = bytes
             .get(..SEGMENT_HEADER_LEN)
             .ok_or(HeaderError::Bad("segment header is incomplete"))?;
         if &bytes[0..6] != SEGMENT_MAGIC {
             return Err(HeaderError::Bad("bad segment magic"));
         }
-        if crc32fast::hash(&bytes[0..44]) != u32_at(bytes, 44) {
-            return Err(HeaderError::Bad("segment header checksum mismatch"));
-        }
+        // The magic and version are the one layout every format keeps: another version is
+        // named as such before anything else is read.
         let version = u16::from_le_bytes([bytes[6], bytes[7]]);
         if version != FORMAT {
             return Err(HeaderError::Version(version));
+        }
+        if crc32fast::hash(&bytes[0..44]) != u32_at(bytes, 44) {
+            return Err(HeaderError::Bad("segment header checksum mismatch"));
         }
         if bytes[32..44].iter().any(|&b| b != 0) {
             return Err(HeaderError::Bad("unknown segment header flags"));

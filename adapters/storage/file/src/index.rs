@@ -69,20 +69,6 @@ pub(crate) enum Op {
     Marker(Marker),
 }
 
-impl Op {
-    /// The stream the operation writes, if any.
-    pub fn stream(&self) -> Option<&Arc<str>> {
-        match self {
-            Op::Append { stream, .. }
-            | Op::SaveSnapshot { stream, .. }
-            | Op::DeleteEvents { stream, .. }
-            | Op::DeleteSnapshots { stream, .. }
-            | Op::Checkpoint { stream, .. } => Some(stream),
-            Op::Marker(_) => None,
-        }
-    }
-}
-
 /// One stream.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StreamState {

@@ -8,12 +8,15 @@
 //! | 6..8 | format version (u16 LE) |
 //! | 8..16 | store id (u64 LE) |
 //! | 16..24 | newest segment created (u64 LE; 0 before the first) |
-//! | 24..28 | reserved, zero |
-//! | 28..32 | CRC-32 of bytes 0..28 |
+//! | 24..32 | segment of the last clean shutdown (u64 LE; 0: none) |
+//! | 32..40 | that segment's length at the clean shutdown (u64 LE) |
+//! | 40..44 | reserved, zero |
+//! | 44..48 | CRC-32 of bytes 0..44 |
 //!
 //! It is replaced atomically (temporary file `STORE.tmp`, fsync, rename, directory fsync) after
 //! each new segment is durable, so the newest segment on disk is the recorded one or, after a
-//! crash between the two steps, the one after it.
+//! crash between the two steps, the one after it. A clean shutdown records where the log
+//! ended (after its close marker): a log found shorter than that was cut, which open refuses.
 
 use std::io;
 
@@ -25,7 +28,7 @@ pub(crate) const NAME: &str = "STORE";
 /// Its temporary name while being replaced.
 pub(crate) const TEMP: &str = "STORE.tmp";
 const MAGIC: &[u8; 6] = b"PSVSTR";
-const LEN: usize = 32;
+const LEN: usize = 48;
 
 /// The identity file's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub(crate) struct Manifest {
     pub store: u64,
     /// The newest segment created.
     pub newest: u64,
+    /// Where the log ended at the last clean shutdown: segment (0: none) and length.
+    pub closed: (u64, u64),
 }
 
 /// Why `STORE` could not be read.
@@ -54,8 +59,10 @@ impl Manifest {
         out[6..8].copy_from_slice(&FORMAT.to_le_bytes());
         out[8..16].copy_from_slice(&self.store.to_le_bytes());
         out[16..24].copy_from_slice(&self.newest.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..28]);
-        out[28..32].copy_from_slice(&crc.to_le_bytes());
+        out[24..32].copy_from_slice(&self.closed.0.to_le_bytes());
+        out[32..40].copy_from_slice(&self.closed.1.to_le_bytes());
+        let crc = crc32fast::hash(&out[0..44]);
+        out[44..48].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
@@ -63,15 +70,21 @@ impl Manifest {
     pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
         let version =
             version_after(bytes, MAGIC).ok_or(ManifestError::Bad("bad identity file magic"))?;
-        if bytes.len() != LEN || crc32fast::hash(&bytes[0..28]) != u32_at(bytes, 28) {
-            return Err(ManifestError::Bad("identity file checksum mismatch"));
-        }
+        // The magic and version are the one layout every format keeps: another version is
+        // named as such before anything else is read.
         if version != FORMAT {
             return Err(ManifestError::Version(version));
+        }
+        if bytes.len() != LEN || crc32fast::hash(&bytes[0..44]) != u32_at(bytes, 44) {
+            return Err(ManifestError::Bad("identity file checksum mismatch"));
+        }
+        if u32_at(bytes, 40) != 0 {
+            return Err(ManifestError::Bad("unknown identity file flags"));
         }
         Ok(Self {
             store: u64_at(bytes, 8),
             newest: u64_at(bytes, 16),
+            closed: (u64_at(bytes, 24), u64_at(bytes, 32)),
         })
     }
 
@@ -122,6 +135,7 @@ mod tests {
         let m = Manifest {
             store: 5,
             newest: 9,
+            closed: (9, 100),
         };
         let bytes = m.encode();
         assert_eq!(Manifest::decode(&bytes).ok(), Some(m));

@@ -37,6 +37,8 @@ pub(crate) struct Loaded {
     pub active: u64,
     pub floor: u64,
     pub newest_recorded: u64,
+    /// Where the log ended at the last clean shutdown.
+    pub clean_end: (u64, u64),
     pub repairs: Vec<Repair>,
     pub torn_tail: Option<TornTail>,
     pub next_snapshot_file: u64,
@@ -173,6 +175,7 @@ pub(crate) fn load(vfs: &dyn Vfs, options: &FileOptions, mode: Mode) -> Result<L
         let m = Manifest {
             store: manifest::new_store_id(),
             newest: 0,
+            closed: (0, 0),
         };
         m.write(vfs)
             .map_err(io_err(vfs, "creating the identity file", manifest::NAME))?;
@@ -307,6 +310,7 @@ pub(crate) fn load(vfs: &dyn Vfs, options: &FileOptions, mode: Mode) -> Result<L
         active: 0,
         floor,
         newest_recorded: manifest.newest,
+        clean_end: manifest.closed,
         repairs: Vec::new(),
         torn_tail: None,
         next_snapshot_file: 1,
@@ -381,8 +385,16 @@ fn replay(
             Ok(())
         },
     )?;
+    let (clean_seg, clean_len) = loaded.clean_end;
+    let below_clean_end = |at: u64| n == clean_seg && at < clean_len;
     let len = match end {
         End::Clean => file_len,
+        End::Torn { at } if below_clean_end(at) => {
+            return Err(corrupt(
+                at,
+                format!("damaged before the end recorded at the last clean shutdown ({clean_len})"),
+            ))
+        }
         End::Torn { at } => {
             let dropped = file_len - at;
             let mut bytes = vec![0u8; dropped as usize];
@@ -416,6 +428,14 @@ fn replay(
         }
         End::Corrupt { at, reason } => return Err(corrupt(at, reason.into())),
     };
+    if below_clean_end(len) {
+        return Err(FileError::Missing {
+            file: vfs.path(&name),
+            reason: format!(
+                "the segment ends at offset {len}, before the end recorded at the last clean shutdown ({clean_len}): it was cut"
+            ),
+        });
+    }
     if !last && marker != Some(Marker::Seal) {
         return Err(FileError::Missing {
             file: vfs.path(&name),

@@ -465,6 +465,7 @@ impl FileStore {
             active,
             floor,
             newest_recorded,
+            clean_end: _,
             repairs,
             torn_tail,
             next_snapshot_file,
@@ -505,6 +506,7 @@ impl FileStore {
         Manifest {
             store: self.store_id,
             newest: n,
+            closed: (0, 0),
         }
         .write(&*self.vfs)?;
         self.newest_recorded = n;
@@ -1052,6 +1054,7 @@ impl FileStore {
         if let Err(error) = (Manifest {
             store: self.store_id,
             newest: k,
+            closed: (0, 0),
         })
         .write(&*self.vfs)
         {
@@ -1215,15 +1218,24 @@ impl Store for FileStore {
 }
 
 impl Drop for FileStore {
-    /// A clean shutdown writes a close marker: every frame before it was acknowledged, so
-    /// damage to any of them is corruption, never a torn tail.
+    /// A clean shutdown writes a close marker (every frame before it was acknowledged, so
+    /// damage to any of them is corruption, never a torn tail) and records the log's end in
+    /// the identity file (a log found shorter was cut).
     fn drop(&mut self) {
         if self.fenced.is_none() && self.phase == Phase::Idle && !self.closed {
-            if let Err(error) = self
+            let closed = self
                 .check_active()
                 .and_then(|()| self.write_marker(Marker::Close))
-            {
-                tracing::warn!(%error, "writing the close marker failed");
+                .and_then(|()| {
+                    Manifest {
+                        store: self.store_id,
+                        newest: self.active,
+                        closed: (self.active, self.active_len()),
+                    }
+                    .write(&*self.vfs)
+                });
+            if let Err(error) = closed {
+                tracing::warn!(%error, "recording the clean shutdown failed");
             }
         }
     }

@@ -303,20 +303,29 @@ fn a_torn_tail_is_truncated_and_reported() {
     let mut store = FileStore::create(dir.path()).expect("open");
     store.execute(vec![append(1, "s", 0, 3)]);
     store.execute(vec![append(2, "s", 3, 3)]);
+    // What a crash leaves: the files as they are while the store runs (no close marker).
+    let crashed = tempfile::tempdir().expect("tempdir");
+    copy_files(dir.path(), crashed.path());
     drop(store);
-    let seg = dir.path().join(crate::segment::name(1));
+    let seg = crashed.path().join(crate::segment::name(1));
     let len = std::fs::metadata(&seg).expect("meta").len();
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(&seg)
         .expect("open seg");
-    // Past the close marker (a 25-byte frame) into the second batch's frame.
-    file.set_len(len - 25 - 5).expect("cut");
+    file.set_len(len - 5).expect("cut");
     drop(file);
-    let mut store = FileStore::open(dir.path()).expect("reopen");
+    let mut store = FileStore::open(crashed.path()).expect("reopen");
     let torn = store.torn_tail().cloned().expect("torn tail reported");
     assert_eq!(torn.file, seg);
     assert!(torn.dropped_bytes > 0);
+    assert_eq!(store.repairs().len(), 1);
+    assert_eq!(store.repairs()[0].streams, vec![Arc::<str>::from("s")]);
+    let kept = store.repairs()[0].kept_at.clone().expect("kept");
+    assert_eq!(
+        std::fs::read(&kept).expect("quarantined bytes").len() as u64,
+        torn.dropped_bytes
+    );
     let d = dump(&mut store, &["s"]).expect("dump");
     assert_eq!(d[0].1, 3, "the torn batch is gone whole");
     assert_eq!(
@@ -324,8 +333,19 @@ fn a_torn_tail_is_truncated_and_reported() {
         Ok(Completion::Done)
     );
     drop(store);
-    let store = FileStore::open(dir.path()).expect("reopen clean");
+    let store = FileStore::open(crashed.path()).expect("reopen clean");
     assert_eq!(store.torn_tail(), None);
+    assert!(store.repairs().is_empty());
+}
+
+/// Copies the regular files of `from` into `to`.
+pub(crate) fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
 }
 
 #[test]
