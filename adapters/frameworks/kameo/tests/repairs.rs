@@ -8,8 +8,7 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use common::{file_key, stop, Add, Counter, CounterArgs};
-use kameo::prelude::*;
+use common::file_key;
 use persevere_kameo::Journaled;
 
 /// Appends bytes that look like an interrupted write to the store's newest segment.
@@ -31,10 +30,14 @@ fn tear_the_tail(dir: &Path) {
 async fn repairs_reach_kameo_and_a_strict_key_refuses_them() {
     let dir = tempfile::tempdir().unwrap();
     let key = file_key(dir.path(), "counter");
-    let counter = Counter::spawn(CounterArgs::new(key.clone()));
-    assert_eq!(counter.ask(Add(2)).await.unwrap(), 2);
-    stop(&counter).await;
+    let mut count = Journaled::<common::Count>::open(&key, common::Count::default)
+        .await
+        .unwrap();
+    count.persist(2).await.unwrap();
+    assert!(count.repairs().is_empty());
     assert!(persevere_kameo::repairs(&key).await.unwrap().is_empty());
+    // The store closes with its last handle.
+    drop(count);
     persevere_kameo::release_store(&key).unwrap();
     tear_the_tail(dir.path());
 
