@@ -34,6 +34,7 @@ struct Disk {
     ops: u64,
     crash_at: Option<u64>,
     fail_at: Option<u64>,
+    panic_at: Option<u64>,
     crashed: bool,
     images: Vec<Image>,
 }
@@ -62,6 +63,10 @@ impl Disk {
             return Err(lost());
         }
         self.ops += 1;
+        if self.panic_at == Some(self.ops) {
+            self.panic_at = None;
+            panic!("simulated panic at operation {}", self.ops);
+        }
         if self.fail_at == Some(self.ops) {
             return Err(io::Error::other(
                 "simulated failure: no space left on device",
@@ -130,6 +135,11 @@ impl SimDisk {
     /// Loses power at operation `n` (counting from 1).
     pub fn crash_at(&self, n: u64) {
         self.lock().crash_at = Some(n);
+    }
+
+    /// Panics at operation `n` (once): a bug inside `execute`.
+    pub fn panic_at(&self, n: u64) {
+        self.lock().panic_at = Some(n);
     }
 
     /// Fails operation `n` (counting from 1) with an IO error; the disk goes on working.

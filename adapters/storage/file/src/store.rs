@@ -23,6 +23,19 @@ use crate::FileError;
 
 /// What open does with what it cannot use (a torn tail, a leftover temporary file, a segment
 /// replaced by compaction, a snapshot file no frame references).
+///
+/// ```
+/// use persevere_file::{FileError, FileOptions, FileStore, Recovery};
+/// let dir = tempfile::tempdir().unwrap();
+/// drop(FileStore::create(dir.path()).unwrap());
+/// std::fs::write(dir.path().join("STORE.tmp"), b"left by a crash").unwrap();
+/// let mut strict = FileOptions::default();
+/// strict.recovery = Recovery::Strict;
+/// assert!(matches!(FileStore::open_with(dir.path(), strict), Err(FileError::NeedsRepair { .. })));
+/// let store = FileStore::open(dir.path()).unwrap(); // Recovery::Repair
+/// assert_eq!(store.repairs().len(), 1);
+/// assert!(store.repairs()[0].kept_at.as_ref().unwrap().contains("quarantine"));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Recovery {
     /// Move it to the store's `quarantine/` folder (with a note of why and when), log a
@@ -36,11 +49,12 @@ pub enum Recovery {
 /// Tuning of a [`FileStore`]. The defaults suit most uses.
 ///
 /// ```
-/// let options = persevere_file::FileOptions {
-///     recovery: persevere_file::Recovery::Strict,
-///     ..Default::default()
-/// };
+/// let mut options = persevere_file::FileOptions::default();
+/// options.recovery = persevere_file::Recovery::Strict;
 /// assert_eq!(options.segment_size, 64 << 20);
+/// let dir = tempfile::tempdir().unwrap();
+/// drop(persevere_file::FileStore::create_with(dir.path(), options.clone()).unwrap());
+/// persevere_file::FileStore::open_with(dir.path(), options).unwrap();
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -522,3 +522,107 @@ fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
         "some failures (snapshot files, compaction) do not fence"
     );
 }
+
+#[test]
+fn a_store_that_panicked_inside_execute_is_fenced_until_reopened() {
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &FileOptions::default()).expect("open");
+    assert_eq!(
+        store.execute(vec![append(1, "s", 0, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    disk.panic_at(disk.ops() + 1);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.execute(vec![append(2, "s", 1, 1)])
+    }));
+    assert!(panicked.is_err());
+    let results = store.execute(vec![append(3, "s", 1, 1)]);
+    assert!(
+        matches!(results[0].1, Err(StorageError::Failed(_))),
+        "{results:?}"
+    );
+    assert!(Store::fenced(&store).is_some());
+    Store::reopen(&mut store).expect("reopen");
+    assert_eq!(Store::fenced(&store), None);
+    assert_eq!(
+        store.execute(vec![append(4, "s", 1, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    assert_eq!(dump(&mut store, &["s"]).expect("dump")[0].1, 2);
+}
+
+#[test]
+fn a_failed_snapshot_file_fails_that_command_only() {
+    let disk = SimDisk::new();
+    let options = FileOptions {
+        snapshot_file_min: 10,
+        ..FileOptions::default()
+    };
+    let mut store = sim_store(&disk, &options).expect("open");
+    disk.fail_at(disk.ops() + 1);
+    let results = store.execute(vec![
+        append(1, "a", 0, 2),
+        cmd(
+            "b",
+            Command::SaveSnapshot {
+                id: CommandId(2),
+                snapshot: StoredRecord {
+                    seq: 0,
+                    bytes: vec![5; 100],
+                },
+            },
+        ),
+        append(3, "c", 0, 1),
+    ]);
+    assert_eq!(results[0].1, Ok(Completion::Done));
+    assert!(
+        matches!(results[1].1, Err(StorageError::Failed(_))),
+        "{results:?}"
+    );
+    assert_eq!(results[2].1, Ok(Completion::Done));
+    assert_eq!(Store::fenced(&store), None);
+    assert_eq!(
+        store.execute(vec![append(4, "a", 2, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    drop(store);
+    let mut store = sim_store(&SimDisk::from_image(&disk.image()), &options).expect("reopen");
+    let d = dump(&mut store, &["a", "b", "c"]).expect("dump");
+    assert_eq!((d[0].1, d[1].3.len(), d[2].1), (3, 0, 1));
+    assert!(store.repairs().is_empty(), "{:?}", store.repairs());
+}
+
+#[test]
+fn a_failed_compaction_never_fences_and_a_fenced_store_reopens() {
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &FileOptions::default()).expect("open");
+    for i in 0..5 {
+        store.execute(vec![append(i, "s", i, 1)]);
+    }
+    disk.fail_at(disk.ops() + 2);
+    assert!(matches!(store.compact(), Err(StorageError::Failed(_))));
+    assert_eq!(Store::fenced(&store), None);
+    assert_eq!(store.stats().failed_compactions, 1);
+    assert_eq!(
+        store.execute(vec![append(9, "s", 5, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    store.compact().expect("compaction retried");
+    // A failed log write fences; reopen (keeping the lock) recovers without a restart.
+    disk.fail_at(disk.ops() + 1);
+    let results = store.execute(vec![append(10, "s", 6, 1)]);
+    assert!(matches!(results[0].1, Err(StorageError::Failed(_))));
+    assert!(Store::fenced(&store).is_some());
+    assert!(matches!(
+        store.execute(vec![append(11, "s", 6, 1)])[0].1,
+        Err(StorageError::Failed(_))
+    ));
+    Store::reopen(&mut store).expect("reopen");
+    assert_eq!(Store::fenced(&store), None);
+    let head = dump(&mut store, &["s"]).expect("dump")[0].1;
+    assert!(head == 6 || head == 7, "{head}");
+    assert_eq!(
+        store.execute(vec![append(12, "s", head, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+}
