@@ -121,7 +121,10 @@ pub trait PersistentActor:
 
     /// Like [`respawn_persistent`](Self::respawn_persistent), but spawns a fresh actor with
     /// `args` when nothing is stored under the key. Anything stored that cannot be read is an
-    /// error: the key is never overwritten with fresh state.
+    /// error: the key is never overwritten with fresh state — nor when nothing readable is
+    /// stored but the store set aside data naming the key's stream when it opened
+    /// ([`Error::Repaired`]; see [`repairs`](crate::repairs)): spawn deliberately with
+    /// [`spawn_persistent`](Self::spawn_persistent) then.
     fn try_respawn_persistent(
         persistence_key: Url,
         args: Self::Args,
@@ -264,6 +267,13 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
         })?;
     let (args, fresh) = match (mode, &state.0) {
         (Mode::Respawn, None) => return Err(Error::NotFound(key)),
+        (Mode::TryRespawn(_), None) if set_aside(&driver) => {
+            // Nothing readable is stored, but the store set aside bytes of this key's stream
+            // when it opened (a torn last write, say): they may have been its only snapshot,
+            // and a fresh actor would overwrite the key. Only an explicit spawn does that.
+            tracing::error!(%key, "nothing readable under the key, but the store set aside data of its stream");
+            return Err(Error::Repaired(key));
+        }
         (Mode::Respawn | Mode::TryRespawn(_), Some(snapshot)) => (snapshot.clone().into(), false),
         (Mode::TryRespawn(args) | Mode::Spawn(args), _) => (args, true),
     };
@@ -322,6 +332,18 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
         }
     }
     Ok(actor_ref)
+}
+
+/// Whether the store reported a repair naming this driver's stream (repairs naming no stream
+/// do not count: they would block every new key of the store).
+fn set_aside<S: Entity, C>(driver: &Driver<S, C>) -> bool
+where
+    C: persevere_core::Codec<S> + persevere_core::Codec<S::Event>,
+{
+    driver
+        .repairs()
+        .iter()
+        .any(|repair| repair.streams.iter().any(|s| **s == *driver.stream()))
 }
 
 async fn save<A: PersistentActor>(id: ActorId, snapshot: A::Snapshot) -> Result<(), Error> {

@@ -60,3 +60,57 @@ async fn repairs_reach_kameo_and_a_strict_key_refuses_them() {
     assert_eq!(count.0, 2);
     assert_eq!(count.repairs(), repairs);
 }
+
+/// A memory store that reports repairs, as a file store does after setting data aside.
+struct Repaired {
+    memory: persevere_memory::Memory,
+    repairs: Vec<persevere_core::Repair>,
+}
+
+impl persevere_core::Store for Repaired {
+    fn execute(
+        &mut self,
+        batch: Vec<persevere_core::StreamCommand>,
+    ) -> Vec<persevere_core::CommandResult> {
+        self.memory.execute(batch)
+    }
+
+    fn repairs(&self) -> &[persevere_core::Repair] {
+        &self.repairs
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_respawn_never_starts_fresh_over_data_the_store_set_aside() {
+    use persevere_kameo::{Error, PersistentActor};
+
+    persevere_kameo::register_scheme("repaired", |_, runtime| {
+        let repairs = vec![
+            persevere_core::Repair::new("cut a torn tail", None, vec!["lost".into()]),
+            persevere_core::Repair::new("set a stray file aside", None, Vec::new()),
+        ];
+        let store = Repaired {
+            memory: persevere_memory::Memory::new(),
+            repairs,
+        };
+        Ok(persevere_driver::Backend::inline(runtime.clone(), store))
+    });
+    let lost = common::key("repaired://s/lost");
+    let error = common::Profile::try_respawn_persistent(lost.clone(), common::profile("a"))
+        .await
+        .unwrap_err();
+    assert_eq!(error, Error::Repaired(lost.clone()));
+    assert_eq!(persevere_kameo::repairs(&lost).await.unwrap().len(), 2);
+
+    // A repair naming no stream does not block a new key; an explicit spawn is obeyed.
+    let other = common::key("repaired://s/other");
+    let fresh = common::Profile::try_respawn_persistent(other, common::profile("b"))
+        .await
+        .unwrap();
+    common::stop(&fresh).await;
+    let spawned = common::Profile::spawn_persistent(lost, common::profile("c"))
+        .await
+        .unwrap();
+    assert_eq!(spawned.ask(common::Visits).await.unwrap(), 0);
+    common::stop(&spawned).await;
+}
