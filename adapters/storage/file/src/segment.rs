@@ -126,17 +126,17 @@ pub(crate) fn scan_frames<E>(
                 continue;
             }
             Scan::Incomplete => {
-                let need = buf
-                    .get(rel..)
-                    .and_then(|b| frame::needed(b, store))
-                    .unwrap_or(frame::FRAME_HEADER_LEN);
+                let intact = buf.get(rel..).and_then(|b| frame::needed(b, store));
+                let need = intact.unwrap_or(frame::FRAME_HEADER_LEN);
                 let have = buf.len().saturating_sub(rel);
                 if base + (buf.len() as u64) < len && have < need {
                     load(&mut buf, pos, need).map_err(&io_err)?;
                     base = pos;
                     continue;
                 }
-                ("incomplete frame", None)
+                // An intact header claiming more bytes than there are: the frame's end lies
+                // past the end of the file, and nothing can follow it.
+                ("incomplete frame", intact.map(|n| pos + n as u64))
             }
             Scan::Bad { reason, end } => (reason, end.map(|e| base + e as u64)),
         };

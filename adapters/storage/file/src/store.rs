@@ -154,9 +154,10 @@ enum Phase {
 /// ```
 pub struct FileStore {
     vfs: Box<dyn Vfs>,
-    options: FileOptions,
+    // Boxed: the store sits in enums and futures of the layers above; keep it small.
+    options: Box<FileOptions>,
     store_id: u64,
-    index: Index,
+    index: Box<Index>,
     segments: BTreeMap<u64, Segment>,
     active: u64,
     floor: u64,
@@ -171,7 +172,7 @@ pub struct FileStore {
     fenced: Option<String>,
     phase: Phase,
     repairs: Vec<Repair>,
-    torn_tail: Option<TornTail>,
+    torn_tail: Option<Box<TornTail>>,
     stats: Stats,
     next_snapshot_file: u64,
     /// Commits to let pass before trying a failed compaction again.
@@ -407,7 +408,7 @@ impl FileStore {
     /// What open cut at the end of the log, if anything (also one of the
     /// [`repairs`](Self::repairs)).
     pub fn torn_tail(&self) -> Option<&TornTail> {
-        self.torn_tail.as_ref()
+        self.torn_tail.as_deref()
     }
 
     /// Whether a failed write fenced the store: every command now fails until
@@ -446,9 +447,9 @@ impl FileStore {
         let loaded = open::load(&*vfs, &options, mode)?;
         let mut store = Self {
             vfs,
-            options,
+            options: Box::new(options),
             store_id: loaded.store_id,
-            index: Index::default(),
+            index: Box::default(),
             segments: BTreeMap::new(),
             active: 0,
             floor: 0,
@@ -487,14 +488,14 @@ impl FileStore {
             closed,
         } = loaded;
         self.store_id = store_id;
-        self.index = index;
+        *self.index = index;
         self.segments = segments;
         self.active = active;
         self.floor = floor;
         self.newest_recorded = newest_recorded;
         self.repairs.extend(repairs);
         if torn_tail.is_some() {
-            self.torn_tail = torn_tail;
+            self.torn_tail = torn_tail.map(Box::new);
         }
         self.next_snapshot_file = next_snapshot_file;
         self.active_sealed = active_sealed;

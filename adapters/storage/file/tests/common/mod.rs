@@ -108,6 +108,20 @@ fn forged_v2(payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A frame of format 2 whose header checksum leaves the store id out.
+fn forged_v2_without_id(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0x4D52_4650u32.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let hcrc = crc32fast::hash(&out);
+    out.extend_from_slice(&hcrc.to_le_bytes());
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
 /// An event (64 KiB) whose bytes are full of frames that look valid, each holding a
 /// plausible operation: what a hostile or unlucky payload can contain.
 pub fn hostile_event(seq: u64) -> Vec<u8> {
@@ -119,6 +133,7 @@ pub fn hostile_event(seq: u64) -> Vec<u8> {
     while bytes.len() < 64 << 10 {
         bytes.extend_from_slice(&forged_v1(&op));
         bytes.extend_from_slice(&forged_v2(&op));
+        bytes.extend_from_slice(&forged_v2_without_id(&op));
     }
     bytes
 }
