@@ -299,6 +299,39 @@ impl Backend {
 
     /// The repairs that may involve `stream`: those naming it, and those whose streams the
     /// store could not tell (an empty [`Repair::streams`]), since they may involve any stream.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use persevere_driver::{BlockingWork, Runtime, Task};
+    /// # struct Threads;
+    /// # impl Runtime for Threads {
+    /// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn spawn_blocking(&self, work: BlockingWork) { std::thread::spawn(work); }
+    /// #     fn sleep(&self, d: Duration) -> Task { Box::pin(async move { std::thread::sleep(d) }) }
+    /// # }
+    /// use persevere_core::memory::MemoryStore;
+    /// use persevere_core::{CommandResult, Repair, Store, StreamCommand};
+    /// use persevere_driver::{Backend, StoreHealth};
+    ///
+    /// /// A store that cut a torn tail of stream "a" when it opened.
+    /// struct Repaired(MemoryStore, Vec<Repair>);
+    ///
+    /// impl Store for Repaired {
+    ///     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+    ///         Store::execute(&mut self.0, batch)
+    ///     }
+    ///     fn repairs(&self) -> &[Repair] {
+    ///         &self.1
+    ///     }
+    /// }
+    ///
+    /// let torn = Repair::new("cut a torn tail", Some("quarantine/1".into()), vec!["a".into()]);
+    /// let backend = Backend::new(Threads, Repaired(MemoryStore::new(), vec![torn.clone()]));
+    /// assert_eq!(backend.repairs(), [torn.clone()]);
+    /// assert_eq!(backend.repairs_for("a"), [torn]);
+    /// assert!(backend.repairs_for("b").is_empty());
+    /// assert_eq!(backend.health(), StoreHealth::Open);
+    /// ```
     pub fn repairs_for(&self, stream: &str) -> Vec<Repair> {
         lock(&self.shared.status)
             .repairs

@@ -57,6 +57,8 @@ use crate::random::os_random;
 /// assert_eq!(counter.persist(2).await?, 1..=1);
 /// assert_eq!(counter.persist_all([3, 4]).await?, 2..=3);
 /// assert_eq!(counter.snapshot().await?, 3);
+/// assert!(counter.repairs().is_empty()); // nothing set aside by the store
+/// assert_eq!(counter.resume().await?, persevere_driver::Resume::Unchanged); // never stopped
 /// drop(counter);
 ///
 /// let again = Persistent::<Counter>::open(&backend, JournalConfig::new("counter"), Counter::default).await?;

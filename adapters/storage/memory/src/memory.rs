@@ -97,6 +97,30 @@ impl Memory {
     }
 
     /// Makes the next `n` calls of [`Store::reopen`] fail (the store stays fenced).
+    ///
+    /// ```
+    /// use persevere_core::{Command, CommandId, Store, StreamCommand};
+    /// use persevere_memory::{Fault, Memory};
+    ///
+    /// let memory = Memory::new();
+    /// let mut store = memory.clone();
+    /// let read = || vec![StreamCommand {
+    ///     stream: "a".into(),
+    ///     command: Command::ReadEvents { id: CommandId(1), from: 1, limit: 1 },
+    /// }];
+    /// memory.inject(Fault::Fence);
+    /// memory.fail_reopens(1);
+    /// let append = StreamCommand {
+    ///     stream: "a".into(),
+    ///     command: Command::Append { id: CommandId(2), expected_last: 0, events: vec![], snapshot: None },
+    /// };
+    /// assert!(store.execute(vec![append])[0].1.is_err());
+    /// assert!(store.fenced().is_some() && store.execute(read())[0].1.is_err());
+    /// assert!(store.reopen().is_err());
+    /// assert!(store.reopen().is_ok());
+    /// assert!(store.execute(read())[0].1.is_ok());
+    /// assert_eq!(memory.reopens(), 1);
+    /// ```
     pub fn fail_reopens(&self, n: u32) {
         self.lock().failing_reopens = n;
     }
