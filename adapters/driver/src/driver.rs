@@ -67,6 +67,11 @@ pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send +
 /// - the log holds fewer (acknowledged events are gone): every request is refused with a
 ///   recovery error, for good — nothing is written on top of a log that lost data.
 ///
+/// Between the stop and the recovery the caller's state may hold the events of the request
+/// whose outcome is unknown (the journal applies before it writes, and could not read the log
+/// to undo them): the request's error says so (`landed: None`), and
+/// [`last_seq`](Self::last_seq) is the last acknowledged seq.
+///
 /// While the store is still unreachable, recovery fails and the call returns the error; the
 /// next call tries again (never sooner: the backend refuses at once while its reopen backoff
 /// runs). Stops that say the data cannot be trusted ([`Conflict`](StopReason::Conflict):
