@@ -196,6 +196,8 @@ impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backend")
             .field("execution", &self.shared.execution)
+            .field("health", &self.health())
+            .field("repairs", &lock(&self.shared.status).repairs.len())
             .field("stats", &self.stats())
             .finish()
     }
