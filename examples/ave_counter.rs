@@ -112,7 +112,10 @@ fn main() -> Result<(), ExampleError> {
         .enable_all()
         .build()?;
     let value = runtime.block_on(async {
-        let manager = FileManager::open(&data_dir)?;
+        let manager = FileManager::open_or_create(&data_dir)?;
+        for repair in manager.manager().repairs() {
+            eprintln!("warning: the store repaired or set aside data: {repair}");
+        }
         let (system, mut runner) = ActorSystem::create(Default::default(), Default::default());
         let counter: ActorRef<Counter> = system
             .create_root_actor("counter", Counter::initial(manager))
