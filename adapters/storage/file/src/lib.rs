@@ -24,7 +24,9 @@
 //!   [`FileOptions::frame_max`] — and calls fdatasync once (group commit) before answering any
 //!   of them. Only a single write larger than a frame is rejected.
 //! - **Atomic writes**: each command's records lie in one frame, visible whole or not at all,
-//!   so an append's events and its snapshot land together.
+//!   so an append's events and its snapshot land together. A group commit split across
+//!   frames is atomic per command, not as a whole: a crash during its write may leave a prefix
+//!   of its commands (none of them acknowledged).
 //! - **Streams never bleed**: every operation names its stream in full; `a`, `a.b`, `a/b` and
 //!   `a_b` are four streams.
 //! - **Every file names its store**: an id chosen at creation is in the identity file `STORE`,
