@@ -116,8 +116,11 @@ fn main() -> Result<(), ExampleError> {
         let manager: Manager = if data_dir.starts_with("sqlite://") {
             SqliteManager::open_url(&data_dir)?.into()
         } else {
-            FileManager::open(&data_dir)?.into()
+            FileManager::open_or_create(&data_dir)?.into()
         };
+        for repair in manager.repairs() {
+            eprintln!("warning: the store repaired or set aside data: {repair}");
+        }
         let (system, mut runner) = ActorSystem::create(Default::default(), Default::default());
         let counter: ActorRef<Counter> = system
             .create_root_actor("counter", Counter::initial(manager))

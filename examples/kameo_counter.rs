@@ -23,6 +23,9 @@ impl Actor for CounterActor {
 
     async fn on_start(key: Url, _: ActorRef<Self>) -> Result<Self, Error> {
         let counter = Journaled::open(&key, Counter::default).await?;
+        for repair in counter.repairs() {
+            eprintln!("warning: the store repaired or set aside data: {repair}");
+        }
         println!("recovered counter = {} from {key}", counter.value);
         Ok(Self { counter })
     }

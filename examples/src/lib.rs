@@ -49,7 +49,9 @@ pub fn open_store(location: &str) -> Result<Box<dyn persevere_core::Store>, Exam
     if location.starts_with("sqlite://") {
         Ok(Box::new(persevere_sqlite::SqliteStore::open_url(location)?))
     } else {
-        Ok(Box::new(persevere_file::FileStore::open(location)?))
+        Ok(Box::new(persevere_file::FileStore::open_or_create(
+            location,
+        )?))
     }
 }
 
@@ -58,7 +60,8 @@ pub type ExampleError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of the async counter examples, the same on every runtime: opens the file journal
 /// in `data_dir` on `runtime`'s blocking pool, recovers the counter, persists ten increments of
-/// 1 and returns the counter.
+/// 1 and returns the counter. Repairs the store made that involve the counter are printed to
+/// stderr; the first persist that fails is returned as the error.
 pub async fn count_ten(
     runtime: impl persevere_driver::Runtime,
     data_dir: &str,
@@ -71,6 +74,9 @@ pub async fn count_ten(
     let config = persevere_core::JournalConfig::new("counter");
     let mut counter =
         persevere_driver::Persistent::<Counter>::open(&backend, config, Counter::default).await?;
+    for repair in counter.repairs() {
+        eprintln!("warning: the store repaired or set aside data: {repair}");
+    }
     println!(
         "recovered counter = {} from {data_dir}",
         counter.state().value

@@ -4,10 +4,11 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use persevere_core::{
-    Command, CommandId, CommandResult, Completion, StorageError, Store, StreamCommand,
+    Command, CommandId, CommandResult, Completion, Repair, StorageError, Store, StreamCommand,
 };
 
 use crate::runtime::Runtime;
@@ -63,10 +64,83 @@ struct Queue {
     waiters: Vec<oneshot::Sender<Outcome>>,
 }
 
+/// How long a backend waits between two attempts to reopen a fenced store: the first attempt
+/// is made by the first batch after the store fenced itself; after each failed attempt the
+/// delay doubles, from `first` up to `max`. Batches arriving before the delay has elapsed fail
+/// at once, without touching the store.
+///
+/// ```
+/// use std::time::Duration;
+/// use persevere_driver::ReopenBackoff;
+///
+/// let backoff = ReopenBackoff::new(Duration::from_millis(10), Duration::from_secs(1));
+/// assert_eq!(backoff.delay(1), Duration::from_millis(10));
+/// assert_eq!(backoff.delay(3), Duration::from_millis(40));
+/// assert_eq!(backoff.delay(30), Duration::from_secs(1));
+/// assert_eq!(ReopenBackoff::default().delay(1), Duration::from_millis(10));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReopenBackoff {
+    first: Duration,
+    max: Duration,
+}
+
+impl ReopenBackoff {
+    /// Waits `first` after the first failed reopen, doubling up to `max`.
+    pub fn new(first: Duration, max: Duration) -> Self {
+        Self {
+            first,
+            max: max.max(first),
+        }
+    }
+
+    /// The wait after `failures` failed reopens in a row (at least 1).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(31);
+        self.first.saturating_mul(1u32 << doublings).min(self.max)
+    }
+}
+
+impl Default for ReopenBackoff {
+    /// 10 ms, doubling up to 5 s.
+    fn default() -> Self {
+        Self::new(Duration::from_millis(10), Duration::from_secs(5))
+    }
+}
+
+/// Whether a backend's store executes commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreHealth {
+    /// The store executes commands.
+    Open,
+    /// The store refuses every command (a failed log write or sync fenced it, or it panicked);
+    /// the backend reopens it with [`ReopenBackoff`] and batches fail until it has.
+    Fenced {
+        /// Why the store is fenced.
+        reason: String,
+        /// Reopen attempts that failed since it was fenced.
+        failed_reopens: u32,
+        /// The last reopen attempt's error, if one failed.
+        last_error: Option<String>,
+        /// The earliest moment of the next reopen attempt (made by the first batch after it).
+        next_reopen: Instant,
+    },
+}
+
+/// What the backend knows of its store beyond the store itself, readable while a batch runs.
+struct Status {
+    health: StoreHealth,
+    backoff: ReopenBackoff,
+    /// Every repair the store reported, at open and at each reopen since.
+    repairs: Vec<Repair>,
+}
+
 struct Shared {
     runtime: Arc<dyn Runtime>,
     execution: Execution,
     store: Mutex<Box<dyn Store>>,
+    status: Mutex<Status>,
     queue: Mutex<Queue>,
     batches: AtomicU64,
     commands: AtomicU64,
@@ -75,6 +149,24 @@ struct Shared {
 
 /// A storage backend shared by many journals: a [`Store`], the [`Runtime`] to run it on, and
 /// the group-commit queue. Cloning is cheap; every clone uses the same store.
+///
+/// # Fencing and self-recovery
+///
+/// A store that reports itself [fenced](Store::fenced) (a failed log write or fsync), or that
+/// panicked inside [`Store::execute`], is never given another batch until it has been
+/// [reopened](Store::reopen): the first batch after the fence tries to reopen it, and each
+/// failed attempt doubles the wait before the next one ([`ReopenBackoff`]). A batch that
+/// arrives while the store is fenced and the wait has not elapsed fails at once with
+/// [`StorageError::Failed`] naming the reason and the next attempt; nothing spins. Journals
+/// treat that failure like any other unknown outcome and re-read once the store is back;
+/// [`health`](Self::health) tells the application where the store stands.
+///
+/// # Repairs
+///
+/// Everything the store [repaired or set aside](Store::repairs) when it opened, and at each
+/// reopen, is logged as a WARN naming the streams involved (when the backend is built and
+/// after each reopen) and kept: [`repairs`](Self::repairs) returns all of it,
+/// [`repairs_for`](Self::repairs_for) those that may involve one stream.
 ///
 /// ```
 /// # use std::time::Duration;
@@ -104,6 +196,8 @@ impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backend")
             .field("execution", &self.shared.execution)
+            .field("health", &self.health())
+            .field("repairs", &lock(&self.shared.status).repairs.len())
             .field("stats", &self.stats())
             .finish()
     }
@@ -150,11 +244,32 @@ impl Backend {
         store: Box<dyn Store>,
         execution: Execution,
     ) -> Self {
+        let repairs = store.repairs().to_vec();
+        for repair in &repairs {
+            warn_repair(repair, "at open");
+        }
+        let health = match store.fenced() {
+            Some(reason) => {
+                tracing::warn!(%reason, "the store is fenced; the next batch reopens it");
+                StoreHealth::Fenced {
+                    reason,
+                    failed_reopens: 0,
+                    last_error: None,
+                    next_reopen: Instant::now(),
+                }
+            }
+            None => StoreHealth::Open,
+        };
         Self {
             shared: Arc::new(Shared {
                 runtime,
                 execution,
                 store: Mutex::new(store),
+                status: Mutex::new(Status {
+                    health,
+                    backoff: ReopenBackoff::default(),
+                    repairs,
+                }),
                 queue: Mutex::new(Queue {
                     phase: CommitPhase::Idle,
                     commands: Vec::new(),
@@ -165,6 +280,67 @@ impl Backend {
                 largest: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Sets how long the backend waits between attempts to reopen a fenced store (default:
+    /// [`ReopenBackoff::default`]). Applies to every clone.
+    pub fn with_reopen_backoff(self, backoff: ReopenBackoff) -> Self {
+        lock(&self.shared.status).backoff = backoff;
+        self
+    }
+
+    /// Whether the store executes commands, or is fenced and waiting to be reopened.
+    pub fn health(&self) -> StoreHealth {
+        lock(&self.shared.status).health.clone()
+    }
+
+    /// Every repair the store reported: at open, and at each reopen since, oldest first.
+    pub fn repairs(&self) -> Vec<Repair> {
+        lock(&self.shared.status).repairs.clone()
+    }
+
+    /// The repairs that may involve `stream`: those naming it, and those whose streams the
+    /// store could not tell (an empty [`Repair::streams`]), since they may involve any stream.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use persevere_driver::{BlockingWork, Runtime, Task};
+    /// # struct Threads;
+    /// # impl Runtime for Threads {
+    /// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn spawn_blocking(&self, work: BlockingWork) { std::thread::spawn(work); }
+    /// #     fn sleep(&self, d: Duration) -> Task { Box::pin(async move { std::thread::sleep(d) }) }
+    /// # }
+    /// use persevere_core::memory::MemoryStore;
+    /// use persevere_core::{CommandResult, Repair, Store, StreamCommand};
+    /// use persevere_driver::{Backend, StoreHealth};
+    ///
+    /// /// A store that cut a torn tail of stream "a" when it opened.
+    /// struct Repaired(MemoryStore, Vec<Repair>);
+    ///
+    /// impl Store for Repaired {
+    ///     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+    ///         Store::execute(&mut self.0, batch)
+    ///     }
+    ///     fn repairs(&self) -> &[Repair] {
+    ///         &self.1
+    ///     }
+    /// }
+    ///
+    /// let torn = Repair::new("cut a torn tail", Some("quarantine/1".into()), vec!["a".into()]);
+    /// let backend = Backend::new(Threads, Repaired(MemoryStore::new(), vec![torn.clone()]));
+    /// assert_eq!(backend.repairs(), [torn.clone()]);
+    /// assert_eq!(backend.repairs_for("a"), [torn]);
+    /// assert!(backend.repairs_for("b").is_empty());
+    /// assert_eq!(backend.health(), StoreHealth::Open);
+    /// ```
+    pub fn repairs_for(&self, stream: &str) -> Vec<Repair> {
+        lock(&self.shared.status)
+            .repairs
+            .iter()
+            .filter(|repair| involves(repair, stream))
+            .cloned()
+            .collect()
     }
 
     /// The runtime.
@@ -226,6 +402,21 @@ impl Backend {
     }
 }
 
+/// Whether `repair` may involve `stream` (a repair naming no stream may involve any).
+pub(crate) fn involves(repair: &Repair, stream: &str) -> bool {
+    repair.streams.is_empty() || repair.streams.iter().any(|s| &**s == stream)
+}
+
+/// Logs a repair for an operator.
+fn warn_repair(repair: &Repair, when: &str) {
+    tracing::warn!(
+        streams = ?repair.streams,
+        kept_at = ?repair.kept_at,
+        "the store repaired or set aside data {when}: {}",
+        repair.what
+    );
+}
+
 fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -255,11 +446,104 @@ impl Shared {
             self.largest.store(1, Ordering::Relaxed);
         }
         let mut store = lock(&self.store);
+        if let Err(refusal) = self.ready(&mut **store) {
+            return batch
+                .iter()
+                .map(|c| (c.command.id(), Err(refusal.clone())))
+                .collect::<Vec<_>>()
+                .into_iter();
+        }
         match catch_unwind(AssertUnwindSafe(|| store.execute(batch))) {
-            Ok(results) => results.into_iter(),
+            Ok(results) => {
+                if let Some(reason) = store.fenced() {
+                    self.fence(reason);
+                }
+                results.into_iter()
+            }
             Err(_) => {
                 tracing::error!(commands = size, "the store panicked executing a batch");
+                // Its state may name writes that never happened: never reuse it unreopened.
+                self.fence("the store panicked executing a batch".into());
                 Vec::new().into_iter()
+            }
+        }
+    }
+
+    /// Marks the store fenced (unless it already is); the next batch tries to reopen it.
+    fn fence(&self, reason: String) {
+        let mut status = lock(&self.status);
+        if status.health == StoreHealth::Open {
+            tracing::error!(%reason, "the store is fenced; the next batch reopens it");
+            status.health = StoreHealth::Fenced {
+                reason,
+                failed_reopens: 0,
+                last_error: None,
+                next_reopen: Instant::now(),
+            };
+        }
+    }
+
+    /// Whether `store` may execute a batch: an open store may; a fenced one is reopened first
+    /// if its backoff has elapsed, and refuses with the reason otherwise.
+    fn ready(&self, store: &mut dyn Store) -> Result<(), StorageError> {
+        let (reason, failed_reopens) = {
+            let status = lock(&self.status);
+            match &status.health {
+                StoreHealth::Open => return Ok(()),
+                StoreHealth::Fenced {
+                    reason,
+                    failed_reopens,
+                    last_error,
+                    next_reopen,
+                } => {
+                    let now = Instant::now();
+                    if now < *next_reopen {
+                        let last = last_error
+                            .as_deref()
+                            .map(|e| format!("; the last reopen failed: {e}"))
+                            .unwrap_or_default();
+                        return Err(StorageError::Failed(format!(
+                            "the store is fenced ({reason}){last}; next reopen attempt in {:?}",
+                            *next_reopen - now
+                        )));
+                    }
+                    (reason.clone(), *failed_reopens)
+                }
+            }
+        };
+        let reopened = catch_unwind(AssertUnwindSafe(|| store.reopen()))
+            .unwrap_or_else(|_| Err(StorageError::Failed("the store panicked reopening".into())));
+        let mut status = lock(&self.status);
+        match reopened.and_then(|()| match store.fenced() {
+            Some(still) => Err(StorageError::Failed(format!("still fenced: {still}"))),
+            None => Ok(()),
+        }) {
+            Ok(()) => {
+                tracing::info!(%reason, failed_reopens, "the fenced store reopened");
+                let known = status.repairs.len();
+                let all = store.repairs();
+                let new = all.get(known..).unwrap_or(all);
+                for repair in new {
+                    warn_repair(repair, "at reopen");
+                }
+                status.repairs.extend_from_slice(new);
+                status.health = StoreHealth::Open;
+                Ok(())
+            }
+            Err(error) => {
+                let failed_reopens = failed_reopens + 1;
+                let delay = status.backoff.delay(failed_reopens);
+                tracing::warn!(%reason, %error, failed_reopens, ?delay, "reopening the fenced store failed");
+                let refusal = StorageError::Failed(format!(
+                    "the store is fenced ({reason}); reopening it failed ({error}); next reopen attempt in {delay:?}"
+                ));
+                status.health = StoreHealth::Fenced {
+                    reason,
+                    failed_reopens,
+                    last_error: Some(error.to_string()),
+                    next_reopen: Instant::now() + delay,
+                };
+                Err(refusal)
             }
         }
     }
@@ -389,6 +673,50 @@ mod tests {
                     "{outcome:?}"
                 );
             }
+        }
+    }
+
+    /// Panics in its first batch; counts its reopens.
+    struct PanicsOnce {
+        panicked: bool,
+        reopens: Arc<AtomicU64>,
+    }
+
+    impl Store for PanicsOnce {
+        fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+            if !self.panicked {
+                self.panicked = true;
+                panic!("store bug");
+            }
+            batch
+                .iter()
+                .map(|c| (c.command.id(), Ok(Completion::Done)))
+                .collect()
+        }
+
+        fn reopen(&mut self) -> Result<(), StorageError> {
+            self.reopens.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_store_that_panicked_is_reopened_before_it_is_used_again() {
+        for execution in [Execution::Inline, Execution::Blocking] {
+            let reopens = Arc::new(AtomicU64::new(0));
+            let store = PanicsOnce {
+                panicked: false,
+                reopens: Arc::clone(&reopens),
+            };
+            let backend = Backend::with_execution(Threads, store, execution);
+            let outcome = futures::executor::block_on(backend.execute("s".into(), read(1)));
+            assert!(matches!(outcome, Err(StorageError::Failed(_))));
+            assert!(matches!(backend.health(), StoreHealth::Fenced { .. }));
+            assert_eq!(reopens.load(Ordering::Relaxed), 0);
+            let outcome = futures::executor::block_on(backend.execute("s".into(), read(2)));
+            assert_eq!(outcome, Ok(Completion::Done));
+            assert_eq!(reopens.load(Ordering::Relaxed), 1);
+            assert_eq!(backend.health(), StoreHealth::Open);
         }
     }
 

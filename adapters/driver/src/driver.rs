@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
-use persevere_core::{Borsh, Codec, CommandId, Entity, Journal, JournalEvent, Phase, RequestId};
+use persevere_core::{
+    Borsh, Codec, CommandId, Entity, Journal, JournalEvent, Phase, RecoveryError, Repair,
+    RequestId, StopReason,
+};
 
 use crate::backend::{Backend, Outcome, Pending};
 use crate::error::Error;
@@ -33,6 +36,10 @@ enum Found {
     Failed(Error),
 }
 
+/// Builds the same journal again: what a driver needs to resume a stream after its journal
+/// stopped on a transient storage failure (see [`Driver::open_with`]).
+pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send + 'static>;
+
 /// One journal driven against a [`Backend`] in the task that calls it, for state the caller
 /// owns: the part of [`Persistent`](crate::Persistent) that actor adapters build on, where the
 /// state is the actor itself.
@@ -40,8 +47,78 @@ enum Found {
 /// Every call takes the entity's state and must be given the same state each time. Every call
 /// is cancel-safe: if its future is dropped, a command already sent is finished by the next
 /// call before anything else.
+///
+/// # Resuming after a transient storage failure
+///
+/// After a write whose outcome is unknown, the journal re-reads the log with its own backoff
+/// ([`JournalConfig::reread`](persevere_core::JournalConfig::reread)); when the store stays
+/// unreachable longer than that (a fenced store that cannot be reopened yet), it stops
+/// [`Unresolved`](StopReason::Unresolved). A driver opened with [`open_with`](Self::open_with)
+/// does not stay stopped for that: the next call ([`persist`](Self::persist),
+/// [`persist_all`](Self::persist_all), [`snapshot`](Self::snapshot) or
+/// [`resume`](Self::resume)) builds the journal again and recovers the state from the durable
+/// log, replacing the caller's state. Then, comparing the log with what the caller was told:
+///
+/// - the log holds exactly the acknowledged events (the unknown write had not landed): the
+///   request goes on as if nothing had happened;
+/// - the log holds more (the unknown write had landed): the state now includes it, and the
+///   request is refused once with [`Error::Landed`], so that a retry made blindly after an
+///   unknown outcome cannot apply the same change twice; the next request goes on;
+/// - the log holds fewer (acknowledged events are gone): every request is refused with a
+///   recovery error, for good — nothing is written on top of a log that lost data.
+///
+/// Between the stop and the recovery the caller's state may hold the events of the request
+/// whose outcome is unknown (the journal applies before it writes, and could not read the log
+/// to undo them): the request's error says so (`landed: None`), and
+/// [`last_seq`](Self::last_seq) is the last acknowledged seq.
+///
+/// While the store is still unreachable, recovery fails and the call returns the error; the
+/// next call tries again (never sooner: the backend refuses at once while its reopen backoff
+/// runs). Stops that say the data cannot be trusted ([`Conflict`](StopReason::Conflict):
+/// another writer; a recovery error other than a storage
+/// read) stay final. A driver opened with [`open`](Self::open) (no recipe) stays stopped.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use persevere_driver::{BlockingWork, Runtime, Task};
+/// # struct Threads;
+/// # impl Runtime for Threads {
+/// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures::executor::block_on(task)); }
+/// #     fn spawn_blocking(&self, work: BlockingWork) { std::thread::spawn(work); }
+/// #     fn sleep(&self, d: Duration) -> Task { Box::pin(async move { std::thread::sleep(d) }) }
+/// # }
+/// use persevere_core::memory::MemoryStore;
+/// use persevere_core::{Entity, Journal, JournalConfig};
+/// use persevere_driver::{Backend, Driver};
+///
+/// #[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+/// struct Counter { value: u64 }
+///
+/// impl Entity for Counter {
+///     type Event = u64;
+///     type Error = String;
+///     fn apply(&mut self, n: &u64) -> Result<(), String> { self.value += n; Ok(()) }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let backend = Backend::new(Threads, MemoryStore::new());
+/// let mut state = Counter::default();
+/// let recipe = || Ok(Journal::<Counter>::new(JournalConfig::new("counter"), Counter::default));
+/// let mut driver = Driver::open_with(&backend, Box::new(recipe), &mut state).await?;
+/// driver.persist(5, &mut state).await?;
+/// assert_eq!((state.value, driver.last_seq()), (5, 1));
+/// assert!(driver.repairs().is_empty());
+/// # Ok::<(), persevere_driver::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct Driver<E: Entity, C = Borsh> {
     journal: Journal<E, C>,
+    recipe: Option<Recipe<E, C>>,
+    /// The last seq the caller was told is durable (kept across a rebuilt journal).
+    acknowledged: u64,
+    /// Set when a rebuilt journal found fewer events than were acknowledged: the driver never
+    /// writes on top of a log that lost acknowledged events.
+    refused: Option<Error>,
     backend: Backend,
     stream: Arc<str>,
     in_flight: InFlight,
@@ -60,11 +137,43 @@ where
         journal: Journal<E, C>,
         state: &mut E,
     ) -> Result<Self, Error> {
+        Self::attach(backend, journal, None, state).await
+    }
+
+    /// Like [`open`](Self::open), with a recipe that builds the journal (called once now, and
+    /// again to resume after the journal stopped on a transient storage failure: see the
+    /// [type documentation](Self)).
+    pub async fn open_with(
+        backend: &Backend,
+        mut recipe: Recipe<E, C>,
+        state: &mut E,
+    ) -> Result<Self, Error> {
+        let journal = recipe()?;
+        Self::attach(backend, journal, Some(recipe), state).await
+    }
+
+    async fn attach(
+        backend: &Backend,
+        journal: Journal<E, C>,
+        recipe: Option<Recipe<E, C>>,
+        state: &mut E,
+    ) -> Result<Self, Error> {
         let stream: Arc<str> = journal.config().stream().into();
         let span = tracing::debug_span!("open", stream = %stream);
         let _entered = span.enter();
+        for repair in backend.repairs_for(&stream) {
+            tracing::warn!(
+                stream = %stream,
+                kept_at = ?repair.kept_at,
+                "opening a stream the store may have repaired: {}",
+                repair.what
+            );
+        }
         let mut driver = Self {
             journal,
+            recipe,
+            acknowledged: 0,
+            refused: None,
             backend: backend.clone(),
             stream,
             in_flight: InFlight::Idle,
@@ -76,6 +185,69 @@ where
         }
     }
 
+    /// Settles the journal and, if it stopped on a transient storage failure and the driver
+    /// has a recipe, builds it again and recovers `state` from the durable log (`state` is
+    /// replaced). Returns what it did (see [`Resume`]); an error when recovery fails (the next
+    /// call tries again). The request methods call it first and refuse the request unless the
+    /// outcome is [`Resume::Unchanged`] or [`Resume::Recovered`] (see [`Resume::check`]).
+    pub async fn resume(&mut self, state: &mut E) -> Result<Resume, Error> {
+        self.drive(Goal::Settled, state).await?;
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
+        let Some(reason) = self.journal.stop_reason().filter(|r| resumable(r)).cloned() else {
+            return Ok(Resume::Unchanged);
+        };
+        let Some(recipe) = self.recipe.as_mut() else {
+            return Ok(Resume::Unchanged);
+        };
+        self.journal = recipe()?;
+        self.in_flight = InFlight::Idle;
+        tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure");
+        // Read before the drive, which records the recovered head as acknowledged.
+        let acknowledged = self.acknowledged;
+        if let Some(Found::Failed(error)) = self.drive(Goal::Recovered, state).await? {
+            return Err(error);
+        }
+        let durable = self.journal.last_seq();
+        if durable < acknowledged {
+            let error = Error::Recovery(RecoveryError::MissingTail {
+                last: durable,
+                head: acknowledged,
+            });
+            tracing::error!(stream = %self.stream, %error, "acknowledged events are missing; the journal refuses to write");
+            self.refused = Some(error.clone());
+            return Err(error);
+        }
+        self.acknowledged = durable;
+        tracing::info!(stream = %self.stream, last_seq = durable, acknowledged, "journal resumed");
+        Ok(if durable == acknowledged {
+            Resume::Recovered { last_seq: durable }
+        } else {
+            Resume::Landed {
+                acknowledged,
+                last_seq: durable,
+            }
+        })
+    }
+
+    /// [`resume`](Self::resume), then [`Resume::check`]: what a request does first.
+    async fn ready_for_request(&mut self, state: &mut E) -> Result<(), Error> {
+        self.resume(state).await?.check()
+    }
+
+    /// Whether the journal stopped on a storage failure that [`resume`](Self::resume) may get
+    /// past (whether or not this driver has a recipe to do it).
+    pub fn needs_resume(&self) -> bool {
+        self.journal.stop_reason().is_some_and(resumable)
+    }
+
+    /// The repairs the backend's store reported that may involve this stream (see
+    /// [`Backend::repairs_for`]).
+    pub fn repairs(&self) -> Vec<Repair> {
+        self.backend.repairs_for(&self.stream)
+    }
+
     /// Persists one event into `state`: once it returns `Ok`, the event is durable and applied,
     /// and the range holds its seq. On `Err` the state is as before (see [`Error`]).
     pub async fn persist(
@@ -83,7 +255,7 @@ where
         event: E::Event,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.drive(Goal::Settled, state).await?;
+        self.ready_for_request(state).await?;
         let request = self.journal.handle_persist(event, state)?;
         self.finish(request, state).await
     }
@@ -94,7 +266,7 @@ where
         events: impl IntoIterator<Item = E::Event>,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.drive(Goal::Settled, state).await?;
+        self.ready_for_request(state).await?;
         let request = self.journal.handle_persist_all(events, state)?;
         self.finish(request, state).await
     }
@@ -102,7 +274,7 @@ where
     /// Writes a snapshot of `state` (unless the newest one covers it) and returns the seq it
     /// covers.
     pub async fn snapshot(&mut self, state: &mut E) -> Result<u64, Error> {
-        self.drive(Goal::Settled, state).await?;
+        self.ready_for_request(state).await?;
         let request = self.journal.handle_snapshot_request(state)?;
         match self.drive(Goal::Request(request), state).await? {
             Some(Found::Snapshot(seq)) => Ok(seq),
@@ -141,6 +313,11 @@ where
             Some(Found::Failed(error)) => Err(error),
             _ => Err(self.stopped()),
         }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     fn stopped(&self) -> Error {
@@ -198,7 +375,12 @@ where
                     let now = self.now().max(deadline);
                     self.journal.handle_timeout(now);
                 }
-                None => return Ok(found),
+                None => {
+                    if self.journal.phase() != Phase::Stopped {
+                        self.acknowledged = self.journal.last_seq();
+                    }
+                    return Ok(found);
+                }
             }
         }
     }
@@ -255,6 +437,65 @@ where
             _ => None,
         }
     }
+}
+
+/// What [`Driver::resume`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Resume {
+    /// Nothing: the journal was not stopped by a storage failure (or the driver has no recipe
+    /// to build it again).
+    Unchanged,
+    /// The journal was built again and recovered; the log holds exactly the events the caller
+    /// was told are durable (a write whose outcome was unknown had not landed).
+    Recovered {
+        /// The last durable seq.
+        last_seq: u64,
+    },
+    /// The journal was built again and recovered, and the log holds events past the ones the
+    /// caller was told are durable: a write whose outcome was unknown had landed. The state
+    /// now includes them; the caller should look before it retries anything.
+    Landed {
+        /// The last seq the caller was told is durable.
+        acknowledged: u64,
+        /// The last durable seq.
+        last_seq: u64,
+    },
+}
+
+impl Resume {
+    /// `Ok` unless events the caller was never told about landed ([`Error::Landed`]): a request
+    /// made blindly after an unknown outcome could apply the same change twice.
+    ///
+    /// ```
+    /// use persevere_driver::{Error, Resume};
+    /// assert!(Resume::Recovered { last_seq: 3 }.check().is_ok());
+    /// assert_eq!(
+    ///     Resume::Landed { acknowledged: 3, last_seq: 4 }.check(),
+    ///     Err(Error::Landed { acknowledged: 3, last_seq: 4 })
+    /// );
+    /// ```
+    pub fn check(self) -> Result<(), Error> {
+        match self {
+            Resume::Landed {
+                acknowledged,
+                last_seq,
+            } => Err(Error::Landed {
+                acknowledged,
+                last_seq,
+            }),
+            Resume::Unchanged | Resume::Recovered { .. } => Ok(()),
+        }
+    }
+}
+
+/// Whether a journal stopped for `reason` may be built again and recovered: a storage failure
+/// that a later read may get past, never a sign that the data cannot be trusted.
+fn resumable(reason: &StopReason) -> bool {
+    matches!(
+        reason,
+        StopReason::Unresolved { .. } | StopReason::Recovery(RecoveryError::Storage(_))
+    )
 }
 
 impl<E: Entity, C> std::fmt::Debug for Driver<E, C> {

@@ -33,6 +33,17 @@ pub enum Error {
     /// The operating system could not seed the nonce generator of an encrypted journal.
     #[error("no randomness from the operating system: {0}")]
     Entropy(String),
+    /// The journal stopped on a storage failure was recovered before this request, and the log
+    /// holds events past the ones the caller was told are durable (a write whose outcome was
+    /// unknown had landed). The state now includes them; this request was not made, so that
+    /// a retry made without looking cannot apply the same change twice. Look, then go on.
+    #[error("recovered after a storage failure: events {} to {last_seq} had landed although their outcome was reported unknown; the state includes them and this request was not made", acknowledged + 1)]
+    Landed {
+        /// The last seq the caller had been told is durable.
+        acknowledged: u64,
+        /// The last durable seq, now in the state.
+        last_seq: u64,
+    },
     /// The journal went idle without answering the request (a bug in the driver or the core).
     #[error("the journal went idle without answering the request")]
     Unanswered,

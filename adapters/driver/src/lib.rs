@@ -20,6 +20,24 @@
 //! - [`Driver`]: the same run loop for state the caller owns (the actor adapters' building
 //!   block, where the state is the actor itself).
 //!
+//! # Storage failures and repairs
+//!
+//! The rules live here, once, and every adapter (kameo, ave) inherits them:
+//!
+//! - **A fenced store reopens itself.** When the store reports itself
+//!   [fenced](persevere_core::Store::fenced) (a failed log write or fsync) or panicked, the
+//!   [`Backend`] reopens it before its next batch, with exponential backoff
+//!   ([`ReopenBackoff`]); batches arriving while the backoff runs fail at once with the reason
+//!   and the time of the next attempt, so nothing spins. [`Backend::health`] tells where the
+//!   store stands.
+//! - **A journal stopped by the outage recovers on its next use** ([`Driver`] documents the
+//!   policy): built again from its recipe and recovered from the durable log; a request made
+//!   blindly after an unknown outcome that turns out to have landed is refused once
+//!   ([`Error::Landed`]), and a log found missing acknowledged events is never written on top.
+//! - **Every repair is visible.** What the store repaired or set aside at open and at each
+//!   reopen is logged as a WARN naming the streams, kept in [`Backend::repairs`], and offered
+//!   per stream by [`Backend::repairs_for`], [`Driver::repairs`] and [`Persistent::repairs`].
+//!
 //! # Features
 //!
 //! - `suite`: [`suite`], the behaviour suite every runtime adapter runs on its real executor.
@@ -34,8 +52,8 @@ mod runtime;
 #[cfg(feature = "suite")]
 pub mod suite;
 
-pub use backend::{Backend, CommitStats, Execution};
-pub use driver::Driver;
+pub use backend::{Backend, CommitStats, Execution, ReopenBackoff, StoreHealth};
+pub use driver::{Driver, Recipe, Resume};
 pub use error::Error;
 pub use persistent::Persistent;
 pub use random::os_random;

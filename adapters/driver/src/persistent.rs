@@ -1,13 +1,13 @@
 //! One persistent entity driven in the caller's task: the plain async API.
 
 use std::ops::RangeInclusive;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use persevere_core::seal::KeyRing;
-use persevere_core::{Borsh, Codec, Entity, Journal, JournalConfig, Phase};
+use persevere_core::{Borsh, Codec, Entity, Journal, JournalConfig, Phase, Repair};
 
 use crate::backend::Backend;
-use crate::driver::Driver;
+use crate::driver::{Driver, Resume};
 use crate::error::Error;
 use crate::random::os_random;
 
@@ -20,6 +20,11 @@ use crate::random::os_random;
 ///
 /// Every call is cancel-safe: if its future is dropped, a command already sent is finished by
 /// the next call before anything else.
+///
+/// An entity opened with [`open`](Self::open) or [`open_encrypted`](Self::open_encrypted)
+/// outlives a storage outage: once the backend has reopened its store, the next call recovers
+/// a journal that stopped on the failure and goes on (see [`Driver`]'s policy).
+/// [`repairs`](Self::repairs) tells what the store repaired that may involve this entity.
 ///
 /// ```
 /// # use std::time::Duration;
@@ -52,6 +57,8 @@ use crate::random::os_random;
 /// assert_eq!(counter.persist(2).await?, 1..=1);
 /// assert_eq!(counter.persist_all([3, 4]).await?, 2..=3);
 /// assert_eq!(counter.snapshot().await?, 3);
+/// assert!(counter.repairs().is_empty()); // nothing set aside by the store
+/// assert_eq!(counter.resume().await?, persevere_driver::Resume::Unchanged); // never stopped
 /// drop(counter);
 ///
 /// let again = Persistent::<Counter>::open(&backend, JournalConfig::new("counter"), Counter::default).await?;
@@ -75,9 +82,15 @@ where
         backend: &Backend,
         config: JournalConfig,
         initial: impl Fn() -> E + Send + 'static,
-    ) -> Result<Self, Error> {
-        let state = initial();
-        Self::open_journal(backend, Journal::new(config, initial), state).await
+    ) -> Result<Self, Error>
+    where
+        E: 'static,
+    {
+        let mut state = initial();
+        let initial = shared(initial);
+        let recipe = move || Ok(Journal::new(config.clone(), initial_from(&initial)));
+        let driver = Driver::open_with(backend, Box::new(recipe), &mut state).await?;
+        Ok(Self { driver, state })
     }
 
     /// Opens the entity with every record sealed under `keys` (see
@@ -87,14 +100,35 @@ where
         config: JournalConfig,
         initial: impl Fn() -> E + Send + 'static,
         keys: Arc<KeyRing>,
-    ) -> Result<Self, Error> {
-        let state = initial();
-        let journal = Journal::new(config, initial).with_encryption(keys, os_random()?);
-        Self::open_journal(backend, journal, state).await
+    ) -> Result<Self, Error>
+    where
+        E: 'static,
+    {
+        let mut state = initial();
+        let initial = shared(initial);
+        let recipe = move || {
+            Ok(Journal::new(config.clone(), initial_from(&initial))
+                .with_encryption(Arc::clone(&keys), os_random()?))
+        };
+        let driver = Driver::open_with(backend, Box::new(recipe), &mut state).await?;
+        Ok(Self { driver, state })
     }
 
-    /// Opens an entity from a journal built by the caller (for example with a snapshot
-    /// predicate) and a scratch state that recovery replaces.
+    /// Opens an entity whose journal `recipe` builds (for example with a snapshot predicate),
+    /// with a scratch state that recovery replaces. The recipe is called again to resume after
+    /// a storage outage (see [`Driver::open_with`]).
+    pub async fn open_with(
+        backend: &Backend,
+        recipe: impl FnMut() -> Result<Journal<E, C>, Error> + Send + 'static,
+        mut state: E,
+    ) -> Result<Self, Error> {
+        let driver = Driver::open_with(backend, Box::new(recipe), &mut state).await?;
+        Ok(Self { driver, state })
+    }
+
+    /// Opens an entity from a journal built by the caller and a scratch state that recovery
+    /// replaces. Without a recipe to build the journal again, a journal that stops on a
+    /// storage outage stays stopped: prefer [`open_with`](Self::open_with).
     pub async fn open_journal(
         backend: &Backend,
         journal: Journal<E, C>,
@@ -122,6 +156,19 @@ where
     /// the seq it covers.
     pub async fn snapshot(&mut self) -> Result<u64, Error> {
         self.driver.snapshot(&mut self.state).await
+    }
+
+    /// Recovers the journal if it stopped on a storage failure and the store is back (the
+    /// request methods do it first); returns what it did. See [`Driver::resume`].
+    pub async fn resume(&mut self) -> Result<Resume, Error> {
+        self.driver.resume(&mut self.state).await
+    }
+
+    /// What the backend's store repaired or set aside (at open or at a reopen) that may
+    /// involve this entity's stream: repairs naming it, and repairs naming no stream (the store
+    /// could not tell which it involves). Every repair is also logged as a WARN.
+    pub fn repairs(&self) -> Vec<Repair> {
+        self.driver.repairs()
     }
 
     /// The recovered state with every acknowledged event applied.
@@ -153,6 +200,18 @@ where
     pub fn journal(&self) -> &Journal<E, C> {
         self.driver.journal()
     }
+}
+
+/// The initial-state factory, shared by every journal a recipe builds.
+type Initial<E> = Arc<Mutex<dyn Fn() -> E + Send>>;
+
+fn shared<E>(initial: impl Fn() -> E + Send + 'static) -> Initial<E> {
+    Arc::new(Mutex::new(initial))
+}
+
+fn initial_from<E: 'static>(initial: &Initial<E>) -> impl Fn() -> E + Send + 'static {
+    let initial = Arc::clone(initial);
+    move || (initial.lock().unwrap_or_else(PoisonError::into_inner))()
 }
 
 impl<E: Entity + std::fmt::Debug, C> std::fmt::Debug for Persistent<E, C> {

@@ -414,6 +414,58 @@ pub async fn rereads_are_retried_on_the_timer(runtime: SharedRuntime) {
     assert_eq!(counter.persist(2).await, Ok(1..=1));
 }
 
+/// A store fenced by a failed write is reopened by the backend (here after two failed
+/// attempts) and the journal's re-reads on the timer learn the write did not land; when the
+/// store stays fenced past every re-read, the journal stops and the next call recovers it.
+pub async fn a_fenced_store_is_reopened_and_persisting_goes_on(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let instant = crate::ReopenBackoff::new(Duration::ZERO, Duration::ZERO);
+    for backend in [inline(&runtime, &memory), pooled(&runtime, memory.clone())] {
+        let backend = backend.with_reopen_backoff(instant);
+        let stream = format!("c-{:?}", backend.execution());
+        let config = JournalConfig::new(stream).reread(5, Duration::from_millis(1));
+        let mut counter = open_with(&backend, config).await;
+        assert_eq!(counter.persist(1).await, Ok(1..=1));
+        let reopens = memory.reopens();
+
+        memory.inject(Fault::Fence);
+        memory.fail_reopens(2);
+        let error = counter.persist(1).await;
+        assert!(
+            matches!(
+                error,
+                Err(Error::Persist(PersistError::Failed {
+                    landed: Some(false),
+                    ..
+                }))
+            ),
+            "{error:?}"
+        );
+        assert_eq!(memory.reopens(), reopens + 1);
+        assert_eq!(backend.health(), crate::StoreHealth::Open);
+        assert_eq!(counter.persist(2).await, Ok(2..=2));
+
+        // Fenced past every re-read: the journal stops, and recovers on the next call once
+        // the store can be reopened.
+        memory.inject(Fault::Fence);
+        memory.fail_reopens(20);
+        assert!(counter.persist(1).await.is_err());
+        assert_eq!(counter.phase(), persevere_core::Phase::Stopped);
+        let mut refused = 0;
+        let range = loop {
+            // Each refused call spends at least one failing reopen: this ends.
+            match counter.persist(4).await {
+                Ok(range) => break range,
+                Err(_) => refused += 1,
+            }
+            assert!(refused <= 20, "the store was never reopened");
+        };
+        assert_eq!(range, 3..=3);
+        assert_eq!(memory.reopens(), reopens + 2);
+        assert_eq!(counter.state().value, 7);
+    }
+}
+
 /// Unreadable stored data is a typed recovery error, never an empty state.
 pub async fn recovery_failure_is_typed(runtime: SharedRuntime) {
     let memory = Memory::new();
@@ -499,6 +551,7 @@ macro_rules! behaviour_suite {
             conflict_stops_the_journal,
             rejections_keep_the_state,
             rereads_are_retried_on_the_timer,
+            a_fenced_store_is_reopened_and_persisting_goes_on,
             recovery_failure_is_typed,
             dropped_persist_is_finished_by_the_next_call,
             snapshots_compact_and_prune,

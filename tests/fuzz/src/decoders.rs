@@ -189,7 +189,7 @@ fn genuine_store_image() -> &'static persevere_file::sim::Image {
 /// and everything an opened store answers is readable.
 #[test]
 fn fuzz_file_store_open() {
-    use persevere_core::{CommandId, Store, StreamCommand};
+    use persevere_core::{CommandId, StorageError, Store, StreamCommand};
     use persevere_file::sim::SimDisk;
     use persevere_file::{FileOptions, FileStore};
 
@@ -210,22 +210,58 @@ fn fuzz_file_store_open() {
             else {
                 return;
             };
+            // Everything the opened store answers is readable: events are contiguous record
+            // envelopes up to the head, a snapshot is a record envelope at or below the head
+            // (or a typed `Damaged` when its file is); an unknown stream is empty.
             for stream in ["a", "a.b", "a/b", "missing"] {
-                for command in [
-                    Command::ReadEvents {
-                        id: CommandId(1),
-                        from: 0,
-                        limit: 100,
-                    },
-                    Command::LoadSnapshot {
-                        id: CommandId(2),
-                        before: None,
-                    },
-                ] {
-                    let _ = store.execute(vec![StreamCommand {
+                let read = Command::ReadEvents {
+                    id: CommandId(1),
+                    from: 0,
+                    limit: 100,
+                };
+                let load = Command::LoadSnapshot {
+                    id: CommandId(2),
+                    before: None,
+                };
+                let answers = store.execute(vec![
+                    StreamCommand {
                         stream: stream.into(),
-                        command,
-                    }]);
+                        command: read,
+                    },
+                    StreamCommand {
+                        stream: stream.into(),
+                        command: load,
+                    },
+                ]);
+                let head = match &answers[0].1 {
+                    Ok(Completion::Events { records, head }) => {
+                        for pair in records.windows(2) {
+                            assert_eq!(pair[0].seq + 1, pair[1].seq, "{stream}: a gap");
+                        }
+                        if let Some(last) = records.last() {
+                            assert!(last.seq <= *head, "{stream}: an event past the head");
+                        }
+                        for r in records {
+                            let rec = record::decode(&r.bytes)
+                                .unwrap_or_else(|e| panic!("{stream}: unreadable event: {e}"));
+                            assert_eq!(rec.header.seq, r.seq, "{stream}: event at the wrong seq");
+                        }
+                        if stream == "missing" {
+                            assert!(records.is_empty() && *head == 0);
+                        }
+                        *head
+                    }
+                    other => panic!("{stream}: reading events failed: {other:?}"),
+                };
+                match &answers[1].1 {
+                    Ok(Completion::Snapshot(Some(snapshot))) => {
+                        assert!(snapshot.seq <= head, "{stream}: a snapshot past the head");
+                        let rec = record::decode(&snapshot.bytes)
+                            .unwrap_or_else(|e| panic!("{stream}: unreadable snapshot: {e}"));
+                        assert_eq!(rec.header.seq, snapshot.seq, "{stream}: snapshot seq");
+                    }
+                    Ok(Completion::Snapshot(None)) | Err(StorageError::Damaged { .. }) => {}
+                    other => panic!("{stream}: loading a snapshot failed: {other:?}"),
                 }
             }
         });

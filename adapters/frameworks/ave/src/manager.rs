@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use persevere_core::Repair;
 use persevere_driver::Backend;
 
 use crate::error::Error;
@@ -69,6 +70,20 @@ impl Manager {
     /// The backend.
     pub fn backend(&self) -> &Backend {
         &self.inner.backend
+    }
+
+    /// Everything the backend's store repaired or set aside, when it was opened and at each
+    /// reopen after a failure (see [`Backend::repairs`]); each one was also logged as a WARN
+    /// naming its streams. [`store::repairs`](crate::store::repairs) gives one actor's.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager: persevere_ave::Manager = persevere_ave::MemoryManager::default().into();
+    /// assert!(manager.repairs().is_empty());
+    /// # });
+    /// ```
+    pub fn repairs(&self) -> Vec<Repair> {
+        self.inner.backend.repairs()
     }
 
     /// The store id (empty unless set).

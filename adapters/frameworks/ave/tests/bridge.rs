@@ -112,12 +112,27 @@ async fn run(manager: &FileManager, add: i32) -> i32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ave_actors_store_actors_persist_through_our_file_manager() {
     let dir = tempfile::tempdir().unwrap();
-    let manager = FileManager::open(dir.path()).unwrap();
+    let manager = FileManager::open_or_create(dir.path()).unwrap();
     assert_eq!(run(&manager, 3).await, 3);
     assert_eq!(run(&manager, 4).await, 7);
     drop(manager);
 
     // A new process: the directory alone holds the state.
-    let manager = FileManager::open(dir.path()).unwrap();
+    let manager = open_once_released(dir.path()).await;
     assert_eq!(run(&manager, 5).await, 12);
+}
+
+/// Opens the store once the stopped system's last store handle is gone: ave drops a stopped
+/// actor's state (and the store handle it holds) on its own task, which may still be closing
+/// the store — writing its clean-shutdown record — when `runner.run()` returns.
+async fn open_once_released(dir: &std::path::Path) -> FileManager {
+    for _ in 0..100_000 {
+        match FileManager::open(dir) {
+            Err(persevere_ave::Error::Open(reason)) if reason.contains("locked") => {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            opened => return opened.unwrap(),
+        }
+    }
+    panic!("the stopped system never released the store");
 }

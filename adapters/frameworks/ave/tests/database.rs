@@ -9,7 +9,7 @@ use persevere_ave::FileManager;
 
 fn write_then_reopen(dir: &std::path::Path) {
     {
-        let manager = FileManager::open(dir).unwrap();
+        let manager = FileManager::open_or_create(dir).unwrap();
         let mut events: Table = manager.create_collection("events", "user/a").unwrap();
         for seq in 0..5u8 {
             Collection::put(&mut events, &format!("{seq:020}"), &[seq]).unwrap();
@@ -18,7 +18,7 @@ fn write_then_reopen(dir: &std::path::Path) {
         let mut state: Table = manager.create_state("state", "user/a").unwrap();
         State::put(&mut state, b"snapshot").unwrap();
     }
-    let manager = FileManager::open(dir).unwrap();
+    let manager = FileManager::open_or_create(dir).unwrap();
     let events: Table = manager.create_collection("events", "user/a").unwrap();
     assert_eq!(
         events.get_by_range(None, 10).unwrap(),
@@ -53,9 +53,9 @@ async fn inside_a_multi_thread_runtime() {
 async fn a_dropped_manager_releases_its_directory_at_once() {
     let dir = tempfile::tempdir().unwrap();
     for round in 0..200u32 {
-        let manager = FileManager::open(dir.path()).unwrap();
+        let manager = FileManager::open_or_create(dir.path()).unwrap();
         assert!(
-            FileManager::open(dir.path()).is_err(),
+            FileManager::open_or_create(dir.path()).is_err(),
             "a second manager while one lives"
         );
         let mut state: Table = manager.create_state("state", "user/a").unwrap();
@@ -63,7 +63,7 @@ async fn a_dropped_manager_releases_its_directory_at_once() {
         drop(state);
         drop(manager);
     }
-    let manager = FileManager::open(dir.path()).unwrap();
+    let manager = FileManager::open_or_create(dir.path()).unwrap();
     let state: Table = manager.create_state("state", "user/a").unwrap();
     assert_eq!(State::get(&state).unwrap(), 199u32.to_le_bytes());
 }

@@ -28,7 +28,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn setup(dir: &Path, encrypted: bool) -> Setup {
-    let setup = Setup::new(FileManager::open(dir).unwrap());
+    let setup = Setup::new(FileManager::open_or_create(dir).unwrap());
     if encrypted {
         setup.key(EncryptedKey::new(&[3; 32]).unwrap())
     } else {

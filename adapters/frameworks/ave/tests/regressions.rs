@@ -184,8 +184,14 @@ async fn a_write_whose_outcome_is_unknown_stops_the_store_instead_of_guessing() 
     }
     let error = counter.ask(Msg::Add(2)).await.unwrap_err();
     assert!(error.to_string().contains("landed: None"), "{error}");
-    // No retry can apply it twice: the store refuses until the actor recovers.
-    assert!(counter.ask(Msg::Add(2)).await.is_err());
+    // No retry can apply it twice: the blind retry recovers the actor from the log, which
+    // holds the write, and is refused; the actor now shows it, and goes on without a restart.
+    let refused = counter.ask(Msg::Add(2)).await.unwrap_err();
+    assert!(refused.to_string().contains("had landed"), "{refused}");
+    assert_eq!(
+        counter.ask(Msg::Get).await.unwrap(),
+        Resp::Value(3, vec![1, 2])
+    );
     stop(system, runner).await;
 
     let (system, runner) = new_system();
@@ -307,7 +313,7 @@ async fn a_corrupt_record_fails_the_start_instead_of_starting_fresh() {
 async fn a_damaged_file_journal_fails_to_open() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let manager = FileManager::open(dir.path()).unwrap();
+        let manager = FileManager::open_or_create(dir.path()).unwrap();
         let (system, runner) = new_system();
         let counter: ave_actors_actor::ActorRef<Full> =
             start(&system, "c", Setup::new(manager)).await.unwrap();

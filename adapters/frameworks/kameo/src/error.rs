@@ -59,6 +59,11 @@ pub enum Error {
     /// restart), so this one no longer writes.
     #[error("a newer actor took over {0}")]
     Superseded(Url),
+    /// Nothing readable is stored under the key, but the store set aside data naming its
+    /// stream when it opened (see [`repairs`](crate::repairs)): it may have been the key's
+    /// state, so `try_respawn_persistent` does not start a fresh actor that would overwrite it.
+    #[error("nothing readable is stored under {0}, but the store set aside data of it when it opened; see persevere_kameo::repairs, and spawn_persistent to start afresh deliberately")]
+    Repaired(Url),
     /// The actor could not be asked to save its snapshot.
     #[error("the actor for {key} could not be asked to save: {reason}")]
     Send {

@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use kameo::error::ActorStopReason;
 use persevere_core::seal::KeyRing;
-use persevere_core::{Borsh, Codec, Entity, JournalConfig, Phase};
+use persevere_core::{Borsh, Codec, Entity, JournalConfig, Phase, Repair};
 use persevere_driver::Persistent;
 use url::Url;
 
@@ -141,7 +141,7 @@ pub struct Journaled<S: Entity, C = Borsh> {
 
 impl<S, C> Journaled<S, C>
 where
-    S: Entity,
+    S: Entity + 'static,
     C: Codec<S> + Codec<S::Event>,
 {
     /// Opens the journal `key` names and recovers the state (`initial()` for a new stream),
@@ -287,6 +287,15 @@ where
     /// The journal's phase.
     pub fn phase(&self) -> Phase {
         self.persistent.phase()
+    }
+
+    /// What the key's store repaired or set aside (when it was opened, or reopened after a
+    /// failure) that may involve this key's stream. Each one was also logged as a WARN when the
+    /// store was opened and when this journal was. See [`Backend::repairs_for`].
+    ///
+    /// [`Backend::repairs_for`]: persevere_driver::Backend::repairs_for
+    pub fn repairs(&self) -> Vec<Repair> {
+        self.persistent.repairs()
     }
 
     /// Whether this journal still owns its key (no newer one was opened for it).

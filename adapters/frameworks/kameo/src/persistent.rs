@@ -121,7 +121,10 @@ pub trait PersistentActor:
 
     /// Like [`respawn_persistent`](Self::respawn_persistent), but spawns a fresh actor with
     /// `args` when nothing is stored under the key. Anything stored that cannot be read is an
-    /// error: the key is never overwritten with fresh state.
+    /// error: the key is never overwritten with fresh state — nor when nothing readable is
+    /// stored but the store set aside data naming the key's stream when it opened
+    /// ([`Error::Repaired`]; see [`repairs`](crate::repairs)): spawn deliberately with
+    /// [`spawn_persistent`](Self::spawn_persistent) then.
     fn try_respawn_persistent(
         persistence_key: Url,
         args: Self::Args,
@@ -247,9 +250,16 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
     };
 
     let (backend, stream) = scheme::resolve(&key).await?;
-    let journal = Journal::<Saved<A::Snapshot>, Json>::new(saved_config(stream), || Saved(None));
+    // The recipe lets the driver build the journal again after a storage outage, so the key
+    // goes on saving once the store is back (see `Driver::open_with`).
+    let recipe = move || {
+        Ok(Journal::<Saved<A::Snapshot>, Json>::new(
+            saved_config(stream.clone()),
+            || Saved(None),
+        ))
+    };
     let mut state = Saved(None);
-    let driver = Driver::open(&backend, journal, &mut state)
+    let driver = Driver::open_with(&backend, Box::new(recipe), &mut state)
         .await
         .map_err(|error| {
             tracing::error!(%key, %error, "stored snapshot unreadable");
@@ -257,6 +267,13 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
         })?;
     let (args, fresh) = match (mode, &state.0) {
         (Mode::Respawn, None) => return Err(Error::NotFound(key)),
+        (Mode::TryRespawn(_), None) if set_aside(&driver) => {
+            // Nothing readable is stored, but the store set aside bytes of this key's stream
+            // when it opened (a torn last write, say): they may have been its only snapshot,
+            // and a fresh actor would overwrite the key. Only an explicit spawn does that.
+            tracing::error!(%key, "nothing readable under the key, but the store set aside data of its stream");
+            return Err(Error::Repaired(key));
+        }
         (Mode::Respawn | Mode::TryRespawn(_), Some(snapshot)) => (snapshot.clone().into(), false),
         (Mode::TryRespawn(args) | Mode::Spawn(args), _) => (args, true),
     };
@@ -315,6 +332,18 @@ async fn start<A: PersistentActor>(key: Url, mode: Mode<A::Args>) -> Result<Acto
         }
     }
     Ok(actor_ref)
+}
+
+/// Whether the store reported a repair naming this driver's stream (repairs naming no stream
+/// do not count: they would block every new key of the store).
+fn set_aside<S: Entity, C>(driver: &Driver<S, C>) -> bool
+where
+    C: persevere_core::Codec<S> + persevere_core::Codec<S::Event>,
+{
+    driver
+        .repairs()
+        .iter()
+        .any(|repair| repair.streams.iter().any(|s| **s == *driver.stream()))
 }
 
 async fn save<A: PersistentActor>(id: ActorId, snapshot: A::Snapshot) -> Result<(), Error> {

@@ -11,6 +11,12 @@
 //! | `memory://tests/counter-1` | in-memory store `tests` | `counter-1` |
 //! | `sqlite:///var/lib/app/actors.db/counter-1` | SQLite database `/var/lib/app/actors.db` (feature `sqlite`) | `counter-1` |
 //!
+//! A key's query carries options for its store, given to the opener with the location (the
+//! key that opens the store first sets them; later keys share the open store): for `file`,
+//! `?strict` refuses to open a store that needs repair (a torn tail, a leftover temporary
+//! file…) instead of setting the bytes aside in its quarantine folder, e.g.
+//! `file:///var/lib/app/actors/counter-1?strict`. A `file` key creates its store on first use.
+//!
 //! `file` and `memory` are registered from the start, and `sqlite` with the feature `sqlite`
 //! (the database is created if it does not exist). Another backend plugs in with
 //! [`register_scheme`], without changes to this crate:
@@ -35,8 +41,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
+use persevere_core::Repair;
 use persevere_driver::Backend;
-use persevere_file::FileStore;
+use persevere_file::{FileOptions, FileStore, Recovery};
 use persevere_memory::Memory;
 use persevere_tokio::Tokio;
 use tokio::sync::OnceCell;
@@ -44,8 +51,8 @@ use url::Url;
 
 use crate::error::Error;
 
-/// Opens the store at a location (`SCHEME://STORE` of a key) on the given runtime. Runs on the
-/// blocking pool; returns why it could not.
+/// Opens the store at a location (`SCHEME://STORE` of a key, followed by `?QUERY` when the key
+/// has one) on the given runtime. Runs on the blocking pool; returns why it could not.
 pub type Opener = dyn Fn(&str, &Tokio) -> Result<Backend, String> + Send + Sync;
 
 /// The openers by scheme and the stores opened so far.
@@ -70,8 +77,13 @@ fn schemes() -> MutexGuard<'static, Schemes> {
     SCHEMES.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Opens (or, on first use, creates) the file store a `file://` location names, with the
+/// options its query gives: `?strict` refuses to open a store that needs repair instead of
+/// setting anything aside ([`Recovery::Strict`]).
 fn open_file(location: &str, runtime: &Tokio) -> Result<Backend, String> {
-    let store = FileStore::open_url(location).map_err(|e| e.to_string())?;
+    let options = file_options(location)?;
+    let dir = persevere_file::parse_url(location).map_err(|e| e.to_string())?;
+    let store = FileStore::open_or_create_with(dir, options).map_err(|e| e.to_string())?;
     Ok(Backend::new(runtime.clone(), store))
 }
 
@@ -79,6 +91,25 @@ fn open_file(location: &str, runtime: &Tokio) -> Result<Backend, String> {
 fn open_sqlite(location: &str, runtime: &Tokio) -> Result<Backend, String> {
     let store = persevere_sqlite::SqliteStore::open_url(location).map_err(|e| e.to_string())?;
     Ok(Backend::new(runtime.clone(), store))
+}
+
+/// The file store options in a location's query: `strict` (or `strict=true`).
+fn file_options(location: &str) -> Result<FileOptions, String> {
+    let mut options = FileOptions::default();
+    let query = location.split('#').next().unwrap_or_default();
+    let query = query.split_once('?').map_or("", |(_, query)| query);
+    for option in query.split('&').filter(|option| !option.is_empty()) {
+        match option {
+            "strict" | "strict=true" => options.recovery = Recovery::Strict,
+            "strict=false" => options.recovery = Recovery::Repair,
+            other => {
+                return Err(format!(
+                    "unknown file store option {other:?} (known: strict)"
+                ))
+            }
+        }
+    }
+    Ok(options)
 }
 
 fn open_memory(_location: &str, runtime: &Tokio) -> Result<Backend, String> {
@@ -136,7 +167,11 @@ pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
     let backend = cell
         .get_or_try_init(|| async {
             let runtime = Tokio::ambient();
-            let location = location.to_owned();
+            // The opener sees the key's query: its options for the store (e.g. `?strict`).
+            let location = match key.query() {
+                Some(query) => format!("{location}?{query}"),
+                None => location.to_owned(),
+            };
             tracing::debug!(%location, "opening store");
             let opened = tokio::task::spawn_blocking(move || opener(&location, &runtime)).await;
             match opened {
@@ -153,6 +188,23 @@ pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
             }
         })?;
     Ok((backend.clone(), stream.into()))
+}
+
+/// What the store behind `key` repaired or set aside — when this process opened it, or
+/// reopened it after a failure — that may involve `key`'s stream (repairs naming the stream, and
+/// those naming none). Opens the store if it is not open yet. Every repair is also logged as a
+/// WARN naming its streams. See [`Backend::repairs_for`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let key = url::Url::parse("memory://doc-repairs/counter").unwrap();
+/// assert!(persevere_kameo::repairs(&key).await?.is_empty());
+/// # Ok::<(), persevere_kameo::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn repairs(key: &Url) -> Result<Vec<Repair>, Error> {
+    let (backend, stream) = resolve(key).await?;
+    Ok(backend.repairs_for(&stream))
 }
 
 /// Forgets this process's handle on the store behind `key` (every key in the same store): the
@@ -174,6 +226,16 @@ mod tests {
             reason: e.to_string(),
         })?;
         split_key(&key).map(|(l, s)| (l.to_owned(), s.to_owned()))
+    }
+
+    #[test]
+    fn file_locations_carry_the_strict_option() {
+        let strict = |l: &str| file_options(l).map(|o| o.recovery == Recovery::Strict);
+        assert_eq!(strict("file:///a"), Ok(false));
+        assert_eq!(strict("file:///a?strict"), Ok(true));
+        assert_eq!(strict("file:///a?strict=true#x"), Ok(true));
+        assert_eq!(strict("file:///a?strict=false"), Ok(false));
+        assert!(file_options("file:///a?fast").is_err());
     }
 
     #[test]

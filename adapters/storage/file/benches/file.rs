@@ -112,7 +112,7 @@ fn raw_fdatasync(dir: &Path, n: u32) -> f64 {
 
 fn single_entity(dir: &Path, round: u32, n: u32) -> f64 {
     let name = format!("single-{round}");
-    let mut store = FileStore::open(dir.join(&name)).expect("open");
+    let mut store = FileStore::open_or_create(dir.join(&name)).expect("open");
     let mut entries = vec![Entry::new(&name, JournalConfig::new(name.clone()))];
     drive(&mut entries, &mut store);
     let start = Instant::now();
@@ -129,7 +129,7 @@ fn single_entity(dir: &Path, round: u32, n: u32) -> f64 {
 }
 
 fn many_entities(dir: &Path, entities: usize, rounds: u32) -> (f64, f64) {
-    let mut store = FileStore::open(dir.join("many")).expect("open");
+    let mut store = FileStore::open_or_create(dir.join("many")).expect("open");
     let mut entries: Vec<Entry> = (0..entities)
         .map(|i| {
             let name = format!("entity-{i}");
@@ -164,7 +164,7 @@ fn recovery(dir: &Path, events: u32) -> (f64, f64, f64) {
             .read_batch(65_536)
     };
     {
-        let mut store = FileStore::open(&path).expect("open");
+        let mut store = FileStore::open_or_create(&path).expect("open");
         let mut entries = vec![Entry::new("big", config())];
         drive(&mut entries, &mut store);
         let chunk = 10_000;

@@ -9,6 +9,8 @@
 //! | 3 | delete events | stream, up_to u64 |
 //! | 4 | delete snapshots | stream, keep u64 |
 //! | 5 | checkpoint | stream, head u64, low_water u64, n u32, n × record, m u32, m × (seq u64, flag u8, snapshot) |
+//! | 6 | seal | (none): the segment ends here; a segment that is not the newest must end with it |
+//! | 7 | close | (none): a clean shutdown; every frame before it was acknowledged |
 //!
 //! A stream is a u32 length and UTF-8 bytes; a record is a u32 length and its bytes. A snapshot
 //! is, after its flag, a record (flag 1: in the log) or a file reference (flag 2: file id u64,
@@ -29,6 +31,29 @@ const SAVE_SNAPSHOT: u8 = 2;
 const DELETE_EVENTS: u8 = 3;
 const DELETE_SNAPSHOTS: u8 = 4;
 const CHECKPOINT: u8 = 5;
+const SEAL: u8 = 6;
+const CLOSE: u8 = 7;
+
+/// Encodes a marker frame's payload (a seal or a close marker).
+pub(crate) fn marker(marker: crate::index::Marker) -> FrameBuf {
+    let mut frame = FrameBuf::new();
+    frame.put_u32(1);
+    frame.put_u8(match marker {
+        crate::index::Marker::Seal => SEAL,
+        crate::index::Marker::Close => CLOSE,
+    });
+    frame
+}
+
+/// The streams a (possibly damaged) frame payload names, as far as it can be decoded: for
+/// reports about bytes set aside.
+pub(crate) fn streams_in(payload: &[u8]) -> Vec<Arc<str>> {
+    let (mut ops, mut names) = (Vec::new(), Vec::new());
+    let _ = decode_into(payload, 0, 0, payload.len(), 0, &mut ops, &mut names);
+    names.sort_unstable();
+    names.dedup();
+    names
+}
 
 /// Where the frame under construction will lie: so records get their final locations.
 #[derive(Debug, Clone, Copy)]
@@ -200,10 +225,23 @@ pub(crate) fn decode(
     end: usize,
     seg: u64,
 ) -> Result<Vec<Op>, &'static str> {
+    let mut ops = Vec::new();
+    decode_into(data, base, start, end, seg, &mut ops, &mut Vec::new())?;
+    Ok(ops)
+}
+
+fn decode_into(
+    data: &[u8],
+    base: u64,
+    start: usize,
+    end: usize,
+    seg: u64,
+    ops: &mut Vec<Op>,
+    streams: &mut Vec<Arc<str>>,
+) -> Result<(), &'static str> {
     let payload = data.get(..end).ok_or("frame out of range")?;
     let mut r = Reader::new(payload, start);
     let count = r.u32()?;
-    let mut ops = Vec::new();
     let loc = |(off, len): (usize, u32)| Loc {
         seg,
         off: base + off as u64,
@@ -222,7 +260,19 @@ pub(crate) fn decode(
     };
     for _ in 0..count {
         let tag = r.u8()?;
+        match tag {
+            SEAL => {
+                ops.push(Op::Marker(crate::index::Marker::Seal));
+                continue;
+            }
+            CLOSE => {
+                ops.push(Op::Marker(crate::index::Marker::Close));
+                continue;
+            }
+            _ => {}
+        }
         let stream: Arc<str> = Arc::from(r.str()?);
+        streams.push(Arc::clone(&stream));
         ops.push(match tag {
             APPEND => {
                 let expected_last = r.u64()?;
@@ -288,5 +338,5 @@ pub(crate) fn decode(
     if !r.is_done() {
         return Err("trailing bytes in frame");
     }
-    Ok(ops)
+    Ok(())
 }

@@ -1,14 +1,17 @@
-//! The on-disk framing: segment headers, checksummed frames and the little-endian fields inside.
+//! The on-disk framing: segment headers, checksummed and chained frames, and the little-endian
+//! fields inside.
 //!
 //! A segment file starts with a [`SEGMENT_HEADER_LEN`]-byte header:
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 0..8 | magic `PSVLOG01` |
-//! | 8..16 | segment number (u64 LE) |
-//! | 16..24 | floor: segments numbered below it are obsolete (u64 LE) |
-//! | 24..28 | reserved, zero |
-//! | 28..32 | CRC-32 of bytes 0..28 |
+//! | 0..6 | magic `PSVLOG` |
+//! | 6..8 | format version (u16 LE, [`FORMAT`]) |
+//! | 8..16 | store id (u64 LE, chosen at creation) |
+//! | 16..24 | segment number (u64 LE) |
+//! | 24..32 | floor: segments numbered below it are obsolete (u64 LE) |
+//! | 32..44 | reserved, zero |
+//! | 44..48 | CRC-32 of bytes 0..44 |
 //!
 //! then a sequence of frames, each:
 //!
@@ -16,75 +19,140 @@
 //! |---|---|
 //! | 0..4 | magic `0x4D524650` (LE) |
 //! | 4..8 | payload length `n` (u32 LE) |
-//! | 8..12 | CRC-32 of bytes 0..8 (the length can be trusted before the payload is read) |
-//! | 12..12+n | payload |
-//! | 12+n..16+n | CRC-32 of the header and the payload |
+//! | 8..12 | flags (u32 LE): bit 0 = this frame starts a group commit (one fdatasync) |
+//! | 12..16 | CRC-32 of the store id (8 bytes LE) then bytes 0..12: the length can be trusted before the payload is read, and bytes that were not written by this store never pass |
+//! | 16..16+n | payload |
+//! | 16+n..20+n | CRC-32 of the header and the payload, *started from the previous frame's trailer* (the first frame of a segment starts from the segment header's CRC): frames are chained, so a frame removed, moved or copied from elsewhere breaks the chain |
 
-/// The magic opening every segment file.
-pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"PSVLOG01";
+/// The on-disk format version this build writes and reads.
+pub(crate) const FORMAT: u16 = 2;
+/// The magic opening every segment file (before the format version).
+pub(crate) const SEGMENT_MAGIC: &[u8; 6] = b"PSVLOG";
+/// The magic of format 1 segments (the whole first 8 bytes).
+pub(crate) const SEGMENT_MAGIC_V1: &[u8; 8] = b"PSVLOG01";
 /// The length of a segment header.
-pub(crate) const SEGMENT_HEADER_LEN: usize = 32;
+pub(crate) const SEGMENT_HEADER_LEN: usize = 48;
 /// The magic opening every frame.
 pub(crate) const FRAME_MAGIC: u32 = 0x4D52_4650;
 /// The length of a frame header.
-pub(crate) const FRAME_HEADER_LEN: usize = 12;
+pub(crate) const FRAME_HEADER_LEN: usize = 16;
 /// The length of a frame trailer (the checksum).
 pub(crate) const FRAME_TRAILER_LEN: usize = 4;
 /// The largest payload a frame may claim (1 GiB).
 pub(crate) const MAX_FRAME: usize = 1 << 30;
+/// Frame flag: the frame is the first of a group commit (written after the previous group's
+/// fdatasync), so its presence proves every byte before it was durable.
+pub(crate) const GROUP_START: u32 = 1;
 
 /// A decoded segment header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentHeader {
+    /// The store the segment belongs to.
+    pub store: u64,
     /// The segment's number (also in its file name).
     pub number: u64,
     /// Segments numbered below `floor` are obsolete (replaced by a compacted segment).
     pub floor: u64,
 }
 
+/// Why bytes are not a segment header of this format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeaderError {
+    /// Not a header, or a damaged one.
+    Bad(&'static str),
+    /// A header of another format version.
+    Version(u16),
+}
+
+/// Reads the format version of a versioned header: `magic` then a u16 (or format 1's `…01`).
+pub(crate) fn version_after(bytes: &[u8], magic: &[u8]) -> Option<u16> {
+    let rest = bytes.strip_prefix(magic)?;
+    let v = rest.get(..2)?;
+    if v == b"01" {
+        return Some(1);
+    }
+    Some(u16::from_le_bytes([v[0], v[1]]))
+}
+
 impl SegmentHeader {
     /// The header's bytes.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut out = [0u8; SEGMENT_HEADER_LEN];
-        out[0..8].copy_from_slice(SEGMENT_MAGIC);
-        out[8..16].copy_from_slice(&self.number.to_le_bytes());
-        out[16..24].copy_from_slice(&self.floor.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..28]);
-        out[28..32].copy_from_slice(&crc.to_le_bytes());
+        out[0..6].copy_from_slice(SEGMENT_MAGIC);
+        out[6..8].copy_from_slice(&FORMAT.to_le_bytes());
+        out[8..16].copy_from_slice(&self.store.to_le_bytes());
+        out[16..24].copy_from_slice(&self.number.to_le_bytes());
+        out[24..32].copy_from_slice(&self.floor.to_le_bytes());
+        let crc = crc32fast::hash(&out[0..44]);
+        out[44..48].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
+    /// The chain value the segment's first frame starts from: the header's CRC.
+    pub fn chain(bytes: &[u8; SEGMENT_HEADER_LEN]) -> u32 {
+        u32_at(bytes, 44)
+    }
+
     /// Decodes a header, or says why it is not one.
-    pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, HeaderError> {
+        if bytes.starts_with(SEGMENT_MAGIC_V1) {
+            return Err(HeaderError::Version(1));
+        }
+        if let (Some(b"PSVLOG"), Some(v)) = (bytes.get(0..6), bytes.get(6..8)) {
+            let version = u16::from_le_bytes([v[0], v[1]]);
+            if version != FORMAT {
+                return Err(HeaderError::Version(version));
+            }
+        }
         let bytes = bytes
             .get(..SEGMENT_HEADER_LEN)
-            .ok_or("segment header is incomplete")?;
-        if &bytes[0..8] != SEGMENT_MAGIC {
-            return Err("bad segment magic");
+            .ok_or(HeaderError::Bad("segment header is incomplete"))?;
+        if &bytes[0..6] != SEGMENT_MAGIC {
+            return Err(HeaderError::Bad("bad segment magic"));
         }
-        if crc32fast::hash(&bytes[0..28]) != u32_at(bytes, 28) {
-            return Err("segment header checksum mismatch");
+        // The magic and version are the one layout every format keeps: another version is
+        // named as such before anything else is read.
+        let version = u16::from_le_bytes([bytes[6], bytes[7]]);
+        if version != FORMAT {
+            return Err(HeaderError::Version(version));
         }
-        if u32_at(bytes, 24) != 0 {
-            return Err("unknown segment header flags");
+        if crc32fast::hash(&bytes[0..44]) != u32_at(bytes, 44) {
+            return Err(HeaderError::Bad("segment header checksum mismatch"));
+        }
+        if bytes[32..44].iter().any(|&b| b != 0) {
+            return Err(HeaderError::Bad("unknown segment header flags"));
         }
         Ok(Self {
-            number: u64_at(bytes, 8),
-            floor: u64_at(bytes, 16),
+            store: u64_at(bytes, 8),
+            number: u64_at(bytes, 16),
+            floor: u64_at(bytes, 24),
         })
     }
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
+pub(crate) fn u32_at(bytes: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
     b.copy_from_slice(&bytes[at..at + 4]);
     u32::from_le_bytes(b)
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
+pub(crate) fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&bytes[at..at + 8]);
     u64::from_le_bytes(b)
+}
+
+fn header_crc(store: u64, header: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&store.to_le_bytes());
+    h.update(&header[0..12]);
+    h.finalize()
+}
+
+fn trailer_crc(chain: u32, frame: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(chain);
+    h.update(frame);
+    h.finalize()
 }
 
 /// A frame under construction: header space reserved, payload appended, sealed at the end.
@@ -142,16 +210,18 @@ impl FrameBuf {
         self.put(bytes);
     }
 
-    /// Fills in the header and appends the checksum; returns the complete frame.
-    pub fn seal(mut self) -> Vec<u8> {
+    /// Fills in the header (with `flags`) and appends the checksum chained from `chain`;
+    /// returns the complete frame and its trailer (the next frame's chain value).
+    pub fn seal(mut self, store: u64, chain: u32, flags: u32) -> (Vec<u8>, u32) {
         let len = (self.buf.len() - FRAME_HEADER_LEN) as u32;
         self.buf[0..4].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
         self.buf[4..8].copy_from_slice(&len.to_le_bytes());
-        let hcrc = crc32fast::hash(&self.buf[0..8]);
-        self.buf[8..12].copy_from_slice(&hcrc.to_le_bytes());
-        let crc = crc32fast::hash(&self.buf);
+        self.buf[8..12].copy_from_slice(&flags.to_le_bytes());
+        let hcrc = header_crc(store, &self.buf);
+        self.buf[12..16].copy_from_slice(&hcrc.to_le_bytes());
+        let crc = trailer_crc(chain, &self.buf);
         self.buf.extend_from_slice(&crc.to_le_bytes());
-        self.buf
+        (self.buf, crc)
     }
 }
 
@@ -159,59 +229,80 @@ impl FrameBuf {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Scan {
     /// An intact frame: its payload is `data[payload.0..payload.1]`; the next frame starts at
-    /// `next`.
+    /// `next`; `crc` is its trailer (the next chain value).
     Frame {
         /// Payload start and end.
         payload: (usize, usize),
         /// The next frame's position.
         next: usize,
+        /// The frame's trailer.
+        crc: u32,
+        /// The frame's flags.
+        flags: u32,
     },
     /// The frame runs past the end of the data (an incomplete write).
     Incomplete,
-    /// The bytes are not an intact frame.
-    Bad(&'static str),
+    /// The bytes are not an intact frame. `end`: where the frame ends, when its header is
+    /// intact (its length can be trusted).
+    Bad {
+        /// What is wrong.
+        reason: &'static str,
+        /// The frame's end, from an intact header.
+        end: Option<usize>,
+    },
 }
 
-/// Reads the frame at `pos` of `data`.
-pub(crate) fn scan(data: &[u8], pos: usize) -> Scan {
-    let Some(header) = data.get(pos..pos + FRAME_HEADER_LEN) else {
-        return Scan::Incomplete;
-    };
-    if u32_at(header, 0) != FRAME_MAGIC {
-        return Scan::Bad("bad frame magic");
-    }
-    if crc32fast::hash(&header[0..8]) != u32_at(header, 8) {
-        return Scan::Bad("frame header checksum mismatch");
-    }
-    let len = u32_at(header, 4) as usize;
-    if len > MAX_FRAME {
-        return Scan::Bad("frame length out of range");
-    }
-    let end = pos + FRAME_HEADER_LEN + len;
-    let Some(trailer) = data.get(end..end + FRAME_TRAILER_LEN) else {
-        return Scan::Incomplete;
-    };
-    if crc32fast::hash(&data[pos..end]) != u32_at(trailer, 0) {
-        return Scan::Bad("frame checksum mismatch");
-    }
-    Scan::Frame {
-        payload: (pos + FRAME_HEADER_LEN, end),
-        next: end + FRAME_TRAILER_LEN,
-    }
-}
-
-/// The whole length of the frame whose (intact) header opens `bytes`.
-pub(crate) fn needed(bytes: &[u8]) -> Option<usize> {
+/// The whole length of the frame whose header opens `bytes`, if that header is intact.
+pub(crate) fn needed(bytes: &[u8], store: u64) -> Option<usize> {
     let header = bytes.get(..FRAME_HEADER_LEN)?;
     let len = u32_at(header, 4) as usize;
     (u32_at(header, 0) == FRAME_MAGIC
-        && crc32fast::hash(&header[0..8]) == u32_at(header, 8)
+        && header_crc(store, header) == u32_at(header, 12)
         && len <= MAX_FRAME)
         .then_some(FRAME_HEADER_LEN + len + FRAME_TRAILER_LEN)
 }
 
-/// Whether an intact frame starts anywhere in `data` at or after `from`.
-pub(crate) fn any_frame_after(data: &[u8], from: usize) -> bool {
+/// Reads the frame at `pos` of `data`, whose chain value is `chain`.
+pub(crate) fn scan(data: &[u8], pos: usize, store: u64, chain: u32) -> Scan {
+    let Some(header) = data.get(pos..pos + FRAME_HEADER_LEN) else {
+        return Scan::Incomplete;
+    };
+    if u32_at(header, 0) != FRAME_MAGIC {
+        return Scan::Bad {
+            reason: "bad frame magic",
+            end: None,
+        };
+    }
+    let Some(whole) = needed(header, store) else {
+        return Scan::Bad {
+            reason: "frame header checksum mismatch",
+            end: None,
+        };
+    };
+    let end = pos + whole - FRAME_TRAILER_LEN;
+    let Some(trailer) = data.get(end..end + FRAME_TRAILER_LEN) else {
+        return Scan::Incomplete;
+    };
+    let crc = u32_at(trailer, 0);
+    if trailer_crc(chain, &data[pos..end]) != crc {
+        return Scan::Bad {
+            reason: "frame checksum mismatch",
+            end: Some(pos + whole),
+        };
+    }
+    Scan::Frame {
+        payload: (pos + FRAME_HEADER_LEN, end),
+        next: end + FRAME_TRAILER_LEN,
+        crc,
+        flags: u32_at(header, 8),
+    }
+}
+
+/// Whether a frame header of this store that starts a group commit lies anywhere in `data` at or
+/// after `from`: proof that the bytes before it were made durable (a group is written only
+/// after the previous one's fdatasync). User bytes inside a payload cannot forge one without
+/// the store id.
+pub(crate) fn any_group_start_after(data: &[u8], from: usize, store: u64) -> bool {
     let magic = FRAME_MAGIC.to_le_bytes();
     let mut pos = from;
     while pos + FRAME_HEADER_LEN <= data.len() {
@@ -219,8 +310,10 @@ pub(crate) fn any_frame_after(data: &[u8], from: usize) -> bool {
             None => return false,
             Some(found) => {
                 pos += found;
-                if let Scan::Frame { .. } = scan(data, pos) {
-                    return true;
+                if let Some(header) = data.get(pos..pos + FRAME_HEADER_LEN) {
+                    if needed(header, store).is_some() && u32_at(header, 8) & GROUP_START != 0 {
+                        return true;
+                    }
                 }
                 pos += 1;
             }
@@ -294,27 +387,42 @@ mod tests {
     fn a_sealed_frame_scans_back_and_every_prefix_is_incomplete() {
         let mut frame = FrameBuf::new();
         frame.put_bytes(b"hello");
-        let bytes = frame.seal();
+        let (bytes, crc) = frame.seal(7, 99, GROUP_START);
         assert_eq!(
-            scan(&bytes, 0),
+            scan(&bytes, 0, 7, 99),
             Scan::Frame {
                 payload: (FRAME_HEADER_LEN, bytes.len() - 4),
-                next: bytes.len()
+                next: bytes.len(),
+                crc,
+                flags: GROUP_START,
             }
+        );
+        assert!(
+            matches!(scan(&bytes, 0, 8, 99), Scan::Bad { .. }),
+            "another store"
+        );
+        assert!(
+            matches!(scan(&bytes, 0, 7, 98), Scan::Bad { .. }),
+            "another chain"
         );
         for cut in 0..bytes.len() {
             assert!(
-                matches!(scan(&bytes[..cut], 0), Scan::Incomplete | Scan::Bad(_)),
+                matches!(
+                    scan(&bytes[..cut], 0, 7, 99),
+                    Scan::Incomplete | Scan::Bad { .. }
+                ),
                 "cut {cut}"
             );
         }
-        assert!(any_frame_after(&bytes, 0));
-        assert!(!any_frame_after(&bytes, 1));
+        assert!(any_group_start_after(&bytes, 0, 7));
+        assert!(!any_group_start_after(&bytes, 0, 8));
+        assert!(!any_group_start_after(&bytes, 1, 7));
     }
 
     #[test]
     fn segment_header_round_trips_and_rejects_flips() {
         let header = SegmentHeader {
+            store: 11,
             number: 7,
             floor: 3,
         };
@@ -325,5 +433,14 @@ mod tests {
             flipped[i / 8] ^= 1 << (i % 8);
             assert!(SegmentHeader::decode(&flipped).is_err(), "bit {i}");
         }
+        let mut newer = bytes;
+        newer[6..8].copy_from_slice(&3u16.to_le_bytes());
+        let crc = crc32fast::hash(&newer[0..44]);
+        newer[44..48].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(SegmentHeader::decode(&newer), Err(HeaderError::Version(3)));
+        assert_eq!(
+            SegmentHeader::decode(b"PSVLOG01xxxxxxxx"),
+            Err(HeaderError::Version(1))
+        );
     }
 }

@@ -28,6 +28,15 @@ pub(crate) enum SnapLoc {
 /// Bytes a live record costs on disk besides its own (its length prefix).
 pub(crate) const RECORD_OVERHEAD: u64 = 4;
 
+/// A frame that marks a place in the log rather than writing data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Marker {
+    /// The segment ends here (written before the next segment is created).
+    Seal,
+    /// A clean shutdown: every frame before it was acknowledged.
+    Close,
+}
+
 /// One committed write, as logged and replayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -56,6 +65,8 @@ pub(crate) enum Op {
         events: Vec<Loc>,
         snapshots: Vec<(u64, SnapLoc)>,
     },
+    /// A marker (seal or close): changes no stream.
+    Marker(Marker),
 }
 
 /// One stream.
@@ -119,6 +130,7 @@ impl Index {
     /// the current state (which a replayed log never does unless it is corrupt).
     pub fn apply(&mut self, op: Op) -> Result<(), String> {
         match op {
+            Op::Marker(_) => {}
             Op::Append {
                 stream,
                 expected_last,

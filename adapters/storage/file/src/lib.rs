@@ -3,37 +3,94 @@
 //! The embedded default storage of persevere: a crash-safe event journal in one directory,
 //! implementing [`persevere_core::Store`] with group commit.
 //!
-//! ```no_run
-//! let store = persevere_file::FileStore::open("data/journal")?;
-//! // or, from a URL key:
-//! let store = persevere_file::FileStore::open_url("file:///var/lib/app/journal")?;
-//! # Ok::<(), persevere_file::FileError>(())
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("journal");
+//! // Creation is explicit; opening a missing store is an error, never a fresh empty store.
+//! let store = persevere_file::FileStore::create(&path)?;
+//! drop(store);
+//! let store = persevere_file::FileStore::open(&path)?;
+//! drop(store);
+//! // Or both, for a store that may not exist yet (URL keys do this too):
+//! let store = persevere_file::FileStore::open_or_create(&path)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Guarantees
 //!
 //! - **Durable before acknowledged**: each [`Store::execute`](persevere_core::Store::execute)
 //!   call encodes all of its writes (appends, snapshots, deletions, from any number of streams)
-//!   into one checksummed frame, writes it and calls fdatasync once — group commit — before
-//!   answering any of them.
-//! - **Atomic batches**: a frame is visible whole or not at all (its CRC-32 covers header and
-//!   payload), so an append's events and its snapshot land together.
+//!   into one checksummed frame — or several, written together, when they exceed
+//!   [`FileOptions::frame_max`] — and calls fdatasync once (group commit) before answering any
+//!   of them. Only a single write larger than a frame is rejected.
+//! - **Atomic writes**: each command's records lie in one frame, visible whole or not at all,
+//!   so an append's events and its snapshot land together. A group commit split across
+//!   frames is atomic per command, not as a whole: a crash during its write may leave a prefix
+//!   of its commands (none of them acknowledged).
 //! - **Streams never bleed**: every operation names its stream in full; `a`, `a.b`, `a/b` and
 //!   `a_b` are four streams.
-//! - **Recovery** at open replays the log into an in-memory index. An interrupted write at the
-//!   end of the newest segment (bytes that are no intact frame, with no intact frame after
-//!   them) is truncated, logged with `tracing::warn!` and reported by
-//!   [`FileStore::torn_tail`]. Damage anywhere else fails closed with [`FileError::Corrupt`],
-//!   naming the file and the offset: records after damage are never silently dropped.
-//! - **Fencing**: a failed write or fdatasync fences the store: every later command fails with
-//!   [`StorageError::Failed`](persevere_core::StorageError::Failed) and fdatasync is never
-//!   retried on the same handle; reopening recovers a consistent prefix.
-//! - **One opener**: an exclusive `flock` on the directory; a second opener gets
-//!   [`FileError::Locked`].
+//! - **Every file names its store**: an id chosen at creation is in the identity file `STORE`,
+//!   in every segment header and every snapshot file header, and is mixed into every frame's
+//!   header checksum. A file of another store is refused with [`FileError::Foreign`]; a file of
+//!   another format version with [`FileError::NewerFormat`] ("written by a newer version of
+//!   persevere (format N)") or [`FileError::OlderFormat`].
+//! - **Complete logs only**: segments are numbered without gaps from the floor (the newest
+//!   compacted segment); every segment but the newest ends with a seal frame; `STORE` records
+//!   the newest segment created and, at a clean shutdown, where the log ended. A missing
+//!   segment, a deleted newest segment, a segment cut (even at a frame boundary) or a log shorter
+//!   than its clean end is refused with [`FileError::Missing`], naming the file. A directory
+//!   with segments or snapshot files but no `STORE` is refused too: open never turns a damaged
+//!   store into an empty one.
+//! - **Torn or damaged**: frames are chained (each frame's CRC starts from the previous
+//!   frame's), and each group commit's first frame is flagged. At open, a frame that is not
+//!   intact is
+//!   - **damage** ([`FileError::Corrupt`], naming file and offset) when anything proves it was
+//!     durable: a later group commit (found by a header checksum that needs the store id, so
+//!     payload bytes cannot forge one, and searched only after the bad frame's end when its
+//!     header is intact — never inside its own payload), a close marker (written at a clean
+//!     shutdown), the clean end recorded in `STORE`, or a newer segment;
+//!   - a **torn tail** otherwise: the interrupted last write. It is cut, the cut bytes are
+//!     copied to `quarantine/` first, and the cut is a [`Repair`](persevere_core::Repair)
+//!     naming the file, where the bytes are kept and the streams the frame named (as far as its
+//!     bytes can be decoded), logged with `tracing::warn!`.
+//!
+//!   **The one ambiguous case** is the last frame (or last group commit) written before a
+//!   crash: damage to it, or a cut exactly at its start, cannot be told from a write that
+//!   never completed, so it may have been acknowledged and still be gone — cut and reported
+//!   when any of its bytes remain, silently absent when the cut falls exactly on its start.
+//!   A journal that remembers its head closes this gap: `Journal::expect_head` (in
+//!   `persevere-core`), given the head the application kept outside the store (see
+//!   `Journal::head_commitment`), fails recovery with `RecoveryError::HeadMismatch` when the
+//!   log ends anywhere else — in particular before the last seq it saw acknowledged.
+//! - **Nothing is deleted that is not proved to be the store's own garbage**: what open does
+//!   not use — a torn tail, a temporary file of the store's own naming (`*.log.tmp`,
+//!   `*.snap.tmp`, `STORE.tmp`), a segment below the floor, a snapshot file of this store no
+//!   frame references — is moved to `quarantine/{time}-{n}-{name}` with a `.note` saying why
+//!   and when, and reported by [`Store::repairs`](persevere_core::Store::repairs). Files the
+//!   store did not write (any other name, or a snapshot file of another store) are never
+//!   touched. With [`Recovery::Strict`] open refuses ([`FileError::NeedsRepair`]) instead.
+//! - **Faults stay where they happen**: a large snapshot's file that cannot be written fails
+//!   that command only (the other commands of the batch commit); a failed compaction is
+//!   logged and retried after a growing number of commits, and the store stays open. A failed
+//!   log write or fdatasync **fences** the store: every later command fails with
+//!   [`StorageError::Failed`](persevere_core::StorageError::Failed), fdatasync is never
+//!   retried on the same handle, [`Store::fenced`](persevere_core::Store::fenced) says why, and
+//!   [`Store::reopen`](persevere_core::Store::reopen) recovers in place (keeping the lock) from
+//!   what is durable. A store that panicked inside `execute` is fenced the same way.
+//! - **Snapshot damage falls back**: a missing or damaged snapshot file does not stop open;
+//!   loading it answers [`StorageError::Damaged`](persevere_core::StorageError::Damaged) naming
+//!   the file, and the journal falls back to an older snapshot or a full replay (or reports a
+//!   clear error when the events it covered were compacted).
+//! - **One writer**: an exclusive `flock` on the store directory itself (not on a file in it,
+//!   which could be removed); a second opener gets [`FileError::Locked`]. Before each commit
+//!   the active segment's open file is compared (device and inode) with the file its name
+//!   leads to: a segment removed or replaced under a running store fences it instead of
+//!   taking acknowledged writes.
 //! - **Compaction and retention** (`DeleteEvents`, `DeleteSnapshots`) are logged operations
-//!   (durable low-water marks); once enough space is reclaimable the log is rewritten into one
-//!   segment holding every stream's head, mark, live events and snapshots (temporary file,
-//!   fsync, rename, directory fsync), and the old segments are removed. A stream's head
+//!   (durable low-water marks); once enough space is reclaimable the log is rewritten into a
+//!   new segment holding every stream's head, mark, live events and snapshots (temporary
+//!   file, fsync, rename, directory fsync), which becomes the active segment and the floor;
+//!   the old segments are then removed (they are the store's own, replaced). A stream's head
 //!   survives compaction.
 //!
 //! # Snapshots
@@ -42,18 +99,18 @@
 //! of the log like an event, inside the same checksummed, fdatasync'd frame: it is never
 //! visible before its frame is complete and durable, a Light append (events + snapshot) is
 //! atomic, and the snapshots of a thousand entities share one fdatasync instead of costing
-//! three syncs each. A larger snapshot is written to its own file with the atomic protocol —
-//! temporary file, fsync, rename, directory fsync — and only then referenced (with its length
-//! and CRC-32) from the batch's frame, so it too appears atomically with its batch; files no
-//! longer referenced (retention, replacement, or a batch that never committed) are removed
-//! after the commit or at the next open, and a referenced file that is missing or damaged is
-//! an error, never an empty snapshot.
+//! three syncs each. A larger snapshot is written to its own file (with a header naming the
+//! store and the file) with the atomic protocol — temporary file, fsync, rename, directory
+//! fsync — and only then referenced (with its length and CRC-32) from the batch's frame, so
+//! it too appears atomically with its batch. Files no longer referenced are removed after the
+//! commit that dropped them; leftovers are set aside at the next open.
 //!
-//! # Layout
+//! # Layout (format 2)
 //!
-//! A directory holds `LOCK`, segments `{n:016x}.log` — a 32-byte header (magic, number,
-//! floor, CRC) then frames (see the `frame` and `batch` modules' docs in the source) — and
-//! large snapshots `{id:016x}.snap`. Unix only (`flock`, `fdatasync`).
+//! A directory holds `STORE` (the identity file: store id, newest segment, clean end),
+//! segments `{n:016x}.log` — a 48-byte header (magic, format, store id, number, floor, CRC)
+//! then chained frames (see the `frame`, `batch` and `manifest` modules' docs in the source)
+//! — large snapshots `{id:016x}.snap`, and `quarantine/`. Unix only (`flock`, `fdatasync`).
 #![forbid(unsafe_code)]
 
 mod batch;
@@ -61,6 +118,9 @@ mod error;
 mod frame;
 mod index;
 mod lock;
+mod manifest;
+mod open;
+mod quarantine;
 mod segment;
 mod snapshot_file;
 mod store;
@@ -75,5 +135,5 @@ pub mod sim;
 mod tests;
 
 pub use error::FileError;
-pub use store::{FileOptions, FileStore, Stats, TornTail};
+pub use store::{FileOptions, FileStore, Recovery, Stats, TornTail};
 pub use url::parse_url;

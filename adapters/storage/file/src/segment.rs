@@ -12,6 +12,8 @@ pub(crate) struct Segment {
     pub file: Box<dyn VfsFile>,
     /// Its valid length: where the next frame goes.
     pub len: u64,
+    /// The chain value the next frame starts from (the last frame's trailer).
+    pub chain: u32,
 }
 
 /// The file name of segment `n`.
@@ -33,17 +35,24 @@ pub(crate) fn parse_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-/// Creates segment `number` (replacing any file of that name), writes its header and makes both
-/// durable.
-pub(crate) fn create(vfs: &dyn Vfs, number: u64, floor: u64) -> io::Result<Segment> {
+/// Creates segment `number` of store `store` (replacing any file of that name), writes its
+/// header and makes both durable.
+pub(crate) fn create(vfs: &dyn Vfs, store: u64, number: u64, floor: u64) -> io::Result<Segment> {
     let mut file = vfs.open(&name(number), true)?;
     file.truncate(0)?;
-    file.write_at(&SegmentHeader { number, floor }.encode(), 0)?;
+    let header = SegmentHeader {
+        store,
+        number,
+        floor,
+    }
+    .encode();
+    file.write_at(&header, 0)?;
     file.sync()?;
     vfs.sync_dir()?;
     Ok(Segment {
         file,
         len: SEGMENT_HEADER_LEN as u64,
+        chain: SegmentHeader::chain(&header),
     })
 }
 
@@ -52,11 +61,11 @@ pub(crate) fn create(vfs: &dyn Vfs, number: u64, floor: u64) -> io::Result<Segme
 pub(crate) enum End {
     /// Every byte belongs to an intact frame.
     Clean,
-    /// From `at` on the bytes are no intact frame, and no intact frame follows: an interrupted
-    /// write.
+    /// From `at` on the bytes are no intact frame, and nothing proves they were ever made
+    /// durable (no group commit starts after them): an interrupted write.
     Torn { at: u64 },
-    /// At `at` the bytes are no intact frame, yet an intact frame follows (or the segment is not
-    /// the last): the log is damaged.
+    /// At `at` the bytes are no intact frame, yet a later group commit (or the segment's
+    /// successor) proves they were durable: the log is damaged.
     Corrupt { at: u64, reason: &'static str },
 }
 
@@ -67,17 +76,31 @@ const WINDOW: usize = 8 << 20;
 #[cfg(test)]
 const WINDOW: usize = 100;
 
-/// Walks the frames of a segment of `len` bytes after its header, calling
-/// `each(window, window_offset, payload_start, payload_end, frame_offset)` (payload positions
-/// index `window`, which starts at file offset `window_offset`); stops at the first bad frame.
-/// `last` says whether this is the newest segment, the only one a crash can leave torn.
+/// One intact frame met by [`scan_frames`].
+pub(crate) struct Seen<'a> {
+    /// The window of the segment the frame lies in.
+    pub data: &'a [u8],
+    /// The file offset of `data[0]`.
+    pub base: u64,
+    /// The payload's start and end in `data`.
+    pub payload: (usize, usize),
+    /// The frame's file offset.
+    pub at: u64,
+}
+
+/// Walks the frames of segment `file` of `len` bytes after its header (whose CRC is `chain`),
+/// calling `each` on every intact frame; stops at the first bad one. `last` says whether this
+/// is the newest segment, the only one a crash can leave torn. Returns how the scan ended and
+/// the chain value after the last intact frame.
 pub(crate) fn scan_frames<E>(
     file: &dyn VfsFile,
     len: u64,
+    store: u64,
+    mut chain: u32,
     last: bool,
     io_err: impl Fn(io::Error) -> E,
-    mut each: impl FnMut(&[u8], u64, usize, usize, u64) -> Result<(), E>,
-) -> Result<End, E> {
+    mut each: impl FnMut(Seen<'_>) -> Result<(), E>,
+) -> Result<(End, u32), E> {
     let mut buf: Vec<u8> = Vec::new();
     let mut base = 0u64;
     let mut pos = SEGMENT_HEADER_LEN as u64;
@@ -88,38 +111,46 @@ pub(crate) fn scan_frames<E>(
     };
     while pos < len {
         let rel = (pos - base) as usize;
-        let reason = match frame::scan(&buf, rel) {
+        let (reason, frame_end) = match frame::scan(&buf, rel, store, chain) {
             Scan::Frame {
-                payload: (start, end),
-                next,
+                payload, next, crc, ..
             } => {
-                each(&buf, base, start, end, pos)?;
+                each(Seen {
+                    data: &buf,
+                    base,
+                    payload,
+                    at: pos,
+                })?;
+                chain = crc;
                 pos = base + next as u64;
                 continue;
             }
             Scan::Incomplete => {
-                let need = buf
-                    .get(rel..)
-                    .and_then(frame::needed)
-                    .unwrap_or(frame::FRAME_HEADER_LEN);
+                let intact = buf.get(rel..).and_then(|b| frame::needed(b, store));
+                let need = intact.unwrap_or(frame::FRAME_HEADER_LEN);
                 let have = buf.len().saturating_sub(rel);
                 if base + (buf.len() as u64) < len && have < need {
                     load(&mut buf, pos, need).map_err(&io_err)?;
                     base = pos;
                     continue;
                 }
-                "incomplete frame"
+                // An intact header claiming more bytes than there are: the frame's end lies
+                // past the end of the file, and nothing can follow it.
+                ("incomplete frame", intact.map(|n| pos + n as u64))
             }
-            Scan::Bad(reason) => reason,
+            Scan::Bad { reason, end } => (reason, end.map(|e| base + e as u64)),
         };
         if last {
-            let mut rest = vec![0u8; (len - pos) as usize];
-            file.read_at(&mut rest, pos).map_err(&io_err)?;
-            if !frame::any_frame_after(&rest, 1) {
-                return Ok(End::Torn { at: pos });
+            // Search for a later group commit only after the bad frame: never inside its own
+            // payload when its (intact) header says where it ends.
+            let from = frame_end.unwrap_or(pos + 1).min(len);
+            let mut rest = vec![0u8; (len - from) as usize];
+            file.read_at(&mut rest, from).map_err(&io_err)?;
+            if !frame::any_group_start_after(&rest, 0, store) {
+                return Ok((End::Torn { at: pos }, chain));
             }
         }
-        return Ok(End::Corrupt { at: pos, reason });
+        return Ok((End::Corrupt { at: pos, reason }, chain));
     }
-    Ok(End::Clean)
+    Ok((End::Clean, chain))
 }

@@ -34,6 +34,7 @@ struct Disk {
     ops: u64,
     crash_at: Option<u64>,
     fail_at: Option<u64>,
+    panic_at: Option<u64>,
     crashed: bool,
     images: Vec<Image>,
 }
@@ -62,6 +63,10 @@ impl Disk {
             return Err(lost());
         }
         self.ops += 1;
+        if self.panic_at == Some(self.ops) {
+            self.panic_at = None;
+            panic!("simulated panic at operation {}", self.ops);
+        }
         if self.fail_at == Some(self.ops) {
             return Err(io::Error::other(
                 "simulated failure: no space left on device",
@@ -130,6 +135,11 @@ impl SimDisk {
     /// Loses power at operation `n` (counting from 1).
     pub fn crash_at(&self, n: u64) {
         self.lock().crash_at = Some(n);
+    }
+
+    /// Panics at operation `n` (once): a bug inside `execute`.
+    pub fn panic_at(&self, n: u64) {
+        self.lock().panic_at = Some(n);
     }
 
     /// Fails operation `n` (counting from 1) with an IO error; the disk goes on working.
@@ -223,6 +233,25 @@ impl Vfs for SimDisk {
         d.durable_dir = d.dir.clone();
         Ok(())
     }
+
+    fn create_dir(&self, _name: &str) -> io::Result<()> {
+        // Names are flat keys: `quarantine/x` needs no directory.
+        if self.lock().crashed {
+            return Err(lost());
+        }
+        Ok(())
+    }
+
+    fn file_id(&self, name: &str) -> io::Result<(u64, u64)> {
+        let d = self.lock();
+        if d.crashed {
+            return Err(lost());
+        }
+        d.dir
+            .get(name)
+            .map(|&ino| (0, ino as u64))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_owned()))
+    }
 }
 
 struct SimFile {
@@ -266,6 +295,10 @@ impl VfsFile for SimFile {
         let inode = &mut d.inodes[self.ino];
         inode.durable = inode.current.clone();
         Ok(())
+    }
+
+    fn id(&self) -> io::Result<(u64, u64)> {
+        Ok((0, self.ino as u64))
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {

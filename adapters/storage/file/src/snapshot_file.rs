@@ -1,15 +1,36 @@
 //! Large snapshots in files of their own, written with the atomic protocol: temporary file,
 //! fsync, rename into place; the directory fsync follows before the log frame referencing the
 //! file is written, so a referenced file is always whole and durable. The reference in the log
-//! carries the file's length and CRC-32, checked on every read.
+//! carries the snapshot's length and CRC-32, checked on every read.
+//!
+//! A snapshot file opens with a 32-byte header naming its store and itself:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..6 | magic `PSVSNP` |
+//! | 6..8 | format version (u16 LE) |
+//! | 8..16 | store id (u64 LE) |
+//! | 16..24 | file id (u64 LE, also in its name) |
+//! | 24..28 | reserved, zero |
+//! | 28..32 | CRC-32 of bytes 0..28 |
 
 use std::io;
 
+use crate::frame::{u32_at, u64_at, version_after, FORMAT};
 use crate::vfs::Vfs;
+
+const MAGIC: &[u8; 6] = b"PSVSNP";
+/// The header's length.
+pub(crate) const HEADER_LEN: usize = 32;
 
 /// The file name of snapshot file `id`.
 pub(crate) fn name(id: u64) -> String {
     format!("{id:016x}.snap")
+}
+
+/// The temporary name snapshot file `id` is written under.
+pub(crate) fn temp_name(id: u64) -> String {
+    format!("{id:016x}.snap.tmp")
 }
 
 /// The id a file name holds, if it is a snapshot file's.
@@ -21,36 +42,76 @@ pub(crate) fn parse_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-/// Writes `bytes` as snapshot file `id`: temporary file, fsync, rename. The caller syncs the
-/// directory before referencing the file.
-pub(crate) fn write(vfs: &dyn Vfs, id: u64, bytes: &[u8]) -> io::Result<()> {
-    let tmp = format!("{}.tmp", name(id));
-    let mut file = vfs.open(&tmp, true)?;
-    file.truncate(0)?;
-    file.write_at(bytes, 0)?;
-    file.sync()?;
-    vfs.rename(&tmp, &name(id))
+fn header(store: u64, id: u64) -> [u8; HEADER_LEN] {
+    let mut out = [0u8; HEADER_LEN];
+    out[0..6].copy_from_slice(MAGIC);
+    out[6..8].copy_from_slice(&FORMAT.to_le_bytes());
+    out[8..16].copy_from_slice(&store.to_le_bytes());
+    out[16..24].copy_from_slice(&id.to_le_bytes());
+    let crc = crc32fast::hash(&out[0..28]);
+    out[28..32].copy_from_slice(&crc.to_le_bytes());
+    out
 }
 
-/// Reads snapshot file `id`, checking its length and checksum against the log's reference.
-pub(crate) fn read(vfs: &dyn Vfs, id: u64, len: u32, crc: u32) -> io::Result<Vec<u8>> {
-    let file = vfs.open(&name(id), false)?;
-    let damaged = |what: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "snapshot file {} is damaged: {what}",
-                vfs.path(&name(id)).display()
-            ),
-        )
-    };
-    if file.len()? != u64::from(len) {
-        return Err(damaged("wrong length"));
+/// The store a snapshot file's header names, if it is an intact header of this format.
+pub(crate) fn owner(vfs: &dyn Vfs, id: u64) -> Option<u64> {
+    let file = vfs.open(&name(id), false).ok()?;
+    let mut bytes = [0u8; HEADER_LEN];
+    file.read_at(&mut bytes, 0).ok()?;
+    (version_after(&bytes, MAGIC) == Some(FORMAT)
+        && crc32fast::hash(&bytes[0..28]) == u32_at(&bytes, 28)
+        && u64_at(&bytes, 16) == id)
+        .then(|| u64_at(&bytes, 8))
+}
+
+/// Writes `bytes` as snapshot file `id` of `store`: temporary file, fsync, rename. The caller
+/// syncs the directory before referencing the file. On failure the temporary file is removed
+/// (it is this call's own).
+pub(crate) fn write(vfs: &dyn Vfs, store: u64, id: u64, bytes: &[u8]) -> io::Result<()> {
+    let tmp = temp_name(id);
+    let result = (|| {
+        let mut file = vfs.open(&tmp, true)?;
+        file.truncate(0)?;
+        file.write_at(&header(store, id), 0)?;
+        file.write_at(bytes, HEADER_LEN as u64)?;
+        file.sync()?;
+        vfs.rename(&tmp, &name(id))
+    })();
+    if result.is_err() {
+        let _ = vfs.remove(&tmp);
     }
-    let mut bytes = vec![0u8; len as usize];
-    file.read_at(&mut bytes, 0)?;
-    if crc32fast::hash(&bytes) != crc {
-        return Err(damaged("checksum mismatch"));
+    result
+}
+
+/// Reads snapshot file `id` of `store`, checking its header, length and checksum against the
+/// log's reference. `Err` says why the file cannot be used, naming it.
+pub(crate) fn read(
+    vfs: &dyn Vfs,
+    store: u64,
+    id: u64,
+    len: u32,
+    crc: u32,
+) -> Result<Vec<u8>, String> {
+    let path = vfs.path(&name(id));
+    let damaged = |what: &str| format!("snapshot file {} {what}", path.display());
+    let file = vfs
+        .open(&name(id), false)
+        .map_err(|e| damaged(&format!("cannot be opened: {e}")))?;
+    let flen = file
+        .len()
+        .map_err(|e| damaged(&format!("cannot be read: {e}")))?;
+    if flen != HEADER_LEN as u64 + u64::from(len) {
+        return Err(damaged("is damaged: wrong length"));
     }
+    let mut bytes = vec![0u8; HEADER_LEN + len as usize];
+    file.read_at(&mut bytes, 0)
+        .map_err(|e| damaged(&format!("cannot be read: {e}")))?;
+    if bytes[..HEADER_LEN] != header(store, id) {
+        return Err(damaged("has a damaged header or belongs to another store"));
+    }
+    if crc32fast::hash(&bytes[HEADER_LEN..]) != crc {
+        return Err(damaged("is damaged: checksum mismatch"));
+    }
+    bytes.drain(..HEADER_LEN);
     Ok(bytes)
 }

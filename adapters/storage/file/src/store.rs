@@ -1,4 +1,4 @@
-//! [`FileStore`]: open (recovery), execute (group commit), compaction.
+//! [`FileStore`]: open and create, execute (group commit), compaction, fencing and reopen.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -6,18 +6,56 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use persevere_core::{
-    Command, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
+    Command, CommandResult, Completion, Repair, StorageError, Store, StoredRecord, StreamCommand,
 };
 
 use crate::batch::{self, Placement, SnapIn};
-use crate::frame::{FrameBuf, SegmentHeader, MAX_FRAME, SEGMENT_HEADER_LEN};
-use crate::index::{Index, Loc, Op, SnapLoc};
-use crate::segment::{self, End, Segment};
+use crate::frame::{
+    FrameBuf, SegmentHeader, FRAME_TRAILER_LEN, GROUP_START, MAX_FRAME, SEGMENT_HEADER_LEN,
+};
+use crate::index::{Index, Loc, Marker, SnapLoc};
+use crate::manifest::Manifest;
+use crate::open::{self, io_err, Loaded, Mode};
+use crate::segment::{self, Segment};
 use crate::snapshot_file;
-use crate::vfs::{RealFs, Vfs};
+use crate::vfs::{DirMode, RealFs, Vfs};
 use crate::FileError;
 
+/// What open does with what it cannot use (a torn tail, a leftover temporary file, a segment
+/// replaced by compaction, a snapshot file no frame references).
+///
+/// ```
+/// use persevere_file::{FileError, FileOptions, FileStore, Recovery};
+/// let dir = tempfile::tempdir().unwrap();
+/// drop(FileStore::create(dir.path()).unwrap());
+/// std::fs::write(dir.path().join("STORE.tmp"), b"left by a crash").unwrap();
+/// let mut strict = FileOptions::default();
+/// strict.recovery = Recovery::Strict;
+/// assert!(matches!(FileStore::open_with(dir.path(), strict), Err(FileError::NeedsRepair { .. })));
+/// let store = FileStore::open(dir.path()).unwrap(); // Recovery::Repair
+/// assert_eq!(store.repairs().len(), 1);
+/// assert!(store.repairs()[0].kept_at.as_ref().unwrap().contains("quarantine"));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Recovery {
+    /// Move it to the store's `quarantine/` folder (with a note of why and when), log a
+    /// warning and report it through [`Store::repairs`]. Nothing is destroyed.
+    #[default]
+    Repair,
+    /// Change nothing and refuse to open with [`FileError::NeedsRepair`].
+    Strict,
+}
+
 /// Tuning of a [`FileStore`]. The defaults suit most uses.
+///
+/// ```
+/// let mut options = persevere_file::FileOptions::default();
+/// options.recovery = persevere_file::Recovery::Strict;
+/// assert_eq!(options.segment_size, 64 << 20);
+/// let dir = tempfile::tempdir().unwrap();
+/// drop(persevere_file::FileStore::create_with(dir.path(), options.clone()).unwrap());
+/// persevere_file::FileStore::open_with(dir.path(), options).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileOptions {
@@ -30,6 +68,12 @@ pub struct FileOptions {
     /// rename, directory fsync, then referenced from the log); smaller ones go in the log and
     /// share its fdatasync (default 64 KiB).
     pub snapshot_file_min: usize,
+    /// The largest frame payload (default and at most 1 GiB). A group commit larger than this
+    /// is split across several frames written under one fdatasync; a single write larger than
+    /// this is rejected.
+    pub frame_max: usize,
+    /// What open does with what it cannot use (default: [`Recovery::Repair`]).
+    pub recovery: Recovery,
 }
 
 impl Default for FileOptions {
@@ -38,45 +82,60 @@ impl Default for FileOptions {
             segment_size: 64 << 20,
             compact_min_bytes: 16 << 20,
             snapshot_file_min: 64 << 10,
+            frame_max: MAX_FRAME,
+            recovery: Recovery::Repair,
         }
     }
 }
 
-/// What open found and cut at the end of the log: an interrupted write, never acknowledged.
+/// What open found and cut at the end of the log: an interrupted write, never acknowledged
+/// (unless a journal remembers it: see the crate docs). The bytes are kept in the quarantine
+/// folder, and the cut is also one of [`Store::repairs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
-    /// The file that was truncated (or removed, when its header was incomplete).
+    /// The file that was truncated.
     pub file: PathBuf,
     /// The offset it was truncated at.
     pub offset: u64,
-    /// How many bytes were dropped.
+    /// How many bytes were cut (and copied to quarantine).
     pub dropped_bytes: u64,
 }
 
 /// Counters since open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// `execute` calls that wrote (each one group commit: one frame, one fdatasync).
+    /// `execute` calls that wrote (each one group commit: one write, one fdatasync).
     pub commits: u64,
     /// Write commands acknowledged by those commits.
     pub writes: u64,
     /// Compactions run.
     pub compactions: u64,
+    /// Compactions that failed (logged, retried later; the store stays open).
+    pub failed_compactions: u64,
+}
+
+/// Whether an `execute` is running: a store found `Executing` on entry panicked inside the
+/// last one, and its index may name bytes that were never written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Executing,
 }
 
 /// A crash-safe, group-committing event journal in one directory.
 ///
-/// Every stream's events and snapshots go to one append-only, segmented log of checksummed
-/// frames; each [`Store::execute`] call writes one frame holding all of its writes and makes it
-/// durable with one fdatasync before any of them is acknowledged. An in-memory index (stream →
-/// head, compaction mark, seq → location) is rebuilt at open. See the [crate docs](crate) for the
-/// format and the recovery rules.
+/// Every stream's events and snapshots go to one append-only, segmented log of checksummed,
+/// chained frames; each [`Store::execute`] call writes all of its writes (one frame, or
+/// several when they exceed [`FileOptions::frame_max`]) and makes them durable with one
+/// fdatasync before any of them is acknowledged. An in-memory index (stream → head, compaction
+/// mark, seq → location) is rebuilt at open. See the [crate docs](crate) for the format and
+/// the recovery rules.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use persevere_core::{Command, CommandId, Completion, Store, StoredRecord, StreamCommand};
 /// let dir = tempfile::tempdir().unwrap();
-/// let mut store = persevere_file::FileStore::open(dir.path()).unwrap();
+/// let mut store = persevere_file::FileStore::create(dir.path()).unwrap();
 /// let append = Command::Append {
 ///     id: CommandId(1),
 ///     expected_last: 0,
@@ -87,6 +146,7 @@ pub struct Stats {
 /// assert_eq!(results, vec![(CommandId(1), Ok(Completion::Done))]);
 /// drop(store);
 /// let mut store = persevere_file::FileStore::open(dir.path()).unwrap();
+/// assert!(store.repairs().is_empty());
 /// let read = Command::ReadEvents { id: CommandId(2), from: 1, limit: 10 };
 /// let results = store.execute(vec![StreamCommand { stream: Arc::from("greeter"), command: read }]);
 /// let Ok(Completion::Events { records, head }) = &results[0].1 else { panic!() };
@@ -94,23 +154,38 @@ pub struct Stats {
 /// ```
 pub struct FileStore {
     vfs: Box<dyn Vfs>,
-    options: FileOptions,
-    index: Index,
+    // Boxed: the store sits in enums and futures of the layers above; keep it small.
+    options: Box<FileOptions>,
+    store_id: u64,
+    index: Box<Index>,
     segments: BTreeMap<u64, Segment>,
     active: u64,
     floor: u64,
+    /// The newest segment the identity file records.
+    newest_recorded: u64,
+    /// The active segment ends with a seal: the next write starts a new segment.
+    active_sealed: bool,
+    /// The log ends with a close marker (nothing written since).
+    closed: bool,
     /// Bytes that are neither live records nor reclaimable, as of the last compaction.
     baseline: u64,
     fenced: Option<String>,
-    torn_tail: Option<TornTail>,
+    phase: Phase,
+    repairs: Vec<Repair>,
+    torn_tail: Option<Box<TornTail>>,
     stats: Stats,
     next_snapshot_file: u64,
+    /// Commits to let pass before trying a failed compaction again.
+    compact_wait: u64,
+    /// The wait after the next failure (doubles, up to 4096 commits).
+    compact_backoff: u64,
 }
 
 impl std::fmt::Debug for FileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileStore")
             .field("dir", &self.vfs.path(""))
+            .field("store_id", &format_args!("{:016x}", self.store_id))
             .field("streams", &self.index.streams.len())
             .field("segments", &self.segments.keys().collect::<Vec<_>>())
             .field("fenced", &self.fenced)
@@ -118,17 +193,13 @@ impl std::fmt::Debug for FileStore {
     }
 }
 
-fn io_err(vfs: &dyn Vfs, op: &'static str, name: &str) -> impl Fn(io::Error) -> FileError {
-    let path = vfs.path(name);
-    move |source| FileError::Io {
-        op,
-        path: path.clone(),
-        source,
-    }
-}
-
 /// Whether an operation on `stream` holding records of these lengths still fits the frame.
-fn fits(frame: &FrameBuf, stream: &str, records: impl IntoIterator<Item = usize>) -> bool {
+fn fits(
+    frame: &FrameBuf,
+    max: usize,
+    stream: &str,
+    records: impl IntoIterator<Item = usize>,
+) -> bool {
     let records: usize = records
         .into_iter()
         .map(|len| len.saturating_add(4))
@@ -137,41 +208,218 @@ fn fits(frame: &FrameBuf, stream: &str, records: impl IntoIterator<Item = usize>
         .pos()
         .saturating_add(stream.len() + 64)
         .saturating_add(records)
-        <= MAX_FRAME
+        <= max.min(MAX_FRAME)
 }
 
-fn too_large() -> StorageError {
+fn too_large(max: usize) -> StorageError {
     StorageError::Rejected(format!(
-        "the write does not fit one log frame ({MAX_FRAME} bytes with the rest of its batch)"
+        "the write does not fit one log frame ({} bytes)",
+        max.min(MAX_FRAME)
     ))
 }
 
+/// The frames one `execute` is building: written together, under one fdatasync.
+struct Pending {
+    seg: u64,
+    start: u64,
+    /// Each frame's offset in the segment, its bytes so far, and its operation count.
+    frames: Vec<(u64, FrameBuf, u32)>,
+}
+
+impl Pending {
+    fn new(seg: u64, at: u64) -> Self {
+        let mut frame = FrameBuf::new();
+        frame.put_u32(0);
+        Self {
+            seg,
+            start: at,
+            frames: vec![(at, frame, 0)],
+        }
+    }
+
+    /// A pending nowhere (reads go to disk).
+    fn none() -> Self {
+        Self {
+            seg: u64::MAX,
+            start: u64::MAX,
+            frames: Vec::new(),
+        }
+    }
+
+    fn last(&mut self) -> &mut (u64, FrameBuf, u32) {
+        if self.frames.is_empty() {
+            *self = Self::new(self.seg, self.start);
+        }
+        let i = self.frames.len() - 1;
+        &mut self.frames[i]
+    }
+
+    fn frame(&mut self) -> &FrameBuf {
+        &self.last().1
+    }
+
+    fn count(&mut self) -> u32 {
+        self.last().2
+    }
+
+    /// The current frame and where it will lie; counts one operation in it.
+    fn current(&mut self) -> (&mut FrameBuf, Placement) {
+        let seg = self.seg;
+        let last = self.last();
+        last.2 += 1;
+        (&mut last.1, Placement { seg, at: last.0 })
+    }
+
+    /// Starts the next frame.
+    fn next_frame(&mut self) {
+        let (at, frame, _) = self.last();
+        let at = *at + (frame.pos() + FRAME_TRAILER_LEN) as u64;
+        let mut frame = FrameBuf::new();
+        frame.put_u32(0);
+        self.frames.push((at, frame, 0));
+    }
+
+    fn is_pending(&self, loc: &Loc) -> bool {
+        loc.seg == self.seg && loc.off >= self.start
+    }
+
+    /// The bytes of a record in a pending frame.
+    fn get(&self, loc: &Loc) -> Option<&[u8]> {
+        if !self.is_pending(loc) {
+            return None;
+        }
+        let (at, frame, _) = self.frames.iter().rev().find(|(at, _, _)| *at <= loc.off)?;
+        let from = usize::try_from(loc.off - at).ok()?;
+        frame.bytes().get(from..from.checked_add(loc.len as usize)?)
+    }
+
+    /// Seals the frames (the first starts a group commit); returns the bytes, the chain value
+    /// after them, and how many operations they hold.
+    fn seal(self, store: u64, mut chain: u32) -> (Vec<u8>, u32, u32) {
+        let mut out = Vec::new();
+        let mut ops = 0;
+        for (i, (_, mut frame, count)) in self.frames.into_iter().enumerate() {
+            if count == 0 {
+                continue;
+            }
+            ops += count;
+            frame.patch_u32(crate::frame::FRAME_HEADER_LEN, count);
+            let flags = if i == 0 { GROUP_START } else { 0 };
+            let (bytes, crc) = frame.seal(store, chain, flags);
+            chain = crc;
+            out.extend_from_slice(&bytes);
+        }
+        (out, chain, ops)
+    }
+}
+
 impl FileStore {
-    /// Opens the store in `dir` (created if absent) with the default [`FileOptions`], taking an
-    /// exclusive lock on it and recovering its log.
+    /// Opens the existing store in `dir` with the default [`FileOptions`], taking an exclusive
+    /// lock on it and recovering its log. A missing directory, or one that holds no store, is
+    /// [`FileError::NotAStore`]: use [`create`](Self::create) or
+    /// [`open_or_create`](Self::open_or_create) to start one.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// assert!(matches!(
+    ///     persevere_file::FileStore::open(dir.path()),
+    ///     Err(persevere_file::FileError::NotAStore { .. })
+    /// ));
+    /// persevere_file::FileStore::create(dir.path()).unwrap();
+    /// persevere_file::FileStore::open(dir.path()).unwrap();
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, FileError> {
         Self::open_with(dir, FileOptions::default())
     }
 
-    /// Opens the store in `dir` with `options`.
+    /// Opens the existing store in `dir` with `options`.
     pub fn open_with(dir: impl AsRef<Path>, options: FileOptions) -> Result<Self, FileError> {
-        let vfs = RealFs::open(dir.as_ref())?;
-        Self::open_vfs(Box::new(vfs), options)
+        Self::at(dir.as_ref(), options, Mode::Open)
     }
 
-    /// Opens the store a `file://` URL names (see [`parse_url`](crate::parse_url)).
+    /// Creates a new store in `dir` (creating the directory if absent). A directory that holds
+    /// a store, or the remains of one, is [`FileError::AlreadyAStore`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = persevere_file::FileStore::create(dir.path().join("journal")).unwrap();
+    /// drop(store);
+    /// assert!(persevere_file::FileStore::create(dir.path().join("journal")).is_err());
+    /// ```
+    pub fn create(dir: impl AsRef<Path>) -> Result<Self, FileError> {
+        Self::create_with(dir, FileOptions::default())
+    }
+
+    /// Creates a new store in `dir` with `options`.
+    pub fn create_with(dir: impl AsRef<Path>, options: FileOptions) -> Result<Self, FileError> {
+        Self::at(dir.as_ref(), options, Mode::Create)
+    }
+
+    /// Opens the store in `dir`, or creates one if the directory is missing or holds no store
+    /// file (no identity file, segment or snapshot file). A directory with a store's remains
+    /// but no identity file is still an error, never a fresh store.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// drop(persevere_file::FileStore::open_or_create(dir.path()).unwrap());
+    /// drop(persevere_file::FileStore::open_or_create(dir.path()).unwrap());
+    /// ```
+    pub fn open_or_create(dir: impl AsRef<Path>) -> Result<Self, FileError> {
+        Self::open_or_create_with(dir, FileOptions::default())
+    }
+
+    /// Opens or creates the store in `dir` with `options`.
+    pub fn open_or_create_with(
+        dir: impl AsRef<Path>,
+        options: FileOptions,
+    ) -> Result<Self, FileError> {
+        Self::at(dir.as_ref(), options, Mode::OpenOrCreate)
+    }
+
+    /// Opens — or creates, like [`open_or_create`](Self::open_or_create) — the store a
+    /// `file://` URL names (see [`parse_url`](crate::parse_url)). URL keys name a store by
+    /// where it lives, so the first use creates it.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("file://{}", dir.path().join("s").display());
+    /// drop(persevere_file::FileStore::open_url(&url).unwrap());
+    /// persevere_file::FileStore::open(dir.path().join("s")).unwrap();
+    /// ```
     pub fn open_url(url: &str) -> Result<Self, FileError> {
-        Self::open(crate::parse_url(url)?)
+        Self::open_or_create(crate::parse_url(url)?)
     }
 
-    /// What open truncated at the end of the log, if anything.
+    fn at(dir: &Path, options: FileOptions, mode: Mode) -> Result<Self, FileError> {
+        let dir_mode = match mode {
+            Mode::Open => DirMode::Existing,
+            Mode::Create | Mode::OpenOrCreate => DirMode::CreateIfAbsent,
+        };
+        let vfs = RealFs::open(dir, dir_mode)?;
+        Self::open_vfs_mode(Box::new(vfs), options, mode)
+    }
+
+    /// What open (and every reopen since) repaired or set aside: the same list as
+    /// [`Store::repairs`]. Empty when the store was clean.
+    pub fn repairs(&self) -> &[Repair] {
+        &self.repairs
+    }
+
+    /// What open cut at the end of the log, if anything (also one of the
+    /// [`repairs`](Self::repairs)).
     pub fn torn_tail(&self) -> Option<&TornTail> {
-        self.torn_tail.as_ref()
+        self.torn_tail.as_deref()
     }
 
-    /// Whether a failed write fenced the store: every command now fails; reopen to recover.
+    /// Whether a failed write fenced the store: every command now fails until
+    /// [`Store::reopen`] succeeds.
     pub fn is_fenced(&self) -> bool {
         self.fenced.is_some()
+    }
+
+    /// The store's id, chosen at creation and written in every segment and snapshot file.
+    pub fn store_id(&self) -> u64 {
+        self.store_id
     }
 
     /// Counters since open.
@@ -179,210 +427,167 @@ impl FileStore {
         self.stats
     }
 
-    /// Opens a store over a simulated disk (feature `sim`), for crash and fault simulations.
+    /// Opens a store over a simulated disk (feature `sim`), creating it if the disk is empty,
+    /// for crash and fault simulations.
     #[cfg(any(test, feature = "sim"))]
     pub fn open_sim(disk: crate::sim::SimDisk, options: FileOptions) -> Result<Self, FileError> {
-        Self::open_vfs(Box::new(disk), options)
+        Self::open_vfs_mode(Box::new(disk), options, Mode::OpenOrCreate)
     }
 
+    #[cfg(test)]
     pub(crate) fn open_vfs(vfs: Box<dyn Vfs>, options: FileOptions) -> Result<Self, FileError> {
-        let names = vfs.list().map_err(io_err(&*vfs, "listing", ""))?;
-        let mut numbers = Vec::new();
-        let mut snapshot_files = Vec::new();
-        let mut removed = false;
-        for name in &names {
-            if name.ends_with(".tmp") {
-                vfs.remove(name).map_err(io_err(&*vfs, "removing", name))?;
-                removed = true;
-            } else if let Some(n) = segment::parse_name(name) {
-                numbers.push(n);
-            } else if let Some(id) = snapshot_file::parse_name(name) {
-                snapshot_files.push(id);
-            }
-        }
-        numbers.sort_unstable();
-        let mut torn_tail = None;
-        // Headers: the newest segment may be a torn creation; find the floor.
-        let mut headers = BTreeMap::new();
-        for (i, &n) in numbers.iter().enumerate() {
-            let name = segment::name(n);
-            let file = vfs
-                .open(&name, false)
-                .map_err(io_err(&*vfs, "opening", &name))?;
-            let len = file.len().map_err(io_err(&*vfs, "reading", &name))?;
-            let mut head = vec![0u8; (len as usize).min(SEGMENT_HEADER_LEN)];
-            file.read_at(&mut head, 0)
-                .map_err(io_err(&*vfs, "reading", &name))?;
-            match SegmentHeader::decode(&head) {
-                Ok(h) if h.number == n && h.floor <= n => {
-                    headers.insert(n, h);
-                }
-                Ok(_) => {
-                    return Err(FileError::Corrupt {
-                        file: vfs.path(&name),
-                        offset: 0,
-                        reason: "segment header does not match its file name".into(),
-                    })
-                }
-                Err(reason) => {
-                    let newest = i + 1 == numbers.len();
-                    let torn = len < SEGMENT_HEADER_LEN as u64 || head.iter().all(|&b| b == 0);
-                    if !(newest && torn && len <= SEGMENT_HEADER_LEN as u64) {
-                        return Err(FileError::Corrupt {
-                            file: vfs.path(&name),
-                            offset: 0,
-                            reason: reason.into(),
-                        });
-                    }
-                    tracing::warn!(file = %vfs.path(&name).display(), "removing a segment whose creation was interrupted");
-                    vfs.remove(&name)
-                        .map_err(io_err(&*vfs, "removing", &name))?;
-                    removed = true;
-                    torn_tail = Some(TornTail {
-                        file: vfs.path(&name),
-                        offset: 0,
-                        dropped_bytes: len,
-                    });
-                }
-            }
-        }
-        let floor = headers.values().map(|h| h.floor).max().unwrap_or(0);
-        let stale: Vec<u64> = headers.range(..floor).map(|(&n, _)| n).collect();
-        for n in stale {
-            headers.remove(&n);
-            let name = segment::name(n);
-            tracing::info!(file = %vfs.path(&name).display(), "removing a segment replaced by compaction");
-            vfs.remove(&name)
-                .map_err(io_err(&*vfs, "removing", &name))?;
-            removed = true;
-        }
-        if removed {
-            vfs.sync_dir().map_err(io_err(&*vfs, "syncing", ""))?;
-        }
-        // The log runs without a gap from segment 1, or from the compacted segment `floor`.
-        for (expected, &n) in (floor.max(1)..).zip(headers.keys()) {
-            if n != expected {
-                return Err(FileError::Corrupt {
-                    file: vfs.path(&segment::name(expected)),
-                    offset: 0,
-                    reason: "segment missing from the log".into(),
-                });
-            }
-        }
+        Self::open_vfs_mode(vfs, options, Mode::OpenOrCreate)
+    }
 
+    fn open_vfs_mode(
+        vfs: Box<dyn Vfs>,
+        options: FileOptions,
+        mode: Mode,
+    ) -> Result<Self, FileError> {
+        let loaded = open::load(&*vfs, &options, mode)?;
         let mut store = Self {
             vfs,
-            options,
-            index: Index::default(),
+            options: Box::new(options),
+            store_id: loaded.store_id,
+            index: Box::default(),
             segments: BTreeMap::new(),
             active: 0,
-            floor,
+            floor: 0,
+            newest_recorded: 0,
+            active_sealed: false,
+            closed: true,
             baseline: 0,
             fenced: None,
-            torn_tail,
+            phase: Phase::Idle,
+            repairs: Vec::new(),
+            torn_tail: None,
             stats: Stats::default(),
             next_snapshot_file: 1,
+            compact_wait: 0,
+            compact_backoff: 1,
         };
-        let last = headers.keys().next_back().copied();
-        for (&n, header) in &headers {
-            store.replay(n, header, Some(n) == last)?;
-        }
-        store.index.dropped_files.clear();
-        store.reconcile_snapshot_files(&snapshot_files)?;
-        match last {
-            Some(n) => store.active = n,
-            None => {
-                let seg = segment::create(&*store.vfs, 1, 0).map_err(io_err(
-                    &*store.vfs,
-                    "creating",
-                    &segment::name(1),
-                ))?;
-                store.segments.insert(1, seg);
-                store.active = 1;
-            }
-        }
+        store.install(loaded)?;
         Ok(store)
     }
 
-    fn replay(&mut self, n: u64, header: &SegmentHeader, last: bool) -> Result<(), FileError> {
-        let name = segment::name(n);
-        let mut file = self
-            .vfs
-            .open(&name, false)
-            .map_err(io_err(&*self.vfs, "opening", &name))?;
-        let file_len = file.len().map_err(io_err(&*self.vfs, "reading", &name))?;
-        let compacted = header.floor == n;
-        let mut seen_batch = false;
-        let index = &mut self.index;
-        let corrupt = |offset: u64, reason: String| FileError::Corrupt {
-            file: self.vfs.path(&name),
-            offset,
-            reason,
-        };
-        let end = segment::scan_frames(
-            &*file,
-            file_len,
-            last,
-            io_err(&*self.vfs, "reading", &name),
-            |data, base, start, end, at| {
-                let ops =
-                    batch::decode(data, base, start, end, n).map_err(|r| corrupt(at, r.into()))?;
-                for op in ops {
-                    let checkpoint = matches!(op, Op::Checkpoint { .. });
-                    if checkpoint && (!compacted || seen_batch) {
-                        return Err(corrupt(at, "checkpoint outside a compacted segment".into()));
-                    }
-                    seen_batch |= !checkpoint;
-                    index
-                        .apply(op)
-                        .map_err(|r| corrupt(at, format!("operation does not fit the log: {r}")))?;
-                }
-                Ok(())
-            },
-        )?;
-        let len = match end {
-            End::Clean => file_len,
-            End::Torn { at } => {
-                let dropped = file_len - at;
-                let path = self.vfs.path(&name);
-                tracing::warn!(file = %path.display(), offset = at, dropped_bytes = dropped, "truncating the torn tail of the log (an interrupted, unacknowledged write)");
-                file.truncate(at)
-                    .and_then(|()| file.sync())
-                    .map_err(io_err(&*self.vfs, "truncating", &name))?;
-                self.torn_tail = Some(TornTail {
-                    file: path,
-                    offset: at,
-                    dropped_bytes: dropped,
-                });
-                at
-            }
-            End::Corrupt { at, reason } => return Err(corrupt(at, reason.into())),
-        };
-        self.segments.insert(n, Segment { file, len });
+    /// Takes over what open rebuilt; starts a segment when there is none or the newest is
+    /// sealed.
+    fn install(&mut self, loaded: Loaded) -> Result<(), FileError> {
+        let Loaded {
+            store_id,
+            index,
+            segments,
+            active,
+            floor,
+            newest_recorded,
+            clean_end: _,
+            repairs,
+            torn_tail,
+            next_snapshot_file,
+            active_sealed,
+            closed,
+        } = loaded;
+        self.store_id = store_id;
+        *self.index = index;
+        self.segments = segments;
+        self.active = active;
+        self.floor = floor;
+        self.newest_recorded = newest_recorded;
+        self.repairs.extend(repairs);
+        if torn_tail.is_some() {
+            self.torn_tail = torn_tail.map(Box::new);
+        }
+        self.next_snapshot_file = next_snapshot_file;
+        self.active_sealed = active_sealed;
+        self.closed = closed;
+        self.baseline = 0;
+        self.fenced = None;
+        self.phase = Phase::Idle;
+        if self.active == 0 || self.active_sealed {
+            let n = self.active + 1;
+            self.start_segment(n)
+                .map_err(io_err(&*self.vfs, "creating", &segment::name(n)))?;
+        }
+        Ok(())
+    }
+
+    /// Creates segment `n` after the (sealed or absent) active one, and records it in the
+    /// identity file.
+    fn start_segment(&mut self, n: u64) -> io::Result<()> {
+        let seg = segment::create(&*self.vfs, self.store_id, n, self.floor)?;
+        self.segments.insert(n, seg);
+        self.active = n;
+        self.active_sealed = false;
+        Manifest {
+            store: self.store_id,
+            newest: n,
+            closed: (0, 0),
+        }
+        .write(&*self.vfs)?;
+        self.newest_recorded = n;
         Ok(())
     }
 
     fn fence(&mut self, what: &str, error: &io::Error) {
-        tracing::error!(%error, "{what} failed: the store is fenced until reopened");
+        tracing::error!(%error, dir = %self.vfs.path("").display(), "{what} failed: the store is fenced until reopened");
         self.fenced = Some(format!(
             "{what} failed ({error}); the store is fenced: reopen it to recover"
         ));
     }
 
-    fn roll(&mut self) -> io::Result<()> {
-        let n = self.active + 1;
-        let seg = segment::create(&*self.vfs, n, self.floor)?;
-        self.segments.insert(n, seg);
-        self.active = n;
+    /// Writes a marker frame (a seal or a close marker) at the end of the active segment and
+    /// makes it durable.
+    fn write_marker(&mut self, marker: Marker) -> io::Result<()> {
+        let store = self.store_id;
+        let seg = self
+            .segments
+            .get_mut(&self.active)
+            .ok_or_else(|| io::Error::other("no active segment"))?;
+        let (bytes, chain) = batch::marker(marker).seal(store, seg.chain, GROUP_START);
+        seg.file.write_at(&bytes, seg.len)?;
+        seg.file.sync()?;
+        seg.len += bytes.len() as u64;
+        seg.chain = chain;
         Ok(())
+    }
+
+    /// Seals the active segment and starts the next.
+    fn roll(&mut self) -> io::Result<()> {
+        if !self.active_sealed {
+            self.write_marker(Marker::Seal)?;
+            self.active_sealed = true;
+        }
+        self.start_segment(self.active + 1)
     }
 
     fn active_len(&self) -> u64 {
         self.segments.get(&self.active).map_or(0, |s| s.len)
     }
 
+    /// Whether the active segment is still the file its name leads to: a segment removed or
+    /// replaced under a running store must fence it, never take acknowledged writes.
+    fn check_active(&self) -> io::Result<()> {
+        let name = segment::name(self.active);
+        let seg = self
+            .segments
+            .get(&self.active)
+            .ok_or_else(|| io::Error::other("no active segment"))?;
+        let open = seg.file.id()?;
+        match self.vfs.file_id(&name) {
+            Ok(on_disk) if on_disk == open => Ok(()),
+            Ok(_) => Err(io::Error::other(format!(
+                "the active segment {} was replaced by another file",
+                self.vfs.path(&name).display()
+            ))),
+            Err(e) => Err(io::Error::other(format!(
+                "the active segment {} is gone ({e})",
+                self.vfs.path(&name).display()
+            ))),
+        }
+    }
+
     /// Executes one batch: reads answer at their place in the batch, writes are encoded into
-    /// one frame, which is written and made durable (one fdatasync) before anything is
+    /// frames, which are written and made durable (one fdatasync) before anything is
     /// acknowledged.
     fn run(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
         if let Some(reason) = &self.fenced {
@@ -391,7 +596,7 @@ impl FileStore {
                 .map(|c| (c.command.id(), Err(StorageError::Failed(reason.clone()))))
                 .collect();
         }
-        if self.active_len() >= self.options.segment_size
+        if (self.active_len() >= self.options.segment_size || self.active_sealed)
             && batch.iter().any(|c| c.command.is_write())
         {
             if let Err(error) = self.roll() {
@@ -399,25 +604,33 @@ impl FileStore {
                 return self.run(batch);
             }
         }
-        let place = Placement {
-            seg: self.active,
-            at: self.active_len(),
-        };
-        let mut frame = FrameBuf::new();
-        let count_at = frame.pos();
-        frame.put_u32(0);
-        let mut count = 0u32;
+        let max = self.options.frame_max;
+        let mut pending = Pending::new(self.active, self.active_len());
         let mut dir_sync = false;
         let mut results = Vec::with_capacity(batch.len());
         for StreamCommand { stream, command } in batch {
             let id = command.id();
             let mut op = None;
+            // Whether the write fits the current frame, else a new one (the batch is split
+            // across frames under one fdatasync), else no frame at all.
+            let room = |pending: &mut Pending, records: &[usize]| -> bool {
+                if fits(pending.frame(), max, &stream, records.iter().copied()) {
+                    return true;
+                }
+                if pending.count() > 0
+                    && fits(&FrameBuf::new(), max, &stream, records.iter().copied())
+                {
+                    pending.next_frame();
+                    return true;
+                }
+                false
+            };
             let result = match command {
                 Command::LoadSnapshot { before, .. } => {
-                    self.load_snapshot(&stream, before, &frame, place)
+                    self.load_snapshot(&stream, before, &pending)
                 }
                 Command::ReadEvents { from, limit, .. } => {
-                    self.read_events(&stream, from, limit, &frame, place)
+                    self.read_events(&stream, from, limit, &pending)
                 }
                 Command::Append {
                     expected_last,
@@ -427,6 +640,14 @@ impl FileStore {
                 } => {
                     let head = self.index.streams.get(&stream).map_or(0, |s| s.head);
                     let last = expected_last + events.len() as u64;
+                    let inline_snapshot = snapshot
+                        .as_ref()
+                        .filter(|s| s.bytes.len() < self.options.snapshot_file_min);
+                    let sizes: Vec<usize> = events
+                        .iter()
+                        .chain(inline_snapshot)
+                        .map(|r| r.bytes.len())
+                        .collect();
                     if head != expected_last {
                         Err(StorageError::Conflict {
                             expected: expected_last,
@@ -442,22 +663,16 @@ impl FileStore {
                         Err(StorageError::Rejected(
                             "append must hold contiguous events after the head, and a snapshot at the last one".into(),
                         ))
-                    } else if !fits(
-                        &frame,
-                        &stream,
-                        events
-                            .iter()
-                            .chain(snapshot.as_ref())
-                            .map(|r| r.bytes.len()),
-                    ) {
-                        Err(too_large())
+                    } else if !room(&mut pending, &sizes) {
+                        Err(too_large(max))
                     } else {
                         match self
                             .place_snapshot(snapshot.as_ref().map(|s| &s.bytes[..]), &mut dir_sync)
                         {
                             Ok(snap) => {
+                                let (frame, place) = pending.current();
                                 op = Some(batch::append(
-                                    &mut frame,
+                                    frame,
                                     place,
                                     &stream,
                                     expected_last,
@@ -466,49 +681,42 @@ impl FileStore {
                                 ));
                                 Ok(Completion::Done)
                             }
-                            Err(error) => {
-                                self.fence("writing a snapshot file", &error);
-                                Err(StorageError::Failed(error.to_string()))
-                            }
+                            Err(error) => Err(self.snapshot_file_failed(&stream, &error)),
                         }
                     }
                 }
                 Command::SaveSnapshot { snapshot, .. } => {
-                    if !fits(&frame, &stream, [snapshot.bytes.len()]) {
-                        Err(too_large())
+                    let inline = usize::from(snapshot.bytes.len() < self.options.snapshot_file_min)
+                        * snapshot.bytes.len();
+                    if !room(&mut pending, &[inline]) {
+                        Err(too_large(max))
                     } else {
                         match self.place_snapshot(Some(&snapshot.bytes), &mut dir_sync) {
                             Ok(snap) => {
                                 op = snap.map(|snap| {
-                                    batch::save_snapshot(
-                                        &mut frame,
-                                        place,
-                                        &stream,
-                                        snapshot.seq,
-                                        snap,
-                                    )
+                                    let (frame, place) = pending.current();
+                                    batch::save_snapshot(frame, place, &stream, snapshot.seq, snap)
                                 });
                                 Ok(Completion::Done)
                             }
-                            Err(error) => {
-                                self.fence("writing a snapshot file", &error);
-                                Err(StorageError::Failed(error.to_string()))
-                            }
+                            Err(error) => Err(self.snapshot_file_failed(&stream, &error)),
                         }
                     }
                 }
                 Command::DeleteEvents { up_to, .. } => {
                     if let Some(s) = self.index.streams.get(&stream) {
-                        if up_to.min(s.head) > s.low_water {
-                            op = Some(batch::delete_events(&mut frame, &stream, up_to));
+                        if up_to.min(s.head) > s.low_water && room(&mut pending, &[]) {
+                            let (frame, _) = pending.current();
+                            op = Some(batch::delete_events(frame, &stream, up_to));
                         }
                     }
                     Ok(Completion::Done)
                 }
                 Command::DeleteSnapshots { keep, .. } => {
                     if let Some(s) = self.index.streams.get(&stream) {
-                        if s.snapshots.len() > keep.max(1) {
-                            op = Some(batch::delete_snapshots(&mut frame, &stream, keep as u64));
+                        if s.snapshots.len() > keep.max(1) && room(&mut pending, &[]) {
+                            let (frame, _) = pending.current();
+                            op = Some(batch::delete_snapshots(frame, &stream, keep as u64));
                         }
                     }
                     Ok(Completion::Done)
@@ -518,7 +726,6 @@ impl FileStore {
                 )),
             };
             if let Some(op) = op {
-                count += 1;
                 if let Err(reason) = self.index.apply(op) {
                     // Validated above; reaching this is a bug, and the index may be off.
                     self.fence("indexing a write", &io::Error::other(reason));
@@ -527,32 +734,39 @@ impl FileStore {
             results.push((id, result));
         }
         let mut committed = false;
+        let (bytes, chain, count) = pending.seal(
+            self.store_id,
+            self.segments.get(&self.active).map_or(0, |s| s.chain),
+        );
         if count > 0 && self.fenced.is_none() {
-            frame.patch_u32(count_at, count);
-            let bytes = frame.seal();
             let synced = if dir_sync {
                 // Snapshot files were renamed into place: make their names durable first.
                 self.vfs.sync_dir()
             } else {
                 Ok(())
             };
-            let written = match self.segments.get_mut(&self.active) {
-                Some(seg) => synced
-                    .and_then(|()| seg.file.write_at(&bytes, place.at))
-                    .and_then(|()| seg.file.sync())
-                    .map(|()| seg.len += bytes.len() as u64),
-                None => Err(io::Error::other("no active segment")),
-            };
+            let written = synced.and_then(|()| self.check_active()).and_then(|()| {
+                let at = self.active_len();
+                match self.segments.get_mut(&self.active) {
+                    Some(seg) => seg
+                        .file
+                        .write_at(&bytes, at)
+                        .and_then(|()| seg.file.sync())
+                        .map(|()| {
+                            seg.len += bytes.len() as u64;
+                            seg.chain = chain;
+                        }),
+                    None => Err(io::Error::other("no active segment")),
+                }
+            });
             match written {
                 Ok(()) => {
                     committed = true;
+                    self.closed = false;
                     self.remove_dropped_files();
                     self.stats.commits += 1;
                     self.stats.writes += u64::from(count);
-                    if let Err(error) = self.maybe_compact() {
-                        // The batch is durable; only later commands are refused.
-                        self.fence("compaction", &error);
-                    }
+                    self.maybe_compact();
                 }
                 Err(error) => self.fence("appending to the log", &error),
             }
@@ -568,12 +782,16 @@ impl FileStore {
         results
     }
 
-    fn read_locs(
-        &self,
-        locs: &[Loc],
-        frame: &FrameBuf,
-        place: Placement,
-    ) -> io::Result<Vec<Vec<u8>>> {
+    /// A large snapshot's file could not be written: that command fails, nothing of it is in
+    /// the log, and the store stays open.
+    fn snapshot_file_failed(&self, stream: &str, error: &io::Error) -> StorageError {
+        tracing::warn!(%stream, %error, "writing a snapshot file failed: that command fails, the store stays open");
+        StorageError::Failed(format!(
+            "writing a snapshot file of stream {stream:?} failed ({error}); nothing of this command was logged"
+        ))
+    }
+
+    fn read_locs(&self, locs: &[Loc], pending: &Pending) -> io::Result<Vec<Vec<u8>>> {
         const RUN_MAX: u64 = 1 << 20;
         const GAP_MAX: u64 = 64 << 10;
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "index points outside the log");
@@ -581,13 +799,8 @@ impl FileStore {
         let mut i = 0;
         while i < locs.len() {
             let loc = locs[i];
-            if loc.seg == place.seg && loc.off >= place.at {
-                let from = usize::try_from(loc.off - place.at).map_err(|_| bad())?;
-                let bytes = frame
-                    .bytes()
-                    .get(from..from + loc.len as usize)
-                    .ok_or_else(bad)?;
-                out.push(bytes.to_vec());
+            if pending.is_pending(&loc) {
+                out.push(pending.get(&loc).ok_or_else(bad)?.to_vec());
                 i += 1;
                 continue;
             }
@@ -600,7 +813,7 @@ impl FileStore {
                     || next.off < end
                     || next.off - end > GAP_MAX
                     || next_end - start > RUN_MAX
-                    || (next.seg == place.seg && next.off >= place.at)
+                    || pending.is_pending(next)
                 {
                     break;
                 }
@@ -632,8 +845,7 @@ impl FileStore {
         stream: &str,
         from: u64,
         limit: usize,
-        frame: &FrameBuf,
-        place: Placement,
+        pending: &Pending,
     ) -> Result<Completion, StorageError> {
         let Some(s) = self.index.streams.get(stream) else {
             return Ok(Completion::Events {
@@ -648,7 +860,7 @@ impl FileStore {
         let end = skip.saturating_add(count).min(s.events.len());
         let locs: Vec<Loc> = s.events.range(skip.min(end)..end).copied().collect();
         let bytes = self
-            .read_locs(&locs, frame, place)
+            .read_locs(&locs, pending)
             .map_err(|e| self.read_failed(stream, e))?;
         Ok(Completion::Events {
             records: bytes
@@ -664,8 +876,7 @@ impl FileStore {
         &self,
         stream: &str,
         before: Option<u64>,
-        frame: &FrameBuf,
-        place: Placement,
+        pending: &Pending,
     ) -> Result<Completion, StorageError> {
         let found = self
             .index
@@ -675,9 +886,7 @@ impl FileStore {
         let Some((&seq, &loc)) = found else {
             return Ok(Completion::Snapshot(None));
         };
-        let bytes = self
-            .read_snapshot(loc, frame, place)
-            .map_err(|e| self.read_failed(stream, e))?;
+        let bytes = self.read_snapshot(stream, seq, loc, pending)?;
         Ok(Completion::Snapshot(Some(StoredRecord { seq, bytes })))
     }
 
@@ -695,7 +904,7 @@ impl FileStore {
         }
         let id = self.next_snapshot_file;
         self.next_snapshot_file += 1;
-        snapshot_file::write(&*self.vfs, id, bytes)?;
+        snapshot_file::write(&*self.vfs, self.store_id, id, bytes)?;
         *dir_sync = true;
         Ok(Some(SnapIn::File {
             id,
@@ -704,18 +913,28 @@ impl FileStore {
         }))
     }
 
+    /// A snapshot's bytes. A snapshot file that is missing or damaged is
+    /// [`StorageError::Damaged`] (the journal falls back to an older snapshot or a full
+    /// replay); a failed log read is [`StorageError::Failed`].
     fn read_snapshot(
         &self,
+        stream: &str,
+        seq: u64,
         loc: SnapLoc,
-        frame: &FrameBuf,
-        place: Placement,
-    ) -> io::Result<Vec<u8>> {
+        pending: &Pending,
+    ) -> Result<Vec<u8>, StorageError> {
         match loc {
             SnapLoc::Log(loc) => Ok(self
-                .read_locs(&[loc], frame, place)?
+                .read_locs(&[loc], pending)
+                .map_err(|e| self.read_failed(stream, e))?
                 .pop()
                 .unwrap_or_default()),
-            SnapLoc::File { id, len, crc } => snapshot_file::read(&*self.vfs, id, len, crc),
+            SnapLoc::File { id, len, crc } => {
+                snapshot_file::read(&*self.vfs, self.store_id, id, len, crc).map_err(|reason| {
+                    tracing::warn!(%stream, seq, %reason, "a snapshot cannot be loaded");
+                    StorageError::Damaged { seq, reason }
+                })
+            }
         }
     }
 
@@ -730,84 +949,73 @@ impl FileStore {
         }
     }
 
-    /// At open: removes snapshot files the log does not reference (written by a batch that
-    /// never committed, or dropped by one whose removal was interrupted), and fails closed if a
-    /// referenced one is missing.
-    fn reconcile_snapshot_files(&mut self, present: &[u64]) -> Result<(), FileError> {
-        let referenced: std::collections::HashSet<u64> = self
-            .index
-            .streams
-            .values()
-            .flat_map(|s| s.snapshots.values())
-            .filter_map(|l| match l {
-                SnapLoc::File { id, .. } => Some(*id),
-                SnapLoc::Log(_) => None,
-            })
-            .collect();
-        let present_set: std::collections::HashSet<u64> = present.iter().copied().collect();
-        if let Some(missing) = referenced.iter().find(|id| !present_set.contains(id)) {
-            return Err(FileError::Corrupt {
-                file: self.vfs.path(&snapshot_file::name(*missing)),
-                offset: 0,
-                reason: "a snapshot file the log references is missing".into(),
-            });
-        }
-        let mut removed = false;
-        for id in present.iter().filter(|id| !referenced.contains(id)) {
-            let name = snapshot_file::name(*id);
-            tracing::info!(file = %self.vfs.path(&name).display(), "removing an unreferenced snapshot file");
-            self.vfs
-                .remove(&name)
-                .map_err(io_err(&*self.vfs, "removing", &name))?;
-            removed = true;
-        }
-        if removed {
-            self.vfs
-                .sync_dir()
-                .map_err(io_err(&*self.vfs, "syncing", ""))?;
-        }
-        self.next_snapshot_file = present.iter().chain(&referenced).max().map_or(1, |m| m + 1);
-        Ok(())
-    }
-
     fn total_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.len).sum()
     }
 
-    fn maybe_compact(&mut self) -> io::Result<()> {
+    /// Compacts when enough is reclaimable. A failure is logged and retried after a growing
+    /// number of commits; it never fences the store (the batch before it was durable), unless
+    /// it happened after the compacted segment was renamed into place.
+    fn maybe_compact(&mut self) {
+        if self.compact_wait > 0 {
+            self.compact_wait -= 1;
+            return;
+        }
         let live = self.index.live_bytes;
         let reclaimable = self
             .total_bytes()
             .saturating_sub(live)
             .saturating_sub(self.baseline);
         if reclaimable >= self.options.compact_min_bytes && reclaimable >= live {
-            self.compact_now()?;
+            match self.compact_now() {
+                Ok(()) => self.compact_backoff = 1,
+                Err(CompactError::Before(error)) => {
+                    self.stats.failed_compactions += 1;
+                    self.compact_wait = self.compact_backoff;
+                    tracing::warn!(%error, retry_after_commits = self.compact_wait, "compaction failed; the log is unchanged and compaction will be retried");
+                    self.compact_backoff = (self.compact_backoff * 2).min(4096);
+                }
+                Err(CompactError::After(error)) => self.fence("compaction", &error),
+            }
         }
-        Ok(())
     }
 
     /// Rewrites the log now: every live event and snapshot (and every stream's head and
     /// compaction mark) into one new segment, dropping the old ones. Runs by itself when enough
-    /// space is reclaimable (see [`FileOptions::compact_min_bytes`]).
+    /// space is reclaimable (see [`FileOptions::compact_min_bytes`]). A failure before the new
+    /// segment is in place changes nothing (the store stays open); one after fences the store.
     pub fn compact(&mut self) -> Result<(), StorageError> {
         if let Some(reason) = &self.fenced {
             return Err(StorageError::Failed(reason.clone()));
         }
-        self.compact_now().map_err(|error| {
-            self.fence("compaction", &error);
-            StorageError::Failed(format!("compaction failed: {error}"))
-        })
+        match self.compact_now() {
+            Ok(()) => Ok(()),
+            Err(CompactError::Before(error)) => {
+                self.stats.failed_compactions += 1;
+                tracing::warn!(%error, "compaction failed; the log is unchanged");
+                Err(StorageError::Failed(format!(
+                    "compaction failed, the log is unchanged: {error}"
+                )))
+            }
+            Err(CompactError::After(error)) => {
+                self.fence("compaction", &error);
+                Err(StorageError::Failed(format!("compaction failed: {error}")))
+            }
+        }
     }
 
-    /// Compaction protocol: start a new active segment `k + 1`; write the state of every stream
-    /// as checkpoint frames into a temporary file with floor `k`; fsync it, rename it over
-    /// segment `k`, fsync the directory; then remove the segments below `k`. A crash at any
-    /// point leaves either the old segments (and a stray temporary file, removed at open) or
-    /// the new segment `k`, whose floor makes open discard any segment below it.
-    fn compact_now(&mut self) -> io::Result<()> {
+    /// Compaction protocol: write the state of every stream as checkpoint frames into a
+    /// temporary file for segment `k` (one past the active one) with floor `k`; fsync it,
+    /// rename it into place, fsync the directory; it becomes the active segment, the identity
+    /// file records it, and the segments below `k` (now obsolete) are removed. A crash before
+    /// the rename leaves the old log (and a stray temporary file, set aside at open); after
+    /// it, segment `k`'s floor makes open set the older segments aside.
+    fn compact_now(&mut self) -> Result<(), CompactError> {
+        let max = self.options.frame_max;
         let too_big = self.index.streams.iter().find(|(name, s)| {
             !fits(
                 &FrameBuf::new(),
+                max,
                 name,
                 s.events
                     .iter()
@@ -823,29 +1031,94 @@ impl FileStore {
             return Ok(());
         }
         let before = self.total_bytes();
-        self.roll()?;
-        let k = self.active - 1;
+        let k = self.active + 1;
         let tmp = segment::temp_name(k);
-        let mut file = self.vfs.open(&tmp, true)?;
-        file.truncate(0)?;
-        file.write_at(
-            &SegmentHeader {
-                number: k,
-                floor: k,
+        let (file, off, chain, moved) = match self.write_compacted(k, &tmp) {
+            Ok(done) => done,
+            Err(error) => {
+                let _ = self.vfs.remove(&tmp);
+                return Err(CompactError::Before(error));
             }
-            .encode(),
-            0,
-        )?;
+        };
+        if let Err(error) = self.vfs.rename(&tmp, &segment::name(k)) {
+            let _ = self.vfs.remove(&tmp);
+            return Err(CompactError::Before(error));
+        }
+        self.vfs.sync_dir().map_err(CompactError::After)?;
+        // The new segment k is durable: switch the index over, then drop the old segments.
+        self.floor = k;
+        for (name, events, snapshots) in moved {
+            if let Some(s) = self.index.streams.get_mut(&name) {
+                s.events = events.into();
+                s.snapshots = snapshots.into_iter().collect();
+            }
+        }
+        let old: Vec<u64> = self.segments.keys().copied().collect();
+        self.segments.clear();
+        self.segments.insert(
+            k,
+            Segment {
+                file,
+                len: off,
+                chain,
+            },
+        );
+        self.active = k;
+        self.active_sealed = false;
+        self.closed = false;
+        if let Err(error) = (Manifest {
+            store: self.store_id,
+            newest: k,
+            closed: (0, 0),
+        })
+        .write(&*self.vfs)
+        {
+            tracing::warn!(%error, "recording the compacted segment in the identity file failed; open accepts it as the next segment");
+        } else {
+            self.newest_recorded = k;
+        }
+        for n in &old {
+            if let Err(error) = self.vfs.remove(&segment::name(*n)) {
+                tracing::warn!(%error, file = %self.vfs.path(&segment::name(*n)).display(), "could not remove a segment replaced by compaction; the next open sets it aside");
+            }
+        }
+        if let Err(error) = self.vfs.sync_dir() {
+            tracing::warn!(%error, "syncing the directory after compaction failed");
+        }
+        let after = self.total_bytes();
+        self.baseline = after.saturating_sub(self.index.live_bytes);
+        self.stats.compactions += 1;
+        tracing::info!(
+            bytes_before = before,
+            bytes_after = after,
+            segments_removed = old.len(),
+            "compacted the log"
+        );
+        Ok(())
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn write_compacted(
+        &self,
+        k: u64,
+        tmp: &str,
+    ) -> io::Result<(Box<dyn crate::vfs::VfsFile>, u64, u32, Vec<Moved>)> {
+        let mut file = self.vfs.open(tmp, true)?;
+        file.truncate(0)?;
+        let header = SegmentHeader {
+            store: self.store_id,
+            number: k,
+            floor: k,
+        }
+        .encode();
+        file.write_at(&header, 0)?;
+        let mut chain = SegmentHeader::chain(&header);
         let mut off = SEGMENT_HEADER_LEN as u64;
         let mut names: Vec<Arc<str>> = self.index.streams.keys().cloned().collect();
         names.sort_unstable();
-        let none = FrameBuf::new();
-        let nowhere = Placement {
-            seg: u64::MAX,
-            at: u64::MAX,
-        };
+        let none = Pending::none();
         let mut moved = Vec::with_capacity(names.len());
-        for name in names {
+        for (i, name) in names.into_iter().enumerate() {
             let Some(s) = self.index.streams.get(&name) else {
                 continue;
             };
@@ -862,7 +1135,7 @@ impl FileStore {
             let mut events = Vec::with_capacity(s.events.len());
             let locs: Vec<Loc> = s.events.iter().copied().collect();
             for chunk in locs.chunks(4096) {
-                for bytes in self.read_locs(chunk, &none, nowhere)? {
+                for bytes in self.read_locs(chunk, &none)? {
                     events.push(batch::checkpoint_record(&mut frame, place, &bytes));
                 }
             }
@@ -871,10 +1144,7 @@ impl FileStore {
             for (&seq, &loc) in &s.snapshots {
                 let snap = match loc {
                     SnapLoc::Log(loc) => {
-                        let bytes = self
-                            .read_locs(&[loc], &none, nowhere)?
-                            .pop()
-                            .unwrap_or_default();
+                        let bytes = self.read_locs(&[loc], &none)?.pop().unwrap_or_default();
                         batch::checkpoint_snapshot(&mut frame, place, seq, SnapIn::Inline(&bytes))
                     }
                     SnapLoc::File { id, len, crc } => batch::checkpoint_snapshot(
@@ -886,39 +1156,15 @@ impl FileStore {
                 };
                 snapshots.push((seq, snap));
             }
-            let bytes = frame.seal();
+            let flags = if i == 0 { GROUP_START } else { 0 };
+            let (bytes, crc) = frame.seal(self.store_id, chain, flags);
+            chain = crc;
             file.write_at(&bytes, off)?;
             off += bytes.len() as u64;
             moved.push((name, events, snapshots));
         }
         file.sync()?;
-        self.vfs.rename(&tmp, &segment::name(k))?;
-        self.vfs.sync_dir()?;
-        // The new segment k is durable: switch the index over, then drop the old segments.
-        self.floor = k;
-        for (name, events, snapshots) in moved {
-            if let Some(s) = self.index.streams.get_mut(&name) {
-                s.events = events.into();
-                s.snapshots = snapshots.into_iter().collect();
-            }
-        }
-        let old: Vec<u64> = self.segments.range(..k).map(|(&n, _)| n).collect();
-        self.segments.insert(k, Segment { file, len: off });
-        for n in &old {
-            self.segments.remove(n);
-            self.vfs.remove(&segment::name(*n))?;
-        }
-        self.vfs.sync_dir()?;
-        let after = self.total_bytes();
-        self.baseline = after.saturating_sub(self.index.live_bytes);
-        self.stats.compactions += 1;
-        tracing::info!(
-            bytes_before = before,
-            bytes_after = after,
-            segments_removed = old.len(),
-            "compacted the log"
-        );
-        Ok(())
+        Ok((file, off, chain, moved))
     }
 
     #[cfg(test)]
@@ -937,8 +1183,75 @@ impl FileStore {
     }
 }
 
+type Moved = (Arc<str>, Vec<Loc>, Vec<(u64, SnapLoc)>);
+
+/// A compaction failure: before the compacted segment was in place (nothing changed), or
+/// after (the log's state is unknown: fence).
+enum CompactError {
+    Before(io::Error),
+    After(io::Error),
+}
+
 impl Store for FileStore {
     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
-        self.run(batch)
+        if self.phase == Phase::Executing {
+            tracing::error!(dir = %self.vfs.path("").display(), "a previous execute panicked: the store is fenced until reopened");
+            self.fenced = Some(
+                "a previous execute panicked; the store is fenced: reopen it to recover".into(),
+            );
+        }
+        self.phase = Phase::Executing;
+        let results = self.run(batch);
+        self.phase = Phase::Idle;
+        results
+    }
+
+    fn repairs(&self) -> &[Repair] {
+        &self.repairs
+    }
+
+    fn fenced(&self) -> Option<String> {
+        self.fenced.clone()
+    }
+
+    /// Reopens the store's files in place (keeping the directory lock) and rebuilds the index
+    /// from what is durable; repairs it makes are added to [`Store::repairs`].
+    fn reopen(&mut self) -> Result<(), StorageError> {
+        let loaded = open::load(&*self.vfs, &self.options, Mode::Open).map_err(|e| {
+            tracing::warn!(error = %e, "reopening the store failed; it stays fenced");
+            StorageError::Failed(format!("reopening the store failed: {e}"))
+        })?;
+        self.segments.clear();
+        if let Err(e) = self.install(loaded) {
+            let reason = format!("reopening the store failed: {e}");
+            self.fenced = Some(reason.clone());
+            return Err(StorageError::Failed(reason));
+        }
+        tracing::info!(dir = %self.vfs.path("").display(), "reopened the store");
+        Ok(())
+    }
+}
+
+impl Drop for FileStore {
+    /// A clean shutdown writes a close marker (every frame before it was acknowledged, so
+    /// damage to any of them is corruption, never a torn tail) and records the log's end in
+    /// the identity file (a log found shorter was cut).
+    fn drop(&mut self) {
+        if self.fenced.is_none() && self.phase == Phase::Idle && !self.closed {
+            let closed = self
+                .check_active()
+                .and_then(|()| self.write_marker(Marker::Close))
+                .and_then(|()| {
+                    Manifest {
+                        store: self.store_id,
+                        newest: self.active,
+                        closed: (self.active, self.active_len()),
+                    }
+                    .write(&*self.vfs)
+                });
+            if let Err(error) = closed {
+                tracing::warn!(%error, "recording the clean shutdown failed");
+            }
+        }
     }
 }

@@ -186,6 +186,7 @@ pub(crate) fn small_options() -> FileOptions {
         segment_size: 400,
         compact_min_bytes: 200,
         snapshot_file_min: 20,
+        ..FileOptions::default()
     }
 }
 
@@ -293,17 +294,20 @@ fn heads_survive_compaction_and_reopen() {
         })
     );
     assert_eq!(results[1].1, Ok(Completion::Done));
-    assert_eq!(store.segment_numbers().len(), 2, "old segments dropped");
+    assert_eq!(store.segment_numbers().len(), 1, "old segments dropped");
 }
 
 #[test]
 fn a_torn_tail_is_truncated_and_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = FileStore::open(dir.path()).expect("open");
+    let mut store = FileStore::create(dir.path()).expect("open");
     store.execute(vec![append(1, "s", 0, 3)]);
     store.execute(vec![append(2, "s", 3, 3)]);
+    // What a crash leaves: the files as they are while the store runs (no close marker).
+    let crashed = tempfile::tempdir().expect("tempdir");
+    copy_files(dir.path(), crashed.path());
     drop(store);
-    let seg = dir.path().join(crate::segment::name(1));
+    let seg = crashed.path().join(crate::segment::name(1));
     let len = std::fs::metadata(&seg).expect("meta").len();
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -311,10 +315,17 @@ fn a_torn_tail_is_truncated_and_reported() {
         .expect("open seg");
     file.set_len(len - 5).expect("cut");
     drop(file);
-    let mut store = FileStore::open(dir.path()).expect("reopen");
+    let mut store = FileStore::open(crashed.path()).expect("reopen");
     let torn = store.torn_tail().cloned().expect("torn tail reported");
     assert_eq!(torn.file, seg);
     assert!(torn.dropped_bytes > 0);
+    assert_eq!(store.repairs().len(), 1);
+    assert_eq!(store.repairs()[0].streams, vec![Arc::<str>::from("s")]);
+    let kept = store.repairs()[0].kept_at.clone().expect("kept");
+    assert_eq!(
+        std::fs::read(&kept).expect("quarantined bytes").len() as u64,
+        torn.dropped_bytes
+    );
     let d = dump(&mut store, &["s"]).expect("dump");
     assert_eq!(d[0].1, 3, "the torn batch is gone whole");
     assert_eq!(
@@ -322,14 +333,25 @@ fn a_torn_tail_is_truncated_and_reported() {
         Ok(Completion::Done)
     );
     drop(store);
-    let store = FileStore::open(dir.path()).expect("reopen clean");
+    let store = FileStore::open(crashed.path()).expect("reopen clean");
     assert_eq!(store.torn_tail(), None);
+    assert!(store.repairs().is_empty());
+}
+
+/// Copies the regular files of `from` into `to`.
+pub(crate) fn copy_files(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
 }
 
 #[test]
 fn corruption_mid_log_fails_closed_naming_file_and_offset() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = FileStore::open(dir.path()).expect("open");
+    let mut store = FileStore::create(dir.path()).expect("open");
     for i in 0..3 {
         store.execute(vec![append(i, "s", i * 2, 2)]);
     }
@@ -347,7 +369,7 @@ fn corruption_mid_log_fails_closed_naming_file_and_offset() {
         other => panic!("expected corruption, got {other:?}"),
     }
     let err = FileStore::open(dir.path()).expect_err("still refused");
-    assert!(err.to_string().contains("offset 32"), "{err}");
+    assert!(err.to_string().contains("offset 48"), "{err}");
 }
 
 #[test]
@@ -357,7 +379,7 @@ fn a_missing_segment_fails_closed() {
         segment_size: 100,
         ..FileOptions::default()
     };
-    let mut store = FileStore::open_with(dir.path(), options.clone()).expect("open");
+    let mut store = FileStore::create_with(dir.path(), options.clone()).expect("open");
     for i in 0..6 {
         store.execute(vec![append(i, "s", i * 4, 4)]);
     }
@@ -366,15 +388,15 @@ fn a_missing_segment_fails_closed() {
     let first = dir.path().join(crate::segment::name(1));
     std::fs::remove_file(&first).expect("remove");
     match FileStore::open_with(dir.path(), options) {
-        Err(FileError::Corrupt { file, .. }) => assert_eq!(file, first),
-        other => panic!("expected corruption, got {other:?}"),
+        Err(FileError::Missing { file, .. }) => assert_eq!(file, first),
+        other => panic!("expected a missing segment, got {other:?}"),
     }
 }
 
 #[test]
 fn a_second_opener_gets_a_lock_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FileStore::open(dir.path()).expect("open");
+    let store = FileStore::create(dir.path()).expect("open");
     match FileStore::open(dir.path()) {
         Err(FileError::Locked { path }) => assert_eq!(path, dir.path()),
         other => panic!("expected a lock error, got {other:?}"),
@@ -422,18 +444,29 @@ fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
         disk.fail_at(n);
         let mut model = MemoryStore::new();
         let mut before = None;
+        let mut full = MemoryStore::new();
         for batch in &batches {
             let previous = model.clone();
-            Store::execute(&mut model, batch.clone());
-            store.execute(batch.clone());
+            full = model.clone();
+            Store::execute(&mut full, batch.clone());
+            // A failed snapshot file or compaction fails that command only: the model takes
+            // the commands the store acknowledged.
+            let results = store.execute(batch.clone());
+            let acked: Vec<StreamCommand> = batch
+                .iter()
+                .zip(&results)
+                .filter(|(c, (_, r))| r.is_ok() || !c.command.is_write())
+                .map(|(c, _)| c.clone())
+                .collect();
+            Store::execute(&mut model, acked);
             if store.is_fenced() {
                 before = Some(previous);
                 break;
             }
         }
         let Some(mut before) = before else {
-            // Only removing a dropped snapshot file may fail without fencing: the file is left
-            // unreferenced, and the next open removes it.
+            // Removing a dropped snapshot file, writing a snapshot file or compacting may fail
+            // without fencing: the store stays open and holds what it acknowledged.
             drop(store);
             let reopened = SimDisk::from_image(&disk.image());
             let mut store = sim_store(&reopened, &options)
@@ -447,7 +480,7 @@ fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
                 reopened
                     .image()
                     .keys()
-                    .filter(|f| f.ends_with(".snap"))
+                    .filter(|f| f.ends_with(".snap") && !f.starts_with("quarantine/"))
                     .count(),
                 store.snapshot_files(),
                 "op {n}: unreferenced snapshot file left"
@@ -478,11 +511,118 @@ fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
             sim_store(&reopened, &options).unwrap_or_else(|e| panic!("op {n}: reopen failed: {e}"));
         let got = dump(&mut store, STREAMS);
         assert!(
-            got == dump(&mut before, STREAMS) || got == dump(&mut model, STREAMS),
+            got == dump(&mut before, STREAMS) || got == dump(&mut full, STREAMS),
             "op {n}: not a consistent prefix"
         );
         checked += 1;
     }
     assert!(checked > 20);
-    assert!(unfenced < checked / 4, "{unfenced} failures did not fence");
+    assert!(
+        unfenced > 0,
+        "some failures (snapshot files, compaction) do not fence"
+    );
+}
+
+#[test]
+fn a_store_that_panicked_inside_execute_is_fenced_until_reopened() {
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &FileOptions::default()).expect("open");
+    assert_eq!(
+        store.execute(vec![append(1, "s", 0, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    disk.panic_at(disk.ops() + 1);
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.execute(vec![append(2, "s", 1, 1)])
+    }));
+    assert!(panicked.is_err());
+    let results = store.execute(vec![append(3, "s", 1, 1)]);
+    assert!(
+        matches!(results[0].1, Err(StorageError::Failed(_))),
+        "{results:?}"
+    );
+    assert!(Store::fenced(&store).is_some());
+    Store::reopen(&mut store).expect("reopen");
+    assert_eq!(Store::fenced(&store), None);
+    assert_eq!(
+        store.execute(vec![append(4, "s", 1, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    assert_eq!(dump(&mut store, &["s"]).expect("dump")[0].1, 2);
+}
+
+#[test]
+fn a_failed_snapshot_file_fails_that_command_only() {
+    let disk = SimDisk::new();
+    let options = FileOptions {
+        snapshot_file_min: 10,
+        ..FileOptions::default()
+    };
+    let mut store = sim_store(&disk, &options).expect("open");
+    disk.fail_at(disk.ops() + 1);
+    let results = store.execute(vec![
+        append(1, "a", 0, 2),
+        cmd(
+            "b",
+            Command::SaveSnapshot {
+                id: CommandId(2),
+                snapshot: StoredRecord {
+                    seq: 0,
+                    bytes: vec![5; 100],
+                },
+            },
+        ),
+        append(3, "c", 0, 1),
+    ]);
+    assert_eq!(results[0].1, Ok(Completion::Done));
+    assert!(
+        matches!(results[1].1, Err(StorageError::Failed(_))),
+        "{results:?}"
+    );
+    assert_eq!(results[2].1, Ok(Completion::Done));
+    assert_eq!(Store::fenced(&store), None);
+    assert_eq!(
+        store.execute(vec![append(4, "a", 2, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    drop(store);
+    let mut store = sim_store(&SimDisk::from_image(&disk.image()), &options).expect("reopen");
+    let d = dump(&mut store, &["a", "b", "c"]).expect("dump");
+    assert_eq!((d[0].1, d[1].3.len(), d[2].1), (3, 0, 1));
+    assert!(store.repairs().is_empty(), "{:?}", store.repairs());
+}
+
+#[test]
+fn a_failed_compaction_never_fences_and_a_fenced_store_reopens() {
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &FileOptions::default()).expect("open");
+    for i in 0..5 {
+        store.execute(vec![append(i, "s", i, 1)]);
+    }
+    disk.fail_at(disk.ops() + 2);
+    assert!(matches!(store.compact(), Err(StorageError::Failed(_))));
+    assert_eq!(Store::fenced(&store), None);
+    assert_eq!(store.stats().failed_compactions, 1);
+    assert_eq!(
+        store.execute(vec![append(9, "s", 5, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    store.compact().expect("compaction retried");
+    // A failed log write fences; reopen (keeping the lock) recovers without a restart.
+    disk.fail_at(disk.ops() + 1);
+    let results = store.execute(vec![append(10, "s", 6, 1)]);
+    assert!(matches!(results[0].1, Err(StorageError::Failed(_))));
+    assert!(Store::fenced(&store).is_some());
+    assert!(matches!(
+        store.execute(vec![append(11, "s", 6, 1)])[0].1,
+        Err(StorageError::Failed(_))
+    ));
+    Store::reopen(&mut store).expect("reopen");
+    assert_eq!(Store::fenced(&store), None);
+    let head = dump(&mut store, &["s"]).expect("dump")[0].1;
+    assert!(head == 6 || head == 7, "{head}");
+    assert_eq!(
+        store.execute(vec![append(12, "s", head, 1)])[0].1,
+        Ok(Completion::Done)
+    );
 }

@@ -6,8 +6,6 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::lock::DirLock;
-
 /// A directory of files, named relative to it.
 pub(crate) trait Vfs: Send {
     /// The full path of `name`, for error messages.
@@ -22,6 +20,10 @@ pub(crate) trait Vfs: Send {
     fn remove(&self, name: &str) -> io::Result<()>;
     /// Makes the directory's entries (creations, renames, removals) durable.
     fn sync_dir(&self) -> io::Result<()>;
+    /// Creates the sub-directory `name` if absent (the quarantine folder).
+    fn create_dir(&self, name: &str) -> io::Result<()>;
+    /// The identity (device, inode) of the file the name `name` leads to now.
+    fn file_id(&self, name: &str) -> io::Result<(u64, u64)>;
 }
 
 /// An open file.
@@ -36,20 +38,37 @@ pub(crate) trait VfsFile: Send {
     fn sync(&mut self) -> io::Result<()>;
     /// Sets the file's length.
     fn truncate(&mut self, len: u64) -> io::Result<()>;
+    /// The identity (device, inode) of the open file.
+    fn id(&self) -> io::Result<(u64, u64)>;
 }
 
 /// The real file system: one locked directory.
 #[derive(Debug)]
 pub(crate) struct RealFs {
     dir: PathBuf,
+    /// The directory, open: synced after entry changes, and `flock`ed (see the `lock` module).
     handle: File,
-    _lock: DirLock,
+}
+
+/// Whether [`RealFs::open`] may create the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirMode {
+    /// The directory must exist.
+    Existing,
+    /// Create it (and its parents) if absent.
+    CreateIfAbsent,
 }
 
 impl RealFs {
-    /// Opens (creating it if absent) and locks `dir`.
-    pub fn open(dir: &Path) -> Result<Self, crate::FileError> {
+    /// Opens and locks `dir` (creating it first if `mode` allows and it is absent).
+    pub fn open(dir: &Path, mode: DirMode) -> Result<Self, crate::FileError> {
         if !dir.is_dir() {
+            if mode == DirMode::Existing {
+                return Err(crate::FileError::NotAStore {
+                    path: dir.to_owned(),
+                    reason: "the directory does not exist".into(),
+                });
+            }
             std::fs::create_dir_all(dir).map_err(|source| crate::FileError::Io {
                 op: "creating the store directory",
                 path: dir.to_owned(),
@@ -69,18 +88,22 @@ impl RealFs {
                     source,
                 })?;
         }
-        let lock = DirLock::acquire(dir)?;
         let handle = File::open(dir).map_err(|source| crate::FileError::Io {
             op: "opening the store directory",
             path: dir.to_owned(),
             source,
         })?;
+        crate::lock::acquire(dir, &handle)?;
         Ok(Self {
             dir: dir.to_owned(),
             handle,
-            _lock: lock,
         })
     }
+}
+
+fn stat_id(stat: &rustix::fs::Stat) -> (u64, u64) {
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    (stat.st_dev as u64, stat.st_ino as u64)
 }
 
 impl Vfs for RealFs {
@@ -119,6 +142,17 @@ impl Vfs for RealFs {
     fn sync_dir(&self) -> io::Result<()> {
         self.handle.sync_all()
     }
+
+    fn create_dir(&self, name: &str) -> io::Result<()> {
+        match std::fs::create_dir(self.dir.join(name)) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            other => other,
+        }
+    }
+
+    fn file_id(&self, name: &str) -> io::Result<(u64, u64)> {
+        Ok(stat_id(&rustix::fs::stat(self.dir.join(name))?))
+    }
 }
 
 struct RealFile(File);
@@ -142,5 +176,9 @@ impl VfsFile for RealFile {
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
+    }
+
+    fn id(&self) -> io::Result<(u64, u64)> {
+        Ok(stat_id(&rustix::fs::fstat(&self.0)?))
     }
 }

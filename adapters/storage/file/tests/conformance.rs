@@ -8,7 +8,7 @@ fn file_store_passes_the_conformance_kit() {
     let report = persevere_conformance::run_reopenable(
         "file",
         || tempfile::tempdir().expect("a temporary directory"),
-        |dir| FileStore::open(dir.path()).expect("the store opens"),
+        |dir| FileStore::open_or_create(dir.path()).expect("the store opens"),
     );
     assert!(
         report.results.len() >= 35,

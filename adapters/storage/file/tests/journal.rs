@@ -70,7 +70,8 @@ fn a_journal_recovers_from_a_reopened_file_store() {
         let stream = format!("counter/{strategy:?}");
         let mut expected = Counter::default();
         {
-            let mut store = FileStore::open_with(dir.path(), options.clone()).expect("open");
+            let mut store =
+                FileStore::open_or_create_with(dir.path(), options.clone()).expect("open");
             let mut state = Counter::default();
             let mut journal = Journal::new(config(&stream, strategy), Counter::default);
             drive(&mut journal, &mut store, &mut state);

@@ -38,7 +38,7 @@ fn kill_child() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let mut store = FileStore::open_with(&dir, options()).expect("child open");
+    let mut store = FileStore::open_or_create_with(&dir, options()).expect("child open");
     let mut heads: HashMap<&str, u64> = HashMap::new();
     for &s in STREAMS {
         heads.insert(s, dump(&mut store, s).expect("child read").0);

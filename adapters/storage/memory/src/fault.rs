@@ -15,6 +15,11 @@ pub enum Fault {
     Conflict,
     /// The next read (snapshot load or event read) fails.
     FailRead,
+    /// The next write fails with an unknown outcome, without writing, and fences the store:
+    /// every command fails until [`Store::reopen`](persevere_core::Store::reopen) (as a file
+    /// store does after a failed log write or fsync). See
+    /// [`Memory::fail_reopens`](crate::Memory::fail_reopens).
+    Fence,
 }
 
 impl Fault {

@@ -16,6 +16,12 @@ struct Inner {
     latency: Option<Duration>,
     batches: u64,
     commands: u64,
+    /// Why the store refuses every command, after a [`Fault::Fence`].
+    fenced: Option<String>,
+    /// Reopens still to fail.
+    failing_reopens: u32,
+    /// Successful reopens.
+    reopens: u64,
 }
 
 /// An in-memory [`Store`]: a cloneable handle, every clone sees the same streams.
@@ -90,6 +96,40 @@ impl Memory {
         f(&mut self.lock().store)
     }
 
+    /// Makes the next `n` calls of [`Store::reopen`] fail (the store stays fenced).
+    ///
+    /// ```
+    /// use persevere_core::{Command, CommandId, Store, StreamCommand};
+    /// use persevere_memory::{Fault, Memory};
+    ///
+    /// let memory = Memory::new();
+    /// let mut store = memory.clone();
+    /// let read = || vec![StreamCommand {
+    ///     stream: "a".into(),
+    ///     command: Command::ReadEvents { id: CommandId(1), from: 1, limit: 1 },
+    /// }];
+    /// memory.inject(Fault::Fence);
+    /// memory.fail_reopens(1);
+    /// let append = StreamCommand {
+    ///     stream: "a".into(),
+    ///     command: Command::Append { id: CommandId(2), expected_last: 0, events: vec![], snapshot: None },
+    /// };
+    /// assert!(store.execute(vec![append])[0].1.is_err());
+    /// assert!(store.fenced().is_some() && store.execute(read())[0].1.is_err());
+    /// assert!(store.reopen().is_err());
+    /// assert!(store.reopen().is_ok());
+    /// assert!(store.execute(read())[0].1.is_ok());
+    /// assert_eq!(memory.reopens(), 1);
+    /// ```
+    pub fn fail_reopens(&self, n: u32) {
+        self.lock().failing_reopens = n;
+    }
+
+    /// How many times [`Store::reopen`] lifted a fence.
+    pub fn reopens(&self) -> u64 {
+        self.lock().reopens
+    }
+
     /// How many batches ([`Store::execute`] calls) and commands were executed.
     pub fn executed(&self) -> (u64, u64) {
         let inner = self.lock();
@@ -112,11 +152,18 @@ impl Inner {
     fn run(&mut self, stream: &str, command: Command) -> CommandResult {
         let id = command.id();
         let injected = |what: &str| format!("injected fault: {what}");
+        if let Some(reason) = &self.fenced {
+            return (id, Err(StorageError::Failed(format!("fenced: {reason}"))));
+        }
         match self.take_fault(stream, &command) {
             None => self.store.execute(stream, command),
             Some(Fault::Reject) => (id, Err(StorageError::Rejected(injected("rejected")))),
             Some(Fault::FailBeforeWrite) | Some(Fault::FailRead) => {
                 (id, Err(StorageError::Failed(injected("not executed"))))
+            }
+            Some(Fault::Fence) => {
+                self.fenced = Some(injected("fenced"));
+                (id, Err(StorageError::Failed(injected("fenced"))))
             }
             Some(Fault::FailAfterWrite) => {
                 let _ = self.store.execute(stream, command);
@@ -146,6 +193,22 @@ impl Store for Memory {
             .map(|StreamCommand { stream, command }| inner.run(&stream, command))
             .collect()
     }
+
+    fn fenced(&self) -> Option<String> {
+        self.lock().fenced.clone()
+    }
+
+    fn reopen(&mut self) -> Result<(), StorageError> {
+        let mut inner = self.lock();
+        if inner.failing_reopens > 0 {
+            inner.failing_reopens -= 1;
+            return Err(StorageError::Failed("injected fault: reopen failed".into()));
+        }
+        if inner.fenced.take().is_some() {
+            inner.reopens += 1;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +230,26 @@ mod tests {
                 snapshot: None,
             },
         }
+    }
+
+    #[test]
+    fn a_fenced_store_refuses_everything_until_reopened() {
+        let memory = Memory::new();
+        let mut store = memory.clone();
+        memory.inject(Fault::Fence);
+        memory.fail_reopens(1);
+        let results = store.execute(vec![append("a", 0), append("b", 0)]);
+        assert!(results.iter().all(|(_, r)| r.is_err()));
+        assert!(store.fenced().is_some());
+        assert!(store.execute(vec![append("a", 0)])[0].1.is_err());
+        assert!(store.reopen().is_err());
+        assert_eq!(store.reopen(), Ok(()));
+        assert_eq!((store.fenced(), memory.reopens()), (None, 1));
+        assert_eq!(
+            store.execute(vec![append("a", 0)])[0].1,
+            Ok(Completion::Done)
+        );
+        assert_eq!((memory.head("a"), memory.head("b")), (1, 0));
     }
 
     #[test]

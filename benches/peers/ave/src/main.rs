@@ -431,7 +431,7 @@ fn main() -> Result<(), BenchError> {
         },
         || {
             let dir = tempfile::tempdir()?;
-            let file = persevere_ave::FileManager::open(dir.path())?;
+            let file = persevere_ave::FileManager::open_or_create(dir.path())?;
             persist_rate(
                 || ours(Backend::OurFile(file.clone()), false),
                 1,
@@ -456,7 +456,7 @@ fn main() -> Result<(), BenchError> {
         },
         || {
             let dir = tempfile::tempdir()?;
-            let file = persevere_ave::FileManager::open(dir.path())?;
+            let file = persevere_ave::FileManager::open_or_create(dir.path())?;
             persist_rate(
                 || ours(Backend::OurFile(file.clone()), false),
                 ACTORS,

@@ -8,7 +8,7 @@ mod persistent_actor;
 mod registry;
 mod slot;
 
-pub use ops::{last_seq, persist, persist_all, snapshot, start_store, stream_id};
+pub use ops::{last_seq, persist, persist_all, repairs, snapshot, start_store, stream_id};
 /// Why an upcaster could not read an old record (see [`PersistentActor::upcast_event`]).
 pub use persevere_core::UpcastError;
 pub use persistence::{FullPersistence, LightPersistence, Persistence, PersistenceType};

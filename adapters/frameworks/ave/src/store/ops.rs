@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ave_actors_actor::ActorContext;
-use persevere_core::JournalConfig;
+use persevere_core::{JournalConfig, Repair};
 
 use crate::error::Error;
 use crate::key::EncryptedKey;
@@ -191,4 +191,18 @@ where
     let slot = slot(actor, ctx).await?;
     let slot = lock(&slot).await;
     Ok(slot.last_seq())
+}
+
+/// What `actor`'s store repaired or set aside (when its manager's store was opened, or
+/// reopened after a failure) that may involve `actor`'s stream: repairs naming the stream, and
+/// those naming none. Each one was also logged as a WARN when the store was opened and when
+/// this actor's store started. See [`Backend::repairs_for`](persevere_driver::Backend::repairs_for);
+/// [`Manager::repairs`] lists every repair of the store.
+pub async fn repairs<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Vec<Repair>, Error>
+where
+    A: PersistentActor,
+{
+    let slot = slot(actor, ctx).await?;
+    let slot = lock(&slot).await;
+    Ok(slot.repairs())
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use persevere_core::{Journal, JournalConfig, PersistError, Rejection};
-use persevere_driver::{os_random, Backend, Driver};
+use persevere_driver::{os_random, Backend, Driver, Resume};
 
 use crate::error::Error;
 use crate::key::EncryptedKey;
@@ -25,12 +25,19 @@ impl<A> Recipe<A>
 where
     A: PersistentActor,
 {
-    fn journal(&self) -> Result<Journal<Held<A>>, persevere_driver::Error> {
+    /// Builds the journal, again and again: the driver calls it once to open the stream and
+    /// again to recover it after a storage outage stopped it.
+    fn builder(&self) -> persevere_driver::Recipe<Held<A>, persevere_core::Borsh> {
+        let config = self.config.clone();
+        let key = self.key.clone();
         let base = Arc::clone(&self.base);
-        let journal = Journal::new(self.config.clone(), move || Held(A::clone(&base)));
-        Ok(match &self.key {
-            Some(key) => journal.with_encryption(Arc::clone(key.ring()), os_random()?),
-            None => journal,
+        Box::new(move || {
+            let base = Arc::clone(&base);
+            let journal = Journal::new(config.clone(), move || Held(A::clone(&base)));
+            Ok(match &key {
+                Some(key) => journal.with_encryption(Arc::clone(key.ring()), os_random()?),
+                None => journal,
+            })
         })
     }
 
@@ -42,8 +49,7 @@ where
             source,
         };
         let mut state = Held(A::clone(&self.base));
-        let journal = self.journal().map_err(recover)?;
-        let driver = Driver::open(&self.backend, journal, &mut state)
+        let driver = Driver::open_with(&self.backend, self.builder(), &mut state)
             .await
             .map_err(recover)?;
         Ok((driver, state))
@@ -109,6 +115,22 @@ where
         actor: &mut A,
         events: Batch<A::Event>,
     ) -> Result<(), Error> {
+        if self.driver.needs_resume() {
+            // A storage outage stopped the journal: the driver recovers the durable state (and
+            // refuses this request if a write of unknown outcome had landed); the actor takes it
+            // through `PersistentActor::update`, as at start.
+            let stream = self.driver.stream().to_owned();
+            let fail = |source| Error::Persist {
+                stream: stream.clone(),
+                source,
+            };
+            let mut recovered = Held(A::clone(&self.recipe.base));
+            let resumed = self.driver.resume(&mut recovered).await.map_err(fail)?;
+            if resumed != Resume::Unchanged {
+                actor.update(recovered.0);
+            }
+            resumed.check().map_err(fail)?;
+        }
         let result = {
             let mut lent = Lent::new(actor, &mut self.spare);
             match events {
@@ -136,8 +158,17 @@ where
         }
     }
 
-    /// Writes a snapshot of `state`.
+    /// Writes a snapshot of `state`. A journal stopped by a storage outage is not recovered
+    /// here (that would recover a copy, not the actor): the snapshot fails, and the next persist
+    /// recovers the actor.
     pub(crate) async fn snapshot(&mut self, state: A) -> Result<(), Error> {
+        let stopped = self.driver.journal().stop_reason();
+        if let Some(reason) = stopped.filter(|_| self.driver.needs_resume()) {
+            return Err(Error::Snapshot {
+                stream: self.driver.stream().to_owned(),
+                source: persevere_driver::Error::Stopped(reason.clone()),
+            });
+        }
         let mut held = Held(state);
         self.driver
             .snapshot(&mut held)
@@ -147,6 +178,11 @@ where
                 stream: self.driver.stream().to_owned(),
                 source,
             })
+    }
+
+    /// What the store repaired that may involve this stream.
+    pub(crate) fn repairs(&self) -> Vec<persevere_core::Repair> {
+        self.driver.repairs()
     }
 
     /// Replaces the actor's state with the durable one (newest snapshot + replay).

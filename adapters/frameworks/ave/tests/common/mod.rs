@@ -94,6 +94,8 @@ pub enum Msg {
     Snapshot,
     Get,
     LastSeq,
+    /// What the store repaired that may involve this actor's stream.
+    Repairs,
 }
 
 impl ave_actors_actor::Message for Msg {}
@@ -103,6 +105,7 @@ pub enum Resp {
     Ok,
     Value(u64, Vec<u64>),
     Seq(u64),
+    Repairs(Vec<persevere_core::Repair>),
 }
 
 impl ave_actors_actor::Response for Resp {}
@@ -167,6 +170,7 @@ where
             Msg::Snapshot => self.snapshot(ctx).await?,
             Msg::Get => return Ok(Resp::Value(self.value, self.history.clone())),
             Msg::LastSeq => return Ok(Resp::Seq(store::last_seq(self, ctx).await?)),
+            Msg::Repairs => return Ok(Resp::Repairs(store::repairs(self, ctx).await?)),
         }
         Ok(Resp::Ok)
     }

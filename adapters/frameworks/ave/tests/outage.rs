@@ -1,0 +1,44 @@
+//! A store that stays unreachable longer than a journal's re-reads: the actor's persists fail,
+//! and once the store can be reopened the same actor goes on, without a restart.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use ave_actors_actor::ActorRef;
+use common::{new_system, start, stop, value, Full, Msg, Setup};
+use persevere_ave::MemoryManager;
+use persevere_memory::Fault;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_goes_on_after_an_outage_longer_than_its_re_reads() {
+    let manager = MemoryManager::default();
+    let memory = manager.memory().clone();
+    let (system, runner) = new_system();
+    let counter: ActorRef<Full> = start(&system, "c", Setup::new(manager.clone()))
+        .await
+        .unwrap();
+    counter.ask(Msg::Add(1)).await.unwrap();
+    memory.inject(Fault::Fence);
+    memory.fail_reopens(u32::MAX);
+    let error = counter.ask(Msg::Add(1)).await.unwrap_err();
+    // The outcome is unknown (`landed: None`): until the journal recovers, the actor may show
+    // the event it applied before writing.
+    assert!(error.to_string().contains("landed: None"), "{error}");
+    memory.fail_reopens(0);
+    // While the backend's reopen backoff runs, persists fail at once: try again a little later.
+    let mut refused = 0;
+    while counter.ask(Msg::Add(5)).await.is_err() {
+        refused += 1;
+        assert!(refused < 10_000, "the store never came back");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(value(&counter).await, 6);
+    stop(system, runner).await;
+
+    let (system, runner) = new_system();
+    let counter: ActorRef<Full> = start(&system, "c", Setup::new(manager)).await.unwrap();
+    assert_eq!(value(&counter).await, 6);
+    stop(system, runner).await;
+}

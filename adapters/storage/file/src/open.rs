@@ -1,0 +1,498 @@
+//! Open and reopen: read the identity file, check every segment names this store and its
+//! place, replay the log into an index, and set aside (never destroy) what is not used.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::sync::Arc;
+
+use persevere_core::Repair;
+
+use crate::batch;
+use crate::frame::{HeaderError, SegmentHeader, FORMAT, SEGMENT_HEADER_LEN};
+use crate::index::{Index, Marker, Op, SnapLoc};
+use crate::manifest::{self, Manifest, ManifestError};
+use crate::quarantine;
+use crate::segment::{self, End, Segment};
+use crate::snapshot_file;
+use crate::store::{FileOptions, Recovery, TornTail};
+use crate::vfs::Vfs;
+use crate::FileError;
+
+/// What an open may do when the directory holds no store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The store must exist.
+    Open,
+    /// The store must not exist.
+    Create,
+    /// Open the store, or create it if the directory holds none.
+    OpenOrCreate,
+}
+
+/// Everything open rebuilt.
+pub(crate) struct Loaded {
+    pub store_id: u64,
+    pub index: Index,
+    pub segments: BTreeMap<u64, Segment>,
+    pub active: u64,
+    pub floor: u64,
+    pub newest_recorded: u64,
+    /// Where the log ended at the last clean shutdown.
+    pub clean_end: (u64, u64),
+    pub repairs: Vec<Repair>,
+    pub torn_tail: Option<TornTail>,
+    pub next_snapshot_file: u64,
+    /// The newest segment ends with a seal: the next write needs a new segment.
+    pub active_sealed: bool,
+    /// Frames written after the last close marker (or since creation).
+    pub closed: bool,
+}
+
+pub(crate) fn io_err(
+    vfs: &dyn Vfs,
+    op: &'static str,
+    name: &str,
+) -> impl Fn(io::Error) -> FileError {
+    let path = vfs.path(name);
+    move |source| FileError::Io {
+        op,
+        path: path.clone(),
+        source,
+    }
+}
+
+fn version_error(vfs: &dyn Vfs, name: &str, format: u16) -> FileError {
+    let file = vfs.path(name);
+    if format > FORMAT {
+        FileError::NewerFormat {
+            file,
+            format,
+            supported: FORMAT,
+        }
+    } else {
+        FileError::OlderFormat {
+            file,
+            format,
+            supported: FORMAT,
+        }
+    }
+}
+
+fn is_own_temp(name: &str) -> bool {
+    name == manifest::TEMP
+        || name.strip_suffix(".tmp").is_some_and(|n| {
+            segment::parse_name(n).is_some() || snapshot_file::parse_name(n).is_some()
+        })
+}
+
+struct Repairer<'a> {
+    vfs: &'a dyn Vfs,
+    recovery: Recovery,
+    repairs: Vec<Repair>,
+}
+
+impl Repairer<'_> {
+    /// Refuses in strict mode, else records and logs the repair.
+    fn check(&self, name: &str, what: &str) -> Result<(), FileError> {
+        match self.recovery {
+            Recovery::Strict => Err(FileError::NeedsRepair {
+                file: self.vfs.path(name),
+                what: what.into(),
+            }),
+            Recovery::Repair => Ok(()),
+        }
+    }
+
+    fn done(&mut self, what: String, kept: String, streams: Vec<Arc<str>>) {
+        let kept = self.vfs.path(&kept).display().to_string();
+        tracing::warn!(what = %what, kept_at = %kept, streams = ?streams, "the file store set data aside at open");
+        self.repairs.push(Repair::new(what, Some(kept), streams));
+    }
+
+    /// Moves a whole file of the store's own into quarantine.
+    fn set_aside(&mut self, name: &str, why: &str) -> Result<(), FileError> {
+        self.check(name, why)?;
+        let what = format!(
+            "{}: {why}; moved to quarantine",
+            self.vfs.path(name).display()
+        );
+        let kept = quarantine::move_file(self.vfs, name, &what).map_err(io_err(
+            self.vfs,
+            "moving to quarantine",
+            name,
+        ))?;
+        self.done(what, kept, Vec::new());
+        Ok(())
+    }
+}
+
+/// Opens (or creates) the store in `vfs`.
+pub(crate) fn load(vfs: &dyn Vfs, options: &FileOptions, mode: Mode) -> Result<Loaded, FileError> {
+    let names = vfs.list().map_err(io_err(vfs, "listing", ""))?;
+    let has_manifest = names.iter().any(|n| n == manifest::NAME);
+    let mut numbers: Vec<u64> = names
+        .iter()
+        .filter_map(|n| segment::parse_name(n))
+        .collect();
+    numbers.sort_unstable();
+    let snapshot_files: Vec<u64> = names
+        .iter()
+        .filter_map(|n| snapshot_file::parse_name(n))
+        .collect();
+    let evidence = if has_manifest {
+        Some(manifest::NAME.to_owned())
+    } else {
+        numbers
+            .first()
+            .map(|&n| segment::name(n))
+            .or_else(|| snapshot_files.first().map(|&id| snapshot_file::name(id)))
+    };
+    let create = match (mode, &evidence) {
+        (Mode::Create, Some(found)) => {
+            return Err(FileError::AlreadyAStore {
+                path: vfs.path(""),
+                found: found.clone(),
+            })
+        }
+        (Mode::Open, None) => {
+            return Err(FileError::NotAStore {
+                path: vfs.path(""),
+                reason: format!("no identity file `{}` and no segment", manifest::NAME),
+            })
+        }
+        (Mode::Create | Mode::OpenOrCreate, None) => true,
+        (Mode::Open | Mode::OpenOrCreate, Some(_)) => false,
+    };
+    let mut rep = Repairer {
+        vfs,
+        recovery: options.recovery,
+        repairs: Vec::new(),
+    };
+    for name in names.iter().filter(|n| is_own_temp(n)) {
+        rep.set_aside(name, "a temporary file left by an interrupted write")?;
+    }
+    let manifest = if create {
+        let m = Manifest {
+            store: manifest::new_store_id(),
+            newest: 0,
+            closed: (0, 0),
+        };
+        m.write(vfs)
+            .map_err(io_err(vfs, "creating the identity file", manifest::NAME))?;
+        tracing::info!(dir = %vfs.path("").display(), store_id = %format!("{:016x}", m.store), "created a file store");
+        m
+    } else {
+        match Manifest::read(vfs) {
+            Ok(m) => m,
+            Err(ManifestError::Version(v)) => return Err(version_error(vfs, manifest::NAME, v)),
+            Err(ManifestError::Bad(reason)) => {
+                return Err(FileError::Corrupt {
+                    file: vfs.path(manifest::NAME),
+                    offset: 0,
+                    reason: reason.into(),
+                })
+            }
+            Err(ManifestError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(FileError::Missing {
+                    file: vfs.path(manifest::NAME),
+                    reason: format!(
+                        "the directory holds the store's files ({}) but not its identity file",
+                        evidence.unwrap_or_default()
+                    ),
+                })
+            }
+            Err(ManifestError::Io(e)) => return Err(io_err(vfs, "reading", manifest::NAME)(e)),
+        }
+    };
+    let store = manifest.store;
+
+    // Headers: each names this store and its own place.
+    let mut headers = BTreeMap::new();
+    for (i, &n) in numbers.iter().enumerate() {
+        let name = segment::name(n);
+        let file = vfs
+            .open(&name, false)
+            .map_err(io_err(vfs, "opening", &name))?;
+        let len = file.len().map_err(io_err(vfs, "reading", &name))?;
+        let mut head = vec![0u8; (len as usize).min(SEGMENT_HEADER_LEN)];
+        file.read_at(&mut head, 0)
+            .map_err(io_err(vfs, "reading", &name))?;
+        match SegmentHeader::decode(&head) {
+            Ok(h) if h.store != store => {
+                return Err(FileError::Foreign {
+                    file: vfs.path(&name),
+                    expected: store,
+                    found: h.store,
+                })
+            }
+            Ok(h) if h.number == n && h.floor <= n => {
+                headers.insert(n, h);
+            }
+            Ok(_) => {
+                return Err(FileError::Corrupt {
+                    file: vfs.path(&name),
+                    offset: 0,
+                    reason: "segment header does not match its file name".into(),
+                })
+            }
+            Err(HeaderError::Version(v)) => return Err(version_error(vfs, &name, v)),
+            Err(HeaderError::Bad(reason)) => {
+                // Only the creation of a segment newer than the identity file records can
+                // have been interrupted.
+                let newest = i + 1 == numbers.len();
+                let interrupted = newest
+                    && n == manifest.newest + 1
+                    && (len < SEGMENT_HEADER_LEN as u64 || head.iter().all(|&b| b == 0));
+                if !interrupted {
+                    return Err(FileError::Corrupt {
+                        file: vfs.path(&name),
+                        offset: 0,
+                        reason: reason.into(),
+                    });
+                }
+                rep.set_aside(
+                    &name,
+                    "a segment whose creation was interrupted (incomplete header)",
+                )?;
+            }
+        }
+    }
+    let floor = headers.values().map(|h| h.floor).max().unwrap_or(0);
+    let stale: Vec<u64> = headers.range(..floor).map(|(&n, _)| n).collect();
+    for n in stale {
+        headers.remove(&n);
+        rep.set_aside(
+            &segment::name(n),
+            &format!("a segment replaced by compaction (below the floor {floor})"),
+        )?;
+    }
+    // Complete: the newest segment is the recorded one (or the next, if the identity file's
+    // update was interrupted), and no segment from the floor on is missing.
+    let newest = headers.keys().next_back().copied().unwrap_or(0);
+    if newest < manifest.newest {
+        return Err(FileError::Missing {
+            file: vfs.path(&segment::name(manifest.newest)),
+            reason: format!(
+                "the identity file records segment {} but the newest present is {}",
+                manifest.newest, newest
+            ),
+        });
+    }
+    if newest > manifest.newest + 1 {
+        return Err(FileError::Corrupt {
+            file: vfs.path(&segment::name(newest)),
+            offset: 0,
+            reason: format!(
+                "a segment beyond the newest the identity file records ({})",
+                manifest.newest
+            ),
+        });
+    }
+    for (expected, &n) in (floor.max(1)..).zip(headers.keys()) {
+        if n != expected {
+            return Err(FileError::Missing {
+                file: vfs.path(&segment::name(expected)),
+                reason: "a segment is missing from the middle of the log".into(),
+            });
+        }
+    }
+    if headers.is_empty() && floor == 0 && manifest.newest > 0 {
+        return Err(FileError::Missing {
+            file: vfs.path(&segment::name(manifest.newest)),
+            reason: "every segment is gone".into(),
+        });
+    }
+
+    let mut loaded = Loaded {
+        store_id: store,
+        index: Index::default(),
+        segments: BTreeMap::new(),
+        active: 0,
+        floor,
+        newest_recorded: manifest.newest,
+        clean_end: manifest.closed,
+        repairs: Vec::new(),
+        torn_tail: None,
+        next_snapshot_file: 1,
+        active_sealed: false,
+        closed: true,
+    };
+    let last = headers.keys().next_back().copied();
+    for (&n, header) in &headers {
+        replay(vfs, &mut loaded, &mut rep, n, header, Some(n) == last)?;
+    }
+    loaded.index.dropped_files.clear();
+    reconcile_snapshot_files(vfs, &mut loaded, &mut rep, &snapshot_files)?;
+    loaded.active = last.unwrap_or(0);
+    loaded.repairs = rep.repairs;
+    Ok(loaded)
+}
+
+fn replay(
+    vfs: &dyn Vfs,
+    loaded: &mut Loaded,
+    rep: &mut Repairer<'_>,
+    n: u64,
+    header: &SegmentHeader,
+    last: bool,
+) -> Result<(), FileError> {
+    let name = segment::name(n);
+    let mut file = vfs
+        .open(&name, false)
+        .map_err(io_err(vfs, "opening", &name))?;
+    let file_len = file.len().map_err(io_err(vfs, "reading", &name))?;
+    let compacted = header.floor == n;
+    let mut seen_batch = false;
+    let mut marker: Option<Marker> = None;
+    let index = &mut loaded.index;
+    let corrupt = |offset: u64, reason: String| FileError::Corrupt {
+        file: vfs.path(&name),
+        offset,
+        reason,
+    };
+    let (end, chain) = segment::scan_frames(
+        &*file,
+        file_len,
+        loaded.store_id,
+        SegmentHeader::chain(&header.encode()),
+        last,
+        io_err(vfs, "reading", &name),
+        |seen| {
+            if marker == Some(Marker::Seal) {
+                return Err(corrupt(seen.at, "a frame after the segment's seal".into()));
+            }
+            let (start, end) = seen.payload;
+            let ops = batch::decode(seen.data, seen.base, start, end, n)
+                .map_err(|r| corrupt(seen.at, r.into()))?;
+            marker = None;
+            for op in ops {
+                let checkpoint = matches!(op, Op::Checkpoint { .. });
+                if checkpoint && (!compacted || seen_batch) {
+                    return Err(corrupt(
+                        seen.at,
+                        "checkpoint outside a compacted segment".into(),
+                    ));
+                }
+                if let Op::Marker(m) = op {
+                    marker = Some(m);
+                } else {
+                    seen_batch |= !checkpoint;
+                }
+                index.apply(op).map_err(|r| {
+                    corrupt(seen.at, format!("operation does not fit the log: {r}"))
+                })?;
+            }
+            Ok(())
+        },
+    )?;
+    let (clean_seg, clean_len) = loaded.clean_end;
+    let below_clean_end = |at: u64| n == clean_seg && at < clean_len;
+    let len = match end {
+        End::Clean => file_len,
+        End::Torn { at } if below_clean_end(at) => {
+            return Err(corrupt(
+                at,
+                format!("damaged before the end recorded at the last clean shutdown ({clean_len})"),
+            ))
+        }
+        End::Torn { at } => {
+            let dropped = file_len - at;
+            let mut bytes = vec![0u8; dropped as usize];
+            file.read_at(&mut bytes, at)
+                .map_err(io_err(vfs, "reading", &name))?;
+            let streams = bytes
+                .get(crate::frame::FRAME_HEADER_LEN..)
+                .map(batch::streams_in)
+                .unwrap_or_default();
+            let what = format!(
+                "{}: cut the torn tail at offset {at} ({dropped} bytes): the last write before a crash, never acknowledged unless a journal remembers it",
+                vfs.path(&name).display()
+            );
+            rep.check(&name, &what)?;
+            let kept = quarantine::keep_bytes(vfs, &name, &bytes, &what).map_err(io_err(
+                vfs,
+                "copying to quarantine",
+                &name,
+            ))?;
+            file.truncate(at)
+                .and_then(|()| file.sync())
+                .map_err(io_err(vfs, "truncating", &name))?;
+            rep.done(what, kept, streams);
+            loaded.torn_tail = Some(TornTail {
+                file: vfs.path(&name),
+                offset: at,
+                dropped_bytes: dropped,
+            });
+            marker = None;
+            at
+        }
+        End::Corrupt { at, reason } => return Err(corrupt(at, reason.into())),
+    };
+    if below_clean_end(len) {
+        return Err(FileError::Missing {
+            file: vfs.path(&name),
+            reason: format!(
+                "the segment ends at offset {len}, before the end recorded at the last clean shutdown ({clean_len}): it was cut"
+            ),
+        });
+    }
+    if !last && marker != Some(Marker::Seal) {
+        return Err(FileError::Missing {
+            file: vfs.path(&name),
+            reason: format!(
+                "the segment ends at offset {len} without its seal although a newer segment exists: it was cut"
+            ),
+        });
+    }
+    if last {
+        loaded.active_sealed = marker == Some(Marker::Seal);
+        loaded.closed = marker == Some(Marker::Close);
+    }
+    loaded.segments.insert(n, Segment { file, len, chain });
+    Ok(())
+}
+
+/// Snapshot files the log references must be there (a missing one is reported, and loading
+/// it answers `Damaged`); this store's files it does not reference (written by a batch that
+/// never committed, or dropped by one whose removal was interrupted) go to quarantine; files
+/// of another store are left alone.
+fn reconcile_snapshot_files(
+    vfs: &dyn Vfs,
+    loaded: &mut Loaded,
+    rep: &mut Repairer<'_>,
+    present: &[u64],
+) -> Result<(), FileError> {
+    let referenced: HashSet<u64> = loaded
+        .index
+        .streams
+        .values()
+        .flat_map(|s| s.snapshots.values())
+        .filter_map(|l| match l {
+            SnapLoc::File { id, .. } => Some(*id),
+            SnapLoc::Log(_) => None,
+        })
+        .collect();
+    let present_set: HashSet<u64> = present.iter().copied().collect();
+    for (stream, s) in &loaded.index.streams {
+        for (seq, loc) in &s.snapshots {
+            if let SnapLoc::File { id, .. } = loc {
+                if !present_set.contains(id) {
+                    tracing::warn!(file = %vfs.path(&snapshot_file::name(*id)).display(), stream = %stream, seq, "a snapshot file the log references is missing: loading it falls back to an older snapshot or a full replay");
+                }
+            }
+        }
+    }
+    for id in present.iter().filter(|id| !referenced.contains(id)) {
+        let name = snapshot_file::name(*id);
+        match snapshot_file::owner(vfs, *id) {
+            Some(owner) if owner == loaded.store_id => {
+                rep.set_aside(&name, "a snapshot file no log frame references")?;
+            }
+            _ => {
+                tracing::warn!(file = %vfs.path(&name).display(), "a snapshot file this store did not write: left untouched");
+            }
+        }
+    }
+    loaded.next_snapshot_file = present.iter().chain(&referenced).max().map_or(1, |m| m + 1);
+    Ok(())
+}
