@@ -111,20 +111,31 @@ fn sigkill_at_random_moments_never_loses_acknowledged_events() {
             .spawn()
             .expect("spawn child");
         let stdout = child.stdout.take().expect("stdout");
+        // The kill comes at a random moment after the child's first acknowledged append, so
+        // every kill interrupts appends however slow the disk is.
+        let (started, appending) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|line| {
-                    let line = &line[line.find("ack ")?..];
-                    let mut parts = line.strip_prefix("ack ")?.split(' ');
-                    let stream = parts.next()?.to_owned();
-                    let seq = parts.next()?.parse::<u64>().ok()?;
-                    Some((stream, seq))
-                })
-                .collect::<Vec<_>>()
+            let mut acks = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let Some(at) = line.find("ack ") else {
+                    continue;
+                };
+                let mut parts = line[at + 4..].split(' ');
+                let (Some(stream), Some(Ok(seq))) =
+                    (parts.next(), parts.next().map(str::parse::<u64>))
+                else {
+                    continue;
+                };
+                if acks.is_empty() {
+                    let _ = started.send(());
+                }
+                acks.push((stream.to_owned(), seq));
+            }
+            acks
         });
-        std::thread::sleep(Duration::from_micros(3_000 + rng % 40_000));
+        // Returns at the first ack, or when the child exits without any.
+        let _ = appending.recv();
+        std::thread::sleep(Duration::from_micros(rng % 20_000));
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         for (stream, seq) in reader.join().expect("reader") {
