@@ -18,9 +18,9 @@ pub fn server() -> Option<PostgresConfig> {
             !required,
             "PERSEVERE_REQUIRE_POSTGRES=1 but PERSEVERE_POSTGRES_URL is not set"
         );
-        eprintln!(
+        say(
             "PostgreSQL suite skipped: set PERSEVERE_POSTGRES_URL (e.g. \
-             PERSEVERE_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p persevere-postgres) to run it"
+             PERSEVERE_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p persevere-postgres) to run it",
         );
         return None;
     };
@@ -32,10 +32,16 @@ pub fn server() -> Option<PostgresConfig> {
         Ok(_) => Some(config),
         Err(e) if required => panic!("the PostgreSQL server is required but unusable: {e}"),
         Err(e) => {
-            eprintln!("PostgreSQL suite skipped: {e}");
+            say(&format!("PostgreSQL suite skipped: {e}"));
             None
         }
     }
+}
+
+/// Writes to the process's stderr past the test harness's capture, so a skip is seen.
+pub fn say(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
 }
 
 /// A schema of the test's own, dropped with the value.
