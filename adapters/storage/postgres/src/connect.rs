@@ -154,7 +154,7 @@ impl PostgresConfig {
     /// # Ok::<(), persevere_postgres::PostgresError>(())
     /// ```
     pub fn connect(&self) -> Result<Client, PostgresError> {
-        futures::executor::block_on(self.connect_async())
+        crate::block::block_on(self.connect_async())
     }
 
     async fn connect_async(&self) -> Result<Client, PostgresError> {

@@ -34,6 +34,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod block;
 mod connect;
 mod error;
 mod schema;

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use futures::executor::block_on;
+use crate::block::block_on;
 use persevere_core::{
     Command, CommandId, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
 };
