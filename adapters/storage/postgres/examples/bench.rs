@@ -130,10 +130,13 @@ fn main() {
 
     let (write, replay) = rt.block_on(async {
         let backend = backend(&config);
-        let mut c =
-            Persistent::<Counter>::open(&backend, JournalConfig::new("replay"), Counter::default)
-                .await
-                .expect("opens");
+        let mut c = Persistent::<Counter>::open(
+            &backend,
+            JournalConfig::new("replay").snapshot_every(None),
+            Counter::default,
+        )
+        .await
+        .expect("opens");
         let start = Instant::now();
         for _ in 0..1000 {
             c.persist_all(1..=1000u64).await.expect("persists");
@@ -141,10 +144,13 @@ fn main() {
         let write = start.elapsed();
         drop(c);
         let start = Instant::now();
-        let c =
-            Persistent::<Counter>::open(&backend, JournalConfig::new("replay"), Counter::default)
-                .await
-                .expect("recovers");
+        let c = Persistent::<Counter>::open(
+            &backend,
+            JournalConfig::new("replay").snapshot_every(None),
+            Counter::default,
+        )
+        .await
+        .expect("recovers");
         assert_eq!(c.state().0, 1000 * 500_500);
         (write, start.elapsed())
     });
