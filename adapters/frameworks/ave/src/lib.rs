@@ -87,6 +87,7 @@ pub mod file;
 mod key;
 mod manager;
 pub mod memory;
+pub mod postgres;
 pub mod store;
 
 pub use error::Error;
@@ -94,4 +95,5 @@ pub use file::FileManager;
 pub use key::EncryptedKey;
 pub use manager::Manager;
 pub use memory::MemoryManager;
+pub use postgres::PostgresManager;
 pub use store::{FullPersistence, InitializedActor, LightPersistence, PersistentActor};
