@@ -14,7 +14,7 @@ use ave_actors_actor::{
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use persevere_ave::store::{FullPersistence, PersistentActor};
-use persevere_ave::FileManager;
+use persevere_ave::{FileManager, Manager, PostgresManager};
 use persevere_examples::{data_dir, ExampleError};
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +41,7 @@ struct Counter {
     value: u64,
     /// Where the counter is stored (not persisted).
     #[borsh(skip)]
-    manager: Option<FileManager>,
+    manager: Option<Manager>,
 }
 
 #[async_trait]
@@ -80,9 +80,9 @@ impl Handler<Counter> for Counter {
 
 impl PersistentActor for Counter {
     type Persistence = FullPersistence;
-    type InitParams = FileManager;
+    type InitParams = Manager;
 
-    fn create_initial(manager: FileManager) -> Self {
+    fn create_initial(manager: Manager) -> Self {
         Self {
             value: 0,
             manager: Some(manager),
@@ -112,8 +112,12 @@ fn main() -> Result<(), ExampleError> {
         .enable_all()
         .build()?;
     let value = runtime.block_on(async {
-        let manager = FileManager::open_or_create(&data_dir)?;
-        for repair in manager.manager().repairs() {
+        let manager: Manager = if persevere_examples::is_postgres_url(&data_dir) {
+            PostgresManager::open_url(&data_dir)?.into()
+        } else {
+            FileManager::open_or_create(&data_dir)?.into()
+        };
+        for repair in manager.repairs() {
             eprintln!("warning: the store repaired or set aside data: {repair}");
         }
         let (system, mut runner) = ActorSystem::create(Default::default(), Default::default());

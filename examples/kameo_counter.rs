@@ -52,11 +52,22 @@ impl Message<Increment> for CounterActor {
 
 fn main() -> Result<(), ExampleError> {
     let dir = data_dir();
-    std::fs::create_dir_all(&dir)?;
-    let dir = std::fs::canonicalize(&dir)?;
-    let store =
-        Url::from_directory_path(&dir).map_err(|()| "the data directory is not absolute")?;
-    let key = store.join("counter")?;
+    let key = if persevere_examples::is_postgres_url(&dir) {
+        // postgres://user@host/db?schema=s → postgres://user@host/db/counter?schema=s
+        let (base, query) = dir.split_once('?').unwrap_or((&dir, ""));
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        Url::parse(&format!("{}/counter{query}", base.trim_end_matches('/')))?
+    } else {
+        std::fs::create_dir_all(&dir)?;
+        let dir = std::fs::canonicalize(&dir)?;
+        let store =
+            Url::from_directory_path(&dir).map_err(|()| "the data directory is not absolute")?;
+        store.join("counter")?
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -7,7 +7,8 @@
 //! - `ave_counter`: the counter as an ave-actors actor through `persevere-ave`.
 //!
 //! Each of these keeps its journal in DATA_DIR (its first argument, default `counter-data`) and
-//! prints `counter = N` last; a second run prints ten more.
+//! prints `counter = N` last; a second run prints ten more. DATA_DIR may instead be a PostgreSQL
+//! URL (`postgres://user@host:5432/db?schema=name`): the journal then lives on that server.
 //!
 //! - `kameo_manager`: kameo-persistence's quick start, a manager restoring its sub-actors from
 //!   their keys; each run (DATA_DIR default `manager-data`) adds one sub-actor and prints
@@ -42,19 +43,34 @@ pub fn data_dir() -> String {
         .unwrap_or_else(|| "counter-data".to_owned())
 }
 
+/// Whether an example's DATA_DIR argument is a PostgreSQL URL rather than a directory.
+///
+/// ```
+/// assert!(persevere_examples::is_postgres_url("postgres://postgres@127.0.0.1:5432/test"));
+/// assert!(!persevere_examples::is_postgres_url("counter-data"));
+/// ```
+pub fn is_postgres_url(data: &str) -> bool {
+    data.starts_with("postgres://") || data.starts_with("postgresql://")
+}
+
 /// What an example can fail with.
 pub type ExampleError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of the async counter examples, the same on every runtime: opens the file journal
-/// in `data_dir` on `runtime`'s blocking pool, recovers the counter, persists ten increments of
+/// in `data_dir` (or the PostgreSQL journal, when it is a `postgres://` URL) on `runtime`'s blocking pool, recovers the counter, persists ten increments of
 /// 1 and returns the counter. Repairs the store made that involve the counter are printed to
 /// stderr; the first persist that fails is returned as the error.
 pub async fn count_ten(
     runtime: impl persevere_driver::Runtime,
     data_dir: &str,
 ) -> Result<u64, ExampleError> {
-    let store = persevere_file::FileStore::open_or_create(data_dir)?;
-    let backend = persevere_driver::Backend::new(runtime, store);
+    let backend = if is_postgres_url(data_dir) {
+        let store = persevere_postgres::PostgresStore::open(data_dir)?;
+        persevere_driver::Backend::new(runtime, store)
+    } else {
+        let store = persevere_file::FileStore::open_or_create(data_dir)?;
+        persevere_driver::Backend::new(runtime, store)
+    };
     let config = persevere_core::JournalConfig::new("counter");
     let mut counter =
         persevere_driver::Persistent::<Counter>::open(&backend, config, Counter::default).await?;
