@@ -43,4 +43,4 @@ mod store;
 pub use connect::{PostgresConfig, DEFAULT_SCHEMA};
 pub use error::PostgresError;
 pub use schema::SCHEMA_VERSION;
-pub use store::PostgresStore;
+pub use store::{GlobalEvent, GlobalPosition, PostgresStore};

@@ -77,6 +77,28 @@ struct Statements {
     save_snapshot: Statement,
     delete_events: Statement,
     delete_snapshots: Statement,
+    global: Statement,
+}
+
+/// A place in the journal's global order: the writing transaction's id, then the row's
+/// identity. Positions only grow; [`PostgresStore::read_global`] reads after one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct GlobalPosition {
+    /// The id of the transaction that wrote the event (`pg_current_xact_id()`).
+    pub tx: i64,
+    /// The event row's identity within the table.
+    pub pos: i64,
+}
+
+/// An event read in the global order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalEvent {
+    /// Where it is in the global order.
+    pub position: GlobalPosition,
+    /// Its stream.
+    pub stream: String,
+    /// The event record.
+    pub record: StoredRecord,
 }
 
 impl Statements {
@@ -113,6 +135,14 @@ impl Statements {
              SELECT stream FROM won"
         );
         Ok(Self {
+            global: client
+                .prepare(&format!(
+                    "SELECT (tx::text)::int8, pos, stream, seq, payload FROM {s}.events
+                     WHERE (tx, pos) > (($1::int8)::text::xid8, $2::int8)
+                       AND tx < pg_snapshot_xmin(pg_current_snapshot())
+                     ORDER BY tx, pos LIMIT $3"
+                ))
+                .await?,
             append: client.prepare(&append).await?,
             heads: client
                 .prepare(&format!(
@@ -278,6 +308,56 @@ impl PostgresStore {
                 })?;
             Ok(Conn { client, st })
         })
+    }
+
+    /// Reads up to `limit` events after `after` in the journal's global order, across every
+    /// stream. Only transactions older than every one still running are read
+    /// (`pg_snapshot_xmin`), so a reader that goes on from the last position it saw never skips
+    /// an event whose transaction committed late. Start from `GlobalPosition::default()`.
+    ///
+    /// ```no_run
+    /// use persevere_postgres::{GlobalPosition, PostgresStore};
+    ///
+    /// let mut store = PostgresStore::open("postgres://postgres@127.0.0.1:5432/test?schema=doc")?;
+    /// let mut after = GlobalPosition::default();
+    /// for event in store.read_global(after, 1000).expect("a read") {
+    ///     println!("{} #{}", event.stream, event.record.seq);
+    ///     after = event.position;
+    /// }
+    /// # Ok::<(), persevere_postgres::PostgresError>(())
+    /// ```
+    pub fn read_global(
+        &mut self,
+        after: GlobalPosition,
+        limit: usize,
+    ) -> Result<Vec<GlobalEvent>, StorageError> {
+        if let Some(reason) = &self.fenced {
+            return Err(StorageError::Failed(format!("fenced: {reason}")));
+        }
+        let Some(conn) = self.conn.as_ref() else {
+            return Err(StorageError::Failed("no connection".into()));
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = block_on(
+            conn.client
+                .query(&conn.st.global, &[&after.tx, &after.pos, &limit]),
+        )
+        .map_err(|e| StorageError::Failed(e.to_string()))?;
+        rows.iter()
+            .map(|row| {
+                let failed =
+                    |e: tokio_postgres::Error| StorageError::Failed(format!("unreadable row: {e}"));
+                let seq = seq_from(row, 3)?;
+                Ok(GlobalEvent {
+                    position: GlobalPosition {
+                        tx: row.try_get(0).map_err(failed)?,
+                        pos: row.try_get(1).map_err(failed)?,
+                    },
+                    stream: row.try_get(2).map_err(failed)?,
+                    record: record(seq, payload_from(row, 4, seq)?),
+                })
+            })
+            .collect()
     }
 
     fn fence(&mut self, reason: String) {
