@@ -115,3 +115,35 @@ fn a_table_that_is_not_ours_is_refused_and_left_alone() {
         Err(PostgresError::NotOurs { .. })
     ));
 }
+
+#[test]
+fn a_wrong_password_is_named() {
+    // Needs no shared server, only the PostgreSQL binaries; runs with the suite.
+    if common::server().is_none() {
+        return;
+    }
+    let Some(cluster) = common::cluster::Cluster::start(&["-A", "scram-sha-256"], Some("right"))
+    else {
+        common::say(
+            "SKIPPED a_wrong_password_is_named: no private cluster could be started (initdb from \
+             `pg_config --bindir` or PERSEVERE_POSTGRES_BIN, run as a non-root user)",
+        );
+        return;
+    };
+    let url = |password: &str| {
+        cluster
+            .url()
+            .replace("postgres@", &format!("postgres:{password}@"))
+    };
+    match PostgresStore::open(&url("wrong")).map(|_| ()) {
+        Err(e @ PostgresError::Authentication { .. }) => {
+            let shown = e.to_string();
+            assert!(
+                shown.contains("password") && !shown.contains("wrong"),
+                "{shown}"
+            );
+        }
+        other => panic!("expected Authentication, got {other:?}"),
+    }
+    assert!(PostgresStore::open(&url("right")).is_ok());
+}

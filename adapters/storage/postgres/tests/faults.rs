@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,112 +133,13 @@ fn terminated_connections_lose_no_acknowledged_event_and_duplicate_none() {
     check(&acked, &recovered(&schema.config, "s"));
 }
 
-/// A private cluster in a temporary directory, stopped on drop.
-struct Cluster {
-    dir: PathBuf,
-    bin: PathBuf,
-    port: u16,
-    as_user: Option<&'static str>,
-    _tmp: tempfile::TempDir,
-}
-
-impl Cluster {
-    fn start() -> Option<Self> {
-        // The server's tools: PERSEVERE_POSTGRES_BIN, else what `pg_config --bindir` says.
-        let bin = match std::env::var_os("PERSEVERE_POSTGRES_BIN") {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let out = Process::new("pg_config").arg("--bindir").output().ok()?;
-                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-            }
-        };
-        if !bin.join("initdb").exists() {
-            return None;
-        }
-        let tmp = tempfile::tempdir().ok()?;
-        let dir = tmp.path().join("data");
-        let root = Process::new("id").arg("-u").output().ok()?.stdout == b"0\n";
-        let as_user = root.then_some("postgres");
-        if root {
-            Process::new("chown")
-                .args(["-R", "postgres"])
-                .arg(tmp.path())
-                .status()
-                .ok()?;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let cluster = Self {
-            dir,
-            bin,
-            port,
-            as_user,
-            _tmp: tmp,
-        };
-        let initdb = cluster.run("initdb", &["-A", "trust", "-U", "postgres", "-D"]);
-        if !initdb {
-            return None;
-        }
-        cluster.ctl(&["start"]).then_some(cluster)
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) -> bool {
-        let program = self.bin.join(tool);
-        let mut command = match self.as_user {
-            Some(user) => {
-                let mut c = Process::new("runuser");
-                c.args(["-u", user, "--"]).arg(&program);
-                c
-            }
-            None => Process::new(&program),
-        };
-        command
-            .args(args)
-            .arg(&self.dir)
-            .stdout(std::process::Stdio::null());
-        command.status().is_ok_and(|s| s.success())
-    }
-
-    fn ctl(&self, action: &[&str]) -> bool {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
-            self.port,
-            self.dir.display()
-        );
-        let mut args: Vec<&str> = action.to_vec();
-        args.extend(["-w", "-o", &options, "-l"]);
-        let log = self.dir.with_extension("log");
-        let log = log.to_string_lossy().into_owned();
-        args.push(&log);
-        args.push("-D");
-        self.run("pg_ctl", &args)
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn path(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.ctl(&["stop", "-m", "immediate"]);
-    }
-}
-
 #[test]
 fn a_server_restart_loses_no_acknowledged_event_and_duplicates_none() {
     // Runs with the suite; it needs no shared server, only the PostgreSQL binaries.
     if common::server().is_none() {
         return;
     }
-    let Some(cluster) = Cluster::start() else {
+    let Some(cluster) = common::cluster::Cluster::start(&["-A", "trust"], None) else {
         common::say(
             "SKIPPED a_server_restart_loses_no_acknowledged_event_and_duplicates_none: no private \
              cluster could be started (initdb from `pg_config --bindir` or PERSEVERE_POSTGRES_BIN, \

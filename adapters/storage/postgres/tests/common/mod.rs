@@ -2,6 +2,8 @@
 //! their own per test, and a few commands.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use persevere_core::{
