@@ -248,6 +248,8 @@ fn validate(
     events: &[StoredRecord],
     snapshot: Option<&StoredRecord>,
 ) -> Result<u64, StorageError> {
+    // Every seq must fit a bigint: checked first, so the arithmetic below cannot overflow.
+    seq_param(expected_last.saturating_add(events.len() as u64))?;
     let contiguous = events
         .iter()
         .zip(expected_last + 1..)
@@ -259,7 +261,6 @@ fn validate(
                 .into(),
         ));
     }
-    seq_param(last)?;
     Ok(last)
 }
 
@@ -672,5 +673,30 @@ impl Store for PostgresStore {
             }
             Err(e) => Err(StorageError::Failed(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(seqs: &[u64]) -> Vec<StoredRecord> {
+        seqs.iter().map(|&seq| record(seq, vec![1])).collect()
+    }
+
+    #[test]
+    fn appends_are_checked_before_they_reach_the_server() {
+        assert_eq!(validate(2, &records(&[3, 4]), None), Ok(4));
+        assert_eq!(validate(2, &records(&[3, 4]), records(&[4]).first()), Ok(4));
+        let rejected = |r: Result<u64, StorageError>| matches!(r, Err(StorageError::Rejected(_)));
+        assert!(rejected(validate(2, &[], None)));
+        assert!(rejected(validate(2, &records(&[3, 5]), None)));
+        assert!(rejected(validate(2, &records(&[3]), records(&[2]).first())));
+        assert!(rejected(validate(u64::MAX, &records(&[0]), None)));
+        assert!(rejected(validate(
+            i64::MAX as u64,
+            &records(&[1 << 63]),
+            None
+        )));
     }
 }
