@@ -20,10 +20,11 @@ pub fn server() -> Option<PostgresConfig> {
             !required,
             "PERSEVERE_REQUIRE_POSTGRES=1 but PERSEVERE_POSTGRES_URL is not set"
         );
-        say(
-            "PostgreSQL suite skipped: set PERSEVERE_POSTGRES_URL (e.g. \
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| say(
+            "\nPostgreSQL suite skipped: set PERSEVERE_POSTGRES_URL (e.g. \
              PERSEVERE_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo test -p persevere-postgres) to run it",
-        );
+        ));
         return None;
     };
     let config = match PostgresConfig::from_url(&url) {
