@@ -15,7 +15,7 @@ use ave_actors_actor::{
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use persevere_ave::store::{FullPersistence, PersistentActor};
-use persevere_ave::{FileManager, Manager, SqliteManager};
+use persevere_ave::{FileManager, Manager, PostgresManager, SqliteManager};
 use persevere_examples::{data_dir, ExampleError};
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +115,8 @@ fn main() -> Result<(), ExampleError> {
     let value = runtime.block_on(async {
         let manager: Manager = if data_dir.starts_with("sqlite://") {
             SqliteManager::open_url(&data_dir)?.into()
+        } else if persevere_examples::is_postgres_url(&data_dir) {
+            PostgresManager::open_url(&data_dir)?.into()
         } else {
             FileManager::open_or_create(&data_dir)?.into()
         };

@@ -102,8 +102,14 @@ pub(crate) fn increment(
 
 fn run() -> Result<u64, ExampleError> {
     let dir = data_dir();
+    if persevere_examples::is_postgres_url(&dir) {
+        return run_on(persevere_postgres::PostgresStore::open(&dir)?, &dir);
+    }
+    run_on(FileStore::open_or_create(&dir)?, &dir)
+}
+
+fn run_on(mut store: impl Store, dir: &str) -> Result<u64, ExampleError> {
     let epoch = Instant::now();
-    let mut store = FileStore::open_or_create(&dir)?;
     report_repairs(store.repairs());
     let mut state = Counter::default();
     let mut journal = Journal::<Counter>::new(

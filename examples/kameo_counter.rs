@@ -56,6 +56,15 @@ fn main() -> Result<(), ExampleError> {
     let key = if dir.starts_with("sqlite://") {
         // The built-in `sqlite` scheme: the database, then the stream.
         Url::parse(&format!("{}/counter", dir.trim_end_matches('/')))?
+    } else if persevere_examples::is_postgres_url(&dir) {
+        // postgres://user@host/db?schema=s → postgres://user@host/db/counter?schema=s
+        let (base, query) = dir.split_once('?').unwrap_or((&dir, ""));
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        Url::parse(&format!("{}/counter{query}", base.trim_end_matches('/')))?
     } else {
         std::fs::create_dir_all(&dir)?;
         let dir = std::fs::canonicalize(&dir)?;

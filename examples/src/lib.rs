@@ -7,8 +7,9 @@
 //! - `ave_counter`: the counter as an ave-actors actor through `persevere-ave`.
 //!
 //! Each of these keeps its journal in DATA_DIR (its first argument, default `counter-data`) and
-//! prints `counter = N` last; a second run prints ten more. Except `counter`, they also take a
-//! SQLite URL instead of a directory (`sqlite:///absolute/path.db` or `sqlite://relative.db`).
+//! prints `counter = N` last; a second run prints ten more. DATA_DIR may instead be a SQLite URL
+//! (`sqlite:///absolute/path.db` or `sqlite://relative.db`) or a PostgreSQL URL
+//! (`postgres://user@host:5432/db?schema=name`): the journal then lives in that database.
 //!
 //! - `kameo_manager`: kameo-persistence's quick start, a manager restoring its sub-actors from
 //!   their keys; each run (DATA_DIR default `manager-data`) adds one sub-actor and prints
@@ -43,11 +44,23 @@ pub fn data_dir() -> String {
         .unwrap_or_else(|| "counter-data".to_owned())
 }
 
-/// The store `location` names: a SQLite database for a `sqlite://` URL, else the file journal
-/// in that directory.
+/// Whether an example's DATA_DIR argument is a PostgreSQL URL rather than a directory.
+///
+/// ```
+/// assert!(persevere_examples::is_postgres_url("postgres://postgres@127.0.0.1:5432/test"));
+/// assert!(!persevere_examples::is_postgres_url("counter-data"));
+/// ```
+pub fn is_postgres_url(data: &str) -> bool {
+    data.starts_with("postgres://") || data.starts_with("postgresql://")
+}
+
+/// The store `location` names: a SQLite database for a `sqlite://` URL, a PostgreSQL journal
+/// for a `postgres://` URL, else the file journal in that directory (created on first use).
 pub fn open_store(location: &str) -> Result<Box<dyn persevere_core::Store>, ExampleError> {
     if location.starts_with("sqlite://") {
         Ok(Box::new(persevere_sqlite::SqliteStore::open_url(location)?))
+    } else if is_postgres_url(location) {
+        Ok(Box::new(persevere_postgres::PostgresStore::open(location)?))
     } else {
         Ok(Box::new(persevere_file::FileStore::open_or_create(
             location,
@@ -58,8 +71,8 @@ pub fn open_store(location: &str) -> Result<Box<dyn persevere_core::Store>, Exam
 /// What an example can fail with.
 pub type ExampleError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The body of the async counter examples, the same on every runtime: opens the file journal
-/// in `data_dir` on `runtime`'s blocking pool, recovers the counter, persists ten increments of
+/// The body of the async counter examples, the same on every runtime: opens the store
+/// `data_dir` names ([`open_store`]) on `runtime`'s blocking pool, recovers the counter, persists ten increments of
 /// 1 and returns the counter. Repairs the store made that involve the counter are printed to
 /// stderr; the first persist that fails is returned as the error.
 pub async fn count_ten(

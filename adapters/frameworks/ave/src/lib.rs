@@ -90,6 +90,7 @@ mod manager;
 pub mod memory;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod postgres;
 pub mod store;
 
 pub use error::Error;
@@ -99,4 +100,5 @@ pub use manager::Manager;
 pub use memory::MemoryManager;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteManager;
+pub use postgres::PostgresManager;
 pub use store::{FullPersistence, InitializedActor, LightPersistence, PersistentActor};

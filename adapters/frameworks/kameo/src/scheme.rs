@@ -10,6 +10,7 @@
 //! | `file://data/actors/counter-1` | file journal in `data/actors` (relative) | `counter-1` |
 //! | `memory://tests/counter-1` | in-memory store `tests` | `counter-1` |
 //! | `sqlite:///var/lib/app/actors.db/counter-1` | SQLite database `/var/lib/app/actors.db` (feature `sqlite`) | `counter-1` |
+//! | `postgres://app@db:5432/orders/counter-1?schema=actors` | PostgreSQL database `orders`, schema `actors` | `counter-1` |
 //!
 //! A key's query carries options for its store, given to the opener with the location (the
 //! key that opens the store first sets them; later keys share the open store): for `file`,
@@ -67,6 +68,8 @@ static SCHEMES: LazyLock<Mutex<Schemes>> = LazyLock::new(|| {
     openers.insert("memory".into(), Arc::new(open_memory));
     #[cfg(feature = "sqlite")]
     openers.insert("sqlite".into(), Arc::new(open_sqlite));
+    openers.insert("postgres".into(), Arc::new(open_postgres));
+    openers.insert("postgresql".into(), Arc::new(open_postgres));
     Mutex::new(Schemes {
         openers,
         stores: HashMap::new(),
@@ -110,6 +113,13 @@ fn file_options(location: &str) -> Result<FileOptions, String> {
         }
     }
     Ok(options)
+}
+
+/// Opens the PostgreSQL journal a `postgres://` location names (the key's query, e.g.
+/// `?schema=name`, included).
+fn open_postgres(location: &str, runtime: &Tokio) -> Result<Backend, String> {
+    let store = persevere_postgres::PostgresStore::open(location).map_err(|e| e.to_string())?;
+    Ok(Backend::new(runtime.clone(), store))
 }
 
 fn open_memory(_location: &str, runtime: &Tokio) -> Result<Backend, String> {
