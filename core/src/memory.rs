@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
+use crate::SharedBytes;
 
 /// One stream's records. Fields are public so tests can tamper with stored bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -11,9 +12,9 @@ pub struct StreamData {
     /// The highest seq ever appended (compaction does not lower it).
     pub head: u64,
     /// Event records by seq.
-    pub events: BTreeMap<u64, Vec<u8>>,
+    pub events: BTreeMap<u64, SharedBytes>,
     /// Snapshot records by the seq they cover.
-    pub snapshots: BTreeMap<u64, Vec<u8>>,
+    pub snapshots: BTreeMap<u64, SharedBytes>,
 }
 
 /// Streams by id; distinct ids never share records, whatever their spelling.
@@ -170,7 +171,7 @@ mod tests {
     fn rec(seq: u64) -> StoredRecord {
         StoredRecord {
             seq,
-            bytes: vec![seq as u8],
+            bytes: vec![seq as u8].into(),
         }
     }
 

@@ -172,7 +172,7 @@ impl Inner {
             Some(Fault::Conflict) => {
                 let rogue = self.store.stream_mut(stream);
                 let seq = rogue.head + 1;
-                rogue.events.insert(seq, b"another writer".to_vec());
+                rogue.events.insert(seq, b"another writer".to_vec().into());
                 rogue.head = seq;
                 self.store.execute(stream, command)
             }
@@ -225,7 +225,7 @@ mod tests {
                 expected_last,
                 events: vec![StoredRecord {
                     seq: expected_last + 1,
-                    bytes: vec![7],
+                    bytes: vec![7].into(),
                 }],
                 snapshot: None,
             },
@@ -299,7 +299,7 @@ mod tests {
         );
         let events = memory.stream("a").map(|s| s.events).unwrap_or_default();
         assert_eq!(
-            events.get(&2).map(Vec::as_slice),
+            events.get(&2).map(|b| b.as_slice()),
             Some(&b"another writer"[..])
         );
     }
