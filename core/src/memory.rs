@@ -48,8 +48,8 @@ impl MemoryStore {
         (id, self.apply(stream, command))
     }
 
-    /// The records of `stream`, created empty if need be (without allocating its id when it
-    /// exists, which is every append but the first).
+    /// The records of `stream`, created empty if need be: one lookup when it exists (every
+    /// append but the first), and its id allocated only when it does not.
     fn stream_entry(&mut self, stream: &str) -> &mut StreamData {
         if !self.streams.contains_key(stream) {
             self.streams
@@ -99,7 +99,10 @@ impl MemoryStore {
                 snapshot,
                 ..
             } => {
-                let s = self.stream_entry(stream);
+                let s = match self.streams.get_mut(stream) {
+                    Some(s) => s,
+                    None => self.stream_entry(stream),
+                };
                 if s.head != expected_last {
                     return Err(StorageError::Conflict {
                         expected: expected_last,

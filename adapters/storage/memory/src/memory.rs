@@ -188,10 +188,11 @@ impl Store for Memory {
         if let Some(latency) = inner.latency {
             std::thread::sleep(latency);
         }
-        batch
-            .into_iter()
-            .map(|StreamCommand { stream, command }| inner.run(&stream, command))
-            .collect()
+        let mut results = Vec::with_capacity(batch.len());
+        for StreamCommand { stream, command } in batch {
+            results.push(inner.run(&stream, command));
+        }
+        results
     }
 
     fn fenced(&self) -> Option<String> {
