@@ -140,7 +140,7 @@ enum Phase {
 /// let append = Command::Append {
 ///     id: CommandId(1),
 ///     expected_last: 0,
-///     events: vec![StoredRecord { seq: 1, bytes: b"hello".to_vec() }],
+///     events: vec![StoredRecord::new(1, b"hello".to_vec())],
 ///     snapshot: None,
 /// };
 /// let results = store.execute(vec![StreamCommand { stream: Arc::from("greeter"), command: append }]);
