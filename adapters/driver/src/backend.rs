@@ -375,6 +375,11 @@ impl Backend {
             .collect()
     }
 
+    /// How long a committer lingers for the next command (see [`with_linger`](Self::with_linger)).
+    pub fn linger(&self) -> Duration {
+        Duration::from_nanos(self.shared.queue.linger.load(Ordering::Relaxed))
+    }
+
     /// The runtime.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.shared.runtime
