@@ -649,7 +649,8 @@ impl Shared {
             while commit.submitted.load(Ordering::Acquire) == seen {
                 spins = spins.wrapping_add(1);
                 if spins % 64 == 0 {
-                    if since.elapsed() >= linger {
+                    // Nobody can submit once the last handle is gone: stop waiting.
+                    if since.elapsed() >= linger || backend.strong_count() == 0 {
                         break;
                     }
                     std::thread::yield_now();
@@ -791,5 +792,67 @@ mod tests {
         assert_eq!((stats.batches, stats.commands, stats.largest), (3, 3, 1));
         assert_eq!(stats.mean_batch(), 1.0);
         assert_eq!(backend.queued(), 0);
+    }
+
+    /// Blocking work on fresh threads, counted.
+    struct Counting(Arc<AtomicU64>);
+
+    impl Runtime for Counting {
+        fn spawn(&self, task: Task) {
+            std::thread::spawn(move || futures::executor::block_on(task));
+        }
+        fn spawn_blocking(&self, work: BlockingWork) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            std::thread::spawn(work);
+        }
+        fn sleep(&self, duration: Duration) -> Task {
+            Box::pin(async move { std::thread::sleep(duration) })
+        }
+    }
+
+    #[test]
+    fn a_lingering_committer_takes_a_lone_writers_next_command_without_a_hand_off() {
+        // A linger far longer than any scheduling delay: each command arrives while the
+        // committer still waits (it stops as soon as the backend is dropped).
+        for (linger, spawns) in [(Duration::from_secs(30), 1), (Duration::ZERO, 20)] {
+            let spawned = Arc::new(AtomicU64::new(0));
+            let backend = Backend::new(Counting(Arc::clone(&spawned)), MemoryStore::new())
+                .with_linger(linger);
+            assert_eq!(backend.linger(), linger);
+            for id in 1..=20 {
+                let outcome = futures::executor::block_on(backend.execute("s".into(), read(id)));
+                assert!(matches!(outcome, Ok(Completion::Events { .. })));
+            }
+            assert_eq!(spawned.load(Ordering::Relaxed), spawns, "linger {linger:?}");
+            assert_eq!(backend.stats().batches, 20);
+        }
+    }
+
+    /// A store that tells when it is dropped.
+    struct Dropped(MemoryStore, std::sync::mpsc::Sender<()>);
+
+    impl Store for Dropped {
+        fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+            Store::execute(&mut self.0, batch)
+        }
+    }
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            let _ = self.1.send(());
+        }
+    }
+
+    #[test]
+    fn a_lingering_committer_never_keeps_the_store_open() {
+        let (sender, dropped) = std::sync::mpsc::channel();
+        let backend = Backend::new(Threads, Dropped(MemoryStore::new(), sender))
+            .with_linger(Duration::from_secs(3600));
+        let outcome = futures::executor::block_on(backend.execute("s".into(), read(1)));
+        assert!(outcome.is_ok());
+        // The committer is still waiting for a next command, yet dropping the last handle
+        // closes the store in this thread, at once.
+        drop(backend);
+        assert_eq!(dropped.try_recv(), Ok(()));
     }
 }
