@@ -5,7 +5,8 @@
 //! - journal: the core `Journal` driven directly over a `FileStore` (no executor);
 //! - driver: `Persistent::persist().await` from a tokio task (current-thread, and
 //!   multi-thread), over a `Backend` running the file store on the blocking pool — what users
-//!   run — with the default linger, and with none (`Backend::with_linger(Duration::ZERO)`).
+//!   run — with the committer lingering 250 µs for the next command
+//!   (`Backend::with_linger`), and with the default (no linger).
 //!
 //! Run with `cargo bench -p persevere-runtime-bench --bench durable`. `PERSEVERE_BENCH_DIR`
 //! picks the file system (default: the target directory's); `PERSEVERE_BENCH_ROUNDS` the
@@ -141,6 +142,9 @@ fn driver(dir: &Path, name: &str, n: u32, multi: bool, linger: Option<Duration>)
         .expect("task")
 }
 
+/// The committer's linger in the "linger" blocks.
+const LINGER: Duration = Duration::from_micros(250);
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -174,15 +178,19 @@ fn main() {
             Box::new(move |d, s| journal_direct(d, s, n)),
         ),
         (
-            "driver, tokio current-thread",
-            Box::new(move |d, s| driver(d, s, n, false, None)),
+            "driver, tokio current-thread, linger",
+            Box::new(move |d, s| driver(d, s, n, false, Some(LINGER))),
         ),
         (
             "driver, tokio current-thread, no linger",
-            Box::new(move |d, s| driver(d, s, n, false, Some(Duration::ZERO))),
+            Box::new(move |d, s| driver(d, s, n, false, None)),
         ),
         (
-            "driver, tokio multi-thread(2)",
+            "driver, tokio multi-thread(2), linger",
+            Box::new(move |d, s| driver(d, s, n, true, Some(LINGER))),
+        ),
+        (
+            "driver, tokio multi-thread(2), no linger",
             Box::new(move |d, s| driver(d, s, n, true, None)),
         ),
     ];
