@@ -4,6 +4,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::SharedBytes;
+
 /// Correlates a [`Command`] with its completion. Ids increase by one per command of a journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CommandId(pub u64);
@@ -19,8 +21,25 @@ impl fmt::Display for CommandId {
 pub struct StoredRecord {
     /// The sequence number (for a snapshot: the last event it covers).
     pub seq: u64,
-    /// The complete envelope ([`crate::record`]).
-    pub bytes: Vec<u8>,
+    /// The complete envelope ([`crate::record`]), in a shared buffer: cloning a record or
+    /// handing it out of a store copies no bytes.
+    pub bytes: SharedBytes,
+}
+
+impl StoredRecord {
+    /// A record of `bytes` (a `Vec<u8>` is taken without a copy) at `seq`.
+    ///
+    /// ```
+    /// use persevere_core::StoredRecord;
+    /// let record = StoredRecord::new(1, b"envelope".to_vec());
+    /// assert_eq!(record.bytes, b"envelope"[..]);
+    /// ```
+    pub fn new(seq: u64, bytes: impl Into<SharedBytes>) -> Self {
+        Self {
+            seq,
+            bytes: bytes.into(),
+        }
+    }
 }
 
 /// A storage operation on the journal's stream, to be executed by the driver.

@@ -588,7 +588,7 @@ where
                         request_bytes += encoded.len();
                         records.push(StoredRecord {
                             seq,
-                            bytes: encoded,
+                            bytes: encoded.into(),
                         });
                     }
                     Err(error) => {
@@ -663,7 +663,7 @@ where
                 Ok((encoded, checksum, _)) => {
                     snapshot = Some(StoredRecord {
                         seq: last,
-                        bytes: encoded,
+                        bytes: encoded.into(),
                     });
                     snapshot_checksum = Some(checksum);
                 }
@@ -822,7 +822,7 @@ where
             Ok((bytes, _, _)) => {
                 let cmd = self.issue(|id| Command::SaveSnapshot {
                     id,
-                    snapshot: StoredRecord { seq, bytes },
+                    snapshot: StoredRecord::new(seq, bytes),
                 });
                 self.op = Op::Snapshotting { cmd, seq, request };
             }

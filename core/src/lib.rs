@@ -145,6 +145,7 @@
 //!   unit-test an entity's persistence and recovery without IO.
 #![forbid(unsafe_code)]
 
+mod bytes;
 pub mod codec;
 pub mod command;
 pub mod config;
@@ -160,6 +161,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use bytes::SharedBytes;
 #[cfg(feature = "serde")]
 pub use codec::Json;
 pub use codec::{Borsh, Codec, CodecError};

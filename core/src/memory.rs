@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
+use crate::SharedBytes;
 
 /// One stream's records. Fields are public so tests can tamper with stored bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -11,9 +12,9 @@ pub struct StreamData {
     /// The highest seq ever appended (compaction does not lower it).
     pub head: u64,
     /// Event records by seq.
-    pub events: BTreeMap<u64, Vec<u8>>,
+    pub events: BTreeMap<u64, SharedBytes>,
     /// Snapshot records by the seq they cover.
-    pub snapshots: BTreeMap<u64, Vec<u8>>,
+    pub snapshots: BTreeMap<u64, SharedBytes>,
 }
 
 /// Streams by id; distinct ids never share records, whatever their spelling.
@@ -47,8 +48,8 @@ impl MemoryStore {
         (id, self.apply(stream, command))
     }
 
-    /// The records of `stream`, created empty if need be (without allocating its id when it
-    /// exists, which is every append but the first).
+    /// The records of `stream`, created empty if need be: one lookup when it exists (every
+    /// append but the first), and its id allocated only when it does not.
     fn stream_entry(&mut self, stream: &str) -> &mut StreamData {
         if !self.streams.contains_key(stream) {
             self.streams
@@ -98,7 +99,10 @@ impl MemoryStore {
                 snapshot,
                 ..
             } => {
-                let s = self.stream_entry(stream);
+                let s = match self.streams.get_mut(stream) {
+                    Some(s) => s,
+                    None => self.stream_entry(stream),
+                };
                 if s.head != expected_last {
                     return Err(StorageError::Conflict {
                         expected: expected_last,
@@ -170,7 +174,7 @@ mod tests {
     fn rec(seq: u64) -> StoredRecord {
         StoredRecord {
             seq,
-            bytes: vec![seq as u8],
+            bytes: vec![seq as u8].into(),
         }
     }
 

@@ -286,7 +286,7 @@ where
                     .bytes
                 }
             };
-            stream.events.insert(seq, bytes);
+            stream.events.insert(seq, bytes.into());
             stream.head = seq;
         }
         Ok(())
@@ -537,7 +537,7 @@ where
                     seq,
                 };
                 let bytes = record::encode(header, b"another writer");
-                rogue.events.insert(seq, bytes);
+                rogue.events.insert(seq, bytes.into());
                 rogue.head = seq;
                 self.store.execute(stream, command).1
             }

@@ -17,6 +17,7 @@ use persevere_core::seal::{
     KEY_ID_LEN, NONCE_LEN, TAG_LEN,
 };
 use persevere_core::testkit::{Fault, Harness, HarnessError};
+use persevere_core::SharedBytes;
 use persevere_core::{
     Command, Completion, Entity, Journal, JournalConfig, JournalEvent, RecoveryError, Strategy,
 };
@@ -105,7 +106,7 @@ fn stream_mut(store: &mut MemoryStore) -> &mut StreamData {
     store.stream_mut(STREAM)
 }
 
-fn records(data: &mut StreamData, kind: RecordKind) -> &mut BTreeMap<u64, Vec<u8>> {
+fn records(data: &mut StreamData, kind: RecordKind) -> &mut BTreeMap<u64, SharedBytes> {
     match kind {
         RecordKind::Event => &mut data.events,
         _ => &mut data.snapshots,
@@ -162,6 +163,13 @@ fn recrc(bytes: &mut Vec<u8>) {
     bytes.extend_from_slice(&crc.to_le_bytes());
 }
 
+/// [`recrc`] on a stored record.
+fn recrc_shared(bytes: &mut SharedBytes) {
+    let mut vec = bytes.to_vec();
+    recrc(&mut vec);
+    *bytes = vec.into();
+}
+
 /// Rewrites a record's header seq (and CRC), so only the associated data can tell.
 fn refile(bytes: &[u8], seq: u64) -> Vec<u8> {
     let mut bytes = bytes.to_vec();
@@ -179,7 +187,7 @@ fn all_positions() -> Vec<(RecordKind, u64)> {
 
 fn key_of(store: &MemoryStore, kind: RecordKind, seq: u64) -> KeyId {
     let mut store = store.clone();
-    let bytes = records(stream_mut(&mut store), kind)[&seq].clone();
+    let bytes = records(stream_mut(&mut store), kind)[&seq].to_vec();
     seal::key_id_of(&bytes).expect("sealed")
 }
 
@@ -328,7 +336,7 @@ fn tamper_every_bit_of_every_field_at_every_position() {
     for (kind, seq) in all_positions() {
         let store = on_read_path(&base, kind, seq);
         let original_key = key_of(&store, kind, seq);
-        let original = records(stream_mut(&mut store.clone()), kind)[&seq].clone();
+        let original = records(stream_mut(&mut store.clone()), kind)[&seq].to_vec();
         let mut fields_seen = std::collections::BTreeSet::new();
         for at in 0..original.len() - 4 {
             fields_seen.insert(field(kind, original.len(), at));
@@ -338,7 +346,7 @@ fn tamper_every_bit_of_every_field_at_every_position() {
                 recrc(&mut bytes);
                 let expect = expect_after_flip(kind, seq, original_key, &bytes, at);
                 let mut tampered = store.clone();
-                records(stream_mut(&mut tampered), kind).insert(seq, bytes);
+                records(stream_mut(&mut tampered), kind).insert(seq, bytes.into());
                 let what = format!(
                     "bit {bit} of byte {at} ({})",
                     field(kind, original.len(), at)
@@ -357,13 +365,13 @@ fn tamper_every_bit_without_crc_fix_is_a_checksum_error() {
     let (base, _) = fixture();
     for (kind, seq) in all_positions() {
         let store = on_read_path(&base, kind, seq);
-        let original = records(stream_mut(&mut store.clone()), kind)[&seq].clone();
+        let original = records(stream_mut(&mut store.clone()), kind)[&seq].to_vec();
         for at in 0..original.len() {
             for bit in 0..8 {
                 let mut bytes = original.clone();
                 bytes[at] ^= 1 << bit;
                 let mut tampered = store.clone();
-                records(stream_mut(&mut tampered), kind).insert(seq, bytes.clone());
+                records(stream_mut(&mut tampered), kind).insert(seq, bytes.clone().into());
                 let opened = open(&tampered);
                 let what = format!("raw bit {bit} of byte {at}");
                 let source = record::decode(&bytes).expect_err("damage is seen");
@@ -399,8 +407,8 @@ fn tamper_below_the_newest_snapshot_is_not_read() {
             .get_mut(&seq)
             .unwrap();
         let last = bytes.len() - 6;
-        bytes[last] ^= 1;
-        recrc(bytes);
+        bytes.make_mut()[last] ^= 1;
+        recrc_shared(bytes);
         assert_eq!(open(&tampered).result, Ok(truth(EVENTS)), "{kind:?} {seq}");
     }
 }
@@ -418,10 +426,10 @@ fn tamper_swap_in_from_another_stream_and_another_store() {
             (&mut from_stream, "another stream"),
             (&mut from_store, "another store"),
         ] {
-            let foreign = records(source, kind)[&seq].clone();
+            let foreign = records(source, kind)[&seq].to_vec();
             // Same plaintext, same position, same key: only the binding differs.
             let mut tampered = on_read_path(&base, kind, seq);
-            records(stream_mut(&mut tampered), kind).insert(seq, foreign.clone());
+            records(stream_mut(&mut tampered), kind).insert(seq, foreign.clone().into());
             let expect = Expect::Error(RecoveryError::Open {
                 kind,
                 seq,
@@ -445,9 +453,9 @@ fn tamper_swap_in_from_another_position() {
                 continue;
             }
             let store = on_read_path(&base, kind, seq);
-            let foreign = records(stream_mut(&mut base.clone()), kind)[&other_seq].clone();
+            let foreign = records(stream_mut(&mut base.clone()), kind)[&other_seq].to_vec();
             let mut tampered = store.clone();
-            records(stream_mut(&mut tampered), kind).insert(seq, foreign.clone());
+            records(stream_mut(&mut tampered), kind).insert(seq, foreign.clone().into());
             let what = format!("record from {other_seq}");
             check(
                 &open(&tampered),
@@ -458,7 +466,7 @@ fn tamper_swap_in_from_another_position() {
             );
 
             let mut tampered = store.clone();
-            records(stream_mut(&mut tampered), kind).insert(seq, refile(&foreign, seq));
+            records(stream_mut(&mut tampered), kind).insert(seq, refile(&foreign, seq).into());
             let expect = Expect::Error(RecoveryError::Open {
                 kind,
                 seq,
@@ -512,8 +520,8 @@ fn tamper_reorder_and_duplicate_events() {
         // Reorder with headers rewritten: the associated data (seq, chain) catches it.
         let mut tampered = store.clone();
         let data = stream_mut(&mut tampered);
-        data.events.insert(seq, refile(&b, seq));
-        data.events.insert(seq + 1, refile(&a, seq + 1));
+        data.events.insert(seq, refile(&b, seq).into());
+        data.events.insert(seq + 1, refile(&a, seq + 1).into());
         let expect = Expect::Error(RecoveryError::Open {
             kind: RecordKind::Event,
             seq,
@@ -533,7 +541,7 @@ fn tamper_reorder_and_duplicate_events() {
         let mut tampered = store.clone();
         stream_mut(&mut tampered)
             .events
-            .insert(seq + 1, refile(&a, seq + 1));
+            .insert(seq + 1, refile(&a, seq + 1).into());
         check(
             &open(&tampered),
             &auth(seq + 1, &store),
@@ -546,7 +554,8 @@ fn tamper_reorder_and_duplicate_events() {
     let mut tampered = base.clone();
     let data = stream_mut(&mut tampered);
     let last = data.events[&EVENTS].clone();
-    data.events.insert(EVENTS + 1, refile(&last, EVENTS + 1));
+    data.events
+        .insert(EVENTS + 1, refile(&last, EVENTS + 1).into());
     data.head = EVENTS + 1;
     check(
         &open(&tampered),
@@ -574,8 +583,9 @@ fn tamper_change_the_key_id() {
             let bytes = records(stream_mut(&mut tampered), kind)
                 .get_mut(&seq)
                 .unwrap();
-            bytes[HEADER_LEN..HEADER_LEN + KEY_ID_LEN].copy_from_slice(&new.0.to_le_bytes());
-            recrc(bytes);
+            bytes.make_mut()[HEADER_LEN..HEADER_LEN + KEY_ID_LEN]
+                .copy_from_slice(&new.0.to_le_bytes());
+            recrc_shared(bytes);
             let source = if new == other {
                 SealError::Authentication { key_id: new }
             } else {
@@ -671,7 +681,7 @@ fn tamper_open_with_wrong_or_missing_keys() {
     let plain_event = stream(plain.store()).events[&4].clone();
     stream_mut(&mut mixed)
         .events
-        .insert(EVENTS + 1, refile(&plain_event, EVENTS + 1));
+        .insert(EVENTS + 1, refile(&plain_event, EVENTS + 1).into());
     stream_mut(&mut mixed).head = EVENTS + 1;
     assert_eq!(
         open(&mixed).result,
@@ -773,7 +783,7 @@ fn tamper_roll_a_snapshot_back_to_an_older_one() {
             let mut tampered = store.clone();
             stream_mut(&mut tampered)
                 .snapshots
-                .insert(newer, refile(&old, newer));
+                .insert(newer, refile(&old, newer).into());
             let expect = Expect::Error(RecoveryError::Open {
                 kind: RecordKind::Snapshot,
                 seq: newer,
@@ -883,13 +893,13 @@ fn tamper_light_strategy_snapshot_and_tail() {
     let store = h.store().clone();
     assert_eq!(open_with(&store, Some(ring()), cfg()).result, Ok(truth(5)));
     // Every bit of the only snapshot, CRC fixed: never a wrong or empty state.
-    let original = stream(&store).snapshots[&5].clone();
+    let original = stream(&store).snapshots[&5].to_vec();
     for at in 0..original.len() - 4 {
         let mut bytes = original.clone();
         bytes[at] ^= 0x10;
         recrc(&mut bytes);
         let mut tampered = store.clone();
-        stream_mut(&mut tampered).snapshots.insert(5, bytes);
+        stream_mut(&mut tampered).snapshots.insert(5, bytes.into());
         let result = open_with(&tampered, Some(ring()), cfg()).result;
         assert!(result.is_err(), "byte {at}: recovered {result:?}");
     }
@@ -952,9 +962,9 @@ fn tamper_no_nonce_is_ever_reused() {
                     } => events
                         .iter()
                         .chain(snapshot)
-                        .map(|r| r.bytes.clone())
+                        .map(|r| r.bytes.to_vec())
                         .collect(),
-                    Command::SaveSnapshot { snapshot, .. } => vec![snapshot.bytes.clone()],
+                    Command::SaveSnapshot { snapshot, .. } => vec![snapshot.bytes.to_vec()],
                     _ => Vec::new(),
                 };
                 for bytes in &records {
@@ -1042,7 +1052,7 @@ fn tamper_random_sealed_payloads_are_open_errors() {
     let mut random = ChaChaRandom::from_u64(SEED);
     for (kind, seq) in [(RecordKind::Event, EVENTS), (RecordKind::Snapshot, 9)] {
         let store = on_read_path(&base, kind, seq);
-        let original = records(stream_mut(&mut store.clone()), kind)[&seq].clone();
+        let original = records(stream_mut(&mut store.clone()), kind)[&seq].to_vec();
         for round in 0..300 {
             let mut len = [0u8; 1];
             random.fill_bytes(&mut len);
@@ -1058,7 +1068,7 @@ fn tamper_random_sealed_payloads_are_open_errors() {
             bytes.extend_from_slice(&[0; 4]);
             recrc(&mut bytes);
             let mut tampered = store.clone();
-            records(stream_mut(&mut tampered), kind).insert(seq, bytes);
+            records(stream_mut(&mut tampered), kind).insert(seq, bytes.into());
             let opened = open(&tampered);
             assert!(
                 matches!(

@@ -110,7 +110,7 @@ fn an_unreadable_snapshot_falls_back_to_an_older_one() {
         .snapshots
         .get_mut(&4)
         .unwrap();
-    newest[25] ^= 0x40;
+    newest.make_mut()[25] ^= 0x40;
     h.crash();
     assert_eq!(restart_state(&mut h), fold(&[1, 2, 3, 4, 5]));
     assert!(h
@@ -135,7 +135,7 @@ fn an_unreadable_snapshot_over_compacted_events_is_a_clear_error() {
         vec![5]
     );
     for snapshot in h.store_mut().stream_mut(STREAM).snapshots.values_mut() {
-        snapshot[24] ^= 1;
+        snapshot.make_mut()[24] ^= 1;
     }
     h.crash();
     match h.restart() {
@@ -366,7 +366,12 @@ fn duplicated_and_out_of_order_events_are_errors() {
 fn a_corrupt_event_is_an_error_never_skipped() {
     let mut h = harness(config());
     h.persist_all((1..=3).map(add)).unwrap();
-    h.store_mut().stream_mut(STREAM).events.get_mut(&2).unwrap()[21] ^= 0x80;
+    h.store_mut()
+        .stream_mut(STREAM)
+        .events
+        .get_mut(&2)
+        .unwrap()
+        .make_mut()[21] ^= 0x80;
     h.crash();
     assert!(matches!(
         h.restart(),
@@ -405,10 +410,10 @@ fn a_record_of_another_codec_is_a_mismatch() {
         type_version: 1,
         seq: 1,
     };
-    h.store_mut()
-        .stream_mut(STREAM)
-        .events
-        .insert(1, record::encode(header, br#"{"Add":{"id":1,"amount":1}}"#));
+    h.store_mut().stream_mut(STREAM).events.insert(
+        1,
+        record::encode(header, br#"{"Add":{"id":1,"amount":1}}"#).into(),
+    );
     h.crash();
     assert!(matches!(
         h.restart(),
@@ -483,8 +488,10 @@ fn v1_record(kind: RecordKind, seq: u64, value: u8) -> Vec<u8> {
 fn upcasters_read_records_of_older_versions() {
     let mut store = MemoryStore::new();
     let s = store.stream_mut("counter");
-    s.snapshots.insert(2, v1_record(RecordKind::Snapshot, 2, 5));
-    s.events.insert(3, v1_record(RecordKind::Event, 3, 7));
+    s.snapshots
+        .insert(2, v1_record(RecordKind::Snapshot, 2, 5).into());
+    s.events
+        .insert(3, v1_record(RecordKind::Event, 3, 7).into());
     s.head = 3;
     let mut h =
         Harness::<CounterV2>::with_store(store, JournalConfig::new("counter"), CounterV2::default)
@@ -501,7 +508,8 @@ fn upcasters_read_records_of_older_versions() {
 fn an_unknown_version_without_upcaster_is_a_decode_error() {
     let mut store = MemoryStore::new();
     let s = store.stream_mut("counter");
-    s.events.insert(1, v1_record(RecordKind::Event, 1, 200));
+    s.events
+        .insert(1, v1_record(RecordKind::Event, 1, 200).into());
     s.head = 1;
     let result = Harness::<Ledger>::with_store(
         store.clone(),
@@ -1283,7 +1291,7 @@ fn an_undo_over_a_damaged_snapshot_and_compacted_events_stops_never_empties_the_
             };
             stream
                 .events
-                .insert(seq, record::encode(header, b"another writer"));
+                .insert(seq, record::encode(header, b"another writer").into());
         }
         let at = h.commands_executed() + 2; // the rebuild's snapshot read
         h.fault_at(at, Fault::Damaged);

@@ -558,7 +558,7 @@ impl Simulation {
             expected_last: head,
             events: vec![StoredRecord {
                 seq: head + 1,
-                bytes: record::encode(header, &payload),
+                bytes: record::encode(header, &payload).into(),
             }],
             snapshot: None,
         };

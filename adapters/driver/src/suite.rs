@@ -471,7 +471,7 @@ pub async fn recovery_failure_is_typed(runtime: SharedRuntime) {
     let memory = Memory::new();
     memory.with_store(|store| {
         let stream = store.stream_mut("c");
-        stream.events.insert(1, b"not a record".to_vec());
+        stream.events.insert(1, b"not a record".to_vec().into());
         stream.head = 1;
     });
     let backend = inline(&runtime, &memory);

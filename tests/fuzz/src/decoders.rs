@@ -36,12 +36,15 @@ fn fuzz_recovery_of_arbitrary_records() {
         .for_each(|(snapshot, events, head)| {
             let mut journal = Journal::<Ledger>::new(JournalConfig::new("fuzz"), Ledger::default);
             let mut state = Ledger::default();
-            let mut snapshot = snapshot.clone().map(|bytes| StoredRecord { seq: 1, bytes });
+            let mut snapshot = snapshot.clone().map(|bytes| StoredRecord {
+                seq: 1,
+                bytes: bytes.into(),
+            });
             let mut events: Vec<StoredRecord> = events
                 .iter()
                 .map(|(seq, bytes)| StoredRecord {
                     seq: u64::from(*seq),
-                    bytes: bytes.clone(),
+                    bytes: bytes.clone().into(),
                 })
                 .collect();
             // The store answers each command by its kind: the snapshot once (then none older),
@@ -159,12 +162,15 @@ fn genuine_store_image() -> &'static persevere_file::sim::Image {
                 );
                 let snapshot = (seq % 3 == 0).then(|| StoredRecord {
                     seq,
-                    bytes: bytes.clone(),
+                    bytes: bytes.clone().into(),
                 });
                 let append = Command::Append {
                     id: CommandId(seq),
                     expected_last: seq - 1,
-                    events: vec![StoredRecord { seq, bytes }],
+                    events: vec![StoredRecord {
+                        seq,
+                        bytes: bytes.into(),
+                    }],
                     snapshot,
                 };
                 let delete = Command::DeleteEvents {

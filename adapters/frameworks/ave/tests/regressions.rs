@@ -287,7 +287,7 @@ async fn a_corrupt_record_fails_the_start_instead_of_starting_fresh() {
             .get_mut(&1)
             .unwrap();
         let last = event.len() - 1;
-        event[last] ^= 0x40;
+        event.make_mut()[last] ^= 0x40;
     });
     let (system, runner) = new_system();
     let setup = Setup::new(manager);

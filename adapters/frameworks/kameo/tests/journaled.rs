@@ -106,7 +106,7 @@ async fn a_corrupt_store_fails_on_start_instead_of_starting_fresh() {
         let stream = store.stream_mut("counter");
         for bytes in stream.snapshots.values_mut() {
             let middle = bytes.len() / 2;
-            bytes[middle] ^= 0x40;
+            bytes.make_mut()[middle] ^= 0x40;
         }
     });
     let again = Counter::spawn(CounterArgs::new(key.clone()));
@@ -120,11 +120,11 @@ async fn a_corrupt_store_fails_on_start_instead_of_starting_fresh() {
         let stream = store.stream_mut("counter");
         for bytes in stream.snapshots.values_mut() {
             let middle = bytes.len() / 2;
-            bytes[middle] ^= 0x40;
+            bytes.make_mut()[middle] ^= 0x40;
         }
         let event = stream.events.get_mut(&2).expect("event 2");
         let last = event.len() - 1;
-        event[last] ^= 0x01;
+        event.make_mut()[last] ^= 0x01;
     });
     let broken = Counter::spawn(CounterArgs::new(key));
     let error = start_error(&broken).await.expect("on_start fails");

@@ -142,7 +142,7 @@ async fn a_corrupt_snapshot_is_an_error_and_is_left_untouched() {
         );
         let (_, bytes) = stream.snapshots.iter_mut().next_back().expect("snapshot");
         let middle = bytes.len() / 2;
-        bytes[middle] ^= 0x20;
+        bytes.make_mut()[middle] ^= 0x20;
     });
     let again = Profile::respawn_persistent(key.clone())
         .await
@@ -161,7 +161,7 @@ async fn a_corrupt_snapshot_is_an_error_and_is_left_untouched() {
             .chain(stream.events.values_mut())
         {
             let third = bytes.len() / 3;
-            bytes[third] ^= 0x20;
+            bytes.make_mut()[third] ^= 0x20;
         }
         stream.clone()
     });

@@ -6,7 +6,8 @@
 //!   stand-in for an fsync), where group commit decides the throughput.
 //!
 //! Run with `cargo bench -p persevere-runtime-bench`. `PERSEVERE_BENCH_EVENTS` sets the number
-//! of sequential events (default 1,000,000).
+//! of sequential events (default 1,000,000); `PERSEVERE_BENCH_ONLY=sequential` runs only the
+//! sequential inline persist on tokio current-thread (for a profiler).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -164,6 +165,17 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    if std::env::var("PERSEVERE_BENCH_ONLY").as_deref() == Ok("sequential") {
+        let elapsed = current.block_on(async {
+            sequential(Arc::new(Tokio::current()), Execution::Inline, events).await
+        });
+        println!(
+            "tokio current-thread   sequential persist, inline memory    {}  ({:.0} ns/persist)",
+            rate(events, elapsed),
+            elapsed.as_nanos() as f64 / events as f64
+        );
+        return;
+    }
     run_on(
         "tokio current-thread",
         &|f| current.block_on(f),

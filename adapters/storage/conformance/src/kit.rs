@@ -73,7 +73,7 @@ where
 pub(crate) fn event(stream: &str, seq: u64) -> StoredRecord {
     StoredRecord {
         seq,
-        bytes: format!("event {seq} of {stream:?}").into_bytes(),
+        bytes: format!("event {seq} of {stream:?}").into_bytes().into(),
     }
 }
 
@@ -81,7 +81,9 @@ pub(crate) fn event(stream: &str, seq: u64) -> StoredRecord {
 pub(crate) fn snapshot(stream: &str, seq: u64, tag: &str) -> StoredRecord {
     StoredRecord {
         seq,
-        bytes: format!("snapshot {seq} of {stream:?} ({tag})").into_bytes(),
+        bytes: format!("snapshot {seq} of {stream:?} ({tag})")
+            .into_bytes()
+            .into(),
     }
 }
 

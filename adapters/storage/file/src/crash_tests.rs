@@ -136,7 +136,7 @@ fn sweep(name: &str, seed: u64, batches: usize, mix: Mix, options: &FileOptions)
                     expected_last: 0,
                     events: vec![StoredRecord {
                         seq: 1,
-                        bytes: b"after".to_vec(),
+                        bytes: b"after".to_vec().into(),
                     }],
                     snapshot: None,
                 },

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use persevere_core::{
-    Command, CommandResult, Completion, Repair, StorageError, Store, StoredRecord, StreamCommand,
+    Command, CommandResult, Completion, Repair, SharedBytes, StorageError, Store, StoredRecord,
+    StreamCommand,
 };
 
 use crate::batch::{self, Placement, SnapIn};
@@ -139,7 +140,7 @@ enum Phase {
 /// let append = Command::Append {
 ///     id: CommandId(1),
 ///     expected_last: 0,
-///     events: vec![StoredRecord { seq: 1, bytes: b"hello".to_vec() }],
+///     events: vec![StoredRecord::new(1, b"hello".to_vec())],
 ///     snapshot: None,
 /// };
 /// let results = store.execute(vec![StreamCommand { stream: Arc::from("greeter"), command: append }]);
@@ -791,7 +792,9 @@ impl FileStore {
         ))
     }
 
-    fn read_locs(&self, locs: &[Loc], pending: &Pending) -> io::Result<Vec<Vec<u8>>> {
+    /// The records at `locs`: each run of nearby records in one segment is read with one
+    /// call into one buffer, and every record is a slice of it (no per-record copy).
+    fn read_locs(&self, locs: &[Loc], pending: &Pending) -> io::Result<Vec<SharedBytes>> {
         const RUN_MAX: u64 = 1 << 20;
         const GAP_MAX: u64 = 64 << 10;
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "index points outside the log");
@@ -800,7 +803,7 @@ impl FileStore {
         while i < locs.len() {
             let loc = locs[i];
             if pending.is_pending(&loc) {
-                out.push(pending.get(&loc).ok_or_else(bad)?.to_vec());
+                out.push(SharedBytes::from(pending.get(&loc).ok_or_else(bad)?));
                 i += 1;
                 continue;
             }
@@ -823,12 +826,12 @@ impl FileStore {
             let seg = self.segments.get(&loc.seg).ok_or_else(bad)?;
             let mut buf = vec![0u8; usize::try_from(end - start).map_err(|_| bad())?];
             seg.file.read_at(&mut buf, start)?;
+            let run = SharedBytes::from(buf);
             for l in &locs[i..j] {
                 let from = (l.off - start) as usize;
                 out.push(
-                    buf.get(from..from + l.len as usize)
-                        .ok_or_else(bad)?
-                        .to_vec(),
+                    run.slice_checked(from..from + l.len as usize)
+                        .ok_or_else(bad)?,
                 );
             }
             i = j;
@@ -922,7 +925,7 @@ impl FileStore {
         seq: u64,
         loc: SnapLoc,
         pending: &Pending,
-    ) -> Result<Vec<u8>, StorageError> {
+    ) -> Result<SharedBytes, StorageError> {
         match loc {
             SnapLoc::Log(loc) => Ok(self
                 .read_locs(&[loc], pending)
@@ -930,10 +933,12 @@ impl FileStore {
                 .pop()
                 .unwrap_or_default()),
             SnapLoc::File { id, len, crc } => {
-                snapshot_file::read(&*self.vfs, self.store_id, id, len, crc).map_err(|reason| {
-                    tracing::warn!(%stream, seq, %reason, "a snapshot cannot be loaded");
-                    StorageError::Damaged { seq, reason }
-                })
+                snapshot_file::read(&*self.vfs, self.store_id, id, len, crc)
+                    .map(SharedBytes::from)
+                    .map_err(|reason| {
+                        tracing::warn!(%stream, seq, %reason, "a snapshot cannot be loaded");
+                        StorageError::Damaged { seq, reason }
+                    })
             }
         }
     }

@@ -89,7 +89,7 @@ fn record(stream: &str, seq: u64, kind: &str, rng: &mut Rng) -> StoredRecord {
     let pad = "x".repeat(rng.below(24) as usize);
     StoredRecord {
         seq,
-        bytes: format!("{kind}|{stream}|{seq}|{pad}").into_bytes(),
+        bytes: format!("{kind}|{stream}|{seq}|{pad}").into_bytes().into(),
     }
 }
 
@@ -206,7 +206,7 @@ fn append(id: u64, stream: &str, expected_last: u64, n: u64) -> StreamCommand {
             events: (expected_last + 1..=expected_last + n)
                 .map(|seq| StoredRecord {
                     seq,
-                    bytes: format!("{stream}:{seq}").into_bytes(),
+                    bytes: format!("{stream}:{seq}").into_bytes().into(),
                 })
                 .collect(),
             snapshot: None,
@@ -568,7 +568,7 @@ fn a_failed_snapshot_file_fails_that_command_only() {
                 id: CommandId(2),
                 snapshot: StoredRecord {
                     seq: 0,
-                    bytes: vec![5; 100],
+                    bytes: vec![5; 100].into(),
                 },
             },
         ),

@@ -45,7 +45,7 @@ fn build(dir: &Path, last_batch: bool, crashed: Option<&Path>) {
                 id: CommandId(1),
                 snapshot: StoredRecord {
                     seq: 2,
-                    bytes: b"snap a 2".to_vec(),
+                    bytes: b"snap a 2".to_vec().into(),
                 },
             },
         },

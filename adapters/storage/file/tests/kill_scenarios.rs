@@ -33,7 +33,7 @@ fn append_one(stream: &str, head: u64, bytes: Vec<u8>) -> StreamCommand {
             expected_last: head,
             events: vec![StoredRecord {
                 seq: head + 1,
-                bytes,
+                bytes: bytes.into(),
             }],
             snapshot: None,
         },

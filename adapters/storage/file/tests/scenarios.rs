@@ -66,7 +66,7 @@ fn s01_a_torn_frame_whose_payload_forms_frames_never_bricks_the_store() {
             expected_last: 0,
             events: vec![StoredRecord {
                 seq: 1,
-                bytes: event.clone(),
+                bytes: event.clone().into(),
             }],
             snapshot: None,
         },
@@ -497,7 +497,7 @@ fn s11_a_group_commit_larger_than_a_frame_is_split() {
             expected_last: 0,
             events: vec![StoredRecord {
                 seq: 1,
-                bytes: vec![7; 500],
+                bytes: vec![7; 500].into(),
             }],
             snapshot: None,
         },

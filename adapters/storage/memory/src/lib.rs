@@ -20,7 +20,7 @@
 //!     command: Command::Append {
 //!         id: CommandId(id),
 //!         expected_last: 0,
-//!         events: vec![StoredRecord { seq: 1, bytes: vec![1] }],
+//!         events: vec![StoredRecord::new(1, vec![1])],
 //!         snapshot: None,
 //!     },
 //! };

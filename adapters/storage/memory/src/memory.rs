@@ -172,7 +172,7 @@ impl Inner {
             Some(Fault::Conflict) => {
                 let rogue = self.store.stream_mut(stream);
                 let seq = rogue.head + 1;
-                rogue.events.insert(seq, b"another writer".to_vec());
+                rogue.events.insert(seq, b"another writer".to_vec().into());
                 rogue.head = seq;
                 self.store.execute(stream, command)
             }
@@ -188,10 +188,11 @@ impl Store for Memory {
         if let Some(latency) = inner.latency {
             std::thread::sleep(latency);
         }
-        batch
-            .into_iter()
-            .map(|StreamCommand { stream, command }| inner.run(&stream, command))
-            .collect()
+        let mut results = Vec::with_capacity(batch.len());
+        for StreamCommand { stream, command } in batch {
+            results.push(inner.run(&stream, command));
+        }
+        results
     }
 
     fn fenced(&self) -> Option<String> {
@@ -225,7 +226,7 @@ mod tests {
                 expected_last,
                 events: vec![StoredRecord {
                     seq: expected_last + 1,
-                    bytes: vec![7],
+                    bytes: vec![7].into(),
                 }],
                 snapshot: None,
             },
@@ -299,7 +300,7 @@ mod tests {
         );
         let events = memory.stream("a").map(|s| s.events).unwrap_or_default();
         assert_eq!(
-            events.get(&2).map(Vec::as_slice),
+            events.get(&2).map(|b| b.as_slice()),
             Some(&b"another writer"[..])
         );
     }

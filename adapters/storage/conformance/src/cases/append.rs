@@ -50,15 +50,15 @@ pub(crate) fn conflict_writes_nothing(ctx: &mut Ctx<'_>) -> Outcome {
         events: vec![
             persevere_core::StoredRecord {
                 seq: 2,
-                bytes: b"overwrite".to_vec(),
+                bytes: b"overwrite".to_vec().into(),
             },
             persevere_core::StoredRecord {
                 seq: 3,
-                bytes: b"overwrite".to_vec(),
+                bytes: b"overwrite".to_vec().into(),
             },
             persevere_core::StoredRecord {
                 seq: 4,
-                bytes: b"overwrite".to_vec(),
+                bytes: b"overwrite".to_vec().into(),
             },
         ],
         snapshot: None,

@@ -96,7 +96,7 @@ pub(crate) fn bytes_round_trip_exactly(ctx: &mut Ctx<'_>) -> Outcome {
         .zip(1..)
         .map(|(bytes, seq)| persevere_core::StoredRecord {
             seq,
-            bytes: bytes.clone(),
+            bytes: bytes.clone().into(),
         })
         .collect();
     let id = kit.id();

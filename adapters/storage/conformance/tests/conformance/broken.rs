@@ -341,7 +341,7 @@ impl Broken {
                 },
             ) => {
                 for record in &mut events {
-                    record.bytes.truncate(64 * 1024);
+                    record.bytes = record.bytes.slice(..64 * 1024);
                 }
                 store.execute(
                     stream,

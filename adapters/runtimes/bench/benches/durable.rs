@@ -1,0 +1,221 @@
+//! One entity's durable persists through the driver, against the raw fdatasync rate of the
+//! same directory, in blocks interleaved in one run (the disk is shared and noisy):
+//!
+//! - raw: 64 B `pwrite` + `fdatasync` in a loop;
+//! - journal: the core `Journal` driven directly over a `FileStore` (no executor);
+//! - driver: `Persistent::persist().await` from a tokio task (current-thread, and
+//!   multi-thread), over a `Backend` running the file store on the blocking pool — what users
+//!   run — with the committer lingering 250 µs for the next command
+//!   (`Backend::with_linger`), and with the default (no linger).
+//!
+//! Run with `cargo bench -p persevere-runtime-bench --bench durable`. `PERSEVERE_BENCH_DIR`
+//! picks the file system (default: the target directory's); `PERSEVERE_BENCH_ROUNDS` the
+//! number of interleaved rounds (default 7) and `PERSEVERE_BENCH_PERSISTS` the persists per
+//! block (default 300). Medians of rates and of per-round ratios are printed.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use persevere_core::{Entity, Journal, JournalConfig, Store, StreamCommand};
+use persevere_driver::{Backend, Persistent};
+use persevere_file::FileStore;
+use persevere_tokio::Tokio;
+
+/// 40 payload bytes: with the record envelope's 24, a 64-byte event record.
+type Payload = [u8; 40];
+
+#[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+struct Account {
+    events: u64,
+}
+
+impl Entity for Account {
+    type Event = Payload;
+    type Error = String;
+    fn apply(&mut self, _: &Payload) -> Result<(), String> {
+        self.events += 1;
+        Ok(())
+    }
+}
+
+fn env(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn raw_fdatasync(dir: &Path, n: u32) -> f64 {
+    let path = dir.join("raw.bin");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("raw file");
+    let record = [0x5Au8; 64];
+    let start = Instant::now();
+    for i in 0..u64::from(n) {
+        file.write_all_at(&record, i * 64).expect("write");
+        file.sync_data().expect("fdatasync");
+    }
+    let rate = f64::from(n) / start.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(path).expect("remove");
+    rate
+}
+
+/// The `Journal` driven directly: each persist is one `execute` (one fdatasync).
+fn journal_direct(dir: &Path, name: &str, n: u32) -> f64 {
+    let mut store = FileStore::open_or_create(dir.join(name)).expect("open");
+    let mut journal = Journal::<Account>::new(JournalConfig::new(name), Account::default);
+    let mut state = Account::default();
+    let stream: Arc<str> = name.into();
+    let mut drive = |journal: &mut Journal<Account>, state: &mut Account| loop {
+        while journal.poll_event().is_some() {}
+        let Some(command) = journal.poll_command() else {
+            return;
+        };
+        let batch = vec![StreamCommand {
+            stream: Arc::clone(&stream),
+            command,
+        }];
+        for (id, result) in store.execute(batch) {
+            journal
+                .handle_completion(Duration::ZERO, id, result, state)
+                .expect("completion");
+        }
+    };
+    drive(&mut journal, &mut state);
+    let start = Instant::now();
+    for i in 0..n {
+        journal
+            .handle_persist([i as u8; 40], &mut state)
+            .expect("persist");
+        drive(&mut journal, &mut state);
+    }
+    let rate = f64::from(n) / start.elapsed().as_secs_f64();
+    assert_eq!(state.events, u64::from(n));
+    rate
+}
+
+/// `Persistent::persist().await` in a tokio task over a blocking-pool backend.
+fn driver(dir: &Path, name: &str, n: u32, multi: bool, linger: Option<Duration>) -> f64 {
+    let runtime = if multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime");
+    let path = dir.join(name);
+    let name = name.to_owned();
+    let task = async move {
+        let store = FileStore::open_or_create(&path).expect("open");
+        let mut backend = Backend::new(Tokio::current(), store);
+        if let Some(linger) = linger {
+            backend = backend.with_linger(linger);
+        }
+        let mut account =
+            Persistent::<Account>::open(&backend, JournalConfig::new(name), Account::default)
+                .await
+                .expect("open");
+        let start = Instant::now();
+        for i in 0..n {
+            account.persist([i as u8; 40]).await.expect("persist");
+        }
+        let rate = f64::from(n) / start.elapsed().as_secs_f64();
+        assert_eq!(account.state().events, u64::from(n));
+        rate
+    };
+    // From a spawned task, as an actor would, not from `block_on`'s own future.
+    runtime
+        .block_on(async { tokio::spawn(task).await })
+        .expect("task")
+}
+
+/// The committer's linger in the "linger" blocks.
+const LINGER: Duration = Duration::from_micros(250);
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("PERSEVERE_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rounds = env("PERSEVERE_BENCH_ROUNDS", 7);
+    let n = env("PERSEVERE_BENCH_PERSISTS", 300);
+    let root = bench_dir();
+    std::fs::create_dir_all(&root).expect("bench dir");
+    let dir = tempfile::tempdir_in(&root).expect("tempdir");
+    let dir = dir.path();
+    println!(
+        "durable persists in {}: {rounds} interleaved rounds of {n} per block",
+        dir.display()
+    );
+
+    type Block = (&'static str, Box<dyn Fn(&Path, &str) -> f64>);
+    let blocks: Vec<Block> = vec![
+        (
+            "Journal driven directly",
+            Box::new(move |d, s| journal_direct(d, s, n)),
+        ),
+        (
+            "driver, tokio current-thread, linger",
+            Box::new(move |d, s| driver(d, s, n, false, Some(LINGER))),
+        ),
+        (
+            "driver, tokio current-thread, no linger",
+            Box::new(move |d, s| driver(d, s, n, false, None)),
+        ),
+        (
+            "driver, tokio multi-thread(2), linger",
+            Box::new(move |d, s| driver(d, s, n, true, Some(LINGER))),
+        ),
+        (
+            "driver, tokio multi-thread(2), no linger",
+            Box::new(move |d, s| driver(d, s, n, true, None)),
+        ),
+    ];
+    let mut raws = Vec::new();
+    let mut rates = vec![Vec::new(); blocks.len()];
+    let mut ratios = vec![Vec::new(); blocks.len()];
+    for round in 0..rounds {
+        for (i, (_, block)) in blocks.iter().enumerate() {
+            let raw = raw_fdatasync(dir, n);
+            let rate = block(dir, &format!("s{round}-{i}"));
+            raws.push(raw);
+            rates[i].push(rate);
+            ratios[i].push(rate / raw);
+        }
+    }
+    println!(
+        "{:<42} {:>10.0} /s",
+        "raw 64 B pwrite + fdatasync",
+        median(raws)
+    );
+    for (i, (name, _)) in blocks.iter().enumerate() {
+        println!(
+            "{name:<42} {:>10.0} persists/s  (median ratio to the raw block before it {:.2})",
+            median(rates[i].clone()),
+            median(ratios[i].clone())
+        );
+    }
+}

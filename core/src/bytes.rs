@@ -1,0 +1,285 @@
+//! [`SharedBytes`]: an immutable, cheaply cloned view of a shared buffer.
+//!
+//! Records travel from a store to the codec without a copy: a store keeps (or reads) records
+//! in shared buffers and answers reads with handles to them — a clone is a reference-count
+//! increment, a sub-slice is a clone with a narrower range — and the core decodes from the
+//! borrowed bytes.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::{Bound, Deref, RangeBounds};
+use std::sync::Arc;
+
+/// An immutable byte string sharing its buffer: a reference-counted buffer and a range in it.
+///
+/// Cloning and [`slice`](Self::slice) never copy bytes. Build one from a `Vec<u8>` (no copy)
+/// or a `&[u8]` (one copy); read it as a `&[u8]` through `Deref`.
+///
+/// ```
+/// use persevere_core::SharedBytes;
+/// let run = SharedBytes::from(b"headerpayload".to_vec());
+/// let payload = run.slice(6..);
+/// assert_eq!(&payload[..], b"payload");
+/// assert_eq!(payload, b"payload"[..]);
+/// assert!(run.slice_checked(6..14).is_none());
+/// ```
+#[derive(Clone)]
+pub struct SharedBytes {
+    buf: Arc<Vec<u8>>,
+    // Invariant: start <= end <= buf.len().
+    start: usize,
+    end: usize,
+}
+
+impl SharedBytes {
+    /// An empty byte string.
+    pub fn new() -> Self {
+        Self::from(Vec::new())
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// The bytes in `range` (relative to this view), sharing the buffer; `None` if the range
+    /// is inverted or reaches past the end.
+    pub fn slice_checked(&self, range: impl RangeBounds<usize>) -> Option<Self> {
+        let len = self.len();
+        let from = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n.checked_add(1)?,
+            Bound::Unbounded => 0,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(&n) => n.checked_add(1)?,
+            Bound::Excluded(&n) => n,
+            Bound::Unbounded => len,
+        };
+        if from > to || to > len {
+            return None;
+        }
+        Some(Self {
+            buf: Arc::clone(&self.buf),
+            start: self.start + from,
+            end: self.start + to,
+        })
+    }
+
+    /// The bytes in `range` (relative to this view), sharing the buffer.
+    ///
+    /// # Panics
+    ///
+    /// If the range is inverted or reaches past the end, as slicing a `[u8]` would.
+    pub fn slice(&self, range: impl RangeBounds<usize> + fmt::Debug) -> Self {
+        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+        match self.slice_checked(bounds) {
+            Some(slice) => slice,
+            None => panic!("range {range:?} out of bounds of {} bytes", self.len()),
+        }
+    }
+
+    /// The bytes, writable: copies them first unless this is the buffer's only handle and
+    /// covers all of it (for tests that tamper with stored records).
+    pub fn make_mut(&mut self) -> &mut [u8] {
+        if self.start != 0 || self.end != self.buf.len() {
+            *self = Self::from(self.as_slice().to_vec());
+        }
+        Arc::make_mut(&mut self.buf).as_mut_slice()
+    }
+
+    /// The bytes as a vector, without a copy when this is the buffer's only handle and covers
+    /// all of it.
+    pub fn into_vec(self) -> Vec<u8> {
+        if self.start == 0 && self.end == self.buf.len() {
+            match Arc::try_unwrap(self.buf) {
+                Ok(vec) => vec,
+                Err(buf) => buf.as_slice().to_vec(),
+            }
+        } else {
+            self.as_slice().to_vec()
+        }
+    }
+}
+
+impl Default for SharedBytes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Deref for SharedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl Borrow<[u8]> for SharedBytes {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl From<Vec<u8>> for SharedBytes {
+    /// Takes the vector as the buffer: no copy.
+    fn from(vec: Vec<u8>) -> Self {
+        let end = vec.len();
+        Self {
+            buf: Arc::new(vec),
+            start: 0,
+            end,
+        }
+    }
+}
+
+impl From<&[u8]> for SharedBytes {
+    fn from(bytes: &[u8]) -> Self {
+        Self::from(bytes.to_vec())
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for SharedBytes {
+    fn from(bytes: &[u8; N]) -> Self {
+        Self::from(bytes.to_vec())
+    }
+}
+
+impl FromIterator<u8> for SharedBytes {
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
+        Self::from(iter.into_iter().collect::<Vec<u8>>())
+    }
+}
+
+impl From<SharedBytes> for Vec<u8> {
+    fn from(bytes: SharedBytes) -> Self {
+        bytes.into_vec()
+    }
+}
+
+impl fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_slice(), f)
+    }
+}
+
+impl PartialEq for SharedBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for SharedBytes {}
+
+impl PartialEq<[u8]> for SharedBytes {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl PartialEq<&[u8]> for SharedBytes {
+    fn eq(&self, other: &&[u8]) -> bool {
+        self.as_slice() == *other
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for SharedBytes {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for SharedBytes {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self.as_slice() == *other
+    }
+}
+
+impl PartialEq<Vec<u8>> for SharedBytes {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<SharedBytes> for Vec<u8> {
+    fn eq(&self, other: &SharedBytes) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<SharedBytes> for [u8] {
+    fn eq(&self, other: &SharedBytes) -> bool {
+        self == other.as_slice()
+    }
+}
+
+impl PartialOrd for SharedBytes {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SharedBytes {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl Hash for SharedBytes {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_share_the_buffer_and_stay_in_range() {
+        let all = SharedBytes::from((0u8..10).collect::<Vec<_>>());
+        let mid = all.slice(2..8);
+        assert_eq!(mid, [2, 3, 4, 5, 6, 7]);
+        assert!(Arc::ptr_eq(&all.buf, &mid.buf));
+        let inner = mid.slice(1..=2);
+        assert_eq!(inner, [3, 4]);
+        assert_eq!(mid.slice(..), mid);
+        assert_eq!(mid.slice(6..), SharedBytes::new());
+        // A sub-slice never reaches outside its parent's range, even where the buffer goes on.
+        assert!(mid.slice_checked(..7).is_none());
+        assert!(mid.slice_checked(7..).is_none());
+        #[allow(clippy::reversed_empty_ranges)]
+        let inverted = 4..3;
+        assert!(mid.slice_checked(inverted).is_none());
+        assert!(mid.slice_checked(..=usize::MAX).is_none());
+        assert!(inner.slice_checked(0..3).is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn slice_past_the_end_panics() {
+        let _ = SharedBytes::from(vec![1, 2]).slice(1..3);
+    }
+
+    #[test]
+    fn make_mut_never_writes_through_to_another_handle() {
+        let all = SharedBytes::from(vec![1, 2, 3, 4]);
+        let mut tail = all.slice(2..);
+        tail.make_mut()[0] = 9;
+        assert_eq!(tail, [9, 4]);
+        assert_eq!(all, [1, 2, 3, 4]);
+        let mut copy = all.clone();
+        copy.make_mut()[0] = 7;
+        assert_eq!(all, [1, 2, 3, 4]);
+        assert_eq!(copy, [7, 2, 3, 4]);
+        assert_eq!(tail.into_vec(), vec![9, 4]);
+    }
+}
