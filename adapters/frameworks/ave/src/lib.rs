@@ -88,9 +88,9 @@ pub mod file;
 mod key;
 mod manager;
 pub mod memory;
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-pub mod postgres;
 pub mod store;
 
 pub use error::Error;
@@ -98,7 +98,7 @@ pub use file::FileManager;
 pub use key::EncryptedKey;
 pub use manager::Manager;
 pub use memory::MemoryManager;
+pub use postgres::PostgresManager;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteManager;
-pub use postgres::PostgresManager;
 pub use store::{FullPersistence, InitializedActor, LightPersistence, PersistentActor};

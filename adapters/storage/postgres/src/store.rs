@@ -20,7 +20,10 @@ const RETRIES: u32 = 8;
 
 /// Builds a record from bytes read back: the one place that knows [`StoredRecord`]'s layout.
 fn record(seq: u64, bytes: Vec<u8>) -> StoredRecord {
-    StoredRecord { seq, bytes }
+    StoredRecord {
+        seq,
+        bytes: bytes.into(),
+    }
 }
 
 /// The bytes of a record, as the statements bind them.

@@ -568,7 +568,10 @@ fn read(
                     ),
                 }));
             }
-            Ok(Completion::Snapshot(Some(StoredRecord { seq, bytes })))
+            Ok(Completion::Snapshot(Some(StoredRecord {
+                seq,
+                bytes: bytes.into(),
+            })))
         }
         Command::ReadEvents { from, limit, .. } => {
             let Some((id, head)) = stream_row(conn, path, stream)? else {
@@ -588,7 +591,10 @@ fn read(
             while let Some(row) = rows.next()? {
                 let seq = seq_of(row.get(0)?, path, "persevere_events")?;
                 let bytes = blob(row.get_ref(1)?, seq, path, "event")?;
-                records.push(StoredRecord { seq, bytes });
+                records.push(StoredRecord {
+                    seq,
+                    bytes: bytes.into(),
+                });
             }
             Ok(Completion::Events { records, head })
         }
@@ -681,7 +687,7 @@ fn write_checked(
         .execute((
             id,
             snapshot.seq as i64,
-            &snapshot.bytes,
+            &snapshot.bytes[..],
             i64::from(crc32fast::hash(&snapshot.bytes)),
         ))
         .map(drop)
@@ -697,7 +703,7 @@ fn write_checked(
             )?;
             let mut last = 0;
             for event in events {
-                insert.execute((id, event.seq as i64, *position, &event.bytes))?;
+                insert.execute((id, event.seq as i64, *position, &event.bytes[..]))?;
                 *position += 1;
                 last = event.seq;
             }

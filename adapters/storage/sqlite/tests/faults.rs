@@ -104,7 +104,7 @@ fn a_full_disk_fences_the_store_until_it_reopens() {
             events: (1..=64)
                 .map(|seq| persevere_core::StoredRecord {
                     seq,
-                    bytes: vec![7; 4096],
+                    bytes: vec![7; 4096].into(),
                 })
                 .collect(),
             snapshot: None,

@@ -101,7 +101,7 @@ pub fn append(stream: &str, id: u64, expected_last: u64, bytes: &[u8]) -> Stream
             expected_last,
             events: vec![StoredRecord {
                 seq: expected_last + 1,
-                bytes: bytes.to_vec(),
+                bytes: bytes.to_vec().into(),
             }],
             snapshot: None,
         },

@@ -66,12 +66,14 @@ pub fn append(stream: &str, expected_last: u64, n: u64, snapshot: bool) -> Strea
             events: (expected_last + 1..=last)
                 .map(|seq| StoredRecord {
                     seq,
-                    bytes: event_bytes(stream, seq),
+                    bytes: event_bytes(stream, seq).into(),
                 })
                 .collect(),
             snapshot: snapshot.then(|| StoredRecord {
                 seq: last,
-                bytes: format!("snapshot of {stream} at {last}").into_bytes(),
+                bytes: format!("snapshot of {stream} at {last}")
+                    .into_bytes()
+                    .into(),
             }),
         },
     }
