@@ -391,13 +391,76 @@ impl Backend {
                     idle
                 };
                 if start {
-                    let shared = Arc::downgrade(&self.shared);
+                    let task = CommitTask {
+                        backend: Arc::downgrade(&self.shared),
+                        state: CommitTaskState::Armed,
+                    };
                     self.shared
                         .runtime
-                        .spawn_blocking(Box::new(move || Shared::commit_loop(&shared)));
+                        .spawn_blocking(Box::new(move || task.run()));
                 }
                 Pending::Waiting(receiver)
             }
+        }
+    }
+}
+
+/// Where a commit task stands: a task dropped while still [`Armed`](Self::Armed) was lost by
+/// the runtime (never run, or unwound part-way) and must not leave the backend committing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommitTaskState {
+    /// Spawned, not finished: the queue is marked committing on its behalf.
+    Armed,
+    /// Drained the queue and marked it idle.
+    Finished,
+}
+
+/// The work a backend hands to the blocking pool to drain its queue.
+///
+/// It owns the promise that the queue is drained: if the runtime drops it without running it
+/// (tokio refuses blocking work while a runtime shuts down) or it unwinds, its `Drop` fails
+/// every command still waiting, with [`StorageError::Failed`] saying so, and sets the queue
+/// idle, so that the next command starts a new task instead of waiting forever.
+struct CommitTask {
+    backend: Weak<Shared>,
+    state: CommitTaskState,
+}
+
+impl CommitTask {
+    fn run(mut self) {
+        Shared::commit_loop(&self.backend);
+        self.state = CommitTaskState::Finished;
+    }
+}
+
+impl Drop for CommitTask {
+    fn drop(&mut self) {
+        if self.state == CommitTaskState::Finished {
+            return;
+        }
+        // Nobody holds the backend any more: its queue, and the waiters in it, are gone, and
+        // each waiter hears "the backend dropped the command".
+        let Some(shared) = self.backend.upgrade() else {
+            return;
+        };
+        let (commands, waiters) = {
+            let mut queue = lock(&shared.queue);
+            queue.phase = CommitPhase::Idle;
+            (
+                std::mem::take(&mut queue.commands),
+                std::mem::take(&mut queue.waiters),
+            )
+        };
+        drop(shared);
+        tracing::error!(
+            commands = commands.len(),
+            "the runtime dropped the backend's commit task without running it; its commands fail"
+        );
+        for waiter in waiters {
+            let _ = waiter.send(Err(StorageError::Failed(
+                "the runtime dropped the backend's commit task without running it (is it shutting down?)"
+                    .into(),
+            )));
         }
     }
 }

@@ -497,6 +497,79 @@ pub async fn dropped_persist_is_finished_by_the_next_call(runtime: SharedRuntime
     assert_eq!(open(&backend, "c").await.state().value, 3);
 }
 
+/// A runtime that drops the blocking works it is told to without running them, as tokio does
+/// while a runtime shuts down, and runs the rest on `inner`.
+struct DropsBlockingWork {
+    inner: SharedRuntime,
+    drop_next: AtomicUsize,
+}
+
+impl Runtime for DropsBlockingWork {
+    fn spawn(&self, task: crate::Task) {
+        self.inner.spawn(task);
+    }
+
+    fn spawn_blocking(&self, work: crate::BlockingWork) {
+        let dropped = self
+            .drop_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if dropped {
+            drop(work);
+        } else {
+            self.inner.spawn_blocking(work);
+        }
+    }
+
+    fn sleep(&self, duration: Duration) -> crate::Task {
+        self.inner.sleep(duration)
+    }
+}
+
+/// A commit task the runtime drops unrun fails its commands (an unknown outcome, rolled back
+/// once the log is read) instead of leaving the backend committing forever; the next command
+/// on the backend starts a new task and succeeds.
+pub async fn a_commit_task_dropped_unrun_fails_its_commands(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let dropping = Arc::new(DropsBlockingWork {
+        inner: runtime,
+        drop_next: AtomicUsize::new(0),
+    });
+    let shared: SharedRuntime = dropping.clone();
+    let backend = Backend::from_parts(shared, Box::new(memory.clone()), Execution::Blocking);
+    let mut counter = open(&backend, "c").await;
+    assert_eq!(counter.persist(1).await, Ok(1..=1));
+    dropping.drop_next.store(1, Ordering::SeqCst);
+    let outcome = backend
+        .execute(
+            "other".into(),
+            persevere_core::Command::ReadEvents {
+                id: persevere_core::CommandId(1),
+                from: 1,
+                limit: 1,
+            },
+        )
+        .await;
+    match outcome {
+        Err(persevere_core::StorageError::Failed(reason)) => {
+            assert!(reason.contains("commit task"), "{reason}")
+        }
+        other => panic!("expected a failed command, got {other:?}"),
+    }
+    // The backend is not left committing: the next commands run.
+    assert_eq!(counter.persist(2).await, Ok(2..=2));
+    assert_eq!(counter.state().value, 3);
+    // A persist whose append is lost with its task is an unknown outcome, resolved by a read.
+    dropping.drop_next.store(1, Ordering::SeqCst);
+    match counter.persist(4).await {
+        Err(Error::Persist(PersistError::Failed { .. })) => {}
+        other => panic!("expected an unknown outcome, got {other:?}"),
+    }
+    assert_eq!(counter.state().value, 3);
+    assert_eq!(counter.persist(5).await, Ok(3..=3));
+    assert_eq!(counter.state().value, 8);
+}
+
 /// Snapshot every N with compaction and retention.
 pub async fn snapshots_compact_and_prune(runtime: SharedRuntime) {
     let memory = Memory::new();
@@ -557,7 +630,8 @@ macro_rules! behaviour_suite {
             snapshots_compact_and_prune,
             light_strategy_recovers_from_the_snapshot,
             encrypted_entities_recover_and_refuse_a_wrong_key,
-            driver_persists_into_state_the_caller_owns
+            driver_persists_into_state_the_caller_owns,
+            a_commit_task_dropped_unrun_fails_its_commands
         );
     };
     (@cases $block_on:expr, $runtime:expr; $($case:ident),* $(,)?) => {

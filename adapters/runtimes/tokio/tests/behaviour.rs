@@ -78,3 +78,58 @@ mod ambient {
         assert_eq!(futures::executor::block_on(add_one(&backend)), 3);
     }
 }
+
+/// A runtime that has shut down refuses blocking work: the backend's commit task is dropped
+/// unrun. Its command fails instead of hanging, and the backend, tied to no runtime, serves
+/// the next command.
+mod shutdown {
+    use persevere_core::{Command, CommandId, StorageError};
+    use persevere_driver::Backend;
+    use persevere_memory::Memory;
+    use persevere_tokio::Tokio;
+
+    fn read(id: u64) -> Command {
+        Command::ReadEvents {
+            id: CommandId(id),
+            from: 1,
+            limit: 1,
+        }
+    }
+
+    #[test]
+    fn a_shut_down_runtime_fails_the_command_instead_of_hanging() {
+        let runtime = crate::multi_thread_runtime();
+        let backend = Backend::new(Tokio::from_handle(runtime.handle().clone()), Memory::new());
+        assert!(runtime
+            .block_on(backend.execute("s".into(), read(1)))
+            .is_ok());
+        runtime.shutdown_background();
+        for id in 2..=3 {
+            let outcome = futures::executor::block_on(backend.execute("s".into(), read(id)));
+            assert!(
+                matches!(&outcome, Err(StorageError::Failed(reason)) if reason.contains("commit task")),
+                "{outcome:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ambient_backend_survives_a_runtime_shutting_down() {
+        let backend = Backend::new(Tokio::ambient(), Memory::new());
+        let runtime = crate::current_thread_runtime();
+        let handle = runtime.handle().clone();
+        runtime.shutdown_background();
+        // Inside the shut-down runtime's context, `Tokio::ambient` finds it and tokio drops the
+        // blocking work.
+        let outcome = {
+            let _entered = handle.enter();
+            futures::executor::block_on(backend.execute("s".into(), read(1)))
+        };
+        assert!(
+            matches!(outcome, Err(StorageError::Failed(_))),
+            "{outcome:?}"
+        );
+        // Outside it, the backend runs on plain threads again.
+        assert!(futures::executor::block_on(backend.execute("s".into(), read(2))).is_ok());
+    }
+}
