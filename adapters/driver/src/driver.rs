@@ -46,7 +46,9 @@ pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send +
 ///
 /// Every call takes the entity's state and must be given the same state each time. Every call
 /// is cancel-safe: if its future is dropped, a command already sent is finished by the next
-/// call before anything else.
+/// call before anything else. Until then the caller's state may hold the dropped request's
+/// unacknowledged events: [`is_settled`](Self::is_settled) says whether it may, and
+/// [`settle`](Self::settle) finishes the request.
 ///
 /// # Resuming after a transient storage failure
 ///
@@ -234,6 +236,38 @@ where
     /// [`resume`](Self::resume), then [`Resume::check`]: what a request does first.
     async fn ready_for_request(&mut self, state: &mut E) -> Result<(), Error> {
         self.resume(state).await?.check()
+    }
+
+    /// Whether every request made so far is settled: no command in flight, and the journal is
+    /// not in the middle of a write or of the re-read after one. Only then does the caller's
+    /// state hold exactly the acknowledged events; while a call dropped mid-flight is unsettled,
+    /// the state may hold its unacknowledged events. [`settle`](Self::settle), or any request,
+    /// settles it.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.in_flight, InFlight::Idle)
+            && matches!(self.journal.phase(), Phase::Ready | Phase::Stopped)
+    }
+
+    /// Drives whatever a call dropped mid-flight left in flight to its end (the completion
+    /// applied or rolled back, a re-read finished), so that `state` holds exactly the
+    /// acknowledged events. Does nothing when [`is_settled`](Self::is_settled).
+    pub async fn settle(&mut self, state: &mut E) -> Result<(), Error> {
+        if !self.is_settled() {
+            self.drive(Goal::Settled, state).await?;
+        }
+        Ok(())
+    }
+
+    /// `Ok` when [`is_settled`](Self::is_settled), else [`Error::Unsettled`] naming the stream:
+    /// what an accessor that cannot settle checks before it shows the state.
+    pub fn check_settled(&self) -> Result<(), Error> {
+        if self.is_settled() {
+            Ok(())
+        } else {
+            Err(Error::Unsettled {
+                stream: self.stream.to_string(),
+            })
+        }
     }
 
     /// Whether the journal stopped on a storage failure that [`resume`](Self::resume) may get

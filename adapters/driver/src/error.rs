@@ -47,4 +47,13 @@ pub enum Error {
     /// The journal went idle without answering the request (a bug in the driver or the core).
     #[error("the journal went idle without answering the request")]
     Unanswered,
+    /// The state was asked for while a request of this entity was still unsettled (its future
+    /// was dropped — a `timeout`, a `select!` — after its command was sent): the state may hold
+    /// events that are not acknowledged, so it is not shown. Settle first
+    /// ([`Persistent::settle`](crate::Persistent::settle) or any request), then read it.
+    #[error("stream {stream}: a request is still unsettled (its call was dropped mid-flight); settle before reading the state")]
+    Unsettled {
+        /// The stream.
+        stream: String,
+    },
 }

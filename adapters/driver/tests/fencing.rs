@@ -192,7 +192,7 @@ fn instant_reopen(store: Flaky) -> Backend {
 /// The durable truth, read by a fresh journal.
 fn durable(backend: &Backend, stream: &str) -> (u64, u64) {
     let fresh = open(backend, stream);
-    (fresh.state().value, fresh.last_seq())
+    (fresh.state().expect("settled").value, fresh.last_seq())
 }
 
 #[test]
@@ -214,12 +214,15 @@ fn a_full_disk_fails_persists_clearly_and_persisting_goes_on_once_it_has_space()
             ),
             "{error:?}"
         );
-        assert_eq!((counter.state().value, counter.last_seq()), (3, 3));
+        assert_eq!(
+            (counter.state().expect("settled").value, counter.last_seq()),
+            (3, 3)
+        );
     }
     assert!(disk.get().reopens >= 3, "{:?}", disk.get());
     disk.set(Disk::Space);
     assert_eq!(run(counter.persist(1)).unwrap(), 4..=4);
-    assert_eq!(counter.state().value, 4);
+    assert_eq!(counter.state().expect("settled").value, 4);
     assert_eq!(backend.health(), StoreHealth::Open);
     assert_eq!(durable(&backend, "c"), (4, 4));
 }
@@ -235,7 +238,10 @@ fn a_write_that_landed_before_its_sync_failed_is_acknowledged_once() {
     assert_eq!(run(counter.persist(10)).unwrap(), 2..=2);
     disk.set(Disk::Space);
     run(counter.persist(100)).unwrap();
-    assert_eq!((counter.state().value, counter.last_seq()), (111, 3));
+    assert_eq!(
+        (counter.state().expect("settled").value, counter.last_seq()),
+        (111, 3)
+    );
     assert_eq!(durable(&backend, "c"), (111, 3));
 }
 
@@ -264,7 +270,10 @@ fn a_journal_stopped_unresolved_recovers_on_its_next_use() {
     assert!(run(counter.persist(1)).is_err());
     disk.set(Disk::Space);
     assert_eq!(run(counter.persist(5)).unwrap(), 2..=2);
-    assert_eq!((counter.state().value, counter.phase()), (6, Phase::Ready));
+    assert_eq!(
+        (counter.state().expect("settled").value, counter.phase()),
+        (6, Phase::Ready)
+    );
     assert_eq!(durable(&backend, "c"), (6, 2));
 }
 
@@ -293,7 +302,10 @@ fn a_write_that_landed_unresolved_is_never_applied_twice_by_a_blind_retry() {
             last_seq: 2
         }
     );
-    assert_eq!((counter.state().value, counter.last_seq()), (11, 2));
+    assert_eq!(
+        (counter.state().expect("settled").value, counter.last_seq()),
+        (11, 2)
+    );
     assert_eq!(run(counter.persist(100)).unwrap(), 3..=3);
     assert_eq!(durable(&backend, "c"), (111, 3));
 }

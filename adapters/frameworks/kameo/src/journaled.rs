@@ -2,7 +2,7 @@
 //! snapshotted every N events and once more on stop.
 
 use std::collections::HashMap;
-use std::ops::{Deref, RangeInclusive};
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
@@ -74,7 +74,7 @@ impl Drop for Lease {
 /// never a fresh state), persist from message handlers (once `persist` returns `Ok` the event is
 /// durable and applied; on `Err` the state is as before), and call
 /// [`snapshot_on_stop`](Self::snapshot_on_stop) from `on_stop`. A snapshot is also written every
-/// 100 events (see [`open_with`](Self::open_with)). It dereferences to the state.
+/// 100 events (see [`open_with`](Self::open_with)). [`state`](Self::state) reads the state.
 ///
 /// The newest journal opened for a key in this process owns it: an older one (for example the
 /// instance a supervisor is replacing, whose `on_stop` may overlap the new `on_start`) answers
@@ -118,7 +118,7 @@ impl Drop for Lease {
 ///     type Reply = Result<u64, Error>;
 ///     async fn handle(&mut self, Add(n): Add, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
 ///         self.count.persist(n).await?;
-///         Ok(self.count.0)
+///         Ok(self.count.state()?.0)
 ///     }
 /// }
 ///
@@ -264,9 +264,29 @@ where
         self.snapshot().await.map(Some)
     }
 
-    /// The state with every acknowledged event applied.
-    pub fn state(&self) -> &S {
-        self.persistent.state()
+    /// The state: every acknowledged event applied, and no other. A call dropped mid-flight
+    /// (a `timeout`, a `select!`) leaves its request unsettled and the state may then hold its
+    /// unacknowledged events: until it is settled ([`settle`](Self::settle), or any request)
+    /// this returns an error wrapping
+    /// [`persevere_driver::Error::Unsettled`] instead of showing them.
+    pub fn state(&self) -> Result<&S, Error> {
+        self.persistent
+            .state()
+            .map_err(|e| Error::journal(&self.key, e))
+    }
+
+    /// Settles a request left in flight by a call dropped mid-flight, then returns the state
+    /// (see [`state`](Self::state)).
+    pub async fn settle(&mut self) -> Result<&S, Error> {
+        self.persistent
+            .settle()
+            .await
+            .map_err(|e| Error::journal(&self.key, e))
+    }
+
+    /// Whether the state holds exactly the acknowledged events (see [`state`](Self::state)).
+    pub fn is_settled(&self) -> bool {
+        self.persistent.is_settled()
     }
 
     /// The key.
@@ -309,17 +329,6 @@ where
         } else {
             Err(Error::Superseded(self.key.clone()))
         }
-    }
-}
-
-impl<S: Entity, C> Deref for Journaled<S, C>
-where
-    C: Codec<S> + Codec<S::Event>,
-{
-    type Target = S;
-
-    fn deref(&self) -> &S {
-        self.persistent.state()
     }
 }
 

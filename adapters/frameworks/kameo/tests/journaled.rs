@@ -143,7 +143,7 @@ async fn the_newest_journal_of_a_key_owns_it() {
     let mut new = Journaled::<Count>::open(&key, Count::default)
         .await
         .expect("open");
-    assert_eq!(new.0, 1);
+    assert_eq!(new.state().expect("settled").0, 1);
     assert!(matches!(old.persist(1).await, Err(Error::Superseded(_))));
     assert!(!old.owns_key());
     let stopped = ActorStopReason::Normal;

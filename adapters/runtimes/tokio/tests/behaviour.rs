@@ -64,7 +64,7 @@ mod ambient {
             .await
             .expect("opens");
         count.persist(1).await.expect("persists");
-        count.state().0
+        count.state().expect("settled").0
     }
 
     /// One backend outlives the runtimes it ran on, and works outside any.
