@@ -1,6 +1,7 @@
 //! A shared storage backend: executes the commands of many journals against one [`Store`],
 //! group-committing every command that waits while a batch runs.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -11,6 +12,7 @@ use persevere_core::{
     Command, CommandId, CommandResult, Completion, Repair, StorageError, Store, StreamCommand,
 };
 
+use crate::error::Error;
 use crate::runtime::Runtime;
 
 /// The outcome of one command.
@@ -142,6 +144,9 @@ struct Shared {
     store: Mutex<Box<dyn Store>>,
     status: Mutex<Status>,
     queue: Mutex<Queue>,
+    /// The live writer of each stream in this process: the generation of its [`Ownership`].
+    owners: Mutex<HashMap<Arc<str>, u64>>,
+    generations: AtomicU64,
     batches: AtomicU64,
     commands: AtomicU64,
     largest: AtomicU64,
@@ -275,6 +280,8 @@ impl Backend {
                     commands: Vec::new(),
                     waiters: Vec::new(),
                 }),
+                owners: Mutex::new(HashMap::new()),
+                generations: AtomicU64::new(0),
                 batches: AtomicU64::new(0),
                 commands: AtomicU64::new(0),
                 largest: AtomicU64::new(0),
@@ -367,6 +374,62 @@ impl Backend {
         lock(&self.shared.queue).commands.len()
     }
 
+    /// Claims `stream` for one writer: the one rule of stream ownership in the process, kept
+    /// here, keyed by the stream, for every entity, driver and adapter that writes through
+    /// this backend (or a clone of it).
+    ///
+    /// With [`Claim::Exclusive`], a stream that already has a live owner is refused with
+    /// [`Error::Owned`] naming it. With [`Claim::TakeOver`] (a supervised restart: the new
+    /// instance replaces one that may not have finished stopping), the new owner takes the
+    /// stream and the old [`Ownership`] stops being [current](Ownership::is_current): its
+    /// driver's next request is refused with [`Error::Superseded`]. Dropping the current
+    /// ownership frees the stream.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use persevere_driver::{BlockingWork, Runtime, Task};
+    /// # struct Threads;
+    /// # impl Runtime for Threads {
+    /// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn spawn_blocking(&self, work: BlockingWork) { std::thread::spawn(work); }
+    /// #     fn sleep(&self, d: Duration) -> Task { Box::pin(async move { std::thread::sleep(d) }) }
+    /// # }
+    /// use persevere_core::memory::MemoryStore;
+    /// use persevere_driver::{Backend, Claim, Error};
+    ///
+    /// let backend = Backend::new(Threads, MemoryStore::new());
+    /// let first = backend.claim("a", Claim::Exclusive)?;
+    /// assert_eq!(
+    ///     backend.claim("a", Claim::Exclusive).unwrap_err(),
+    ///     Error::Owned { stream: "a".into() }
+    /// );
+    /// let second = backend.claim("a", Claim::TakeOver)?;
+    /// assert!(!first.is_current() && second.is_current());
+    /// drop(first); // the old owner going away frees nothing
+    /// assert!(backend.claim("a", Claim::Exclusive).is_err());
+    /// drop(second);
+    /// assert!(backend.claim("a", Claim::Exclusive).is_ok());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn claim(&self, stream: &str, claim: Claim) -> Result<Ownership, Error> {
+        let mut owners = lock(&self.shared.owners);
+        if claim == Claim::Exclusive && owners.contains_key(stream) {
+            return Err(Error::Owned {
+                stream: stream.to_owned(),
+            });
+        }
+        let generation = self.shared.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let stream: Arc<str> = stream.into();
+        if owners.insert(Arc::clone(&stream), generation).is_some() {
+            tracing::info!(stream = %stream, "a new owner took the stream over");
+        }
+        Ok(Ownership {
+            backend: Arc::downgrade(&self.shared),
+            stream,
+            generation,
+        })
+    }
+
     /// Executes one command on `stream` (in the next batch) and returns its result.
     pub async fn execute(&self, stream: Arc<str>, command: Command) -> Outcome {
         self.submit(stream, command).outcome().await
@@ -402,6 +465,69 @@ impl Backend {
                 Pending::Waiting(receiver)
             }
         }
+    }
+}
+
+/// How [`Backend::claim`] takes a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// Only if no live writer owns it; else [`Error::Owned`].
+    Exclusive,
+    /// From whoever owns it (a supervised restart): the old owner is superseded.
+    TakeOver,
+}
+
+/// One writer's hold on a stream of a [`Backend`] (see [`Backend::claim`]): current until a
+/// newer owner takes the stream over; dropping the current one frees the stream.
+pub struct Ownership {
+    backend: Weak<Shared>,
+    stream: Arc<str>,
+    generation: u64,
+}
+
+impl Ownership {
+    /// Whether this is still the stream's owner (no newer owner took it over).
+    pub fn is_current(&self) -> bool {
+        self.backend
+            .upgrade()
+            .is_some_and(|shared| lock(&shared.owners).get(&self.stream) == Some(&self.generation))
+    }
+
+    /// `Ok` while [current](Self::is_current), else [`Error::Superseded`] naming the stream.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.is_current() {
+            Ok(())
+        } else {
+            Err(Error::Superseded {
+                stream: self.stream.to_string(),
+            })
+        }
+    }
+
+    /// The stream owned.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+}
+
+impl Drop for Ownership {
+    fn drop(&mut self) {
+        if let Some(shared) = self.backend.upgrade() {
+            let mut owners = lock(&shared.owners);
+            if owners.get(&self.stream) == Some(&self.generation) {
+                owners.remove(&self.stream);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ownership")
+            .field("stream", &self.stream)
+            .field("current", &self.is_current())
+            .finish()
     }
 }
 

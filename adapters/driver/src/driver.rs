@@ -10,7 +10,7 @@ use persevere_core::{
     RequestId, StopReason,
 };
 
-use crate::backend::{Backend, Outcome, Pending};
+use crate::backend::{Backend, Claim, Outcome, Ownership, Pending};
 use crate::error::Error;
 
 /// A command sent to the backend whose completion the journal has not seen yet.
@@ -123,6 +123,8 @@ pub struct Driver<E: Entity, C = Borsh> {
     refused: Option<Error>,
     backend: Backend,
     stream: Arc<str>,
+    /// This driver's hold on the stream: one writer per stream in the process.
+    ownership: Ownership,
     in_flight: InFlight,
     epoch: Instant,
 }
@@ -134,12 +136,16 @@ where
 {
     /// Attaches `journal` (built by the caller, for example with encryption or a snapshot
     /// predicate) to `backend` and recovers `state` from the stream.
+    ///
+    /// The driver owns the stream while it lives ([`Backend::claim`] with
+    /// [`Claim::Exclusive`]): opening a stream another live driver of the process writes fails
+    /// with [`Error::Owned`].
     pub async fn open(
         backend: &Backend,
         journal: Journal<E, C>,
         state: &mut E,
     ) -> Result<Self, Error> {
-        Self::attach(backend, journal, None, state).await
+        Self::attach(backend, journal, None, state, Claim::Exclusive).await
     }
 
     /// Like [`open`](Self::open), with a recipe that builds the journal (called once now, and
@@ -147,11 +153,23 @@ where
     /// [type documentation](Self)).
     pub async fn open_with(
         backend: &Backend,
-        mut recipe: Recipe<E, C>,
+        recipe: Recipe<E, C>,
         state: &mut E,
     ) -> Result<Self, Error> {
+        Self::open_claiming(backend, recipe, state, Claim::Exclusive).await
+    }
+
+    /// Like [`open_with`](Self::open_with), claiming the stream as `claim` says: with
+    /// [`Claim::TakeOver`] (a supervised restart) a live driver of the stream is superseded
+    /// and its next request refused with [`Error::Superseded`].
+    pub async fn open_claiming(
+        backend: &Backend,
+        mut recipe: Recipe<E, C>,
+        state: &mut E,
+        claim: Claim,
+    ) -> Result<Self, Error> {
         let journal = recipe()?;
-        Self::attach(backend, journal, Some(recipe), state).await
+        Self::attach(backend, journal, Some(recipe), state, claim).await
     }
 
     async fn attach(
@@ -159,8 +177,10 @@ where
         journal: Journal<E, C>,
         recipe: Option<Recipe<E, C>>,
         state: &mut E,
+        claim: Claim,
     ) -> Result<Self, Error> {
         let stream: Arc<str> = journal.config().stream().into();
+        let ownership = backend.claim(&stream, claim)?;
         let span = tracing::debug_span!("open", stream = %stream);
         let _entered = span.enter();
         for repair in backend.repairs_for(&stream) {
@@ -178,6 +198,7 @@ where
             refused: None,
             backend: backend.clone(),
             stream,
+            ownership,
             in_flight: InFlight::Idle,
             epoch: Instant::now(),
         };
@@ -194,6 +215,7 @@ where
     /// outcome is [`Resume::Unchanged`] or [`Resume::Recovered`] (see [`Resume::check`]).
     pub async fn resume(&mut self, state: &mut E) -> Result<Resume, Error> {
         self.drive(Goal::Settled, state).await?;
+        self.ownership.check()?;
         if let Some(refused) = &self.refused {
             return Err(refused.clone());
         }
@@ -274,6 +296,12 @@ where
     /// past (whether or not this driver has a recipe to do it).
     pub fn needs_resume(&self) -> bool {
         self.journal.stop_reason().is_some_and(resumable)
+    }
+
+    /// Whether this driver still owns its stream (no newer driver took it over; see
+    /// [`Backend::claim`]).
+    pub fn owns_stream(&self) -> bool {
+        self.ownership.is_current()
     }
 
     /// The repairs the backend's store reported that may involve this stream (see

@@ -127,6 +127,25 @@ where
         Ok(Self { driver, state })
     }
 
+    /// Like [`open_with`](Self::open_with), claiming the stream as `claim` says (see
+    /// [`Backend::claim`]): every other `open` refuses a stream another live entity of the
+    /// process writes ([`Error::Owned`]); [`Claim::TakeOver`](crate::Claim::TakeOver)
+    /// supersedes it, for a supervised restart.
+    pub async fn open_claiming(
+        backend: &Backend,
+        recipe: impl FnMut() -> Result<Journal<E, C>, Error> + Send + 'static,
+        mut state: E,
+        claim: crate::Claim,
+    ) -> Result<Self, Error> {
+        let driver = Driver::open_claiming(backend, Box::new(recipe), &mut state, claim).await?;
+        Ok(Self { driver, state })
+    }
+
+    /// Whether this entity still owns its stream (see [`Backend::claim`]).
+    pub fn owns_stream(&self) -> bool {
+        self.driver.owns_stream()
+    }
+
     /// Opens an entity from a journal built by the caller and a scratch state that recovery
     /// replaces. Without a recipe to build the journal again, a journal that stops on a
     /// storage outage stays stopped: prefer [`open_with`](Self::open_with).

@@ -201,6 +201,7 @@ pub async fn driver_persists_into_state_the_caller_owns(runtime: SharedRuntime) 
     assert_eq!(driver.persist_all([1, 2], &mut state).await, Ok(2..=3));
     assert_eq!(driver.snapshot(&mut state).await, Ok(3));
     assert_eq!(state.value, 8);
+    drop(driver);
     let mut again = Counter::default();
     let journal = Journal::new(JournalConfig::new("owned"), Counter::default);
     Driver::<Counter>::open(&backend, journal, &mut again)
@@ -611,6 +612,49 @@ pub async fn a_dropped_persist_shows_no_unacknowledged_state(runtime: SharedRunt
     assert_eq!(counter.last_seq(), 2);
 }
 
+/// Two entities on one stream of a backend never both open for writing: the second open is
+/// refused naming the stream; a take-over supersedes the first, whose next write is refused.
+pub async fn one_writer_per_stream(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let mut first = open(&backend, "c").await;
+    assert_eq!(first.persist(1).await, Ok(1..=1));
+    let second =
+        Persistent::<Counter>::open(&backend, JournalConfig::new("c"), Counter::default).await;
+    assert_eq!(second.err(), Some(Error::Owned { stream: "c".into() }));
+    // Another stream, and a clone of the backend, share the one rule.
+    let other = open(&backend.clone(), "d").await;
+    let recipe = || {
+        Ok(persevere_core::Journal::<Counter>::new(
+            JournalConfig::new("c"),
+            Counter::default,
+        ))
+    };
+    let mut third = Persistent::<Counter>::open_claiming(
+        &backend.clone(),
+        recipe,
+        Counter::default(),
+        crate::Claim::TakeOver,
+    )
+    .await
+    .expect("takes over");
+    assert!(!first.owns_stream() && third.owns_stream() && other.owns_stream());
+    assert_eq!(
+        first.persist(1).await,
+        Err(Error::Superseded { stream: "c".into() })
+    );
+    assert_eq!(third.persist(2).await, Ok(2..=2));
+    drop(first);
+    // The superseded owner going away frees nothing; the current one does.
+    assert!(
+        Persistent::<Counter>::open(&backend, JournalConfig::new("c"), Counter::default)
+            .await
+            .is_err()
+    );
+    drop(third);
+    assert_eq!(open(&backend, "c").await.state().map(|c| c.value), Ok(3));
+}
+
 /// Snapshot every N with compaction and retention.
 pub async fn snapshots_compact_and_prune(runtime: SharedRuntime) {
     let memory = Memory::new();
@@ -673,7 +717,8 @@ macro_rules! behaviour_suite {
             encrypted_entities_recover_and_refuse_a_wrong_key,
             driver_persists_into_state_the_caller_owns,
             a_commit_task_dropped_unrun_fails_its_commands,
-            a_dropped_persist_shows_no_unacknowledged_state
+            a_dropped_persist_shows_no_unacknowledged_state,
+            one_writer_per_stream
         );
     };
     (@cases $block_on:expr, $runtime:expr; $($case:ident),* $(,)?) => {

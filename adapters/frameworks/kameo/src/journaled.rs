@@ -1,69 +1,41 @@
 //! Event-sourced state for a kameo actor: recovered in `on_start`, persisted from handlers,
 //! snapshotted every N events and once more on stop.
 
-use std::collections::HashMap;
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kameo::error::ActorStopReason;
 use persevere_core::seal::KeyRing;
-use persevere_core::{Borsh, Codec, Entity, JournalConfig, Phase, Repair};
-use persevere_driver::Persistent;
+use persevere_core::{Borsh, Codec, Entity, Journal, JournalConfig, Phase, Repair};
+use persevere_driver::{os_random, Claim, Persistent};
 use url::Url;
 
 use crate::error::Error;
 use crate::scheme;
 
-/// Which journal owns each key in this process: the newest one opened.
-static LEASES: LazyLock<Mutex<HashMap<String, Arc<AtomicU64>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-static GENERATION: AtomicU64 = AtomicU64::new(1);
+/// How many [`Journaled`] states are open in this process.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
 
-fn leases() -> MutexGuard<'static, HashMap<String, Arc<AtomicU64>>> {
-    LEASES.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The number of keys held by open [`Journaled`] states in this process.
+/// The number of [`Journaled`] states open in this process.
 pub fn open_journals() -> usize {
-    leases().len()
+    OPEN.load(Ordering::Acquire)
 }
 
-/// This journal's claim on its key: the newest open journal of a key owns it, and an older one
-/// (say, the instance a supervisor is replacing) no longer writes.
+/// Counts one open [`Journaled`] in [`open_journals`] while it lives.
 #[derive(Debug)]
-struct Lease {
-    key: String,
-    owner: Arc<AtomicU64>,
-    generation: u64,
-}
+struct Counted;
 
-impl Lease {
-    fn take(key: &Url) -> Self {
-        let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-        let owner = Arc::clone(leases().entry(key.as_str().into()).or_default());
-        let previous = owner.swap(generation, Ordering::AcqRel);
-        if previous != 0 {
-            tracing::debug!(%key, "a newer journal takes over the key");
-        }
-        Self {
-            key: key.as_str().into(),
-            owner,
-            generation,
-        }
-    }
-
-    fn is_current(&self) -> bool {
-        self.owner.load(Ordering::Acquire) == self.generation
+impl Counted {
+    fn new() -> Self {
+        OPEN.fetch_add(1, Ordering::AcqRel);
+        Self
     }
 }
 
-impl Drop for Lease {
+impl Drop for Counted {
     fn drop(&mut self) {
-        let mut leases = leases();
-        if self.is_current() {
-            leases.remove(&self.key);
-        }
+        OPEN.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -136,7 +108,7 @@ impl Drop for Lease {
 pub struct Journaled<S: Entity, C = Borsh> {
     persistent: Persistent<S, C>,
     key: Url,
-    lease: Lease,
+    _counted: Counted,
 }
 
 impl<S, C> Journaled<S, C>
@@ -188,12 +160,22 @@ where
         keys: Option<Arc<KeyRing>>,
     ) -> Result<Self, Error> {
         let (backend, stream) = scheme::resolve(key).await?;
-        let lease = Lease::take(key);
         let config = configure(JournalConfig::new(stream));
-        let opened = match keys {
-            None => Persistent::open(&backend, config, initial).await,
-            Some(keys) => Persistent::open_encrypted(&backend, config, initial, keys).await,
+        let scratch = initial();
+        let initial = Arc::new(Mutex::new(initial));
+        let recipe = move || {
+            let initial = Arc::clone(&initial);
+            let journal = Journal::new(config.clone(), move || {
+                (initial.lock().unwrap_or_else(PoisonError::into_inner))()
+            });
+            Ok(match &keys {
+                Some(keys) => journal.with_encryption(Arc::clone(keys), os_random()?),
+                None => journal,
+            })
         };
+        // The newest journal of a stream owns it (a supervised restart's new instance may
+        // start before the old one has stopped): the backend's one ownership rule, taken over.
+        let opened = Persistent::open_claiming(&backend, recipe, scratch, Claim::TakeOver).await;
         let persistent = opened.map_err(|error| {
             tracing::error!(%key, %error, "recovery failed");
             Error::journal(key, error)
@@ -202,14 +184,14 @@ where
         Ok(Self {
             persistent,
             key: key.clone(),
-            lease,
+            _counted: Counted::new(),
         })
     }
 
     /// Persists one event: once it returns `Ok`, the event is durable and applied, and the
     /// range holds its seq. On `Err` the state is as before.
     pub async fn persist(&mut self, event: S::Event) -> Result<RangeInclusive<u64>, Error> {
-        self.check_lease()?;
+        self.check_owner()?;
         self.persistent
             .persist(event)
             .await
@@ -221,7 +203,7 @@ where
         &mut self,
         events: impl IntoIterator<Item = S::Event>,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.check_lease()?;
+        self.check_owner()?;
         self.persistent
             .persist_all(events)
             .await
@@ -231,7 +213,7 @@ where
     /// Writes a snapshot of the state (unless the newest one covers it) and returns the seq it
     /// covers.
     pub async fn snapshot(&mut self) -> Result<u64, Error> {
-        self.check_lease()?;
+        self.check_owner()?;
         self.persistent
             .snapshot()
             .await
@@ -246,7 +228,7 @@ where
         &mut self,
         reason: &ActorStopReason,
     ) -> Result<Option<u64>, Error> {
-        if !self.lease.is_current() {
+        if !self.persistent.owns_stream() {
             tracing::debug!(key = %self.key, "final snapshot skipped: a newer actor owns the key");
             return Ok(None);
         }
@@ -320,11 +302,11 @@ where
 
     /// Whether this journal still owns its key (no newer one was opened for it).
     pub fn owns_key(&self) -> bool {
-        self.lease.is_current()
+        self.persistent.owns_stream()
     }
 
-    fn check_lease(&self) -> Result<(), Error> {
-        if self.lease.is_current() {
+    fn check_owner(&self) -> Result<(), Error> {
+        if self.persistent.owns_stream() {
             Ok(())
         } else {
             Err(Error::Superseded(self.key.clone()))

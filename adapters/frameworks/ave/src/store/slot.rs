@@ -41,15 +41,19 @@ where
         })
     }
 
-    /// Opens the journal and recovers the state (the base when the stream is new).
-    async fn open(&self) -> Result<(Driver<Held<A>>, Held<A>), Error> {
+    /// Opens the journal and recovers the state (the base when the stream is new), claiming
+    /// the stream as `claim` says (a rebuild takes it over from the slot's own driver).
+    async fn open(
+        &self,
+        claim: persevere_driver::Claim,
+    ) -> Result<(Driver<Held<A>>, Held<A>), Error> {
         let stream = self.config.stream();
         let recover = |source| Error::Recover {
             stream: stream.to_owned(),
             source,
         };
         let mut state = Held(A::clone(&self.base));
-        let driver = Driver::open_with(&self.backend, self.builder(), &mut state)
+        let driver = Driver::open_claiming(&self.backend, self.builder(), &mut state, claim)
             .await
             .map_err(recover)?;
         Ok((driver, state))
@@ -82,7 +86,7 @@ where
         claim: Claim,
         actor: &mut A,
     ) -> Result<Self, Error> {
-        let (driver, recovered) = recipe.open().await?;
+        let (driver, recovered) = recipe.open(persevere_driver::Claim::Exclusive).await?;
         tracing::debug!(
             stream = %driver.stream(),
             last_seq = driver.last_seq(),
@@ -187,7 +191,7 @@ where
 
     /// Replaces the actor's state with the durable one (newest snapshot + replay).
     async fn rebuild(&mut self, actor: &mut A) -> Result<(), Error> {
-        let (driver, recovered) = self.recipe.open().await?;
+        let (driver, recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
         tracing::debug!(stream = %driver.stream(), "state rebuilt after a refused event");
         self.driver = driver;
         actor.update(recovered.0);
