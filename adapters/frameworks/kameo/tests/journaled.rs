@@ -218,3 +218,27 @@ fn a_store_outlives_the_runtime_that_opened_it() {
         });
     }
 }
+
+/// Keys are normalised or refused, never reinterpreted: a memory key with a query (which
+/// would share the stream of the key without it), a file key with a host, and text a URL
+/// parser rewrites are refused; two journals of one stream never both write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_normalised_or_refused_and_one_stream_has_one_writer() {
+    let opened = Journaled::<Count>::open(&key("memory://normal/c?x"), Count::default).await;
+    assert!(matches!(opened, Err(Error::Key { .. })), "{opened:?}");
+    let opened = Journaled::<Count>::open(&key("file://relative/x"), Count::default).await;
+    assert!(matches!(opened, Err(Error::Key { .. })), "{opened:?}");
+    assert!(matches!(
+        persevere_kameo::parse_key("file:relative/x"),
+        Err(Error::Key { .. })
+    ));
+    let mut old = Journaled::<Count>::open(&key("memory://normal/c"), Count::default)
+        .await
+        .expect("open");
+    let mut new = Journaled::<Count>::open(&key("memory://normal/c#again"), Count::default)
+        .await
+        .expect("open");
+    assert!(new.owns_key() && !old.owns_key());
+    assert!(matches!(old.persist(1).await, Err(Error::Superseded(_))));
+    new.persist(1).await.expect("persist");
+}
