@@ -417,7 +417,14 @@ where
                 std::mem::replace(&mut self.in_flight, InFlight::Idle)
             {
                 let now = self.now();
+                let recovering = self.journal.phase() == Phase::Recovering;
                 self.journal.handle_completion(now, id, outcome, state)?;
+                if recovering {
+                    // A long replay decodes and applies one page per completion: let the
+                    // executor run other tasks between pages, so that a recovery never holds
+                    // an async worker for more than a page at a time (see `read_batch`).
+                    YieldNow::default().await;
+                }
                 continue;
             }
             if let Some(command) = self.journal.poll_command() {
@@ -565,5 +572,38 @@ impl<E: Entity, C> std::fmt::Debug for Driver<E, C> {
         f.debug_struct("Driver")
             .field("stream", &self.stream)
             .finish_non_exhaustive()
+    }
+}
+
+/// Whether a [`YieldNow`] has given the executor its turn yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum YieldPhase {
+    #[default]
+    Fresh,
+    Yielded,
+}
+
+/// A future that is pending once (waking itself at once), then ready: lets the executor run
+/// its other tasks, with nothing but `futures`' task API.
+#[derive(Debug, Default)]
+struct YieldNow {
+    phase: YieldPhase,
+}
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        match self.phase {
+            YieldPhase::Yielded => std::task::Poll::Ready(()),
+            YieldPhase::Fresh => {
+                self.phase = YieldPhase::Yielded;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }
     }
 }

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use persevere_core::memory::MemoryStore;
 use persevere_core::{
-    Command, CommandResult, Entity, JournalConfig, PersistError, Phase, Repair, StopReason,
-    StorageError, Store, StreamCommand,
+    Command, CommandResult, Entity, Journal, JournalConfig, PersistError, Phase, Repair,
+    StopReason, StorageError, Store, StreamCommand,
 };
 use persevere_driver::{
-    Backend, BlockingWork, Error, Persistent, ReopenBackoff, Resume, Runtime, StoreHealth, Task,
+    Backend, BlockingWork, Claim, Error, Persistent, ReopenBackoff, Resume, Runtime, StoreHealth,
+    Task,
 };
 
 struct Threads;
@@ -172,6 +173,19 @@ impl Store for Flaky {
     }
 }
 
+/// One store behind several backends (as if in several processes).
+#[derive(Clone)]
+struct SharedStore(Arc<Mutex<Flaky>>);
+
+impl Store for SharedStore {
+    fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .execute(batch)
+    }
+}
+
 fn run<T>(future: impl std::future::Future<Output = T>) -> T {
     futures::executor::block_on(future)
 }
@@ -189,9 +203,18 @@ fn instant_reopen(store: Flaky) -> Backend {
         .with_reopen_backoff(ReopenBackoff::new(Duration::ZERO, Duration::ZERO))
 }
 
-/// The durable truth, read by a fresh journal.
+/// The durable truth, read by a fresh journal that takes the stream over from the test's
+/// writer (one writer per stream: the old one writes nothing more).
 fn durable(backend: &Backend, stream: &str) -> (u64, u64) {
-    let fresh = open(backend, stream);
+    let config = config(stream);
+    let recipe = move || Ok(Journal::<Counter>::new(config.clone(), Counter::default));
+    let fresh = run(Persistent::open_claiming(
+        backend,
+        recipe,
+        Counter::default(),
+        Claim::TakeOver,
+    ))
+    .unwrap();
     (fresh.state().expect("settled").value, fresh.last_seq())
 }
 
@@ -333,10 +356,23 @@ fn a_journal_that_finds_acknowledged_events_missing_refuses_for_good() {
 #[test]
 fn a_stopped_journal_resumes_only_after_a_storage_failure() {
     // Another writer is never overwritten: a conflict stays final.
+    // Two backends on one store stand for two processes: within one, the second writer
+    // would be refused at open ([`Error::Owned`]).
     let (store, _disk) = flaky(Vec::new());
-    let backend = instant_reopen(store);
+    let store = SharedStore(Arc::new(Mutex::new(store)));
+    let backend = Backend::new(Threads, store.clone());
+    let other_process = Backend::new(Threads, store);
     let mut first = open(&backend, "c");
-    let mut second = open(&backend, "c");
+    assert_eq!(
+        run(Persistent::<Counter>::open(
+            &backend,
+            config("c"),
+            Counter::default
+        ))
+        .err(),
+        Some(Error::Owned { stream: "c".into() })
+    );
+    let mut second = open(&other_process, "c");
     run(first.persist(1)).unwrap();
     assert!(matches!(
         run(second.persist(1)),

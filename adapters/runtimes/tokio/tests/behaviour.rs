@@ -133,3 +133,71 @@ mod shutdown {
         assert!(futures::executor::block_on(backend.execute("s".into(), read(2))).is_ok());
     }
 }
+
+/// A long recovery lets the other tasks of a current-thread runtime run between its pages.
+mod long_recovery {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use persevere_core::{Entity, JournalConfig};
+    use persevere_driver::{Backend, Persistent};
+    use persevere_memory::Memory;
+    use persevere_tokio::Tokio;
+
+    #[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+    struct Count(u64);
+
+    impl Entity for Count {
+        type Event = u64;
+        type Error = String;
+        fn apply(&mut self, n: &u64) -> Result<(), String> {
+            self.0 += n;
+            Ok(())
+        }
+    }
+
+    const PAGE: usize = 50;
+    const PAGES: u64 = 20;
+
+    #[test]
+    fn a_concurrent_task_ticks_between_the_pages_of_a_replay() {
+        let runtime = crate::current_thread_runtime();
+        runtime.block_on(async {
+            let backend = Backend::inline(Tokio::current(), Memory::new());
+            let config = || {
+                JournalConfig::new("long")
+                    .snapshot_every(None)
+                    .read_batch(PAGE)
+            };
+            let mut count = Persistent::<Count>::open(&backend, config(), Count::default)
+                .await
+                .expect("opens");
+            for _ in 0..PAGES {
+                count.persist_all(vec![1; PAGE]).await.expect("persists");
+            }
+            drop(count);
+
+            let ticks = Arc::new(AtomicU64::new(0));
+            let ticker = {
+                let ticks = Arc::clone(&ticks);
+                tokio::spawn(async move {
+                    loop {
+                        ticks.fetch_add(1, Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            let recovered = Persistent::<Count>::open(&backend, config(), Count::default)
+                .await
+                .expect("recovers");
+            // Read before this task yields again: every tick happened during the replay.
+            let during = ticks.load(Ordering::Relaxed);
+            ticker.abort();
+            assert_eq!(recovered.state().expect("settled").0, PAGES * PAGE as u64);
+            assert!(
+                during >= PAGES - 1,
+                "the ticker ran {during} times during a replay of {PAGES} pages"
+            );
+        });
+    }
+}
