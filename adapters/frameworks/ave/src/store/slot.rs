@@ -8,7 +8,6 @@ use persevere_driver::{os_random, Backend, Driver, Resume};
 
 use crate::error::Error;
 use crate::key::EncryptedKey;
-use crate::manager::Claim;
 use crate::store::held::{Held, Lent};
 use crate::store::persistent_actor::PersistentActor;
 
@@ -55,7 +54,11 @@ where
         let mut state = Held(A::clone(&self.base));
         let driver = Driver::open_claiming(&self.backend, self.builder(), &mut state, claim)
             .await
-            .map_err(recover)?;
+            .map_err(|source| match source {
+                // The backend's one rule of stream ownership: another live store writes it.
+                persevere_driver::Error::Owned { stream } => Error::AlreadyStarted { stream },
+                source => recover(source),
+            })?;
         Ok((driver, state))
     }
 }
@@ -72,7 +75,6 @@ pub(crate) struct Slot<A: PersistentActor> {
     /// Holds a stale value of the actor, traded with the live one while the journal has it.
     spare: Held<A>,
     recipe: Recipe<A>,
-    _claim: Claim,
 }
 
 impl<A> Slot<A>
@@ -81,11 +83,7 @@ where
 {
     /// Opens the journal and recovers `actor` from it (through [`PersistentActor::update`],
     /// when the stream holds anything).
-    pub(crate) async fn open(
-        recipe: Recipe<A>,
-        claim: Claim,
-        actor: &mut A,
-    ) -> Result<Self, Error> {
+    pub(crate) async fn open(recipe: Recipe<A>, actor: &mut A) -> Result<Self, Error> {
         let (driver, recovered) = recipe.open(persevere_driver::Claim::Exclusive).await?;
         tracing::debug!(
             stream = %driver.stream(),
@@ -99,7 +97,6 @@ where
             driver,
             spare: Held(A::clone(&recipe.base)),
             recipe,
-            _claim: claim,
         })
     }
 
