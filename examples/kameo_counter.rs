@@ -26,7 +26,7 @@ impl Actor for CounterActor {
         for repair in counter.repairs() {
             eprintln!("warning: the store repaired or set aside data: {repair}");
         }
-        println!("recovered counter = {} from {key}", counter.value);
+        println!("recovered counter = {} from {key}", counter.state()?.value);
         Ok(Self { counter })
     }
 
@@ -47,7 +47,7 @@ impl Message<Increment> for CounterActor {
 
     async fn handle(&mut self, _: Increment, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
         self.counter.persist(1).await?;
-        Ok(self.counter.value)
+        Ok(self.counter.state()?.value)
     }
 }
 

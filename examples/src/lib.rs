@@ -92,10 +92,10 @@ pub async fn count_ten(
     }
     println!(
         "recovered counter = {} from {data_dir}",
-        counter.state().value
+        counter.state()?.value
     );
     for _ in 0..10 {
         counter.persist(1).await?;
     }
-    Ok(counter.state().value)
+    Ok(counter.state()?.value)
 }

@@ -1,6 +1,7 @@
 //! A shared storage backend: executes the commands of many journals against one [`Store`],
 //! group-committing every command that waits while a batch runs.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -11,6 +12,7 @@ use persevere_core::{
     Command, CommandId, CommandResult, Completion, Repair, StorageError, Store, StreamCommand,
 };
 
+use crate::error::Error;
 use crate::runtime::Runtime;
 
 /// The outcome of one command.
@@ -63,22 +65,6 @@ struct Queue {
     commands: Vec<StreamCommand>,
     waiters: Vec<oneshot::Sender<Outcome>>,
 }
-
-/// The group-commit queue, apart from the store: a committer that lingers for the next batch
-/// holds this, never the store, so dropping the last [`Backend`] still closes the store at once.
-struct CommitQueue {
-    queue: Mutex<Queue>,
-    /// Commands submitted so far: a lingering committer watches it without taking the lock.
-    submitted: AtomicU64,
-    /// How long a committer waits for the next command after a batch, in nanoseconds.
-    linger: AtomicU64,
-}
-
-/// How long a committer waits for the next command after a batch, unless
-/// [`Backend::with_linger`] says otherwise: not at all. A linger is opt-in for now: with one,
-/// the ave peer benchmark's durable run (one `Tokio::ambient` backend shared by runtimes built
-/// and dropped in turn) hangs, for a reason not yet found.
-pub const DEFAULT_LINGER: Duration = Duration::ZERO;
 
 /// How long a backend waits between two attempts to reopen a fenced store: the first attempt
 /// is made by the first batch after the store fenced itself; after each failed attempt the
@@ -157,7 +143,10 @@ struct Shared {
     execution: Execution,
     store: Mutex<Box<dyn Store>>,
     status: Mutex<Status>,
-    queue: Arc<CommitQueue>,
+    queue: Mutex<Queue>,
+    /// The live writer of each stream in this process: the generation of its [`Ownership`].
+    owners: Mutex<HashMap<Arc<str>, u64>>,
+    generations: AtomicU64,
     batches: AtomicU64,
     commands: AtomicU64,
     largest: AtomicU64,
@@ -286,15 +275,13 @@ impl Backend {
                     backoff: ReopenBackoff::default(),
                     repairs,
                 }),
-                queue: Arc::new(CommitQueue {
-                    queue: Mutex::new(Queue {
-                        phase: CommitPhase::Idle,
-                        commands: Vec::new(),
-                        waiters: Vec::new(),
-                    }),
-                    submitted: AtomicU64::new(0),
-                    linger: AtomicU64::new(DEFAULT_LINGER.as_nanos() as u64),
+                queue: Mutex::new(Queue {
+                    phase: CommitPhase::Idle,
+                    commands: Vec::new(),
+                    waiters: Vec::new(),
                 }),
+                owners: Mutex::new(HashMap::new()),
+                generations: AtomicU64::new(0),
                 batches: AtomicU64::new(0),
                 commands: AtomicU64::new(0),
                 largest: AtomicU64::new(0),
@@ -306,21 +293,6 @@ impl Backend {
     /// [`ReopenBackoff::default`]). Applies to every clone.
     pub fn with_reopen_backoff(self, backoff: ReopenBackoff) -> Self {
         lock(&self.shared.status).backoff = backoff;
-        self
-    }
-
-    /// Sets how long the committer on the blocking pool waits for the next command after a
-    /// batch before it leaves (default: [`DEFAULT_LINGER`]; [`Execution::Blocking`] only).
-    /// Applies to every clone.
-    ///
-    /// A command submitted while it waits is picked up at once, without a hand-off to the
-    /// blocking pool: a lone writer that persists again as soon as it is answered pays one
-    /// thread wake-up per persist instead of two. The wait spins (yielding the processor), so
-    /// a long one costs CPU on an idle backend; `Duration::ZERO` (the default) never waits.
-    /// About 250 µs (longer than a wake-up of the writer's task) suits a lone durable writer.
-    pub fn with_linger(self, linger: Duration) -> Self {
-        let nanos = u64::try_from(linger.as_nanos()).unwrap_or(u64::MAX);
-        self.shared.queue.linger.store(nanos, Ordering::Relaxed);
         self
     }
 
@@ -378,11 +350,6 @@ impl Backend {
             .collect()
     }
 
-    /// How long a committer lingers for the next command (see [`with_linger`](Self::with_linger)).
-    pub fn linger(&self) -> Duration {
-        Duration::from_nanos(self.shared.queue.linger.load(Ordering::Relaxed))
-    }
-
     /// The runtime.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.shared.runtime
@@ -404,7 +371,63 @@ impl Backend {
 
     /// Commands waiting for the next batch (always 0 with [`Execution::Inline`]).
     pub fn queued(&self) -> usize {
-        lock(&self.shared.queue.queue).commands.len()
+        lock(&self.shared.queue).commands.len()
+    }
+
+    /// Claims `stream` for one writer: the one rule of stream ownership in the process, kept
+    /// here, keyed by the stream, for every entity, driver and adapter that writes through
+    /// this backend (or a clone of it).
+    ///
+    /// With [`Claim::Exclusive`], a stream that already has a live owner is refused with
+    /// [`Error::Owned`] naming it. With [`Claim::TakeOver`] (a supervised restart: the new
+    /// instance replaces one that may not have finished stopping), the new owner takes the
+    /// stream and the old [`Ownership`] stops being [current](Ownership::is_current): its
+    /// driver's next request is refused with [`Error::Superseded`]. Dropping the current
+    /// ownership frees the stream.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use persevere_driver::{BlockingWork, Runtime, Task};
+    /// # struct Threads;
+    /// # impl Runtime for Threads {
+    /// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn spawn_blocking(&self, work: BlockingWork) { std::thread::spawn(work); }
+    /// #     fn sleep(&self, d: Duration) -> Task { Box::pin(async move { std::thread::sleep(d) }) }
+    /// # }
+    /// use persevere_core::memory::MemoryStore;
+    /// use persevere_driver::{Backend, Claim, Error};
+    ///
+    /// let backend = Backend::new(Threads, MemoryStore::new());
+    /// let first = backend.claim("a", Claim::Exclusive)?;
+    /// assert_eq!(
+    ///     backend.claim("a", Claim::Exclusive).unwrap_err(),
+    ///     Error::Owned { stream: "a".into() }
+    /// );
+    /// let second = backend.claim("a", Claim::TakeOver)?;
+    /// assert!(!first.is_current() && second.is_current());
+    /// drop(first); // the old owner going away frees nothing
+    /// assert!(backend.claim("a", Claim::Exclusive).is_err());
+    /// drop(second);
+    /// assert!(backend.claim("a", Claim::Exclusive).is_ok());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn claim(&self, stream: &str, claim: Claim) -> Result<Ownership, Error> {
+        let mut owners = lock(&self.shared.owners);
+        if claim == Claim::Exclusive && owners.contains_key(stream) {
+            return Err(Error::Owned {
+                stream: stream.to_owned(),
+            });
+        }
+        let generation = self.shared.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let stream: Arc<str> = stream.into();
+        if owners.insert(Arc::clone(&stream), generation).is_some() {
+            tracing::info!(stream = %stream, "a new owner took the stream over");
+        }
+        Ok(Ownership {
+            backend: Arc::downgrade(&self.shared),
+            stream,
+            generation,
+        })
     }
 
     /// Executes one command on `stream` (in the next batch) and returns its result.
@@ -422,25 +445,148 @@ impl Backend {
             }
             Execution::Blocking => {
                 let (sender, receiver) = oneshot::channel();
-                let commit = &self.shared.queue;
                 let start = {
-                    let mut queue = lock(&commit.queue);
+                    let mut queue = lock(&self.shared.queue);
                     queue.commands.push(command);
                     queue.waiters.push(sender);
                     let idle = queue.phase == CommitPhase::Idle;
                     queue.phase = CommitPhase::Committing;
                     idle
                 };
-                commit.submitted.fetch_add(1, Ordering::Release);
                 if start {
-                    let shared = Arc::downgrade(&self.shared);
-                    let commit = Arc::clone(commit);
+                    let task = CommitTask {
+                        backend: Arc::downgrade(&self.shared),
+                        state: CommitTaskState::Armed,
+                    };
                     self.shared
                         .runtime
-                        .spawn_blocking(Box::new(move || Shared::commit_loop(&shared, &commit)));
+                        .spawn_blocking(Box::new(move || task.run()));
                 }
                 Pending::Waiting(receiver)
             }
+        }
+    }
+}
+
+/// How [`Backend::claim`] takes a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// Only if no live writer owns it; else [`Error::Owned`].
+    Exclusive,
+    /// From whoever owns it (a supervised restart): the old owner is superseded.
+    TakeOver,
+}
+
+/// One writer's hold on a stream of a [`Backend`] (see [`Backend::claim`]): current until a
+/// newer owner takes the stream over; dropping the current one frees the stream.
+pub struct Ownership {
+    backend: Weak<Shared>,
+    stream: Arc<str>,
+    generation: u64,
+}
+
+impl Ownership {
+    /// Whether this is still the stream's owner (no newer owner took it over).
+    pub fn is_current(&self) -> bool {
+        self.backend
+            .upgrade()
+            .is_some_and(|shared| lock(&shared.owners).get(&self.stream) == Some(&self.generation))
+    }
+
+    /// `Ok` while [current](Self::is_current), else [`Error::Superseded`] naming the stream.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.is_current() {
+            Ok(())
+        } else {
+            Err(Error::Superseded {
+                stream: self.stream.to_string(),
+            })
+        }
+    }
+
+    /// The stream owned.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+}
+
+impl Drop for Ownership {
+    fn drop(&mut self) {
+        if let Some(shared) = self.backend.upgrade() {
+            let mut owners = lock(&shared.owners);
+            if owners.get(&self.stream) == Some(&self.generation) {
+                owners.remove(&self.stream);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ownership")
+            .field("stream", &self.stream)
+            .field("current", &self.is_current())
+            .finish()
+    }
+}
+
+/// Where a commit task stands: a task dropped while still [`Armed`](Self::Armed) was lost by
+/// the runtime (never run, or unwound part-way) and must not leave the backend committing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommitTaskState {
+    /// Spawned, not finished: the queue is marked committing on its behalf.
+    Armed,
+    /// Drained the queue and marked it idle.
+    Finished,
+}
+
+/// The work a backend hands to the blocking pool to drain its queue.
+///
+/// It owns the promise that the queue is drained: if the runtime drops it without running it
+/// (tokio refuses blocking work while a runtime shuts down) or it unwinds, its `Drop` fails
+/// every command still waiting, with [`StorageError::Failed`] saying so, and sets the queue
+/// idle, so that the next command starts a new task instead of waiting forever.
+struct CommitTask {
+    backend: Weak<Shared>,
+    state: CommitTaskState,
+}
+
+impl CommitTask {
+    fn run(mut self) {
+        Shared::commit_loop(&self.backend);
+        self.state = CommitTaskState::Finished;
+    }
+}
+
+impl Drop for CommitTask {
+    fn drop(&mut self) {
+        if self.state == CommitTaskState::Finished {
+            return;
+        }
+        // Nobody holds the backend any more: its queue, and the waiters in it, are gone, and
+        // each waiter hears "the backend dropped the command".
+        let Some(shared) = self.backend.upgrade() else {
+            return;
+        };
+        let (commands, waiters) = {
+            let mut queue = lock(&shared.queue);
+            queue.phase = CommitPhase::Idle;
+            (
+                std::mem::take(&mut queue.commands),
+                std::mem::take(&mut queue.waiters),
+            )
+        };
+        drop(shared);
+        tracing::error!(
+            commands = commands.len(),
+            "the runtime dropped the backend's commit task without running it; its commands fail"
+        );
+        for waiter in waiters {
+            let _ = waiter.send(Err(StorageError::Failed(
+                "the runtime dropped the backend's commit task without running it (is it shutting down?)"
+                    .into(),
+            )));
         }
     }
 }
@@ -592,75 +738,53 @@ impl Shared {
     }
 
     /// Drains the queue on the blocking pool: every command waiting when a batch starts goes
-    /// into it; the next batch starts when it returns. When the queue is empty after a batch,
-    /// the loop lingers (see [`Backend::with_linger`]) for the next command before it leaves.
+    /// into it; the next batch starts when it returns.
     ///
     /// The loop holds the backend only while it runs a batch, and lets go of it before it
-    /// answers (and while it lingers): once the last handle is dropped after an answer, the
-    /// store is closed (and a file store's lock released) before its owner can try to open it
-    /// again.
-    fn commit_loop(backend: &Weak<Shared>, commit: &CommitQueue) {
+    /// answers: once the last handle is dropped after an answer, the store is closed (and a
+    /// file store's lock released) before its owner can try to open it again.
+    fn commit_loop(backend: &Weak<Shared>) {
+        // Nobody holds the backend any more: nothing is waiting for an answer either.
+        let Some(mut shared) = backend.upgrade() else {
+            return;
+        };
         loop {
-            let seen = commit.submitted.load(Ordering::Acquire);
-            let taken = {
-                let mut queue = lock(&commit.queue);
+            let (commands, waiters) = {
+                let mut queue = lock(&shared.queue);
                 if queue.commands.is_empty() {
                     queue.phase = CommitPhase::Idle;
-                    None
-                } else {
-                    Some((
-                        std::mem::take(&mut queue.commands),
-                        std::mem::take(&mut queue.waiters),
-                    ))
+                    return;
                 }
-            };
-            let Some((commands, waiters)) = taken else {
-                return;
-            };
-            // Nobody holds the backend any more: the waiters went with it.
-            let Some(shared) = backend.upgrade() else {
-                lock(&commit.queue).phase = CommitPhase::Idle;
-                return;
+                (
+                    std::mem::take(&mut queue.commands),
+                    std::mem::take(&mut queue.waiters),
+                )
             };
             let ids: Vec<_> = commands.iter().map(|c| c.command.id()).collect();
+            let span = tracing::debug_span!("group_commit", commands = ids.len());
+            let _entered = span.enter();
             let mut results = shared.run_batch(commands);
-            let linger = Duration::from_nanos(commit.linger.load(Ordering::Relaxed));
-            // Without a linger, whether another batch is waiting is settled before the answers
-            // go out, so that after them this loop holds the backend no more.
+            // Whether another batch is waiting is settled before the answers go out, so that
+            // after them this loop holds the backend no more.
             let more = {
-                let mut queue = lock(&commit.queue);
-                let more = !queue.commands.is_empty();
-                if !more && linger.is_zero() {
+                let mut queue = lock(&shared.queue);
+                if queue.commands.is_empty() {
                     queue.phase = CommitPhase::Idle;
                 }
-                more
+                !queue.commands.is_empty()
             };
             drop(shared);
             for (waiter, id) in waiters.into_iter().zip(ids) {
                 // A waiter that went away (its future was dropped) needs no answer.
                 let _ = waiter.send(answer(&mut results, id));
             }
-            if more {
-                continue;
-            }
-            if linger.is_zero() {
+            if !more {
                 return;
             }
-            // Lingers for the next command; the next turn of the loop goes idle if none came.
-            let since = Instant::now();
-            let mut spins = 0u32;
-            while commit.submitted.load(Ordering::Acquire) == seen {
-                spins = spins.wrapping_add(1);
-                if spins % 64 == 0 {
-                    // Nobody can submit once the last handle is gone: stop waiting.
-                    if since.elapsed() >= linger || backend.strong_count() == 0 {
-                        break;
-                    }
-                    std::thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
+            shared = match backend.upgrade() {
+                Some(shared) => shared,
+                None => return,
+            };
         }
     }
 }
@@ -795,67 +919,5 @@ mod tests {
         assert_eq!((stats.batches, stats.commands, stats.largest), (3, 3, 1));
         assert_eq!(stats.mean_batch(), 1.0);
         assert_eq!(backend.queued(), 0);
-    }
-
-    /// Blocking work on fresh threads, counted.
-    struct Counting(Arc<AtomicU64>);
-
-    impl Runtime for Counting {
-        fn spawn(&self, task: Task) {
-            std::thread::spawn(move || futures::executor::block_on(task));
-        }
-        fn spawn_blocking(&self, work: BlockingWork) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-            std::thread::spawn(work);
-        }
-        fn sleep(&self, duration: Duration) -> Task {
-            Box::pin(async move { std::thread::sleep(duration) })
-        }
-    }
-
-    #[test]
-    fn a_lingering_committer_takes_a_lone_writers_next_command_without_a_hand_off() {
-        // A linger far longer than any scheduling delay: each command arrives while the
-        // committer still waits (it stops as soon as the backend is dropped).
-        for (linger, spawns) in [(Duration::from_secs(30), 1), (Duration::ZERO, 20)] {
-            let spawned = Arc::new(AtomicU64::new(0));
-            let backend = Backend::new(Counting(Arc::clone(&spawned)), MemoryStore::new())
-                .with_linger(linger);
-            assert_eq!(backend.linger(), linger);
-            for id in 1..=20 {
-                let outcome = futures::executor::block_on(backend.execute("s".into(), read(id)));
-                assert!(matches!(outcome, Ok(Completion::Events { .. })));
-            }
-            assert_eq!(spawned.load(Ordering::Relaxed), spawns, "linger {linger:?}");
-            assert_eq!(backend.stats().batches, 20);
-        }
-    }
-
-    /// A store that tells when it is dropped.
-    struct Dropped(MemoryStore, std::sync::mpsc::Sender<()>);
-
-    impl Store for Dropped {
-        fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
-            Store::execute(&mut self.0, batch)
-        }
-    }
-
-    impl Drop for Dropped {
-        fn drop(&mut self) {
-            let _ = self.1.send(());
-        }
-    }
-
-    #[test]
-    fn a_lingering_committer_never_keeps_the_store_open() {
-        let (sender, dropped) = std::sync::mpsc::channel();
-        let backend = Backend::new(Threads, Dropped(MemoryStore::new(), sender))
-            .with_linger(Duration::from_secs(3600));
-        let outcome = futures::executor::block_on(backend.execute("s".into(), read(1)));
-        assert!(outcome.is_ok());
-        // The committer is still waiting for a next command, yet dropping the last handle
-        // closes the store in this thread, at once.
-        drop(backend);
-        assert_eq!(dropped.try_recv(), Ok(()));
     }
 }

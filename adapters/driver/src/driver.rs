@@ -10,7 +10,7 @@ use persevere_core::{
     RequestId, StopReason,
 };
 
-use crate::backend::{Backend, Outcome, Pending};
+use crate::backend::{Backend, Claim, Outcome, Ownership, Pending};
 use crate::error::Error;
 
 /// A command sent to the backend whose completion the journal has not seen yet.
@@ -46,7 +46,9 @@ pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send +
 ///
 /// Every call takes the entity's state and must be given the same state each time. Every call
 /// is cancel-safe: if its future is dropped, a command already sent is finished by the next
-/// call before anything else.
+/// call before anything else. Until then the caller's state may hold the dropped request's
+/// unacknowledged events: [`is_settled`](Self::is_settled) says whether it may, and
+/// [`settle`](Self::settle) finishes the request.
 ///
 /// # Resuming after a transient storage failure
 ///
@@ -121,6 +123,8 @@ pub struct Driver<E: Entity, C = Borsh> {
     refused: Option<Error>,
     backend: Backend,
     stream: Arc<str>,
+    /// This driver's hold on the stream: one writer per stream in the process.
+    ownership: Ownership,
     in_flight: InFlight,
     epoch: Instant,
 }
@@ -132,12 +136,16 @@ where
 {
     /// Attaches `journal` (built by the caller, for example with encryption or a snapshot
     /// predicate) to `backend` and recovers `state` from the stream.
+    ///
+    /// The driver owns the stream while it lives ([`Backend::claim`] with
+    /// [`Claim::Exclusive`]): opening a stream another live driver of the process writes fails
+    /// with [`Error::Owned`].
     pub async fn open(
         backend: &Backend,
         journal: Journal<E, C>,
         state: &mut E,
     ) -> Result<Self, Error> {
-        Self::attach(backend, journal, None, state).await
+        Self::attach(backend, journal, None, state, Claim::Exclusive).await
     }
 
     /// Like [`open`](Self::open), with a recipe that builds the journal (called once now, and
@@ -145,11 +153,23 @@ where
     /// [type documentation](Self)).
     pub async fn open_with(
         backend: &Backend,
-        mut recipe: Recipe<E, C>,
+        recipe: Recipe<E, C>,
         state: &mut E,
     ) -> Result<Self, Error> {
+        Self::open_claiming(backend, recipe, state, Claim::Exclusive).await
+    }
+
+    /// Like [`open_with`](Self::open_with), claiming the stream as `claim` says: with
+    /// [`Claim::TakeOver`] (a supervised restart) a live driver of the stream is superseded
+    /// and its next request refused with [`Error::Superseded`].
+    pub async fn open_claiming(
+        backend: &Backend,
+        mut recipe: Recipe<E, C>,
+        state: &mut E,
+        claim: Claim,
+    ) -> Result<Self, Error> {
         let journal = recipe()?;
-        Self::attach(backend, journal, Some(recipe), state).await
+        Self::attach(backend, journal, Some(recipe), state, claim).await
     }
 
     async fn attach(
@@ -157,8 +177,10 @@ where
         journal: Journal<E, C>,
         recipe: Option<Recipe<E, C>>,
         state: &mut E,
+        claim: Claim,
     ) -> Result<Self, Error> {
         let stream: Arc<str> = journal.config().stream().into();
+        let ownership = backend.claim(&stream, claim)?;
         let span = tracing::debug_span!("open", stream = %stream);
         let _entered = span.enter();
         for repair in backend.repairs_for(&stream) {
@@ -176,6 +198,7 @@ where
             refused: None,
             backend: backend.clone(),
             stream,
+            ownership,
             in_flight: InFlight::Idle,
             epoch: Instant::now(),
         };
@@ -192,6 +215,7 @@ where
     /// outcome is [`Resume::Unchanged`] or [`Resume::Recovered`] (see [`Resume::check`]).
     pub async fn resume(&mut self, state: &mut E) -> Result<Resume, Error> {
         self.drive(Goal::Settled, state).await?;
+        self.ownership.check()?;
         if let Some(refused) = &self.refused {
             return Err(refused.clone());
         }
@@ -236,10 +260,48 @@ where
         self.resume(state).await?.check()
     }
 
+    /// Whether every request made so far is settled: no command in flight, and the journal is
+    /// not in the middle of a write or of the re-read after one. Only then does the caller's
+    /// state hold exactly the acknowledged events; while a call dropped mid-flight is unsettled,
+    /// the state may hold its unacknowledged events. [`settle`](Self::settle), or any request,
+    /// settles it.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.in_flight, InFlight::Idle)
+            && matches!(self.journal.phase(), Phase::Ready | Phase::Stopped)
+    }
+
+    /// Drives whatever a call dropped mid-flight left in flight to its end (the completion
+    /// applied or rolled back, a re-read finished), so that `state` holds exactly the
+    /// acknowledged events. Does nothing when [`is_settled`](Self::is_settled).
+    pub async fn settle(&mut self, state: &mut E) -> Result<(), Error> {
+        if !self.is_settled() {
+            self.drive(Goal::Settled, state).await?;
+        }
+        Ok(())
+    }
+
+    /// `Ok` when [`is_settled`](Self::is_settled), else [`Error::Unsettled`] naming the stream:
+    /// what an accessor that cannot settle checks before it shows the state.
+    pub fn check_settled(&self) -> Result<(), Error> {
+        if self.is_settled() {
+            Ok(())
+        } else {
+            Err(Error::Unsettled {
+                stream: self.stream.to_string(),
+            })
+        }
+    }
+
     /// Whether the journal stopped on a storage failure that [`resume`](Self::resume) may get
     /// past (whether or not this driver has a recipe to do it).
     pub fn needs_resume(&self) -> bool {
         self.journal.stop_reason().is_some_and(resumable)
+    }
+
+    /// Whether this driver still owns its stream (no newer driver took it over; see
+    /// [`Backend::claim`]).
+    pub fn owns_stream(&self) -> bool {
+        self.ownership.is_current()
     }
 
     /// The repairs the backend's store reported that may involve this stream (see
@@ -355,7 +417,14 @@ where
                 std::mem::replace(&mut self.in_flight, InFlight::Idle)
             {
                 let now = self.now();
+                let recovering = self.journal.phase() == Phase::Recovering;
                 self.journal.handle_completion(now, id, outcome, state)?;
+                if recovering {
+                    // A long replay decodes and applies one page per completion: let the
+                    // executor run other tasks between pages, so that a recovery never holds
+                    // an async worker for more than a page at a time (see `read_batch`).
+                    YieldNow::default().await;
+                }
                 continue;
             }
             if let Some(command) = self.journal.poll_command() {
@@ -503,5 +572,38 @@ impl<E: Entity, C> std::fmt::Debug for Driver<E, C> {
         f.debug_struct("Driver")
             .field("stream", &self.stream)
             .finish_non_exhaustive()
+    }
+}
+
+/// Whether a [`YieldNow`] has given the executor its turn yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum YieldPhase {
+    #[default]
+    Fresh,
+    Yielded,
+}
+
+/// A future that is pending once (waking itself at once), then ready: lets the executor run
+/// its other tasks, with nothing but `futures`' task API.
+#[derive(Debug, Default)]
+struct YieldNow {
+    phase: YieldPhase,
+}
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        match self.phase {
+            YieldPhase::Yielded => std::task::Poll::Ready(()),
+            YieldPhase::Fresh => {
+                self.phase = YieldPhase::Yielded;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }
     }
 }

@@ -47,4 +47,28 @@ pub enum Error {
     /// The journal went idle without answering the request (a bug in the driver or the core).
     #[error("the journal went idle without answering the request")]
     Unanswered,
+    /// The stream already has a live writer in this process (on this backend): two writers of
+    /// one stream are never open at once. Close the other, or take it over
+    /// ([`Claim::TakeOver`](crate::Claim::TakeOver)) for a supervised restart.
+    #[error("stream {stream} already has a live writer in this process")]
+    Owned {
+        /// The stream.
+        stream: String,
+    },
+    /// A newer writer took the stream over ([`Claim::TakeOver`](crate::Claim::TakeOver)): this
+    /// one writes nothing more.
+    #[error("stream {stream} was taken over by a newer writer; this one writes nothing more")]
+    Superseded {
+        /// The stream.
+        stream: String,
+    },
+    /// The state was asked for while a request of this entity was still unsettled (its future
+    /// was dropped — a `timeout`, a `select!` — after its command was sent): the state may hold
+    /// events that are not acknowledged, so it is not shown. Settle first
+    /// ([`Persistent::settle`](crate::Persistent::settle) or any request), then read it.
+    #[error("stream {stream}: a request is still unsettled (its call was dropped mid-flight); settle before reading the state")]
+    Unsettled {
+        /// The stream.
+        stream: String,
+    },
 }

@@ -52,7 +52,7 @@ mod runtime;
 #[cfg(feature = "suite")]
 pub mod suite;
 
-pub use backend::{Backend, CommitStats, Execution, ReopenBackoff, StoreHealth, DEFAULT_LINGER};
+pub use backend::{Backend, Claim, CommitStats, Execution, Ownership, ReopenBackoff, StoreHealth};
 pub use driver::{Driver, Recipe, Resume};
 pub use error::Error;
 pub use persistent::Persistent;

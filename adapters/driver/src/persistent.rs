@@ -19,7 +19,8 @@ use crate::random::os_random;
 /// entities persisting at the same time are group-committed by it.
 ///
 /// Every call is cancel-safe: if its future is dropped, a command already sent is finished by
-/// the next call before anything else.
+/// the next call before anything else, and until then [`state`](Self::state) refuses to show
+/// a state that may hold unacknowledged events ([`Error::Unsettled`]).
 ///
 /// An entity opened with [`open`](Self::open) or [`open_encrypted`](Self::open_encrypted)
 /// outlives a storage outage: once the backend has reopened its store, the next call recovers
@@ -62,7 +63,7 @@ use crate::random::os_random;
 /// drop(counter);
 ///
 /// let again = Persistent::<Counter>::open(&backend, JournalConfig::new("counter"), Counter::default).await?;
-/// assert_eq!(again.state().value, 9);
+/// assert_eq!(again.state()?.value, 9);
 /// # Ok::<(), persevere_driver::Error>(())
 /// # }).unwrap();
 /// ```
@@ -126,6 +127,25 @@ where
         Ok(Self { driver, state })
     }
 
+    /// Like [`open_with`](Self::open_with), claiming the stream as `claim` says (see
+    /// [`Backend::claim`]): every other `open` refuses a stream another live entity of the
+    /// process writes ([`Error::Owned`]); [`Claim::TakeOver`](crate::Claim::TakeOver)
+    /// supersedes it, for a supervised restart.
+    pub async fn open_claiming(
+        backend: &Backend,
+        recipe: impl FnMut() -> Result<Journal<E, C>, Error> + Send + 'static,
+        mut state: E,
+        claim: crate::Claim,
+    ) -> Result<Self, Error> {
+        let driver = Driver::open_claiming(backend, Box::new(recipe), &mut state, claim).await?;
+        Ok(Self { driver, state })
+    }
+
+    /// Whether this entity still owns its stream (see [`Backend::claim`]).
+    pub fn owns_stream(&self) -> bool {
+        self.driver.owns_stream()
+    }
+
     /// Opens an entity from a journal built by the caller and a scratch state that recovery
     /// replaces. Without a recipe to build the journal again, a journal that stops on a
     /// storage outage stays stopped: prefer [`open_with`](Self::open_with).
@@ -171,14 +191,68 @@ where
         self.driver.repairs()
     }
 
-    /// The recovered state with every acknowledged event applied.
-    pub fn state(&self) -> &E {
-        &self.state
+    /// The state: every acknowledged event applied, and no other.
+    ///
+    /// A call dropped mid-flight (a `timeout`, a `select!`) leaves its request unsettled, and
+    /// the state may then hold events that are not acknowledged: until the request is settled
+    /// ([`settle`](Self::settle), or any other request, which settles it first) this returns
+    /// [`Error::Unsettled`] instead of showing them.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use persevere_driver::{BlockingWork, Runtime, Task};
+    /// # struct Threads;
+    /// # impl Runtime for Threads {
+    /// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures::executor::block_on(task)); }
+    /// #     fn spawn_blocking(&self, work: BlockingWork) { std::thread::spawn(work); }
+    /// #     fn sleep(&self, d: Duration) -> Task { Box::pin(async move { std::thread::sleep(d) }) }
+    /// # }
+    /// # #[derive(Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+    /// # struct Counter { value: u64 }
+    /// # impl persevere_core::Entity for Counter {
+    /// #     type Event = u64;
+    /// #     type Error = String;
+    /// #     fn apply(&mut self, n: &u64) -> Result<(), String> { self.value += n; Ok(()) }
+    /// # }
+    /// use futures::FutureExt;
+    /// use persevere_core::{memory::MemoryStore, JournalConfig};
+    /// use persevere_driver::{Backend, Error, Persistent};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let backend = Backend::new(Threads, MemoryStore::new());
+    /// let mut counter = Persistent::<Counter>::open(&backend, JournalConfig::new("c"), Counter::default).await?;
+    /// let _ = counter.persist(2).now_or_never(); // the call is dropped, maybe mid-flight
+    /// match counter.state() {
+    ///     Ok(state) => assert_eq!(state.value, 2), // it had finished
+    ///     Err(Error::Unsettled { stream }) => assert_eq!(stream, "c"),
+    ///     Err(other) => panic!("{other}"),
+    /// }
+    /// assert_eq!(counter.settle().await?.value, 2);
+    /// # Ok::<(), persevere_driver::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn state(&self) -> Result<&E, Error> {
+        self.driver.check_settled()?;
+        Ok(&self.state)
     }
 
-    /// The state, consuming the handle.
-    pub fn into_state(self) -> E {
-        self.state
+    /// Settles a request left in flight by a call dropped mid-flight (see
+    /// [`state`](Self::state)), then returns the state: every acknowledged event applied, and
+    /// no other.
+    pub async fn settle(&mut self) -> Result<&E, Error> {
+        self.driver.settle(&mut self.state).await?;
+        Ok(&self.state)
+    }
+
+    /// Whether the state holds exactly the acknowledged events (see [`state`](Self::state)).
+    pub fn is_settled(&self) -> bool {
+        self.driver.is_settled()
+    }
+
+    /// The state, consuming the handle, once any request left in flight is settled.
+    pub async fn into_state(mut self) -> Result<E, Error> {
+        self.driver.settle(&mut self.state).await?;
+        Ok(self.state)
     }
 
     /// The last durable seq.

@@ -140,10 +140,10 @@ pub async fn persist_then_recover(runtime: SharedRuntime) {
     }
     assert_eq!(counter.persist_all([2, 3]).await, Ok(11..=12));
     assert_eq!(counter.snapshot().await, Ok(12));
-    assert_eq!(counter.state().value, 15);
+    assert_eq!(counter.state().expect("settled").value, 15);
     drop(counter);
     let again = open(&backend, "counter").await;
-    assert_eq!(again.state().value, 15);
+    assert_eq!(again.state().expect("settled").value, 15);
     assert_eq!(again.last_seq(), 12);
     assert_eq!(again.journal().snapshot_seq(), Some(12));
 }
@@ -167,7 +167,7 @@ pub async fn encrypted_entities_recover_and_refuse_a_wrong_key(runtime: SharedRu
     }
     drop(counter);
     let again = open(Arc::clone(&keys)).await.expect("reopens");
-    assert_eq!(again.state().value, 10);
+    assert_eq!(again.state().expect("settled").value, 10);
     drop(again);
     let wrong = Arc::new(KeyRing::new(KeyId(1), Key::from_bytes([8; 32])));
     match open(wrong).await {
@@ -201,6 +201,7 @@ pub async fn driver_persists_into_state_the_caller_owns(runtime: SharedRuntime) 
     assert_eq!(driver.persist_all([1, 2], &mut state).await, Ok(2..=3));
     assert_eq!(driver.snapshot(&mut state).await, Ok(3));
     assert_eq!(state.value, 8);
+    drop(driver);
     let mut again = Counter::default();
     let journal = Journal::new(JournalConfig::new("owned"), Counter::default);
     Driver::<Counter>::open(&backend, journal, &mut again)
@@ -221,7 +222,7 @@ pub async fn blocking_pool_runs_the_store_off_the_caller_thread(runtime: SharedR
     }
     drop(counter);
     let again = open(&backend, "counter").await;
-    assert_eq!(again.state().value, 15);
+    assert_eq!(again.state().expect("settled").value, 15);
     let caller = std::thread::current().id();
     assert!(!store.threads().is_empty());
     assert!(store.threads().iter().all(|&t| t != caller));
@@ -277,7 +278,7 @@ pub async fn concurrent_entities_stay_apart(runtime: SharedRuntime) {
                         break;
                     }
                 }
-                let _ = sender.send(counter.state().value);
+                let _ = sender.send(counter.state().expect("settled").value);
             }));
         }
         for receiver in done {
@@ -287,7 +288,14 @@ pub async fn concurrent_entities_stay_apart(runtime: SharedRuntime) {
     let mut values = BTreeMap::new();
     let backend = inline(&runtime, &memory);
     for i in 0..ENTITIES {
-        values.insert(i, open(&backend, &format!("e{i}")).await.state().value);
+        values.insert(
+            i,
+            open(&backend, &format!("e{i}"))
+                .await
+                .state()
+                .expect("settled")
+                .value,
+        );
         assert_eq!(memory.head(&format!("e{i}")), 20);
     }
     assert!(values.iter().all(|(&i, &v)| v == 20 * (i + 1)));
@@ -311,9 +319,9 @@ pub async fn failed_write_that_did_not_land_rolls_back(runtime: SharedRuntime) {
         ),
         "{error:?}"
     );
-    assert_eq!(counter.state().value, 5);
+    assert_eq!(counter.state().expect("settled").value, 5);
     assert_eq!(counter.persist(1).await, Ok(2..=2));
-    assert_eq!(counter.state().value, 6);
+    assert_eq!(counter.state().expect("settled").value, 6);
 }
 
 /// A write reported failed that had landed is reported persisted, applied once.
@@ -323,9 +331,9 @@ pub async fn failed_write_that_landed_is_persisted_once(runtime: SharedRuntime) 
     let mut counter = open(&backend, "c").await;
     memory.inject(Fault::FailAfterWrite);
     assert_eq!(counter.persist(4).await, Ok(1..=1));
-    assert_eq!(counter.state().value, 4);
+    assert_eq!(counter.state().expect("settled").value, 4);
     drop(counter);
-    assert_eq!(open(&backend, "c").await.state().value, 4);
+    assert_eq!(open(&backend, "c").await.state().expect("settled").value, 4);
 }
 
 /// Another writer: the persist fails with `Conflict`, and the journal stops.
@@ -346,7 +354,7 @@ pub async fn conflict_stops_the_journal(runtime: SharedRuntime) {
         ),
         "{error:?}"
     );
-    assert_eq!(counter.state().value, 1);
+    assert_eq!(counter.state().expect("settled").value, 1);
     let after = counter.persist(1).await;
     assert!(
         matches!(
@@ -386,7 +394,7 @@ pub async fn rejections_keep_the_state(runtime: SharedRuntime) {
         ),
         "{refused:?}"
     );
-    assert_eq!(counter.state().value, 3);
+    assert_eq!(counter.state().expect("settled").value, 3);
     assert_eq!(memory.head("c"), 1);
     assert_eq!(counter.persist(1).await, Ok(2..=2));
 }
@@ -462,7 +470,7 @@ pub async fn a_fenced_store_is_reopened_and_persisting_goes_on(runtime: SharedRu
         };
         assert_eq!(range, 3..=3);
         assert_eq!(memory.reopens(), reopens + 2);
-        assert_eq!(counter.state().value, 7);
+        assert_eq!(counter.state().expect("settled").value, 7);
     }
 }
 
@@ -492,9 +500,159 @@ pub async fn dropped_persist_is_finished_by_the_next_call(runtime: SharedRuntime
     assert!(counter.persist(1).now_or_never().is_none());
     store.open_gate();
     assert_eq!(counter.persist(2).await, Ok(2..=2));
-    assert_eq!(counter.state().value, 3);
+    assert_eq!(counter.state().expect("settled").value, 3);
     drop(counter);
-    assert_eq!(open(&backend, "c").await.state().value, 3);
+    assert_eq!(open(&backend, "c").await.state().expect("settled").value, 3);
+}
+
+/// A runtime that drops the blocking works it is told to without running them, as tokio does
+/// while a runtime shuts down, and runs the rest on `inner`.
+struct DropsBlockingWork {
+    inner: SharedRuntime,
+    drop_next: AtomicUsize,
+}
+
+impl Runtime for DropsBlockingWork {
+    fn spawn(&self, task: crate::Task) {
+        self.inner.spawn(task);
+    }
+
+    fn spawn_blocking(&self, work: crate::BlockingWork) {
+        let dropped = self
+            .drop_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if dropped {
+            drop(work);
+        } else {
+            self.inner.spawn_blocking(work);
+        }
+    }
+
+    fn sleep(&self, duration: Duration) -> crate::Task {
+        self.inner.sleep(duration)
+    }
+}
+
+/// A commit task the runtime drops unrun fails its commands (an unknown outcome, rolled back
+/// once the log is read) instead of leaving the backend committing forever; the next command
+/// on the backend starts a new task and succeeds.
+pub async fn a_commit_task_dropped_unrun_fails_its_commands(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let dropping = Arc::new(DropsBlockingWork {
+        inner: runtime,
+        drop_next: AtomicUsize::new(0),
+    });
+    let shared: SharedRuntime = dropping.clone();
+    let backend = Backend::from_parts(shared, Box::new(memory.clone()), Execution::Blocking);
+    let mut counter = open(&backend, "c").await;
+    assert_eq!(counter.persist(1).await, Ok(1..=1));
+    dropping.drop_next.store(1, Ordering::SeqCst);
+    let outcome = backend
+        .execute(
+            "other".into(),
+            persevere_core::Command::ReadEvents {
+                id: persevere_core::CommandId(1),
+                from: 1,
+                limit: 1,
+            },
+        )
+        .await;
+    match outcome {
+        Err(persevere_core::StorageError::Failed(reason)) => {
+            assert!(reason.contains("commit task"), "{reason}")
+        }
+        other => panic!("expected a failed command, got {other:?}"),
+    }
+    // The backend is not left committing: the next commands run.
+    assert_eq!(counter.persist(2).await, Ok(2..=2));
+    assert_eq!(counter.state().expect("settled").value, 3);
+    // A persist whose append is lost with its task is an unknown outcome, resolved by a read.
+    dropping.drop_next.store(1, Ordering::SeqCst);
+    match counter.persist(4).await {
+        Err(Error::Persist(PersistError::Failed { .. })) => {}
+        other => panic!("expected an unknown outcome, got {other:?}"),
+    }
+    assert_eq!(counter.state().expect("settled").value, 3);
+    assert_eq!(counter.persist(5).await, Ok(3..=3));
+    assert_eq!(counter.state().expect("settled").value, 8);
+}
+
+/// A persist whose future is dropped mid-flight leaves no state that includes its
+/// unacknowledged event visible: `state()` refuses until the request is settled, and
+/// settling shows the event only once it is durable; an append that fails after the drop
+/// leaves the event out.
+pub async fn a_dropped_persist_shows_no_unacknowledged_state(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let store = Gated::closed(&memory);
+    store.open_gate();
+    let backend = pooled(&runtime, store.clone());
+    let mut counter = open(&backend, "c").await;
+    assert_eq!(counter.persist(1).await, Ok(1..=1));
+    store.close_gate();
+    assert!(counter.persist(10).now_or_never().is_none());
+    // The append is held at the gate: nothing of it is acknowledged.
+    assert!(!counter.is_settled());
+    match counter.state() {
+        Err(Error::Unsettled { stream }) => assert_eq!(stream, "c"),
+        other => panic!("expected an unsettled state, got {other:?}"),
+    }
+    store.open_gate();
+    assert_eq!(counter.settle().await.map(|c| c.value), Ok(11));
+    assert_eq!(counter.state().map(|c| c.value), Ok(11));
+    assert_eq!(counter.last_seq(), 2);
+
+    // The same when the dropped append then fails: settling rolls the event back.
+    store.close_gate();
+    memory.inject(Fault::FailBeforeWrite);
+    assert!(counter.persist(100).now_or_never().is_none());
+    assert!(counter.state().is_err());
+    store.open_gate();
+    assert_eq!(counter.settle().await.map(|c| c.value), Ok(11));
+    assert_eq!(counter.last_seq(), 2);
+}
+
+/// Two entities on one stream of a backend never both open for writing: the second open is
+/// refused naming the stream; a take-over supersedes the first, whose next write is refused.
+pub async fn one_writer_per_stream(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let backend = inline(&runtime, &memory);
+    let mut first = open(&backend, "c").await;
+    assert_eq!(first.persist(1).await, Ok(1..=1));
+    let second =
+        Persistent::<Counter>::open(&backend, JournalConfig::new("c"), Counter::default).await;
+    assert_eq!(second.err(), Some(Error::Owned { stream: "c".into() }));
+    // Another stream, and a clone of the backend, share the one rule.
+    let other = open(&backend.clone(), "d").await;
+    let recipe = || {
+        Ok(persevere_core::Journal::<Counter>::new(
+            JournalConfig::new("c"),
+            Counter::default,
+        ))
+    };
+    let mut third = Persistent::<Counter>::open_claiming(
+        &backend.clone(),
+        recipe,
+        Counter::default(),
+        crate::Claim::TakeOver,
+    )
+    .await
+    .expect("takes over");
+    assert!(!first.owns_stream() && third.owns_stream() && other.owns_stream());
+    assert_eq!(
+        first.persist(1).await,
+        Err(Error::Superseded { stream: "c".into() })
+    );
+    assert_eq!(third.persist(2).await, Ok(2..=2));
+    drop(first);
+    // The superseded owner going away frees nothing; the current one does.
+    assert!(
+        Persistent::<Counter>::open(&backend, JournalConfig::new("c"), Counter::default)
+            .await
+            .is_err()
+    );
+    drop(third);
+    assert_eq!(open(&backend, "c").await.state().map(|c| c.value), Ok(3));
 }
 
 /// Snapshot every N with compaction and retention.
@@ -515,7 +673,7 @@ pub async fn snapshots_compact_and_prune(runtime: SharedRuntime) {
     assert_eq!(stream.events.keys().copied().collect::<Vec<_>>(), [11, 12]);
     drop(counter);
     let again = open_with(&backend, config).await;
-    assert_eq!(again.state().value, 12);
+    assert_eq!(again.state().expect("settled").value, 12);
 }
 
 /// The Light strategy writes a snapshot with every append; recovery replays nothing.
@@ -530,7 +688,7 @@ pub async fn light_strategy_recovers_from_the_snapshot(runtime: SharedRuntime) {
     assert_eq!(memory.stream("c").map(|s| s.snapshots.len()), Some(3));
     drop(counter);
     let again = open_with(&backend, config).await;
-    assert_eq!(again.state().value, 6);
+    assert_eq!(again.state().expect("settled").value, 6);
     assert_eq!(again.journal().snapshot_seq(), Some(3));
 }
 
@@ -557,7 +715,10 @@ macro_rules! behaviour_suite {
             snapshots_compact_and_prune,
             light_strategy_recovers_from_the_snapshot,
             encrypted_entities_recover_and_refuse_a_wrong_key,
-            driver_persists_into_state_the_caller_owns
+            driver_persists_into_state_the_caller_owns,
+            a_commit_task_dropped_unrun_fails_its_commands,
+            a_dropped_persist_shows_no_unacknowledged_state,
+            one_writer_per_stream
         );
     };
     (@cases $block_on:expr, $runtime:expr; $($case:ident),* $(,)?) => {

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use persevere_core::memory::MemoryStore;
 use persevere_core::{
-    Command, CommandResult, Entity, JournalConfig, PersistError, Phase, Repair, StopReason,
-    StorageError, Store, StreamCommand,
+    Command, CommandResult, Entity, Journal, JournalConfig, PersistError, Phase, Repair,
+    StopReason, StorageError, Store, StreamCommand,
 };
 use persevere_driver::{
-    Backend, BlockingWork, Error, Persistent, ReopenBackoff, Resume, Runtime, StoreHealth, Task,
+    Backend, BlockingWork, Claim, Error, Persistent, ReopenBackoff, Resume, Runtime, StoreHealth,
+    Task,
 };
 
 struct Threads;
@@ -172,6 +173,19 @@ impl Store for Flaky {
     }
 }
 
+/// One store behind several backends (as if in several processes).
+#[derive(Clone)]
+struct SharedStore(Arc<Mutex<Flaky>>);
+
+impl Store for SharedStore {
+    fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .execute(batch)
+    }
+}
+
 fn run<T>(future: impl std::future::Future<Output = T>) -> T {
     futures::executor::block_on(future)
 }
@@ -189,10 +203,19 @@ fn instant_reopen(store: Flaky) -> Backend {
         .with_reopen_backoff(ReopenBackoff::new(Duration::ZERO, Duration::ZERO))
 }
 
-/// The durable truth, read by a fresh journal.
+/// The durable truth, read by a fresh journal that takes the stream over from the test's
+/// writer (one writer per stream: the old one writes nothing more).
 fn durable(backend: &Backend, stream: &str) -> (u64, u64) {
-    let fresh = open(backend, stream);
-    (fresh.state().value, fresh.last_seq())
+    let config = config(stream);
+    let recipe = move || Ok(Journal::<Counter>::new(config.clone(), Counter::default));
+    let fresh = run(Persistent::open_claiming(
+        backend,
+        recipe,
+        Counter::default(),
+        Claim::TakeOver,
+    ))
+    .unwrap();
+    (fresh.state().expect("settled").value, fresh.last_seq())
 }
 
 #[test]
@@ -214,12 +237,15 @@ fn a_full_disk_fails_persists_clearly_and_persisting_goes_on_once_it_has_space()
             ),
             "{error:?}"
         );
-        assert_eq!((counter.state().value, counter.last_seq()), (3, 3));
+        assert_eq!(
+            (counter.state().expect("settled").value, counter.last_seq()),
+            (3, 3)
+        );
     }
     assert!(disk.get().reopens >= 3, "{:?}", disk.get());
     disk.set(Disk::Space);
     assert_eq!(run(counter.persist(1)).unwrap(), 4..=4);
-    assert_eq!(counter.state().value, 4);
+    assert_eq!(counter.state().expect("settled").value, 4);
     assert_eq!(backend.health(), StoreHealth::Open);
     assert_eq!(durable(&backend, "c"), (4, 4));
 }
@@ -235,7 +261,10 @@ fn a_write_that_landed_before_its_sync_failed_is_acknowledged_once() {
     assert_eq!(run(counter.persist(10)).unwrap(), 2..=2);
     disk.set(Disk::Space);
     run(counter.persist(100)).unwrap();
-    assert_eq!((counter.state().value, counter.last_seq()), (111, 3));
+    assert_eq!(
+        (counter.state().expect("settled").value, counter.last_seq()),
+        (111, 3)
+    );
     assert_eq!(durable(&backend, "c"), (111, 3));
 }
 
@@ -264,7 +293,10 @@ fn a_journal_stopped_unresolved_recovers_on_its_next_use() {
     assert!(run(counter.persist(1)).is_err());
     disk.set(Disk::Space);
     assert_eq!(run(counter.persist(5)).unwrap(), 2..=2);
-    assert_eq!((counter.state().value, counter.phase()), (6, Phase::Ready));
+    assert_eq!(
+        (counter.state().expect("settled").value, counter.phase()),
+        (6, Phase::Ready)
+    );
     assert_eq!(durable(&backend, "c"), (6, 2));
 }
 
@@ -293,7 +325,10 @@ fn a_write_that_landed_unresolved_is_never_applied_twice_by_a_blind_retry() {
             last_seq: 2
         }
     );
-    assert_eq!((counter.state().value, counter.last_seq()), (11, 2));
+    assert_eq!(
+        (counter.state().expect("settled").value, counter.last_seq()),
+        (11, 2)
+    );
     assert_eq!(run(counter.persist(100)).unwrap(), 3..=3);
     assert_eq!(durable(&backend, "c"), (111, 3));
 }
@@ -321,10 +356,23 @@ fn a_journal_that_finds_acknowledged_events_missing_refuses_for_good() {
 #[test]
 fn a_stopped_journal_resumes_only_after_a_storage_failure() {
     // Another writer is never overwritten: a conflict stays final.
+    // Two backends on one store stand for two processes: within one, the second writer
+    // would be refused at open ([`Error::Owned`]).
     let (store, _disk) = flaky(Vec::new());
-    let backend = instant_reopen(store);
+    let store = SharedStore(Arc::new(Mutex::new(store)));
+    let backend = Backend::new(Threads, store.clone());
+    let other_process = Backend::new(Threads, store);
     let mut first = open(&backend, "c");
-    let mut second = open(&backend, "c");
+    assert_eq!(
+        run(Persistent::<Counter>::open(
+            &backend,
+            config("c"),
+            Counter::default
+        ))
+        .err(),
+        Some(Error::Owned { stream: "c".into() })
+    );
+    let mut second = open(&other_process, "c");
     run(first.persist(1)).unwrap();
     assert!(matches!(
         run(second.persist(1)),

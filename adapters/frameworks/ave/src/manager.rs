@@ -1,17 +1,13 @@
-//! The manager: the backend a store writes to, and which of its streams live stores own.
+//! The manager: the backend a store writes to (which enforces one live writer per stream).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use persevere_core::Repair;
 use persevere_driver::Backend;
 
-use crate::error::Error;
-
 struct Inner {
     backend: Backend,
     store_id: String,
-    owned: Arc<Mutex<HashSet<String>>>,
 }
 
 /// A persevere [`Backend`] as `start_store` takes it: any store (memory, file, and every
@@ -49,7 +45,6 @@ impl Manager {
             inner: Arc::new(Inner {
                 backend,
                 store_id: String::new(),
-                owned: Arc::default(),
             }),
         }
     }
@@ -62,7 +57,6 @@ impl Manager {
             inner: Arc::new(Inner {
                 backend: self.inner.backend.clone(),
                 store_id: store_id.into(),
-                owned: Arc::clone(&self.inner.owned),
             }),
         }
     }
@@ -90,26 +84,6 @@ impl Manager {
     pub fn store_id(&self) -> &str {
         &self.inner.store_id
     }
-
-    fn owned(&self) -> MutexGuard<'_, HashSet<String>> {
-        self.inner
-            .owned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Marks `stream` owned until the returned guard drops; fails if a live store owns it.
-    pub(crate) fn claim(&self, stream: &str) -> Result<Claim, Error> {
-        if !self.owned().insert(stream.to_owned()) {
-            return Err(Error::AlreadyStarted {
-                stream: stream.to_owned(),
-            });
-        }
-        Ok(Claim {
-            manager: self.clone(),
-            stream: stream.to_owned(),
-        })
-    }
 }
 
 impl std::fmt::Debug for Manager {
@@ -118,18 +92,6 @@ impl std::fmt::Debug for Manager {
             .field("backend", &self.inner.backend)
             .field("store_id", &self.inner.store_id)
             .finish()
-    }
-}
-
-/// A stream owned by a live store; released on drop.
-pub(crate) struct Claim {
-    manager: Manager,
-    stream: String,
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.manager.owned().remove(&self.stream);
     }
 }
 

@@ -1,69 +1,41 @@
 //! Event-sourced state for a kameo actor: recovered in `on_start`, persisted from handlers,
 //! snapshotted every N events and once more on stop.
 
-use std::collections::HashMap;
-use std::ops::{Deref, RangeInclusive};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kameo::error::ActorStopReason;
 use persevere_core::seal::KeyRing;
-use persevere_core::{Borsh, Codec, Entity, JournalConfig, Phase, Repair};
-use persevere_driver::Persistent;
+use persevere_core::{Borsh, Codec, Entity, Journal, JournalConfig, Phase, Repair};
+use persevere_driver::{os_random, Claim, Persistent};
 use url::Url;
 
 use crate::error::Error;
 use crate::scheme;
 
-/// Which journal owns each key in this process: the newest one opened.
-static LEASES: LazyLock<Mutex<HashMap<String, Arc<AtomicU64>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-static GENERATION: AtomicU64 = AtomicU64::new(1);
+/// How many [`Journaled`] states are open in this process.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
 
-fn leases() -> MutexGuard<'static, HashMap<String, Arc<AtomicU64>>> {
-    LEASES.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The number of keys held by open [`Journaled`] states in this process.
+/// The number of [`Journaled`] states open in this process.
 pub fn open_journals() -> usize {
-    leases().len()
+    OPEN.load(Ordering::Acquire)
 }
 
-/// This journal's claim on its key: the newest open journal of a key owns it, and an older one
-/// (say, the instance a supervisor is replacing) no longer writes.
+/// Counts one open [`Journaled`] in [`open_journals`] while it lives.
 #[derive(Debug)]
-struct Lease {
-    key: String,
-    owner: Arc<AtomicU64>,
-    generation: u64,
-}
+struct Counted;
 
-impl Lease {
-    fn take(key: &Url) -> Self {
-        let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
-        let owner = Arc::clone(leases().entry(key.as_str().into()).or_default());
-        let previous = owner.swap(generation, Ordering::AcqRel);
-        if previous != 0 {
-            tracing::debug!(%key, "a newer journal takes over the key");
-        }
-        Self {
-            key: key.as_str().into(),
-            owner,
-            generation,
-        }
-    }
-
-    fn is_current(&self) -> bool {
-        self.owner.load(Ordering::Acquire) == self.generation
+impl Counted {
+    fn new() -> Self {
+        OPEN.fetch_add(1, Ordering::AcqRel);
+        Self
     }
 }
 
-impl Drop for Lease {
+impl Drop for Counted {
     fn drop(&mut self) {
-        let mut leases = leases();
-        if self.is_current() {
-            leases.remove(&self.key);
-        }
+        OPEN.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -74,7 +46,7 @@ impl Drop for Lease {
 /// never a fresh state), persist from message handlers (once `persist` returns `Ok` the event is
 /// durable and applied; on `Err` the state is as before), and call
 /// [`snapshot_on_stop`](Self::snapshot_on_stop) from `on_stop`. A snapshot is also written every
-/// 100 events (see [`open_with`](Self::open_with)). It dereferences to the state.
+/// 100 events (see [`open_with`](Self::open_with)). [`state`](Self::state) reads the state.
 ///
 /// The newest journal opened for a key in this process owns it: an older one (for example the
 /// instance a supervisor is replacing, whose `on_stop` may overlap the new `on_start`) answers
@@ -118,7 +90,7 @@ impl Drop for Lease {
 ///     type Reply = Result<u64, Error>;
 ///     async fn handle(&mut self, Add(n): Add, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
 ///         self.count.persist(n).await?;
-///         Ok(self.count.0)
+///         Ok(self.count.state()?.0)
 ///     }
 /// }
 ///
@@ -136,7 +108,7 @@ impl Drop for Lease {
 pub struct Journaled<S: Entity, C = Borsh> {
     persistent: Persistent<S, C>,
     key: Url,
-    lease: Lease,
+    _counted: Counted,
 }
 
 impl<S, C> Journaled<S, C>
@@ -188,12 +160,22 @@ where
         keys: Option<Arc<KeyRing>>,
     ) -> Result<Self, Error> {
         let (backend, stream) = scheme::resolve(key).await?;
-        let lease = Lease::take(key);
         let config = configure(JournalConfig::new(stream));
-        let opened = match keys {
-            None => Persistent::open(&backend, config, initial).await,
-            Some(keys) => Persistent::open_encrypted(&backend, config, initial, keys).await,
+        let scratch = initial();
+        let initial = Arc::new(Mutex::new(initial));
+        let recipe = move || {
+            let initial = Arc::clone(&initial);
+            let journal = Journal::new(config.clone(), move || {
+                (initial.lock().unwrap_or_else(PoisonError::into_inner))()
+            });
+            Ok(match &keys {
+                Some(keys) => journal.with_encryption(Arc::clone(keys), os_random()?),
+                None => journal,
+            })
         };
+        // The newest journal of a stream owns it (a supervised restart's new instance may
+        // start before the old one has stopped): the backend's one ownership rule, taken over.
+        let opened = Persistent::open_claiming(&backend, recipe, scratch, Claim::TakeOver).await;
         let persistent = opened.map_err(|error| {
             tracing::error!(%key, %error, "recovery failed");
             Error::journal(key, error)
@@ -202,14 +184,14 @@ where
         Ok(Self {
             persistent,
             key: key.clone(),
-            lease,
+            _counted: Counted::new(),
         })
     }
 
     /// Persists one event: once it returns `Ok`, the event is durable and applied, and the
     /// range holds its seq. On `Err` the state is as before.
     pub async fn persist(&mut self, event: S::Event) -> Result<RangeInclusive<u64>, Error> {
-        self.check_lease()?;
+        self.check_owner()?;
         self.persistent
             .persist(event)
             .await
@@ -221,7 +203,7 @@ where
         &mut self,
         events: impl IntoIterator<Item = S::Event>,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.check_lease()?;
+        self.check_owner()?;
         self.persistent
             .persist_all(events)
             .await
@@ -231,7 +213,7 @@ where
     /// Writes a snapshot of the state (unless the newest one covers it) and returns the seq it
     /// covers.
     pub async fn snapshot(&mut self) -> Result<u64, Error> {
-        self.check_lease()?;
+        self.check_owner()?;
         self.persistent
             .snapshot()
             .await
@@ -246,7 +228,7 @@ where
         &mut self,
         reason: &ActorStopReason,
     ) -> Result<Option<u64>, Error> {
-        if !self.lease.is_current() {
+        if !self.persistent.owns_stream() {
             tracing::debug!(key = %self.key, "final snapshot skipped: a newer actor owns the key");
             return Ok(None);
         }
@@ -264,9 +246,29 @@ where
         self.snapshot().await.map(Some)
     }
 
-    /// The state with every acknowledged event applied.
-    pub fn state(&self) -> &S {
-        self.persistent.state()
+    /// The state: every acknowledged event applied, and no other. A call dropped mid-flight
+    /// (a `timeout`, a `select!`) leaves its request unsettled and the state may then hold its
+    /// unacknowledged events: until it is settled ([`settle`](Self::settle), or any request)
+    /// this returns an error wrapping
+    /// [`persevere_driver::Error::Unsettled`] instead of showing them.
+    pub fn state(&self) -> Result<&S, Error> {
+        self.persistent
+            .state()
+            .map_err(|e| Error::journal(&self.key, e))
+    }
+
+    /// Settles a request left in flight by a call dropped mid-flight, then returns the state
+    /// (see [`state`](Self::state)).
+    pub async fn settle(&mut self) -> Result<&S, Error> {
+        self.persistent
+            .settle()
+            .await
+            .map_err(|e| Error::journal(&self.key, e))
+    }
+
+    /// Whether the state holds exactly the acknowledged events (see [`state`](Self::state)).
+    pub fn is_settled(&self) -> bool {
+        self.persistent.is_settled()
     }
 
     /// The key.
@@ -300,26 +302,15 @@ where
 
     /// Whether this journal still owns its key (no newer one was opened for it).
     pub fn owns_key(&self) -> bool {
-        self.lease.is_current()
+        self.persistent.owns_stream()
     }
 
-    fn check_lease(&self) -> Result<(), Error> {
-        if self.lease.is_current() {
+    fn check_owner(&self) -> Result<(), Error> {
+        if self.persistent.owns_stream() {
             Ok(())
         } else {
             Err(Error::Superseded(self.key.clone()))
         }
-    }
-}
-
-impl<S: Entity, C> Deref for Journaled<S, C>
-where
-    C: Codec<S> + Codec<S::Event>,
-{
-    type Target = S;
-
-    fn deref(&self) -> &S {
-        self.persistent.state()
     }
 }
 

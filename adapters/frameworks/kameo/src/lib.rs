@@ -32,7 +32,7 @@ pub use error::Error;
 pub use journaled::{open_journals, Journaled};
 pub use persistent::{PersistentActor, SaveSnapshot};
 pub use registry::registered_actors;
-pub use scheme::{register_scheme, release_store, repairs, split_key};
+pub use scheme::{parse_key, register_scheme, release_store, repairs, split_key};
 pub use url::Url;
 
 /// `#[derive(PersistentActor)]`: implements [`PersistentActor`] and the [`SaveSnapshot`]

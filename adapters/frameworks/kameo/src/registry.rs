@@ -43,7 +43,7 @@ pub(crate) fn slot(key: &Url) -> Slot {
     if registry.slots.len() >= 2 * registry.swept.max(32) {
         sweep(&mut registry);
     }
-    Arc::clone(registry.slots.entry(key.as_str().into()).or_default())
+    Arc::clone(registry.slots.entry(normal(key)).or_default())
 }
 
 /// Records that `id` is the actor of `key`.
@@ -64,15 +64,25 @@ pub(crate) fn unbind(id: ActorId) {
 /// Removes the slot of `key` if it is empty and nobody else holds it.
 pub(crate) fn forget_if_unused(key: &Url) {
     let mut registry = registry();
-    let unused = registry.slots.get(key.as_str()).is_some_and(|slot| {
+    let key = normal(key);
+    let unused = registry.slots.get(&key).is_some_and(|slot| {
         Arc::strong_count(slot) == 1 && slot.try_lock().is_ok_and(|entry| entry.is_none())
     });
     if unused {
-        registry.slots.remove(key.as_str());
+        registry.slots.remove(&key);
     }
 }
 
 /// Removes the entries of actors that are no longer alive and the slots nobody uses.
+/// The registry's key for `key`: the store and stream it names (its query and fragment
+/// dropped), so that two spellings of one stream find the same actor.
+fn normal(key: &Url) -> String {
+    match crate::scheme::split_key(key) {
+        Ok((location, stream)) => format!("{location}/{stream}"),
+        Err(_) => key.as_str().to_owned(),
+    }
+}
+
 fn sweep(registry: &mut Registry) {
     let mut dead = Vec::new();
     registry.slots.retain(|_, slot| {

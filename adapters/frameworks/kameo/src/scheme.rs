@@ -7,10 +7,13 @@
 //! | key | store | stream |
 //! |---|---|---|
 //! | `file:///var/lib/app/actors/counter-1` | file journal in `/var/lib/app/actors` | `counter-1` |
-//! | `file://data/actors/counter-1` | file journal in `data/actors` (relative) | `counter-1` |
 //! | `memory://tests/counter-1` | in-memory store `tests` | `counter-1` |
 //! | `sqlite:///var/lib/app/actors.db/counter-1` | SQLite database `/var/lib/app/actors.db` (feature `sqlite`) | `counter-1` |
 //! | `postgres://app@db:5432/orders/counter-1?schema=actors` | PostgreSQL database `orders`, schema `actors` | `counter-1` |
+//!
+//! Keys are normalised or refused, never reinterpreted: a `file` key names an absolute
+//! directory (`file://HOST/…` is refused), a `memory` key takes no query, and
+//! [`parse_key`] refuses text a URL parser would rewrite (`file:relative/x`).
 //!
 //! A key's query carries options for its store, given to the opener with the location (the
 //! key that opens the store first sets them; later keys share the open store): for `file`,
@@ -157,7 +160,48 @@ pub fn split_key(key: &Url) -> Result<(&str, &str), Error> {
     if stream.is_empty() {
         return Err(invalid("the last path segment (the stream) is empty"));
     }
+    if key.scheme() == "file" && key.host_str().is_some_and(|host| !host.is_empty()) {
+        // `file://data/x` names the host `data`, not a relative directory: never guess.
+        return Err(invalid(
+            "a file key names an absolute directory, file:///DIR/STREAM; file://HOST/… is refused",
+        ));
+    }
+    if key.scheme() == "memory" && key.query().is_some() {
+        // The store is shared by location: an option would be silently ignored, and a key
+        // differing only by it would name the same stream.
+        return Err(invalid("a memory key takes no options (no ?query)"));
+    }
     Ok((location, stream))
+}
+
+/// Parses a persistence key from text, refusing the forms a URL parser would reinterpret:
+/// the text must read `SCHEME://STORE/STREAM` (a `file:relative/x`, which URL parsing turns
+/// into `file:///relative/x`, a store at `/relative`, is refused), and it must then
+/// [split](split_key) into a store and a stream.
+///
+/// ```
+/// use persevere_kameo::{parse_key, Error};
+///
+/// assert_eq!(parse_key("memory://tests/c-1").unwrap().as_str(), "memory://tests/c-1");
+/// assert!(parse_key("file:///var/lib/app/counter-1").is_ok());
+/// assert!(matches!(parse_key("file:relative/x"), Err(Error::Key { .. })));
+/// assert!(matches!(parse_key("file://relative/x"), Err(Error::Key { .. })));
+/// assert!(matches!(parse_key("memory://s/c?x"), Err(Error::Key { .. })));
+/// ```
+pub fn parse_key(text: &str) -> Result<Url, Error> {
+    let invalid = |reason: String| Error::Key {
+        key: text.into(),
+        reason,
+    };
+    let key = Url::parse(text).map_err(|e| invalid(e.to_string()))?;
+    let written = text.get(key.scheme().len()..).unwrap_or_default();
+    if !written.starts_with("://") {
+        return Err(invalid(format!(
+            "a key is written SCHEME://STORE/STREAM; this one would be read as {key}"
+        )));
+    }
+    split_key(&key)?;
+    Ok(key)
 }
 
 /// The backend and stream a key names, opening its store on first use.
@@ -252,7 +296,9 @@ mod tests {
     fn keys_split_into_store_and_stream() {
         let pair = |l: &str, s: &str| Ok((l.to_owned(), s.to_owned()));
         assert_eq!(split("file:///var/app/a/b"), pair("file:///var/app/a", "b"));
-        assert_eq!(split("file://data/x?q=1#f"), pair("file://data", "x"));
+        assert!(split("file://data/x?q=1#f").is_err());
+        assert_eq!(split("file:///data/x?q=1#f"), pair("file:///data", "x"));
+        assert!(split("memory://t/c?x").is_err());
         assert_eq!(split("memory://tests/c-1"), pair("memory://tests", "c-1"));
         assert_eq!(split("MEMORY://t/c"), pair("memory://t", "c"));
         assert!(split("memory://tests").is_err());

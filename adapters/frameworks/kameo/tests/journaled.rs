@@ -143,7 +143,7 @@ async fn the_newest_journal_of_a_key_owns_it() {
     let mut new = Journaled::<Count>::open(&key, Count::default)
         .await
         .expect("open");
-    assert_eq!(new.0, 1);
+    assert_eq!(new.state().expect("settled").0, 1);
     assert!(matches!(old.persist(1).await, Err(Error::Superseded(_))));
     assert!(!old.owns_key());
     let stopped = ActorStopReason::Normal;
@@ -217,4 +217,95 @@ fn a_store_outlives_the_runtime_that_opened_it() {
             stop(&counter).await;
         });
     }
+}
+
+/// Keys are normalised or refused, never reinterpreted: a memory key with a query (which
+/// would share the stream of the key without it), a file key with a host, and text a URL
+/// parser rewrites are refused; two journals of one stream never both write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_normalised_or_refused_and_one_stream_has_one_writer() {
+    let opened = Journaled::<Count>::open(&key("memory://normal/c?x"), Count::default).await;
+    assert!(matches!(opened, Err(Error::Key { .. })), "{opened:?}");
+    let opened = Journaled::<Count>::open(&key("file://relative/x"), Count::default).await;
+    assert!(matches!(opened, Err(Error::Key { .. })), "{opened:?}");
+    assert!(matches!(
+        persevere_kameo::parse_key("file:relative/x"),
+        Err(Error::Key { .. })
+    ));
+    let mut old = Journaled::<Count>::open(&key("memory://normal/c"), Count::default)
+        .await
+        .expect("open");
+    let mut new = Journaled::<Count>::open(&key("memory://normal/c#again"), Count::default)
+        .await
+        .expect("open");
+    assert!(new.owns_key() && !old.owns_key());
+    assert!(matches!(old.persist(1).await, Err(Error::Superseded(_))));
+    new.persist(1).await.expect("persist");
+}
+
+/// A store that holds every batch until its gate opens.
+#[derive(Clone, Default)]
+struct Gated {
+    memory: persevere_memory::Memory,
+    open: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Gated {
+    fn set(&self, open: bool) {
+        *self.open.0.lock().expect("gate") = open;
+        self.open.1.notify_all();
+    }
+}
+
+impl persevere_core::Store for Gated {
+    fn execute(
+        &mut self,
+        batch: Vec<persevere_core::StreamCommand>,
+    ) -> Vec<persevere_core::CommandResult> {
+        let (lock, ready) = &*self.open;
+        let mut open = lock.lock().expect("gate");
+        while !*open {
+            open = ready.wait(open).expect("gate");
+        }
+        drop(open);
+        persevere_core::Store::execute(&mut self.memory, batch)
+    }
+}
+
+/// A persist dropped mid-flight (a `timeout`, a `select!`) never leaves its unacknowledged
+/// event visible: the state is refused until the request is settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_persist_shows_no_unacknowledged_state() {
+    let gated = Gated::default();
+    gated.set(true);
+    let store = gated.clone();
+    persevere_kameo::register_scheme("gated", move |_, runtime| {
+        Ok(persevere_driver::Backend::new(
+            runtime.clone(),
+            store.clone(),
+        ))
+    });
+    let mut count = Journaled::<Count>::open(&key("gated://s/c"), Count::default)
+        .await
+        .expect("open");
+    count.persist(1).await.expect("persist");
+    gated.set(false);
+    // Polled once, then dropped: its append waits at the gate.
+    let dropped = tokio::time::timeout(std::time::Duration::ZERO, count.persist(10)).await;
+    assert!(dropped.is_err());
+    let settled = count.is_settled();
+    let refused = matches!(
+        count.state(),
+        Err(Error::Journal { source, .. })
+            if matches!(*source, persevere_driver::Error::Unsettled { .. })
+    );
+    let shown = count.state().map(|c| c.0).ok();
+    // The gate opens before any verdict, so that a failure never leaves the store waiting.
+    gated.set(true);
+    assert!(
+        !settled && refused,
+        "the state was shown unsettled: {shown:?}"
+    );
+    assert_eq!(count.settle().await.map(|c| c.0), Ok(11));
+    assert_eq!(count.state().map(|c| c.0), Ok(11));
 }

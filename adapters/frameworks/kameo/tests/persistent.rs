@@ -94,6 +94,16 @@ async fn one_key_never_has_two_live_actors() {
         .await
         .expect("respawn");
     assert_eq!(again.id(), erin.id());
+    // Another spelling of the same stream finds the same actor, never a second one.
+    let fragment = self::key("memory://single/erin#again");
+    assert!(matches!(
+        Profile::spawn_persistent(fragment.clone(), profile("erin")).await,
+        Err(Error::KeyInUse(_))
+    ));
+    let same = Profile::respawn_persistent(fragment)
+        .await
+        .expect("respawn");
+    assert_eq!(same.id(), erin.id());
     stop(&erin).await;
 
     // Concurrent respawns of a stopped key start one actor between them.

@@ -57,7 +57,7 @@ async fn repairs_reach_kameo_and_a_strict_key_refuses_them() {
     let count = Journaled::<common::Count>::open(&key, common::Count::default)
         .await
         .unwrap();
-    assert_eq!(count.0, 2);
+    assert_eq!(count.state().expect("settled").0, 2);
     assert_eq!(count.repairs(), repairs);
 }
 

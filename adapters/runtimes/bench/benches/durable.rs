@@ -5,8 +5,7 @@
 //! - journal: the core `Journal` driven directly over a `FileStore` (no executor);
 //! - driver: `Persistent::persist().await` from a tokio task (current-thread, and
 //!   multi-thread), over a `Backend` running the file store on the blocking pool — what users
-//!   run — with the committer lingering 250 µs for the next command
-//!   (`Backend::with_linger`), and with the default (no linger).
+//!   run.
 //!
 //! Run with `cargo bench -p persevere-runtime-bench --bench durable`. `PERSEVERE_BENCH_DIR`
 //! picks the file system (default: the target directory's); `PERSEVERE_BENCH_ROUNDS` the
@@ -104,7 +103,7 @@ fn journal_direct(dir: &Path, name: &str, n: u32) -> f64 {
 }
 
 /// `Persistent::persist().await` in a tokio task over a blocking-pool backend.
-fn driver(dir: &Path, name: &str, n: u32, multi: bool, linger: Option<Duration>) -> f64 {
+fn driver(dir: &Path, name: &str, n: u32, multi: bool) -> f64 {
     let runtime = if multi {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -120,10 +119,7 @@ fn driver(dir: &Path, name: &str, n: u32, multi: bool, linger: Option<Duration>)
     let name = name.to_owned();
     let task = async move {
         let store = FileStore::open_or_create(&path).expect("open");
-        let mut backend = Backend::new(Tokio::current(), store);
-        if let Some(linger) = linger {
-            backend = backend.with_linger(linger);
-        }
+        let backend = Backend::new(Tokio::current(), store);
         let mut account =
             Persistent::<Account>::open(&backend, JournalConfig::new(name), Account::default)
                 .await
@@ -133,7 +129,7 @@ fn driver(dir: &Path, name: &str, n: u32, multi: bool, linger: Option<Duration>)
             account.persist([i as u8; 40]).await.expect("persist");
         }
         let rate = f64::from(n) / start.elapsed().as_secs_f64();
-        assert_eq!(account.state().events, u64::from(n));
+        assert_eq!(account.state().expect("settled").events, u64::from(n));
         rate
     };
     // From a spawned task, as an actor would, not from `block_on`'s own future.
@@ -141,9 +137,6 @@ fn driver(dir: &Path, name: &str, n: u32, multi: bool, linger: Option<Duration>)
         .block_on(async { tokio::spawn(task).await })
         .expect("task")
 }
-
-/// The committer's linger in the "linger" blocks.
-const LINGER: Duration = Duration::from_micros(250);
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -178,20 +171,12 @@ fn main() {
             Box::new(move |d, s| journal_direct(d, s, n)),
         ),
         (
-            "driver, tokio current-thread, linger",
-            Box::new(move |d, s| driver(d, s, n, false, Some(LINGER))),
+            "driver, tokio current-thread",
+            Box::new(move |d, s| driver(d, s, n, false)),
         ),
         (
-            "driver, tokio current-thread, no linger",
-            Box::new(move |d, s| driver(d, s, n, false, None)),
-        ),
-        (
-            "driver, tokio multi-thread(2), linger",
-            Box::new(move |d, s| driver(d, s, n, true, Some(LINGER))),
-        ),
-        (
-            "driver, tokio multi-thread(2), no linger",
-            Box::new(move |d, s| driver(d, s, n, true, None)),
+            "driver, tokio multi-thread(2)",
+            Box::new(move |d, s| driver(d, s, n, true)),
         ),
     ];
     let mut raws = Vec::new();

@@ -49,7 +49,7 @@ async fn sequential(runtime: Arc<dyn Runtime>, execution: Execution, events: u64
         counter.persist(1).await.expect("persist");
     }
     let elapsed = start.elapsed();
-    assert_eq!(counter.state().value, events);
+    assert_eq!(counter.state().expect("settled").value, events);
     elapsed
 }
 

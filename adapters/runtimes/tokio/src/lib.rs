@@ -24,7 +24,7 @@
 //!     let backend = Backend::inline(Tokio::current(), Memory::new());
 //!     let mut counter = Persistent::<Counter>::open(&backend, JournalConfig::new("counter"), Counter::default).await?;
 //!     counter.persist(1).await?;
-//!     assert_eq!(counter.state().value, 1);
+//!     assert_eq!(counter.state()?.value, 1);
 //!     Ok::<(), persevere_driver::Error>(())
 //! }).unwrap();
 //! ```

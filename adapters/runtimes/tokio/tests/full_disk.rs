@@ -124,7 +124,7 @@ fn full_disk_child() {
             assert!(counter.persist(1).await.is_err());
         }
         assert_eq!(
-            (counter.state().value, counter.last_seq()),
+            (counter.state().expect("settled").value, counter.last_seq()),
             (acknowledged, acknowledged)
         );
 
@@ -133,7 +133,7 @@ fn full_disk_child() {
         let range = counter.persist(1).await.unwrap();
         assert_eq!(range, acknowledged + 1..=acknowledged + 1);
         counter.persist(1).await.unwrap();
-        assert_eq!(counter.state().value, acknowledged + 2);
+        assert_eq!(counter.state().expect("settled").value, acknowledged + 2);
         assert_eq!(backend.health(), StoreHealth::Open);
         for repair in backend.repairs() {
             println!("repair: {repair}");
@@ -147,7 +147,7 @@ fn full_disk_child() {
             .await
             .unwrap();
         assert_eq!(
-            (again.state().value, again.last_seq()),
+            (again.state().expect("settled").value, again.last_seq()),
             (acknowledged + 2, acknowledged + 2)
         );
     });

@@ -151,7 +151,7 @@ fn main() {
         )
         .await
         .expect("recovers");
-        assert_eq!(c.state().0, 1000 * 500_500);
+        assert_eq!(c.state().expect("settled").0, 1000 * 500_500);
         (write, start.elapsed())
     });
     println!(

@@ -92,7 +92,7 @@ fn single_entity(rt: &tokio::runtime::Runtime, dir: &Path, round: u32, n: u32) -
             account.persist([i as u8; 40]).await.expect("persist");
         }
         let rate = f64::from(n) / start.elapsed().as_secs_f64();
-        assert_eq!(account.state().events, u64::from(n));
+        assert_eq!(account.state().expect("settled").events, u64::from(n));
         rate
     })
 }
@@ -121,7 +121,7 @@ fn many_entities(
                     for round in 0..rounds {
                         account.persist([round as u8; 40]).await.expect("persist");
                     }
-                    account.state().events
+                    account.state().expect("settled").events
                 })
             })
             .collect();
@@ -172,7 +172,7 @@ fn replay(rt: &tokio::runtime::Runtime, dir: &Path, events: u32) -> (f64, f64) {
     let start = Instant::now();
     let account = rt.block_on(open(&backend, config()));
     let elapsed = start.elapsed().as_secs_f64();
-    assert_eq!(account.state().events, u64::from(events));
+    assert_eq!(account.state().expect("settled").events, u64::from(events));
     let bytes: u64 = ["", "-wal"]
         .iter()
         .filter_map(|suffix| {

@@ -88,6 +88,14 @@ mod tests {
             State::get(&s),
             Err(StoreError::EntryNotFound { .. })
         ));
+        // One writer per table: a second live opener is refused, naming the stream.
+        let twice: Result<Table, _> = manager.create_collection("a", "p/q");
+        assert!(
+            matches!(&twice, Err(StoreError::CreateStore { reason }) if reason.contains("live writer")),
+            "{:?}",
+            twice.err()
+        );
+        drop(a);
         let again: Table = manager.create_collection("a", "p/q")?;
         assert_eq!(Collection::get(&again, "k")?, b"v");
         Ok(())

@@ -87,6 +87,17 @@ impl Table {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Runs `read` on the contents once no change is left in flight (every change is waited
+    /// for, so one is left only if a call unwound mid-flight).
+    fn contents<T>(&self, read: impl FnOnce(&Contents) -> T) -> Result<T, StoreError> {
+        let mut table = self.lock();
+        let contents = wait(table.settle()).map_err(|e| StoreError::Store {
+            operation: StoreOperation::Recover,
+            reason: format!("{}: {e}", self.label),
+        })?;
+        Ok(read(contents))
+    }
+
     fn change(&self, operation: StoreOperation, change: Change) -> Result<(), StoreError> {
         let mut table = self.lock();
         wait(table.persist(change))
@@ -108,16 +119,12 @@ impl Table {
     }
 
     fn read(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        self.lock()
-            .state()
-            .entries
-            .get(key)
-            .cloned()
+        self.contents(|contents| contents.entries.get(key).cloned())?
             .ok_or_else(|| self.not_found(key))
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        if !self.lock().state().entries.contains_key(key) {
+        if !self.contents(|contents| contents.entries.contains_key(key))? {
             return Err(self.not_found(key));
         }
         self.change(
@@ -153,12 +160,12 @@ impl Collection for Table {
     }
 
     fn last(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        Ok(self
-            .lock()
-            .state()
-            .entries
-            .last_key_value()
-            .map(|(k, v)| (k.clone(), v.clone())))
+        self.contents(|contents| {
+            contents
+                .entries
+                .last_key_value()
+                .map(|(k, v)| (k.clone(), v.clone()))
+        })
     }
 
     fn purge(&mut self) -> Result<(), StoreError> {
@@ -166,13 +173,13 @@ impl Collection for Table {
     }
 
     fn iter<'a>(&'a self, reverse: bool) -> Result<CollectionIter<'a>, StoreError> {
-        let entries: Vec<_> = self
-            .lock()
-            .state()
-            .entries
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.clone())))
-            .collect();
+        let entries: Vec<_> = self.contents(|contents| {
+            contents
+                .entries
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), v.clone())))
+                .collect()
+        })?;
         Ok(if reverse {
             Box::new(entries.into_iter().rev())
         } else {

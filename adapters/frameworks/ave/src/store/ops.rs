@@ -65,7 +65,6 @@ where
     let registry = Registry::of(ctx.system()).await;
     // A restart of this actor replaces its store (and releases the stream first).
     let keeper = registry.take(&path);
-    let claim = manager.claim(&stream)?;
     let persistence = A::Persistence::get_persistence();
     let mut config = JournalConfig::new(stream)
         .strategy(persistence.strategy())
@@ -90,7 +89,7 @@ where
         key,
         base: Arc::new(actor.clone()),
     };
-    let slot = Slot::open(recipe, claim, actor).await?;
+    let slot = Slot::open(recipe, actor).await?;
     let keeper = match keeper {
         Some(id) => id,
         None => {

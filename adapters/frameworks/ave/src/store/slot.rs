@@ -8,7 +8,6 @@ use persevere_driver::{os_random, Backend, Driver, Resume};
 
 use crate::error::Error;
 use crate::key::EncryptedKey;
-use crate::manager::Claim;
 use crate::store::held::{Held, Lent};
 use crate::store::persistent_actor::PersistentActor;
 
@@ -41,17 +40,25 @@ where
         })
     }
 
-    /// Opens the journal and recovers the state (the base when the stream is new).
-    async fn open(&self) -> Result<(Driver<Held<A>>, Held<A>), Error> {
+    /// Opens the journal and recovers the state (the base when the stream is new), claiming
+    /// the stream as `claim` says (a rebuild takes it over from the slot's own driver).
+    async fn open(
+        &self,
+        claim: persevere_driver::Claim,
+    ) -> Result<(Driver<Held<A>>, Held<A>), Error> {
         let stream = self.config.stream();
         let recover = |source| Error::Recover {
             stream: stream.to_owned(),
             source,
         };
         let mut state = Held(A::clone(&self.base));
-        let driver = Driver::open_with(&self.backend, self.builder(), &mut state)
+        let driver = Driver::open_claiming(&self.backend, self.builder(), &mut state, claim)
             .await
-            .map_err(recover)?;
+            .map_err(|source| match source {
+                // The backend's one rule of stream ownership: another live store writes it.
+                persevere_driver::Error::Owned { stream } => Error::AlreadyStarted { stream },
+                source => recover(source),
+            })?;
         Ok((driver, state))
     }
 }
@@ -68,7 +75,6 @@ pub(crate) struct Slot<A: PersistentActor> {
     /// Holds a stale value of the actor, traded with the live one while the journal has it.
     spare: Held<A>,
     recipe: Recipe<A>,
-    _claim: Claim,
 }
 
 impl<A> Slot<A>
@@ -77,12 +83,8 @@ where
 {
     /// Opens the journal and recovers `actor` from it (through [`PersistentActor::update`],
     /// when the stream holds anything).
-    pub(crate) async fn open(
-        recipe: Recipe<A>,
-        claim: Claim,
-        actor: &mut A,
-    ) -> Result<Self, Error> {
-        let (driver, recovered) = recipe.open().await?;
+    pub(crate) async fn open(recipe: Recipe<A>, actor: &mut A) -> Result<Self, Error> {
+        let (driver, recovered) = recipe.open(persevere_driver::Claim::Exclusive).await?;
         tracing::debug!(
             stream = %driver.stream(),
             last_seq = driver.last_seq(),
@@ -95,7 +97,6 @@ where
             driver,
             spare: Held(A::clone(&recipe.base)),
             recipe,
-            _claim: claim,
         })
     }
 
@@ -187,7 +188,7 @@ where
 
     /// Replaces the actor's state with the durable one (newest snapshot + replay).
     async fn rebuild(&mut self, actor: &mut A) -> Result<(), Error> {
-        let (driver, recovered) = self.recipe.open().await?;
+        let (driver, recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
         tracing::debug!(stream = %driver.stream(), "state rebuilt after a refused event");
         self.driver = driver;
         actor.update(recovered.0);

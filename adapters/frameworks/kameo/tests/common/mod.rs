@@ -121,7 +121,7 @@ impl Message<Add> for Counter {
     type Reply = Result<u64, Error>;
     async fn handle(&mut self, Add(n): Add, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
         self.count.persist(n).await?;
-        Ok(self.count.0)
+        Ok(self.count.state()?.0)
     }
 }
 
@@ -130,7 +130,8 @@ pub struct Get;
 impl Message<Get> for Counter {
     type Reply = (u64, Option<u64>);
     async fn handle(&mut self, _: Get, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
-        (self.count.0, self.count.snapshot_seq())
+        let count = self.count.settle().await.map_or(0, |count| count.0);
+        (count, self.count.snapshot_seq())
     }
 }
 
