@@ -74,7 +74,7 @@ fn recovered(config: &PostgresConfig, stream: &str) -> Vec<u64> {
         let tally = Persistent::<Tally>::open(&backend, JournalConfig::new(stream), Tally::default)
             .await
             .expect("recovers");
-        tally.state().unwrap().0.clone()
+        tally.state().expect("settled").0.clone()
     })
 }
 

@@ -47,7 +47,7 @@ async fn persist_and_recover(open: impl Fn() -> Backend) {
         let counter = Persistent::<Counter>::open(&backend, config, Counter::default)
             .await
             .expect("recovers");
-        assert_eq!(counter.state().unwrap().0, 15);
+        assert_eq!(counter.state().expect("settled").0, 15);
     }
 }
 

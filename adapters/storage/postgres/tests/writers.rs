@@ -291,7 +291,7 @@ fn split_brain_the_old_owner_gets_conflict_and_stops() {
             Persistent::<Tally>::open(&new_node, JournalConfig::new("order-7"), Tally::default)
                 .await
                 .expect("opens");
-        assert_eq!(new.state().unwrap().0.len(), 10);
+        assert_eq!(new.state().expect("settled").0.len(), 10);
         new.persist(100).await.expect("the new owner persists");
         let refused = old.persist(11).await;
         assert!(
@@ -304,7 +304,10 @@ fn split_brain_the_old_owner_gets_conflict_and_stops() {
             "the old owner stays stopped"
         );
         new.persist(101).await.expect("the new owner goes on");
-        assert_eq!(old.state().unwrap().0, (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            old.state().expect("settled").0,
+            (1..=10).collect::<Vec<_>>()
+        );
     });
     let stored = contiguous(&mut schema.open(), "order-7");
     assert_eq!(stored.len(), 12);

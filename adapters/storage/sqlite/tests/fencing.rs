@@ -56,7 +56,10 @@ fn a_full_disk_fences_the_store_and_the_backend_reopens_it() {
             error.to_string().contains("a.db"),
             "the error names the database: {error}"
         );
-        assert_eq!((bytes.state().unwrap().total, bytes.last_seq()), (10, 1));
+        assert_eq!(
+            (bytes.state().expect("settled").total, bytes.last_seq()),
+            (10, 1)
+        );
         // The backend reopened the store (maybe at the next command): persisting goes on.
         let mut landed = None;
         for _ in 0..1_000 {
@@ -76,7 +79,7 @@ fn a_full_disk_fences_the_store_and_the_backend_reopens_it() {
             .await
             .expect("reopens");
         assert_eq!(
-            (again.state().unwrap().total, again.last_seq()),
+            (again.state().expect("settled").total, again.last_seq()),
             (10 + (256 << 10), 2)
         );
     });

@@ -77,7 +77,7 @@ async fn persist_then_recover(runtime: SharedRuntime) {
     drop(backend);
     let backend = self::backend(&runtime, &path);
     let again = open(&backend, JournalConfig::new("counter")).await;
-    assert_eq!(again.state().unwrap().value, 15);
+    assert_eq!(again.state().expect("settled").value, 15);
     assert_eq!(again.last_seq(), 12);
     assert_eq!(again.journal().snapshot_seq(), Some(12));
 }
@@ -99,7 +99,7 @@ async fn many_entities_are_group_committed(runtime: SharedRuntime) {
                     break;
                 }
             }
-            let value = counter.state().unwrap().value;
+            let value = counter.state().expect("settled").value;
             drop(counter);
             drop(backend);
             let _ = sender.send(value);
@@ -118,7 +118,7 @@ async fn many_entities_are_group_committed(runtime: SharedRuntime) {
     let backend = self::backend(&runtime, &path);
     for i in 0..ENTITIES {
         let again = open(&backend, JournalConfig::new(format!("e/{i}"))).await;
-        assert_eq!(again.state().unwrap().value, 5 * (i + 1));
+        assert_eq!(again.state().expect("settled").value, 5 * (i + 1));
     }
 }
 
@@ -142,7 +142,7 @@ async fn snapshots_compact_and_prune(runtime: SharedRuntime) {
     assert_eq!(count(&path, "SELECT min(seq) FROM persevere_events"), 11);
     let backend = self::backend(&runtime, &path);
     let again = open(&backend, config).await;
-    assert_eq!(again.state().unwrap().value, 12);
+    assert_eq!(again.state().expect("settled").value, 12);
 }
 
 async fn light_strategy_recovers_from_the_snapshot(runtime: SharedRuntime) {
@@ -160,7 +160,7 @@ async fn light_strategy_recovers_from_the_snapshot(runtime: SharedRuntime) {
     assert_eq!(count(&path, "SELECT count(*) FROM persevere_snapshots"), 3);
     let backend = self::backend(&runtime, &path);
     let again = open(&backend, config).await;
-    assert_eq!(again.state().unwrap().value, 6);
+    assert_eq!(again.state().expect("settled").value, 6);
     assert_eq!(again.journal().snapshot_seq(), Some(3));
 }
 
