@@ -47,6 +47,7 @@
 
 mod case;
 mod cases;
+pub mod fixtures;
 mod kit;
 mod report;
 
