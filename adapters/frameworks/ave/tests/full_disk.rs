@@ -11,43 +11,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use ave_actors_actor::ActorRef;
 use common::{new_system, start, stop, value, Counter, Msg, Setup};
 use persevere_ave::store::Persistence;
 use persevere_ave::{FileManager, FullPersistence, LightPersistence};
-use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-
-const CHILD_ENV: &str = "FULL_DISK_DIR";
-
-fn set_soft_limit(bytes: Option<u64>) {
-    let limit = getrlimit(Resource::Fsize);
-    setrlimit(
-        Resource::Fsize,
-        Rlimit {
-            current: bytes.or(limit.maximum),
-            maximum: limit.maximum,
-        },
-    )
-    .unwrap();
-}
-
-/// The disk fills a few writes from now.
-fn fill_disk(dir: &Path) {
-    let largest = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .map(|m| m.len())
-        .max()
-        .unwrap_or(0);
-    set_soft_limit(Some(largest + 1024));
-}
-
-/// Space again.
-fn free_disk() {
-    set_soft_limit(None);
-}
+use persevere_conformance::full_disk::{self, CHILD_ENV};
 
 /// Fills the disk under a running counter and gives the space back; returns its value.
 async fn fill_and_free<P>(name: &str, counter: &ActorRef<Counter<P, false>>, dir: &Path) -> u64
@@ -57,7 +26,7 @@ where
     for _ in 0..5 {
         counter.ask(Msg::Add(1)).await.unwrap();
     }
-    fill_disk(dir);
+    full_disk::fill(dir, 1024).unwrap();
     let mut acknowledged = value(counter).await;
     let error = loop {
         match counter.ask(Msg::Add(1)).await {
@@ -72,7 +41,7 @@ where
         assert!(counter.ask(Msg::Add(1)).await.is_err());
         assert_eq!(value(counter).await, acknowledged);
     }
-    free_disk();
+    full_disk::free().unwrap();
     counter.ask(Msg::Add(1)).await.unwrap();
     counter.ask(Msg::Add(1)).await.unwrap();
     assert_eq!(value(counter).await, acknowledged + 2);
@@ -114,7 +83,7 @@ async fn full_disk_child() {
     assert_eq!(value(&full).await, full_value);
     assert_eq!(value(&light).await, light_value);
     stop(system, runner).await;
-    println!("child done");
+    println!("{}", full_disk::CHILD_DONE);
 }
 
 #[cfg(unix)]
@@ -124,22 +93,7 @@ fn a_full_disk_fails_clearly_and_the_actors_go_on_once_there_is_space() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ && exec \"$0\" \"$@\"")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "full_disk_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path().join("store"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("child done"), "{stdout}\n{stderr}");
+    let stdout = full_disk::run_child("full_disk_child", &dir.path().join("store"))
+        .unwrap_or_else(|failure| panic!("{failure}"));
     println!("{stdout}");
 }

@@ -12,42 +12,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{file_key, profile, stop, Add, Counter, CounterArgs, Profile, Visit, Visits};
 use kameo::prelude::*;
+use persevere_conformance::full_disk::{self, CHILD_ENV};
 use persevere_kameo::PersistentActor;
-use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-
-const CHILD_ENV: &str = "FULL_DISK_DIR";
-
-fn set_soft_limit(bytes: Option<u64>) {
-    let limit = getrlimit(Resource::Fsize);
-    setrlimit(
-        Resource::Fsize,
-        Rlimit {
-            current: bytes.or(limit.maximum),
-            maximum: limit.maximum,
-        },
-    )
-    .unwrap();
-}
-
-/// The disk fills a few writes from now.
-fn fill_disk(dir: &Path) {
-    let largest = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .map(|m| m.len())
-        .max()
-        .unwrap_or(0);
-    set_soft_limit(Some(largest + 1024));
-}
-
-/// Space again.
-fn free_disk() {
-    set_soft_limit(None);
-}
 
 fn full(error: &impl std::fmt::Display) -> bool {
     error.to_string().contains("File too large")
@@ -67,7 +36,7 @@ async fn full_disk_child() {
     for n in 1..=5 {
         assert_eq!(counter.ask(Add(1)).await.unwrap(), n);
     }
-    fill_disk(dir);
+    full_disk::fill(dir, 1024).unwrap();
     let mut acknowledged = 5;
     let error = loop {
         match counter.ask(Add(1)).await {
@@ -84,7 +53,7 @@ async fn full_disk_child() {
     for _ in 0..3 {
         assert!(counter.ask(Add(1)).await.is_err());
     }
-    free_disk();
+    full_disk::free().unwrap();
     assert_eq!(counter.ask(Add(1)).await.unwrap(), acknowledged + 1);
     stop(&counter).await;
     let again = Counter::spawn(CounterArgs::new(file_key(dir, "counter")));
@@ -103,7 +72,7 @@ async fn full_disk_child() {
     for n in 1..=3 {
         assert_eq!(visitor.ask(Visit).await.unwrap(), n);
     }
-    fill_disk(dir);
+    full_disk::fill(dir, 1024).unwrap();
     let mut saved = 3;
     let error = loop {
         match visitor.ask(Visit).await {
@@ -124,7 +93,7 @@ async fn full_disk_child() {
         "an acknowledged snapshot was lost or one was invented"
     );
     assert!(restored.ask(Visit).await.is_err());
-    free_disk();
+    full_disk::free().unwrap();
     assert_eq!(restored.ask(Visit).await.unwrap(), saved + 2);
     stop(&restored).await;
     let restored = Profile::respawn_persistent(key.clone()).await.unwrap();
@@ -135,7 +104,7 @@ async fn full_disk_child() {
         .iter()
         .all(|repair| repair.kept_at.is_some()));
     stop(&restored).await;
-    println!("child done");
+    println!("{}", full_disk::CHILD_DONE);
 }
 
 #[cfg(unix)]
@@ -145,22 +114,7 @@ fn a_full_disk_fails_clearly_and_the_actors_go_on_once_there_is_space() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ && exec \"$0\" \"$@\"")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "full_disk_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path().join("store"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("child done"), "{stdout}\n{stderr}");
+    let stdout = full_disk::run_child("full_disk_child", &dir.path().join("store"))
+        .unwrap_or_else(|failure| panic!("{failure}"));
     println!("{stdout}");
 }

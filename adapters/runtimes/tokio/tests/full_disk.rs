@@ -11,15 +11,12 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::Command;
 
+use persevere_conformance::full_disk::{self, CHILD_ENV};
 use persevere_core::{Entity, JournalConfig, PersistError};
 use persevere_driver::{Backend, Error, Persistent, StoreHealth};
 use persevere_file::FileStore;
 use persevere_tokio::Tokio;
-use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-
-const CHILD_ENV: &str = "FULL_DISK_DIR";
 
 #[derive(Default, Debug, borsh::BorshSerialize, borsh::BorshDeserialize)]
 struct Counter {
@@ -33,41 +30,6 @@ impl Entity for Counter {
         self.value += n;
         Ok(())
     }
-}
-
-/// Limits the size of every file this process writes to `bytes` (the soft limit only).
-fn limit_file_size(bytes: u64) {
-    let limit = getrlimit(Resource::Fsize);
-    setrlimit(
-        Resource::Fsize,
-        Rlimit {
-            current: Some(bytes),
-            maximum: limit.maximum,
-        },
-    )
-    .unwrap();
-}
-
-/// Gives the space back: the soft limit up to the hard one.
-fn unlimit_file_size() {
-    let limit = getrlimit(Resource::Fsize);
-    setrlimit(
-        Resource::Fsize,
-        Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    )
-    .unwrap();
-}
-
-fn largest_file(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .map(|m| m.len())
-        .max()
-        .unwrap_or(0)
 }
 
 fn config() -> JournalConfig {
@@ -97,7 +59,7 @@ fn full_disk_child() {
         }
 
         // The disk fills a few events from now: persist until a write fails.
-        limit_file_size(largest_file(dir) + 512);
+        full_disk::fill(dir, 512).unwrap();
         let mut acknowledged = counter.last_seq();
         let error = loop {
             match counter.persist(1).await {
@@ -129,7 +91,7 @@ fn full_disk_child() {
         );
 
         // Space again: persisting goes on, without a restart.
-        unlimit_file_size();
+        full_disk::free().unwrap();
         let range = counter.persist(1).await.unwrap();
         assert_eq!(range, acknowledged + 1..=acknowledged + 1);
         counter.persist(1).await.unwrap();
@@ -151,7 +113,7 @@ fn full_disk_child() {
             (acknowledged + 2, acknowledged + 2)
         );
     });
-    println!("child done");
+    println!("{}", full_disk::CHILD_DONE);
 }
 
 #[cfg(unix)]
@@ -161,22 +123,7 @@ fn a_full_disk_fails_persists_clearly_and_they_go_on_once_there_is_space() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ && exec \"$0\" \"$@\"")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "full_disk_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path().join("store"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("child done"), "{stdout}\n{stderr}");
+    let stdout = full_disk::run_child("full_disk_child", &dir.path().join("store"))
+        .unwrap_or_else(|failure| panic!("{failure}"));
     println!("{stdout}");
 }

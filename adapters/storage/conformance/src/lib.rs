@@ -48,6 +48,8 @@
 mod case;
 mod cases;
 pub mod fixtures;
+#[cfg(unix)]
+pub mod full_disk;
 mod kit;
 mod report;
 
