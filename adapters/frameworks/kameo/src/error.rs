@@ -62,8 +62,40 @@ pub enum Error {
     /// Nothing readable is stored under the key, but the store set aside data naming its
     /// stream when it opened (see [`repairs`](crate::repairs)): it may have been the key's
     /// state, so `try_respawn_persistent` does not start a fresh actor that would overwrite it.
-    #[error("nothing readable is stored under {0}, but the store set aside data of it when it opened; see persevere_kameo::repairs, and spawn_persistent to start afresh deliberately")]
+    #[error("nothing readable is stored under {0}, but the store set aside data of it when it opened; see persevere_kameo::key_repairs, and spawn_persistent to start afresh deliberately")]
     Repaired(Url),
+    /// A kameo-persistence snapshot (`index.bin`) in the key's directory could not be read or
+    /// imported: nothing was started, and the file is left as it was.
+    #[error("the kameo-persistence snapshot {file} of {key} could not be imported: {reason}")]
+    Import {
+        /// The key.
+        key: Url,
+        /// The kameo-persistence file.
+        file: std::path::PathBuf,
+        /// Why (it could not be read, or does not decode as the actor's snapshot type).
+        reason: String,
+    },
+    /// The key's directory holds both persevere's state and a kameo-persistence snapshot
+    /// (`index.bin`) that is not the one imported before: it was written by kameo-persistence
+    /// after the import, or copied in. Nothing was started. Keep one of them: move `index.bin`
+    /// out of the directory to go on with persevere's state, or move persevere's files out to
+    /// import it.
+    #[error("{key} holds persevere state and also a kameo-persistence snapshot {file} that was not imported; move one of them out of the directory")]
+    ImportConflict {
+        /// The key.
+        key: Url,
+        /// The kameo-persistence file.
+        file: std::path::PathBuf,
+    },
+    /// The impl's `register_persistent` refused the actor `spawn_persistent` started (a
+    /// hand-written impl keeping its own registry): the actor was stopped.
+    #[error("register_persistent refused the actor of {key}: {reason}")]
+    Register {
+        /// The key.
+        key: Url,
+        /// Why.
+        reason: String,
+    },
     /// The actor could not be asked to save its snapshot.
     #[error("the actor for {key} could not be asked to save: {reason}")]
     Send {

@@ -7,36 +7,55 @@
 //!   from its handlers (`persist` / `persist_all`: durable and applied on `Ok`, unchanged on
 //!   `Err`), snapshots every N events and once more in `on_stop`. Supervised restarts recover
 //!   again; the replaced instance stops writing.
-//! - **Snapshots under a key** ([`PersistentActor`], derivable): the kameo-persistence API with
-//!   the same names — `spawn_persistent(key, args)`, `respawn_persistent(key)`,
+//! - **Snapshots under a key** ([`PersistentActor`], derivable): every public item of
+//!   kameo-persistence 0.1 at the same path, with the same meaning and signatures —
+//!   `spawn_persistent(key, args)`, `respawn_persistent(key)`,
 //!   `try_respawn_persistent(key, args)`, `save_snapshot(&actor_ref)`,
-//!   `persistence_key(&actor_ref)` — with durable, atomic, checksummed snapshots, no blocking IO
-//!   on async workers, one live actor per key and no registry leak.
+//!   `persistence_key(&actor_ref)`, `register_persistent`, `lookup_persistent`, `try_read`,
+//!   `try_write`, [`BiHashMap`], the `bi_hash_map` and `persistent_actor` modules and the
+//!   `tracing` feature — with durable, atomic, checksummed snapshots, no blocking IO on async
+//!   workers, one live actor per key and no registry leak. A `file:///DIR/KEY` key is the
+//!   directory of its own it is in kameo-persistence, and kameo-persistence's `index.bin`
+//!   snapshots found there are imported (see [`persistent_actor`]).
 //!
-//! Keys are URLs `SCHEME://STORE/STREAM`: `file://` (the file journal) and `memory://` are built
-//! in; other backends plug in with [`register_scheme`] (see [`scheme`]). Every journal of a store
-//! shares one [`Backend`](persevere_driver::Backend), whose writes are group-committed on
-//! tokio's blocking pool.
+//! Keys are URLs: `file://` (the file journal) and `memory://` are built in; other backends
+//! plug in with [`register_scheme`] (see [`scheme`]). Every journal of a store shares one
+//! [`Backend`](persevere_driver::Backend), whose writes are group-committed on tokio's blocking
+//! pool.
 //!
-//! Moving from kameo-persistence: replace the `kameo_persistence` import with `persevere_kameo`
-//! and use kameo 0.22.
+//! Moving from kameo-persistence: replace the `kameo_persistence` imports with
+//! `persevere_kameo` and use kameo 0.22.
+//!
+//! # Features
+//!
+//! - `sqlite`: the built-in `sqlite` scheme (`persevere-sqlite`).
+//! - `tracing`: accepted for kameo-persistence's `features = ["tracing"]`; this crate emits its
+//!   `tracing` events (an error for every failure, a warning for every repair) in every build.
 #![forbid(unsafe_code)]
 
+pub mod bi_hash_map;
 mod error;
 mod journaled;
-mod persistent;
+mod keyed;
+mod legacy;
+pub mod persistent_actor;
 mod registry;
 pub mod scheme;
 
+pub use bi_hash_map::BiHashMap;
 pub use error::Error;
 pub use journaled::{open_journals, Journaled};
-pub use persistent::{PersistentActor, SaveSnapshot};
+pub use persistent_actor::{PersistentActor, SaveSnapshot};
 pub use registry::registered_actors;
-pub use scheme::{parse_key, register_scheme, release_store, repairs, split_key};
+pub use scheme::{
+    key_repairs, locate_key, parse_key, register_scheme, release_key_store, release_store, repairs,
+    split_key, KEY_STREAM,
+};
 pub use url::Url;
 
 /// `#[derive(PersistentActor)]`: implements [`PersistentActor`] and the [`SaveSnapshot`]
-/// message; `#[snapshot(Type)]` names a snapshot type other than the actor's `Args`.
+/// message; `#[snapshot(Type)]` names a snapshot type other than the actor's `Args`, as in
+/// kameo-persistence.
 pub use persevere_kameo_derive::PersistentActor;
 
 /// The kameo version this crate is built against, for the derive's generated code.

@@ -1,11 +1,14 @@
-//! The live persistent actors of this process, by key: at most one per key, no dead entries
-//! kept beyond the next registration.
+//! The persistent actors of this process, by key: at most one live actor per key, no dead
+//! entries kept beyond the next registration. The key of the newest actor of each key stays
+//! known after it stops (as in kameo-persistence, a manager saving while its sub-actors are
+//! stopped still finds their keys): one entry per key, replaced when the key is used again.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
-use kameo::actor::ActorId;
+use kameo::actor::{ActorId, ActorRef, WeakActorRef};
+use kameo::Actor;
 use url::Url;
 
 /// One registered actor, type-erased.
@@ -26,6 +29,9 @@ pub(crate) type Slot = Arc<tokio::sync::Mutex<Option<Box<dyn Registered>>>>;
 struct Registry {
     slots: HashMap<String, Slot>,
     keys: HashMap<ActorId, Url>,
+    /// The actor bound to each key (normalised), as a type-erased `WeakActorRef`, for the
+    /// synchronous `lookup_persistent`.
+    actors: HashMap<String, (ActorId, Box<dyn Any + Send>)>,
     /// Slots after the last sweep; the next sweep runs when there are twice as many.
     swept: usize,
 }
@@ -46,19 +52,31 @@ pub(crate) fn slot(key: &Url) -> Slot {
     Arc::clone(registry.slots.entry(normal(key)).or_default())
 }
 
-/// Records that `id` is the actor of `key`.
-pub(crate) fn bind(id: ActorId, key: &Url) {
-    registry().keys.insert(id, key.clone());
+/// Records that `actor` is the actor of `key`.
+pub(crate) fn bind<A: Actor>(actor: &WeakActorRef<A>, key: &Url) {
+    let mut registry = registry();
+    let replaced = registry
+        .actors
+        .insert(normal(key), (actor.id(), Box::new(actor.clone())));
+    if let Some((old, _)) = replaced.filter(|(old, _)| *old != actor.id()) {
+        registry.keys.remove(&old);
+    }
+    registry.keys.insert(actor.id(), key.clone());
+}
+
+/// The live actor of `key`, if one of type `A` is bound to it.
+pub(crate) fn lookup<A: Actor>(key: &Url) -> Option<ActorRef<A>> {
+    let registry = registry();
+    let (_, actor) = registry.actors.get(&normal(key))?;
+    actor
+        .downcast_ref::<WeakActorRef<A>>()?
+        .upgrade()
+        .filter(ActorRef::is_alive)
 }
 
 /// The key of the actor `id`, if it is registered.
 pub(crate) fn key_of(id: ActorId) -> Option<Url> {
     registry().keys.get(&id).cloned()
-}
-
-/// Forgets the actor `id`'s binding (it is being replaced in its slot).
-pub(crate) fn unbind(id: ActorId) {
-    registry().keys.remove(&id);
 }
 
 /// Removes the slot of `key` if it is empty and nobody else holds it.
@@ -73,18 +91,18 @@ pub(crate) fn forget_if_unused(key: &Url) {
     }
 }
 
-/// Removes the entries of actors that are no longer alive and the slots nobody uses.
 /// The registry's key for `key`: the store and stream it names (its query and fragment
-/// dropped), so that two spellings of one stream find the same actor.
+/// dropped, a `file` key's trailing `/` too), so that two spellings of one stream find the
+/// same actor.
 fn normal(key: &Url) -> String {
-    match crate::scheme::split_key(key) {
+    match crate::scheme::locate_key(key) {
         Ok((location, stream)) => format!("{location}/{stream}"),
         Err(_) => key.as_str().to_owned(),
     }
 }
 
+/// Removes the entries of actors that are no longer alive and the slots nobody uses.
 fn sweep(registry: &mut Registry) {
-    let mut dead = Vec::new();
     registry.slots.retain(|_, slot| {
         // A slot someone holds (or is about to lock) stays.
         if Arc::strong_count(slot) > 1 {
@@ -95,17 +113,13 @@ fn sweep(registry: &mut Registry) {
         };
         match entry.as_ref() {
             Some(actor) if actor.is_alive() => true,
-            Some(actor) => {
-                dead.push(actor.actor_id());
+            Some(_) => {
                 *entry = None;
                 false
             }
             None => false,
         }
     });
-    for id in dead {
-        registry.keys.remove(&id);
-    }
     registry.swept = registry.slots.len();
 }
 

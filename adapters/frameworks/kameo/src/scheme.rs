@@ -1,8 +1,11 @@
 //! Persistence keys and the scheme registry: which store a key's URL names.
 //!
-//! A key is a URL `SCHEME://STORE/STREAM`: the last path segment names the stream (one actor's
-//! journal), everything before it names the store, which the scheme's opener opens once per
-//! process and shares between every key in it (so their writes are group-committed):
+//! A key is a URL naming a store and a stream (one actor's journal) in it. The scheme's opener
+//! opens each store once per process and shares it between every key in it (so their writes are
+//! group-committed).
+//!
+//! **Keys of [`Journaled`](crate::Journaled)** read `SCHEME://STORE/STREAM`: the last path
+//! segment names the stream, everything before it the store ([`split_key`]):
 //!
 //! | key | store | stream |
 //! |---|---|---|
@@ -11,9 +14,23 @@
 //! | `sqlite:///var/lib/app/actors.db/counter-1` | SQLite database `/var/lib/app/actors.db` (feature `sqlite`) | `counter-1` |
 //! | `postgres://app@db:5432/orders/counter-1?schema=actors` | PostgreSQL database `orders`, schema `actors` | `counter-1` |
 //!
+//! **Keys of the kameo-persistence API** ([`PersistentActor`](crate::PersistentActor)) mean
+//! what they mean in kameo-persistence: a `file:///DIR/KEY` key is the directory `/DIR/KEY`,
+//! the key's own (a trailing `/` names the same directory). Its file store lives in that
+//! directory, its snapshots in the stream [`KEY_STREAM`], and a kameo-persistence snapshot
+//! (`index.bin`) found there is imported ([`persistent_actor`](crate::persistent_actor)).
+//! Keys may nest (`file:///DIR/manager/sub-actors/1` inside `file:///DIR/manager/`): a store
+//! leaves the entries it did not write alone. Two processes can use two keys of one
+//! directory. Keys of the other schemes read `SCHEME://STORE/STREAM` as above ([`locate_key`]).
+//!
+//! | kameo-persistence key | store | stream |
+//! |---|---|---|
+//! | `file:///var/lib/app/manager` or `file:///var/lib/app/manager/` | file journal in `/var/lib/app/manager` | `index` |
+//! | `memory://tests/manager` | in-memory store `tests` | `manager` |
+//!
 //! Keys are normalised or refused, never reinterpreted: a `file` key names an absolute
-//! directory (`file://HOST/…` is refused), a `memory` key takes no query, and
-//! [`parse_key`] refuses text a URL parser would rewrite (`file:relative/x`).
+//! directory (`file://HOST/…` and the root `file:///` are refused), a `memory` key takes no
+//! query, and [`parse_key`] refuses text a URL parser would rewrite (`file:relative/x`).
 //!
 //! A key's query carries options for its store, given to the opener with the location (the
 //! key that opens the store first sets them; later keys share the open store): for `file`,
@@ -38,8 +55,8 @@
 //! ```
 //!
 //! Stores are opened on the runtime's blocking pool, never on an async worker. A store stays
-//! open (and, for the file journal, locked) until [`release_store`] and the last journal using
-//! it is gone. Its work runs on whichever tokio runtime is current when it is used
+//! open (and, for the file journal, locked) until [`release_store`] (or, for a key of the
+//! kameo-persistence API, [`release_key_store`]) and the last journal using it is gone. Its work runs on whichever tokio runtime is current when it is used
 //! ([`Tokio::ambient`]), so it outlives the runtime that opened it.
 
 use std::collections::HashMap;
@@ -204,9 +221,68 @@ pub fn parse_key(text: &str) -> Result<Url, Error> {
     Ok(key)
 }
 
-/// The backend and stream a key names, opening its store on first use.
+/// The stream of a `file` key of the kameo-persistence API in the store of its directory.
+pub const KEY_STREAM: &str = "index";
+
+/// Where the kameo-persistence API ([`PersistentActor`](crate::PersistentActor)) keeps `key`:
+/// its store location (`SCHEME://STORE`) and its stream.
+///
+/// A `file` key is a directory of its own, as in kameo-persistence: its store is that
+/// directory and its stream [`KEY_STREAM`]; a trailing `/` names the same directory. Keys of
+/// the other schemes are split by [`split_key`]. The query and fragment are ignored.
+///
+/// ```
+/// use persevere_kameo::{locate_key, Url};
+///
+/// let key = Url::parse("file:///var/lib/app/manager/").unwrap();
+/// assert_eq!(locate_key(&key).unwrap(), ("file:///var/lib/app/manager".into(), "index".into()));
+/// let key = Url::parse("memory://tests/manager").unwrap();
+/// assert_eq!(locate_key(&key).unwrap(), ("memory://tests".into(), "manager".into()));
+/// assert!(locate_key(&Url::parse("file:///").unwrap()).is_err());
+/// assert!(locate_key(&Url::parse("file://host/dir").unwrap()).is_err());
+/// ```
+pub fn locate_key(key: &Url) -> Result<(String, String), Error> {
+    if key.scheme() != "file" {
+        let (location, stream) = split_key(key)?;
+        return Ok((location.to_owned(), stream.to_owned()));
+    }
+    let invalid = |reason: &str| Error::Key {
+        key: key.to_string(),
+        reason: reason.into(),
+    };
+    if key.host_str().is_some_and(|host| !host.is_empty()) {
+        // `file://data/x` names the host `data`, not a relative directory: never guess.
+        return Err(invalid(
+            "a file key names an absolute directory, file:///DIR/KEY; file://HOST/… is refused",
+        ));
+    }
+    let path = key.path().trim_end_matches('/');
+    if path.is_empty() {
+        return Err(invalid(
+            "a file key names a directory of its own; the root directory is refused",
+        ));
+    }
+    Ok((format!("file://{path}"), KEY_STREAM.to_owned()))
+}
+
+/// The backend and stream a key of [`Journaled`](crate::Journaled) names
+/// (`SCHEME://STORE/STREAM`), opening its store on first use.
 pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
     let (location, stream) = split_key(key)?;
+    let backend = open_location(key, location).await?;
+    Ok((backend, stream.into()))
+}
+
+/// The backend and stream a key of the kameo-persistence API names ([`locate_key`]),
+/// opening its store on first use.
+pub(crate) async fn resolve_persistent(key: &Url) -> Result<(Backend, String), Error> {
+    let (location, stream) = locate_key(key)?;
+    let backend = open_location(key, &location).await?;
+    Ok((backend, stream))
+}
+
+/// The store at `location` (named by `key`), opened on first use.
+async fn open_location(key: &Url, location: &str) -> Result<Backend, Error> {
     let (opener, cell) = {
         let mut schemes = schemes();
         let Some(opener) = schemes.openers.get(key.scheme()).cloned() else {
@@ -241,7 +317,7 @@ pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
                 reason,
             }
         })?;
-    Ok((backend.clone(), stream.into()))
+    Ok(backend.clone())
 }
 
 /// What the store behind `key` repaired or set aside — when this process opened it, or
@@ -268,6 +344,20 @@ pub async fn repairs(key: &Url) -> Result<Vec<Repair>, Error> {
 pub fn release_store(key: &Url) -> Result<bool, Error> {
     let (location, _) = split_key(key)?;
     Ok(schemes().stores.remove(location).is_some())
+}
+
+/// Like [`release_store`], for a key of the kameo-persistence API ([`locate_key`]): for a
+/// `file` key, the store in the key's own directory.
+pub fn release_key_store(key: &Url) -> Result<bool, Error> {
+    let (location, _) = locate_key(key)?;
+    Ok(schemes().stores.remove(&location).is_some())
+}
+
+/// What the store behind a key of the kameo-persistence API ([`locate_key`]) repaired or set
+/// aside that may involve the key's stream; see [`repairs`].
+pub async fn key_repairs(key: &Url) -> Result<Vec<Repair>, Error> {
+    let (backend, stream) = resolve_persistent(key).await?;
+    Ok(backend.repairs_for(&stream))
 }
 
 #[cfg(test)]

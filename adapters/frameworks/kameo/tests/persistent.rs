@@ -64,8 +64,8 @@ async fn a_spawned_actor_is_stored_at_once() {
 async fn try_respawn_starts_fresh_only_when_nothing_is_stored() {
     let key = key("memory://fresh/dave");
     assert!(matches!(
-        Profile::respawn_persistent(key.clone()).await,
-        Err(Error::NotFound(_))
+        typed(Profile::respawn_persistent(key.clone()).await),
+        Error::NotFound(_)
     ));
     let dave = Profile::try_respawn_persistent(key.clone(), profile("dave"))
         .await
@@ -87,8 +87,8 @@ async fn one_key_never_has_two_live_actors() {
         .await
         .expect("spawn");
     assert!(matches!(
-        Profile::spawn_persistent(key.clone(), profile("erin")).await,
-        Err(Error::KeyInUse(_))
+        typed(Profile::spawn_persistent(key.clone(), profile("erin")).await),
+        Error::KeyInUse(_)
     ));
     let again = Profile::respawn_persistent(key.clone())
         .await
@@ -97,8 +97,8 @@ async fn one_key_never_has_two_live_actors() {
     // Another spelling of the same stream finds the same actor, never a second one.
     let fragment = self::key("memory://single/erin#again");
     assert!(matches!(
-        Profile::spawn_persistent(fragment.clone(), profile("erin")).await,
-        Err(Error::KeyInUse(_))
+        typed(Profile::spawn_persistent(fragment.clone(), profile("erin")).await),
+        Error::KeyInUse(_)
     ));
     let same = Profile::respawn_persistent(fragment)
         .await
@@ -176,13 +176,9 @@ async fn a_corrupt_snapshot_is_an_error_and_is_left_untouched() {
         stream.clone()
     });
 
-    let error = Profile::respawn_persistent(key.clone())
-        .await
-        .expect_err("unreadable");
+    let error = typed(Profile::respawn_persistent(key.clone()).await);
     assert!(error.is_recovery(), "{error}");
-    let error = Profile::try_respawn_persistent(key.clone(), profile("frank"))
-        .await
-        .expect_err("not a fresh actor");
+    let error = typed(Profile::try_respawn_persistent(key.clone(), profile("frank")).await);
     assert!(error.is_recovery(), "{error}");
     assert!(Profile::spawn_persistent(key, profile("frank"))
         .await
@@ -199,11 +195,12 @@ async fn a_corrupt_file_is_an_error() {
         .expect("spawn");
     grace.ask(Visit).await.expect("visit");
     stop(&grace).await;
-    assert!(persevere_kameo::release_store(&key).expect("key"));
+    assert!(persevere_kameo::release_key_store(&key).expect("key"));
 
-    // Damage every byte of the stored snapshot's payload, wherever the store keeps it.
+    // Damage every byte of the stored snapshot's payload, wherever the store keeps it (in the
+    // key's own directory).
     let mut damaged = 0;
-    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+    for entry in std::fs::read_dir(dir.path().join("grace")).expect("dir") {
         let path = entry.expect("entry").path();
         let Ok(mut bytes) = std::fs::read(&path) else {
             continue;
@@ -215,9 +212,7 @@ async fn a_corrupt_file_is_an_error() {
         }
     }
     assert!(damaged > 0, "the snapshot was found on disk");
-    let error = Profile::try_respawn_persistent(key, profile("grace"))
-        .await
-        .expect_err("not a fresh actor");
+    let error = typed(Profile::try_respawn_persistent(key, profile("grace")).await);
     assert!(
         error.is_recovery() || matches!(error, Error::Storage { .. }),
         "{error}"
@@ -271,9 +266,9 @@ impl From<&Manager> for ManagerSnapshot {
 
 impl Actor for Manager {
     type Args = ManagerSnapshot;
-    type Error = Error;
+    type Error = anyhow::Error;
 
-    async fn on_start(args: ManagerSnapshot, _: ActorRef<Self>) -> Result<Self, Error> {
+    async fn on_start(args: ManagerSnapshot, _: ActorRef<Self>) -> anyhow::Result<Self> {
         let mut subs = HashMap::new();
         for (name, key) in args.subs {
             subs.insert(name, Profile::respawn_persistent(key).await?);
@@ -288,7 +283,7 @@ impl Actor for Manager {
 struct AddSub(String, Url);
 
 impl Message<AddSub> for Manager {
-    type Reply = Result<(), Error>;
+    type Reply = anyhow::Result<()>;
     async fn handle(&mut self, msg: AddSub, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
         let sub = Profile::spawn_persistent(msg.1, profile(&msg.0)).await?;
         self.subs.insert(msg.0, sub);

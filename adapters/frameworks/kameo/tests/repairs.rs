@@ -96,11 +96,11 @@ async fn try_respawn_never_starts_fresh_over_data_the_store_set_aside() {
         Ok(persevere_driver::Backend::inline(runtime.clone(), store))
     });
     let lost = common::key("repaired://s/lost");
-    let error = common::Profile::try_respawn_persistent(lost.clone(), common::profile("a"))
-        .await
-        .unwrap_err();
+    let error = common::typed(
+        common::Profile::try_respawn_persistent(lost.clone(), common::profile("a")).await,
+    );
     assert_eq!(error, Error::Repaired(lost.clone()));
-    assert_eq!(persevere_kameo::repairs(&lost).await.unwrap().len(), 2);
+    assert_eq!(persevere_kameo::key_repairs(&lost).await.unwrap().len(), 2);
 
     // A repair naming no stream does not block a new key; an explicit spawn is obeyed.
     let other = common::key("repaired://s/other");

@@ -12,6 +12,7 @@ use syn::{parse_macro_input, DeriveInput};
 /// Implements `persevere_kameo::PersistentActor` (and the `SaveSnapshot` message) for an actor.
 ///
 /// The snapshot type is `<Self as Actor>::Args`, or the type named by `#[snapshot(Type)]`.
+/// The actor's first snapshot is stored by `spawn_persistent` (through `SaveSnapshot`).
 #[proc_macro_derive(PersistentActor, attributes(snapshot))]
 pub fn derive_persistent_actor(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -24,6 +25,14 @@ pub fn derive_persistent_actor(input: TokenStream) -> TokenStream {
     let expanded = quote! {
         impl #impl_generics ::persevere_kameo::PersistentActor for #name #ty_generics #where_clause {
             type Snapshot = #snapshot;
+
+            fn save_spawned(
+                actor_ref: &::persevere_kameo::kameo::actor::ActorRef<Self>,
+            ) -> impl ::std::future::Future<
+                Output = ::std::result::Result<bool, ::persevere_kameo::Error>,
+            > + ::std::marker::Send {
+                ::persevere_kameo::persistent_actor::ask_first_snapshot(actor_ref)
+            }
         }
 
         impl #impl_generics ::persevere_kameo::kameo::message::Message<::persevere_kameo::SaveSnapshot>
@@ -36,7 +45,7 @@ pub fn derive_persistent_actor(input: TokenStream) -> TokenStream {
                 _: ::persevere_kameo::SaveSnapshot,
                 ctx: &mut ::persevere_kameo::kameo::message::Context<Self, Self::Reply>,
             ) -> Self::Reply {
-                ::persevere_kameo::PersistentActor::save_snapshot(&*self, ctx.actor_ref()).await
+                ::persevere_kameo::persistent_actor::save_for_message(&*self, ctx.actor_ref()).await
             }
         }
     };

@@ -17,7 +17,19 @@ pub fn key(text: &str) -> Url {
     Url::parse(text).expect("a valid URL")
 }
 
-/// A `file://` key for `stream` in a store under `dir`.
+/// The typed error inside an error of the kameo-persistence API.
+pub fn typed<T>(result: anyhow::Result<T>) -> Error {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(error) => match error.downcast::<Error>() {
+            Ok(error) => error,
+            Err(other) => panic!("not a persevere_kameo::Error: {other:#}"),
+        },
+    }
+}
+
+/// A `file://` key for `stream` in a store under `dir` (for the kameo-persistence API, the
+/// directory `dir/stream`).
 pub fn file_key(dir: &std::path::Path, stream: &str) -> Url {
     let mut url = Url::from_directory_path(dir).expect("an absolute directory");
     url.path_segments_mut()
@@ -165,7 +177,7 @@ impl From<&Profile> for Profile {
 pub struct Visit;
 
 impl Message<Visit> for Profile {
-    type Reply = Result<u64, Error>;
+    type Reply = anyhow::Result<u64>;
     async fn handle(&mut self, _: Visit, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
         self.visits += 1;
         self.save_snapshot(ctx.actor_ref()).await?;
