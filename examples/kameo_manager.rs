@@ -5,6 +5,11 @@
 //! nothing is stored, restores its sub-actors, adds one more sub-actor, saves the manager and
 //! prints `sub-actors = N` last: every run prints one more than the one before.
 //!
+//! As in kameo-persistence, each key is a directory of its own: the manager's is
+//! `DATA_DIR/manager/`, and its sub-actors' keys are nested in it
+//! (`DATA_DIR/manager/sub-actors/sub-N`). A directory kameo-persistence wrote is read as it is:
+//! its `index.bin` snapshots are imported on first open.
+//!
 //! Run with `cargo run --example kameo_manager -- [DATA_DIR]`.
 
 use std::collections::HashMap;
@@ -146,7 +151,8 @@ fn main() -> anyhow::Result<()> {
             data: "manager".into(),
             sub_actors: HashMap::new(),
         };
-        let manager = ManagerActor::try_respawn_persistent(store.join("manager")?, args).await?;
+        let manager_key = store.join("manager/")?;
+        let manager = ManagerActor::try_respawn_persistent(manager_key.clone(), args).await?;
         let subs = manager.ask(Describe).await?;
         for (name, sub) in &subs {
             println!("restored {name}: {}", sub.ask(Config).await?);
@@ -154,7 +160,7 @@ fn main() -> anyhow::Result<()> {
 
         let n = subs.len() + 1;
         let name = format!("sub-{n}");
-        let key = store.join(&name)?;
+        let key = manager_key.join("sub-actors/")?.join(&name)?;
         let config = format!("config of run {n}");
         manager
             .ask(AddSubActor { name, key, config })

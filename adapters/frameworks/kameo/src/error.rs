@@ -71,9 +71,9 @@ pub enum Error {
         /// The key.
         key: Url,
         /// The kameo-persistence file.
-        file: std::path::PathBuf,
+        file: Box<std::path::Path>,
         /// Why (it could not be read, or does not decode as the actor's snapshot type).
-        reason: String,
+        reason: Box<str>,
     },
     /// The key's directory holds both persevere's state and a kameo-persistence snapshot
     /// (`index.bin`) that is not the one imported before: it was written by kameo-persistence

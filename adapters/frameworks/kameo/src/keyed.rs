@@ -93,17 +93,29 @@ pub(crate) enum Mode<Args> {
     TryRespawn(Args),
 }
 
-/// The key's slot, locked, once it holds no actor that is stopping: either empty or holding a
-/// live actor.
-async fn settled_slot(key: &Url) -> (Slot, OwnedMutexGuard<Option<Box<dyn Registered>>>) {
+/// A key's slot, locked.
+type Held = OwnedMutexGuard<Option<Box<dyn Registered>>>;
+
+/// The key's slot, locked, once it holds no actor that is stopping: either empty, or holding
+/// a live actor of type `A` (returned). An actor of another type is [`Error::KeyInUse`].
+async fn settled_slot<A: PersistentActor>(
+    key: &Url,
+) -> Result<(Slot, Held, Option<ActorRef<A>>), Error> {
     let slot = registry::slot(key);
     loop {
-        let held = Arc::clone(&slot).lock_owned().await;
-        let Some(current) = held.as_ref() else {
-            return (slot, held);
+        let mut held = Arc::clone(&slot).lock_owned().await;
+        let Some(current) = held.as_mut() else {
+            return Ok((slot, held, None));
         };
-        if current.is_alive() {
-            return (slot, held);
+        let alive = current.is_alive();
+        match current.as_any_mut().downcast_mut::<Entry<A>>() {
+            Some(entry) => {
+                if let Some(actor_ref) = entry.actor.upgrade().filter(ActorRef::is_alive) {
+                    return Ok((slot, held, Some(actor_ref)));
+                }
+            }
+            None if alive => return Err(Error::KeyInUse(key.clone())),
+            None => {}
         }
         // The actor is stopping or stopped (its on_stop may still save), and its watcher has
         // not cleared the entry: wait for it.
@@ -121,23 +133,9 @@ async fn settled_slot(key: &Url) -> (Slot, OwnedMutexGuard<Option<Box<dyn Regist
     }
 }
 
-/// The live actor of type `A` in a settled slot's entry; `KeyInUse` for an actor of another
-/// type.
-fn live_actor<'a, A: PersistentActor>(
-    key: &Url,
-    held: &'a mut Option<Box<dyn Registered>>,
-) -> Result<Option<(ActorRef<A>, &'a mut Entry<A>)>, Error> {
-    let Some(current) = held.as_mut() else {
-        return Ok(None);
-    };
-    let Some(entry) = current.as_any_mut().downcast_mut::<Entry<A>>() else {
-        return Err(Error::KeyInUse(key.clone()));
-    };
-    match entry.actor.upgrade().filter(ActorRef::is_alive) {
-        Some(actor_ref) => Ok(Some((actor_ref, entry))),
-        // It stopped since the slot settled: its watcher clears it.
-        None => Err(Error::KeyInUse(key.clone())),
-    }
+/// The entry of type `A` in a locked slot.
+fn entry_of<A: PersistentActor>(held: &mut Held) -> Option<&mut Entry<A>> {
+    held.as_mut()?.as_any_mut().downcast_mut::<Entry<A>>()
 }
 
 /// Whether the store reported a repair naming this driver's stream (repairs naming no stream
@@ -208,8 +206,8 @@ async fn import<A: PersistentActor>(
     let file = dir.join(legacy::SNAPSHOT_FILE);
     let failed = |reason: String| Error::Import {
         key: key.clone(),
-        file: file.clone(),
-        reason,
+        file: file.clone().into_boxed_path(),
+        reason: reason.into_boxed_str(),
     };
     let found = {
         let dir = dir.clone();
@@ -271,8 +269,8 @@ pub(crate) async fn start<A: PersistentActor>(
             return Ok(actor_ref);
         }
     }
-    let (slot, mut held) = settled_slot(&key).await;
-    if let Some((actor_ref, _)) = live_actor::<A>(&key, &mut held)? {
+    let (slot, mut held, live) = settled_slot::<A>(&key).await?;
+    if let Some(actor_ref) = live {
         return match mode {
             Mode::Spawn(_) => Err(Error::KeyInUse(key)),
             Mode::Respawn | Mode::TryRespawn(_) => {
@@ -447,9 +445,9 @@ async fn write<A: PersistentActor>(
 /// The key's newest snapshot: its live actor's journal's, or read from the store.
 pub(crate) async fn read<A: PersistentActor>(key: &Url) -> Result<A::Snapshot, Error> {
     scheme::locate_key(key)?;
-    let (_slot, mut held) = settled_slot(key).await;
-    let newest = match live_actor::<A>(key, &mut held)? {
-        Some((_, entry)) => {
+    let (_slot, mut held, live) = settled_slot::<A>(key).await?;
+    let newest = match live.and(entry_of::<A>(&mut held)) {
+        Some(entry) => {
             if entry.opened.is_none() {
                 entry.opened = Some(open::<A>(key, false).await?);
             }
@@ -469,9 +467,9 @@ pub(crate) async fn store<A: PersistentActor>(
     snapshot: A::Snapshot,
 ) -> Result<(), Error> {
     scheme::locate_key(key)?;
-    let (_slot, mut held) = settled_slot(key).await;
-    match live_actor::<A>(key, &mut held)? {
-        Some((_, entry)) => write(key, entry, snapshot).await,
+    let (_slot, mut held, live) = settled_slot::<A>(key).await?;
+    match live.and(entry_of::<A>(&mut held)) {
+        Some(entry) => write(key, entry, snapshot).await,
         None => {
             let mut opened = open::<A>(key, false).await?;
             opened

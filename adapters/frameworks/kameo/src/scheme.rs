@@ -383,6 +383,42 @@ mod tests {
     }
 
     #[test]
+    fn kameo_persistence_file_keys_are_directories() {
+        let locate = |key: &str| {
+            let key = Url::parse(key).map_err(|e| Error::Key {
+                key: key.into(),
+                reason: e.to_string(),
+            })?;
+            locate_key(&key)
+        };
+        let pair = |l: &str, s: &str| Ok((l.to_owned(), s.to_owned()));
+        assert_eq!(
+            locate("file:///var/app/k"),
+            pair("file:///var/app/k", KEY_STREAM)
+        );
+        assert_eq!(
+            locate("file:///var/app/k/"),
+            pair("file:///var/app/k", KEY_STREAM)
+        );
+        assert_eq!(
+            locate("file:///var/app/k//?strict#f"),
+            pair("file:///var/app/k", KEY_STREAM)
+        );
+        assert_eq!(
+            locate("file:///a%20b/k"),
+            pair("file:///a%20b/k", KEY_STREAM)
+        );
+        assert_eq!(
+            locate("file:///var/app/../k"),
+            pair("file:///var/k", KEY_STREAM)
+        );
+        assert!(locate("file:///").is_err());
+        assert!(locate("file://host/k").is_err());
+        assert_eq!(locate("memory://t/c"), pair("memory://t", "c"));
+        assert!(locate("memory://t/c/").is_err());
+    }
+
+    #[test]
     fn keys_split_into_store_and_stream() {
         let pair = |l: &str, s: &str| Ok((l.to_owned(), s.to_owned()));
         assert_eq!(split("file:///var/app/a/b"), pair("file:///var/app/a", "b"));

@@ -183,7 +183,10 @@ async fn kameo_persistence_snapshots_are_recovered_with_the_same_state() {
     let restored = Profile::respawn_persistent(alice_key.clone())
         .await
         .expect("alice");
-    assert_eq!(restored.ask(Show).await.expect("show"), format!("{:?}", alice()));
+    assert_eq!(
+        restored.ask(Show).await.expect("show"),
+        format!("{:?}", alice())
+    );
     let restored_manager = Manager::respawn_persistent(manager_key.clone())
         .await
         .expect("manager");
@@ -200,7 +203,10 @@ async fn kameo_persistence_snapshots_are_recovered_with_the_same_state() {
     let restored_bob = Profile::try_respawn_persistent(bob_key.clone(), fresh)
         .await
         .expect("bob");
-    assert_eq!(restored_bob.ask(Show).await.expect("show"), format!("{:?}", bob()));
+    assert_eq!(
+        restored_bob.ask(Show).await.expect("show"),
+        format!("{:?}", bob())
+    );
 
     // Each snapshot moved into the key's journal; kameo-persistence's bytes are kept aside.
     for (relative, fixture) in [
@@ -230,7 +236,10 @@ async fn kameo_persistence_snapshots_are_recovered_with_the_same_state() {
     let again = Profile::respawn_persistent(alice_key).await.expect("alice");
     let mut expected = alice();
     expected.visits = 4;
-    assert_eq!(again.ask(Show).await.expect("show"), format!("{expected:?}"));
+    assert_eq!(
+        again.ask(Show).await.expect("show"),
+        format!("{expected:?}")
+    );
     stop(&again).await;
     let bytes = Manager::try_read(&manager_key).await.expect("read");
     assert_eq!(
@@ -279,11 +288,18 @@ async fn a_kameo_persistence_snapshot_beside_persevere_state_is_a_conflict() {
 
     // A crash after the import's save and before index.bin was removed: the next open
     // finishes the import.
-    std::fs::copy(alice_dir.join("index.bin.imported"), alice_dir.join("index.bin")).expect("copy");
+    std::fs::copy(
+        alice_dir.join("index.bin.imported"),
+        alice_dir.join("index.bin"),
+    )
+    .expect("copy");
     let restored = Profile::respawn_persistent(alice_key.clone())
         .await
         .expect("alice");
-    assert_eq!(restored.ask(Show).await.expect("show"), format!("{:?}", alice()));
+    assert_eq!(
+        restored.ask(Show).await.expect("show"),
+        format!("{:?}", alice())
+    );
     assert_eq!(read(&alice_dir.join("index.bin")), None);
     stop(&restored).await;
 
@@ -304,6 +320,9 @@ async fn a_kameo_persistence_snapshot_beside_persevere_state_is_a_conflict() {
     // Moving it out of the directory, as the error says, goes on with persevere's state.
     std::fs::remove_file(alice_dir.join("index.bin")).expect("move out");
     let restored = Profile::respawn_persistent(alice_key).await.expect("alice");
-    assert_eq!(restored.ask(Show).await.expect("show"), format!("{:?}", alice()));
+    assert_eq!(
+        restored.ask(Show).await.expect("show"),
+        format!("{:?}", alice())
+    );
     stop(&restored).await;
 }

@@ -119,7 +119,7 @@ mod ours {
     }
 
     impl Message<Visit> for Profile {
-        type Reply = Result<u64, Error>;
+        type Reply = anyhow::Result<u64>;
 
         async fn handle(&mut self, _: Visit, ctx: &mut Context<Self, Self::Reply>) -> Self::Reply {
             use persevere_kameo::PersistentActor;
