@@ -36,7 +36,9 @@
 //! - One key has at most one live actor: `spawn_persistent` and `register_persistent` of a key
 //!   whose actor lives fail with [`Error::KeyInUse`] (kameo-persistence replaces the old
 //!   registration, leaving two live actors writing one key), and `respawn_persistent` returns
-//!   the live actor, also when called concurrently. Stopped actors leave the registry.
+//!   the live actor, also when called concurrently (kameo-persistence's can return a stopped
+//!   one). Stopped actors leave the registry; only their keys stay known to
+//!   `persistence_key`, one entry per key, replaced when the key is used again.
 //! - A derived actor's first snapshot is stored by `spawn_persistent` itself (see
 //!   [`save_spawned`](PersistentActor::save_spawned)), so the key can be respawned at once.
 //! - The registry, `try_read` and `try_write` are provided methods here, and spawning and
@@ -147,7 +149,9 @@ pub trait PersistentActor: Actor {
         keyed::register(persistence_key, actor_ref).map_err(anyhow::Error::from)
     }
 
-    /// The key of an actor spawned (or registered) through this API, while it lives.
+    /// The key of an actor spawned (or registered) through this API. It stays known after the
+    /// actor stops, as in kameo-persistence (a manager saving while its sub-actors are stopped
+    /// keeps their keys), until another actor takes the key: one entry per key.
     fn persistence_key(actor_ref: &ActorRef<Self>) -> Option<Url> {
         registry::key_of(actor_ref.id())
     }

@@ -177,7 +177,7 @@ mod ours {
 
         async fn handle(&mut self, _: Add, _: &mut Context<Self, Self::Reply>) -> Self::Reply {
             self.0.persist(1).await?;
-            Ok(self.0 .0)
+            Ok(self.0.state()?.0)
         }
     }
 }
