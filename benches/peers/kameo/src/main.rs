@@ -349,8 +349,6 @@ async fn main() {
     for (label, store) in [("file:// (durable)", &ours_store), ("memory://", &memory)] {
         let one = events_per_second(store, "one", 1, 2_000).await;
         let many = events_per_second(store, "many", 1_000, 100).await;
-        println!(
-            "{label:<20} 1 actor: {one:>12.0} events/s   1,000 actors: {many:>12.0} events/s"
-        );
+        println!("{label:<20} 1 actor: {one:>12.0} events/s   1,000 actors: {many:>12.0} events/s");
     }
 }
