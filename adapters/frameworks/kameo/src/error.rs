@@ -66,7 +66,7 @@ pub enum Error {
     Repaired(Url),
     /// A kameo-persistence snapshot (`index.bin`) in the key's directory could not be read or
     /// imported: nothing was started, and the file is left as it was.
-    #[error("the kameo-persistence snapshot {file} of {key} could not be imported: {reason}")]
+    #[error("the kameo-persistence snapshot {file} of {key} could not be imported: {reason}; nothing was started and the file is untouched: restore it, or move it out of the directory to start the key afresh")]
     Import {
         /// The key.
         key: Url,

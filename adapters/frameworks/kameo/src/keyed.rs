@@ -280,6 +280,11 @@ pub(crate) async fn start<A: PersistentActor>(
         };
     }
 
+    if matches!(mode, Mode::Respawn) && key_dir_missing(&key).await {
+        // Nothing can be stored in a directory that does not exist: no store is created for
+        // a key that only names one (kameo-persistence answers this the same way).
+        return Err(Error::NotFound(key));
+    }
     let repairs_block = matches!(mode, Mode::TryRespawn(_));
     let opened = open::<A>(&key, repairs_block).await?;
     let (args, fresh) = match (mode, &opened.state.0) {
@@ -442,10 +447,22 @@ async fn write<A: PersistentActor>(
         .map_err(|error| Error::journal(key, error))
 }
 
+/// Whether `key` is a `file` key whose directory does not exist.
+async fn key_dir_missing(key: &Url) -> bool {
+    let Some(dir) = legacy::key_dir(key) else {
+        return false;
+    };
+    let missing = blocking(move || Ok(!dir.try_exists()?)).await;
+    missing.unwrap_or(false)
+}
+
 /// The key's newest snapshot: its live actor's journal's, or read from the store.
 pub(crate) async fn read<A: PersistentActor>(key: &Url) -> Result<A::Snapshot, Error> {
     scheme::locate_key(key)?;
     let (_slot, mut held, live) = settled_slot::<A>(key).await?;
+    if live.is_none() && key_dir_missing(key).await {
+        return Err(Error::NotFound(key.clone()));
+    }
     let newest = match live.and(entry_of::<A>(&mut held)) {
         Some(entry) => {
             if entry.opened.is_none() {

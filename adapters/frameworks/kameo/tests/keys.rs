@@ -47,6 +47,17 @@ async fn each_key_is_a_directory_of_its_own() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_key_is_not_found_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir_key(dir.path(), "missing");
+    let error = typed(Profile::respawn_persistent(key.clone()).await);
+    assert!(matches!(error, Error::NotFound(_)), "{error}");
+    let error = typed(Profile::try_read(&key).await);
+    assert!(matches!(error, Error::NotFound(_)), "{error}");
+    assert!(!dir.path().join("missing").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trailing_slash_names_the_same_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plain = dir_key(dir.path(), "k");
