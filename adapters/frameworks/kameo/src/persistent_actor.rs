@@ -45,6 +45,9 @@
 //!   saving go through the key's journal, not through them: overriding them in a hand-written
 //!   impl changes what direct calls see, not where the actor's snapshots are kept. Storage is
 //!   chosen by the key's scheme ([`register_scheme`](crate::register_scheme)).
+//! - Each `file` key's store (two file descriptors) stays open after its actor stops, until
+//!   [`release_key_store`](crate::release_key_store): an application that goes through
+//!   thousands of keys releases those it is done with.
 //! - Errors are `anyhow::Error`s, as in kameo-persistence, holding a typed [`Error`]:
 //!   `error.downcast_ref::<persevere_kameo::Error>()` tells what happened.
 
