@@ -53,6 +53,8 @@ fn saved_config(stream: String) -> JournalConfig {
 struct Opened<T: Clone> {
     driver: Driver<Saved<T>, Json>,
     state: Saved<T>,
+    /// Dropped after the driver (fields drop in order): closes a `file` key's store.
+    _store: scheme::KeyStore,
 }
 
 /// A registered actor: its weak reference and, once opened, its key's journal.
@@ -158,7 +160,7 @@ async fn open<A: PersistentActor>(
     key: &Url,
     repairs_block: bool,
 ) -> Result<Opened<A::Snapshot>, Error> {
-    let (backend, stream) = scheme::resolve_persistent(key).await?;
+    let (backend, stream, store) = scheme::resolve_persistent(key).await?;
     // The recipe lets the driver build the journal again after a storage outage, so the key
     // goes on saving once the store is back (see `Driver::open_with`).
     let recipe = move || {
@@ -181,7 +183,11 @@ async fn open<A: PersistentActor>(
         tracing::error!(%key, "nothing readable under the key, but the store set aside data of its stream");
         return Err(Error::Repaired(key.clone()));
     }
-    let mut opened = Opened { driver, state };
+    let mut opened = Opened {
+        driver,
+        state,
+        _store: store,
+    };
     if let Some(dir) = legacy::key_dir(key) {
         import::<A>(key, dir, &mut opened).await?;
     }
@@ -497,6 +503,31 @@ pub(crate) async fn store<A: PersistentActor>(
                 .map_err(|error| Error::journal(key, error))
         }
     }
+}
+
+/// Waits until `key` has no live or stopping actor and, for a `file` key, its store is closed;
+/// `false` when a live actor owns the key.
+pub(crate) async fn wait_closed(key: &Url) -> Result<bool, Error> {
+    let (location, _) = scheme::locate_key(key)?;
+    let slot = registry::slot(key);
+    loop {
+        let held = slot.lock().await;
+        let Some(current) = held.as_ref() else {
+            break;
+        };
+        if current.is_alive() {
+            return Ok(false);
+        }
+        let mut gone = current.gone();
+        drop(held);
+        if gone.wait_for(|gone| *gone).await.is_err() {
+            break;
+        }
+    }
+    drop(slot);
+    registry::forget_if_unused(key);
+    scheme::wait_closing(&location).await;
+    Ok(true)
 }
 
 /// The actor's name and id, for errors.

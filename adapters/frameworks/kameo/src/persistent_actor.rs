@@ -45,9 +45,8 @@
 //!   saving go through the key's journal, not through them: overriding them in a hand-written
 //!   impl changes what direct calls see, not where the actor's snapshots are kept. Storage is
 //!   chosen by the key's scheme ([`register_scheme`](crate::register_scheme)).
-//! - Each `file` key's store (two file descriptors) stays open after its actor stops, until
-//!   [`release_key_store`](crate::release_key_store): an application that goes through
-//!   thousands of keys releases those it is done with.
+//! - Each `file` key's directory holds a store of its own (two file descriptors while open),
+//!   closed once its actor stops and no call uses it ([`wait_key_closed`] waits for that).
 //! - Errors are `anyhow::Error`s, as in kameo-persistence, holding a typed [`Error`]:
 //!   `error.downcast_ref::<persevere_kameo::Error>()` tells what happened.
 
@@ -252,6 +251,27 @@ pub trait PersistentActor: Actor {
         let _ = actor_ref;
         async { Ok(false) }
     }
+}
+
+/// Waits until `key` has no live or stopping actor and, for a `file` key, its store is closed
+/// (the key's directory is then untouched by this process until the key is used again), e.g.
+/// before copying or inspecting the directory. Returns `false` at once while a live actor owns
+/// the key.
+///
+/// The store of a `file` key closes by itself once the last actor or call using it is done
+/// (its lock and file descriptors are released), unless a [`Journaled`](crate::Journaled) key
+/// names the same store.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let dir = tempfile::tempdir()?;
+/// let key = url::Url::from_file_path(dir.path().join("k")).unwrap();
+/// assert!(persevere_kameo::persistent_actor::wait_key_closed(&key).await?);
+/// # Ok::<(), anyhow::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn wait_key_closed(key: &Url) -> Result<bool, Error> {
+    keyed::wait_closed(key).await
 }
 
 /// Saves `actor`'s snapshot for the [`SaveSnapshot`] message: [`Error::NotPersistent`] when it

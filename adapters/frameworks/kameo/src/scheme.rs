@@ -56,10 +56,13 @@
 //!
 //! Stores are opened on the runtime's blocking pool, never on an async worker. A store stays
 //! open (and, for the file journal, locked) until [`release_store`] (or, for a key of the
-//! kameo-persistence API, [`release_key_store`]) and the last journal using it is gone. Its work runs on whichever tokio runtime is current when it is used
+//! kameo-persistence API, [`release_key_store`]) and the last journal using it is gone. The
+//! store of a kameo-persistence `file` key closes by itself (on the blocking pool) once its
+//! actor and every call using it are done, unless a `Journaled` key names the same store; an
+//! open of it meanwhile waits until it is closed. Its work runs on whichever tokio runtime is current when it is used
 //! ([`Tokio::ambient`]), so it outlives the runtime that opened it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use persevere_core::Repair;
@@ -67,7 +70,7 @@ use persevere_driver::Backend;
 use persevere_file::{FileOptions, FileStore, Recovery};
 use persevere_memory::Memory;
 use persevere_tokio::Tokio;
-use tokio::sync::OnceCell;
+use tokio::sync::{watch, OnceCell};
 use url::Url;
 
 use crate::error::Error;
@@ -80,6 +83,12 @@ pub type Opener = dyn Fn(&str, &Tokio) -> Result<Backend, String> + Send + Sync;
 struct Schemes {
     openers: HashMap<String, Arc<Opener>>,
     stores: HashMap<String, Arc<OnceCell<Backend>>>,
+    /// How many journals of the kameo-persistence API use each store ([`KeyStore`]).
+    key_users: HashMap<String, usize>,
+    /// Stores a `Journaled` key named: shared, never closed when their last key is done.
+    shared: HashSet<String>,
+    /// Stores being closed on the blocking pool; an open of the same location waits for it.
+    closing: HashMap<String, watch::Receiver<bool>>,
 }
 
 static SCHEMES: LazyLock<Mutex<Schemes>> = LazyLock::new(|| {
@@ -93,6 +102,9 @@ static SCHEMES: LazyLock<Mutex<Schemes>> = LazyLock::new(|| {
     Mutex::new(Schemes {
         openers,
         stores: HashMap::new(),
+        key_users: HashMap::new(),
+        shared: HashSet::new(),
+        closing: HashMap::new(),
     })
 });
 
@@ -269,20 +281,103 @@ pub fn locate_key(key: &Url) -> Result<(String, String), Error> {
 /// (`SCHEME://STORE/STREAM`), opening its store on first use.
 pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
     let (location, stream) = split_key(key)?;
+    schemes().shared.insert(location.to_owned());
     let backend = open_location(key, location).await?;
     Ok((backend, stream.into()))
 }
 
+/// A journal of the kameo-persistence API's hold on its store. The store of a `file` key
+/// (its own directory) is closed — on the blocking pool, releasing its lock and file
+/// descriptors — when the last hold on it is dropped, unless a `Journaled` key named it.
+/// Drop it after the journal, so that it holds the store's last handle.
+#[derive(Debug)]
+pub(crate) struct KeyStore {
+    location: String,
+    closes: bool,
+}
+
+impl Drop for KeyStore {
+    fn drop(&mut self) {
+        let mut schemes = schemes();
+        let users = schemes.key_users.entry(self.location.clone()).or_insert(1);
+        *users = users.saturating_sub(1);
+        if *users > 0 {
+            return;
+        }
+        schemes.key_users.remove(&self.location);
+        if !self.closes || schemes.shared.contains(&self.location) {
+            return;
+        }
+        let Some(cell) = schemes.stores.remove(&self.location) else {
+            return;
+        };
+        let (done, closed) = watch::channel(false);
+        schemes.closing.insert(self.location.clone(), closed);
+        drop(schemes);
+        let location = self.location.clone();
+        let close = move || {
+            // The store's drop writes its clean-shutdown marker: blocking work.
+            drop(cell);
+            let mut all = self::schemes();
+            if all
+                .closing
+                .get(&location)
+                .is_some_and(|closed| closed.same_channel(&done.subscribe()))
+            {
+                all.closing.remove(&location);
+            }
+            drop(all);
+            tracing::debug!(%location, "closed the store of a key");
+            let _ = done.send(true);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(close)),
+            Err(_) => close(),
+        }
+    }
+}
+
 /// The backend and stream a key of the kameo-persistence API names ([`locate_key`]),
-/// opening its store on first use.
-pub(crate) async fn resolve_persistent(key: &Url) -> Result<(Backend, String), Error> {
+/// opening its store on first use, and the hold that closes a `file` key's store after its
+/// last use.
+pub(crate) async fn resolve_persistent(key: &Url) -> Result<(Backend, String, KeyStore), Error> {
     let (location, stream) = locate_key(key)?;
+    let hold = {
+        let mut schemes = schemes();
+        *schemes.key_users.entry(location.clone()).or_default() += 1;
+        KeyStore {
+            location: location.clone(),
+            closes: key.scheme() == "file",
+        }
+    };
     let backend = open_location(key, &location).await?;
-    Ok((backend, stream))
+    Ok((backend, stream, hold))
+}
+
+/// Waits until no store of `location` is being closed.
+pub(crate) async fn wait_closing(location: &str) {
+    loop {
+        let closing = schemes().closing.get(location).cloned();
+        let Some(mut closed) = closing else {
+            return;
+        };
+        // An error means the closing work is gone: the store is dropped either way.
+        let _ = closed.wait_for(|closed| *closed).await;
+        let mut schemes = schemes();
+        if schemes
+            .closing
+            .get(location)
+            .is_some_and(|current| current.same_channel(&closed))
+        {
+            schemes.closing.remove(location);
+        }
+    }
 }
 
 /// The store at `location` (named by `key`), opened on first use.
 async fn open_location(key: &Url, location: &str) -> Result<Backend, Error> {
+    // A store of this location being closed still holds its directory: wait for it.
+    wait_closing(location).await;
     let (opener, cell) = {
         let mut schemes = schemes();
         let Some(opener) = schemes.openers.get(key.scheme()).cloned() else {
@@ -356,7 +451,7 @@ pub fn release_key_store(key: &Url) -> Result<bool, Error> {
 /// What the store behind a key of the kameo-persistence API ([`locate_key`]) repaired or set
 /// aside that may involve the key's stream; see [`repairs`].
 pub async fn key_repairs(key: &Url) -> Result<Vec<Repair>, Error> {
-    let (backend, stream) = resolve_persistent(key).await?;
+    let (backend, stream, _hold) = resolve_persistent(key).await?;
     Ok(backend.repairs_for(&stream))
 }
 

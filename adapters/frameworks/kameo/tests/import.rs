@@ -231,7 +231,10 @@ async fn kameo_persistence_snapshots_are_recovered_with_the_same_state() {
     stop(&restored_manager).await;
     stop(&restored_bob).await;
     for key in [&alice_key, &manager_key, &bob_key] {
-        assert!(persevere_kameo::release_key_store(key).expect("key"));
+        // Each key's store closes once its actor is gone; the next use opens it again.
+        assert!(persevere_kameo::persistent_actor::wait_key_closed(key)
+            .await
+            .expect("key"));
     }
     let again = Profile::respawn_persistent(alice_key).await.expect("alice");
     let mut expected = alice();

@@ -195,7 +195,10 @@ async fn a_corrupt_file_is_an_error() {
         .expect("spawn");
     grace.ask(Visit).await.expect("visit");
     stop(&grace).await;
-    assert!(persevere_kameo::release_key_store(&key).expect("key"));
+    // The key's store closes once its actor is gone: its files are then left alone.
+    assert!(persevere_kameo::persistent_actor::wait_key_closed(&key)
+        .await
+        .expect("key"));
 
     // Damage every byte of the stored snapshot's payload, wherever the store keeps it (in the
     // key's own directory).
