@@ -526,7 +526,7 @@ pub(crate) async fn wait_closed(key: &Url) -> Result<bool, Error> {
     }
     drop(slot);
     registry::forget_if_unused(key);
-    scheme::wait_closing(&location).await;
+    scheme::close_idle(&location).await;
     Ok(true)
 }
 

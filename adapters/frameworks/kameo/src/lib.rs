@@ -49,7 +49,7 @@ pub use persistent_actor::{PersistentActor, SaveSnapshot};
 pub use registry::registered_actors;
 pub use scheme::{
     key_repairs, locate_key, parse_key, register_scheme, release_key_store, release_store, repairs,
-    split_key, KEY_STREAM,
+    split_key, IDLE_KEY_STORES, KEY_STREAM,
 };
 pub use url::Url;
 

@@ -45,8 +45,10 @@
 //!   saving go through the key's journal, not through them: overriding them in a hand-written
 //!   impl changes what direct calls see, not where the actor's snapshots are kept. Storage is
 //!   chosen by the key's scheme ([`register_scheme`](crate::register_scheme)).
-//! - Each `file` key's directory holds a store of its own (two file descriptors while open),
-//!   closed once its actor stops and no call uses it ([`wait_key_closed`] waits for that).
+//! - Each `file` key's directory holds a store of its own (two file descriptors while open).
+//!   Once its actor is gone it stays open among at most
+//!   [`IDLE_KEY_STORES`](crate::IDLE_KEY_STORES) idle stores (a quick respawn does not reopen
+//!   it), and is then closed; [`wait_key_closed`] closes it at once.
 //! - Errors are `anyhow::Error`s, as in kameo-persistence, holding a typed [`Error`]:
 //!   `error.downcast_ref::<persevere_kameo::Error>()` tells what happened.
 
@@ -253,14 +255,15 @@ pub trait PersistentActor: Actor {
     }
 }
 
-/// Waits until `key` has no live or stopping actor and, for a `file` key, its store is closed
-/// (the key's directory is then untouched by this process until the key is used again), e.g.
-/// before copying or inspecting the directory. Returns `false` at once while a live actor owns
-/// the key.
+/// Waits until `key` has no live or stopping actor and, for a `file` key, closes its store if
+/// it is idle and waits until it is closed (the key's directory is then untouched by this
+/// process until the key is used again), e.g. before copying or inspecting the directory.
+/// Returns `false` at once while a live actor owns the key.
 ///
-/// The store of a `file` key closes by itself once the last actor or call using it is done
-/// (its lock and file descriptors are released), unless a [`Journaled`](crate::Journaled) key
-/// names the same store.
+/// Without it, the store of a `file` key whose actor is gone stays open among at most
+/// [`IDLE_KEY_STORES`](crate::IDLE_KEY_STORES) idle ones, then closes by itself (its lock and
+/// file descriptors are released), unless a [`Journaled`](crate::Journaled) key names the
+/// same store.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {

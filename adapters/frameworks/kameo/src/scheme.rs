@@ -57,12 +57,13 @@
 //! Stores are opened on the runtime's blocking pool, never on an async worker. A store stays
 //! open (and, for the file journal, locked) until [`release_store`] (or, for a key of the
 //! kameo-persistence API, [`release_key_store`]) and the last journal using it is gone. The
-//! store of a kameo-persistence `file` key closes by itself (on the blocking pool) once its
-//! actor and every call using it are done, unless a `Journaled` key names the same store; an
-//! open of it meanwhile waits until it is closed. Its work runs on whichever tokio runtime is current when it is used
+//! store of a kameo-persistence `file` key is kept open, once its actor and every call using
+//! it are done, among at most [`IDLE_KEY_STORES`] idle ones, and then closed by itself (on the
+//! blocking pool), unless a `Journaled` key names the same store; an open of it meanwhile
+//! waits until it is closed. Its work runs on whichever tokio runtime is current when it is used
 //! ([`Tokio::ambient`]), so it outlives the runtime that opened it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use persevere_core::Repair;
@@ -87,6 +88,8 @@ struct Schemes {
     key_users: HashMap<String, usize>,
     /// Stores a `Journaled` key named: shared, never closed when their last key is done.
     shared: HashSet<String>,
+    /// Stores of `file` keys no journal uses, kept open, the one idle longest first.
+    idle: VecDeque<String>,
     /// Stores being closed on the blocking pool; an open of the same location waits for it.
     closing: HashMap<String, watch::Receiver<bool>>,
 }
@@ -105,6 +108,7 @@ static SCHEMES: LazyLock<Mutex<Schemes>> = LazyLock::new(|| {
         key_users: HashMap::new(),
         shared: HashSet::new(),
         closing: HashMap::new(),
+        idle: VecDeque::new(),
     })
 });
 
@@ -286,10 +290,16 @@ pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
     Ok((backend, stream.into()))
 }
 
-/// A journal of the kameo-persistence API's hold on its store. The store of a `file` key
-/// (its own directory) is closed — on the blocking pool, releasing its lock and file
-/// descriptors — when the last hold on it is dropped, unless a `Journaled` key named it.
-/// Drop it after the journal, so that it holds the store's last handle.
+/// How many stores of kameo-persistence `file` keys no actor uses are kept open (two file
+/// descriptors each), so that a key respawned soon after its actor stopped does not reopen its
+/// store; beyond them, the store idle longest is closed.
+pub const IDLE_KEY_STORES: usize = 32;
+
+/// A journal of the kameo-persistence API's hold on its store. When the last hold on the
+/// store of a `file` key (its own directory) is dropped, the store joins the idle ones; past
+/// [`IDLE_KEY_STORES`] the one idle longest is closed — on the blocking pool, releasing its
+/// lock and file descriptors. Stores a `Journaled` key named are never closed so. Drop it
+/// after the journal, so that it holds the store's last handle.
 #[derive(Debug)]
 pub(crate) struct KeyStore {
     location: String,
@@ -308,33 +318,63 @@ impl Drop for KeyStore {
         if !self.closes || schemes.shared.contains(&self.location) {
             return;
         }
-        let Some(cell) = schemes.stores.remove(&self.location) else {
-            return;
-        };
-        let (done, closed) = watch::channel(false);
-        schemes.closing.insert(self.location.clone(), closed);
-        drop(schemes);
-        let location = self.location.clone();
-        let close = move || {
-            // The store's drop writes its clean-shutdown marker: blocking work.
-            drop(cell);
-            let mut all = self::schemes();
-            if all
-                .closing
-                .get(&location)
-                .is_some_and(|closed| closed.same_channel(&done.subscribe()))
-            {
-                all.closing.remove(&location);
-            }
-            drop(all);
-            tracing::debug!(%location, "closed the store of a key");
-            let _ = done.send(true);
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(close)),
-            Err(_) => close(),
+        schemes.idle.retain(|idle| *idle != self.location);
+        schemes.idle.push_back(self.location.clone());
+        while schemes.idle.len() > IDLE_KEY_STORES {
+            let Some(oldest) = schemes.idle.pop_front() else {
+                break;
+            };
+            start_close(&mut schemes, &oldest);
         }
     }
+}
+
+/// Closes the store at `location` on the blocking pool, unless something uses it; an open of
+/// the location meanwhile waits for the close ([`wait_closing`]).
+fn start_close(schemes: &mut Schemes, location: &str) {
+    if schemes.key_users.contains_key(location) || schemes.shared.contains(location) {
+        return;
+    }
+    let Some(cell) = schemes.stores.remove(location) else {
+        return;
+    };
+    let (done, closed) = watch::channel(false);
+    schemes.closing.insert(location.to_owned(), closed);
+    let location = location.to_owned();
+    let close = move || {
+        // The store's drop writes its clean-shutdown marker: blocking work.
+        drop(cell);
+        let mut all = self::schemes();
+        if all
+            .closing
+            .get(&location)
+            .is_some_and(|closed| closed.same_channel(&done.subscribe()))
+        {
+            all.closing.remove(&location);
+        }
+        drop(all);
+        tracing::debug!(%location, "closed the store of a key");
+        let _ = done.send(true);
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(close)),
+        // Outside a runtime, on this thread (after the registry's lock is released).
+        Err(_) => {
+            std::thread::spawn(close);
+        }
+    }
+}
+
+/// Closes the store at `location` now if it is idle, and waits until it is closed.
+pub(crate) async fn close_idle(location: &str) {
+    {
+        let mut schemes = schemes();
+        if schemes.idle.iter().any(|idle| idle == location) {
+            schemes.idle.retain(|idle| idle != location);
+            start_close(&mut schemes, location);
+        }
+    }
+    wait_closing(location).await;
 }
 
 /// The backend and stream a key of the kameo-persistence API names ([`locate_key`]),
@@ -345,6 +385,7 @@ pub(crate) async fn resolve_persistent(key: &Url) -> Result<(Backend, String, Ke
     let hold = {
         let mut schemes = schemes();
         *schemes.key_users.entry(location.clone()).or_default() += 1;
+        schemes.idle.retain(|idle| *idle != location);
         KeyStore {
             location: location.clone(),
             closes: key.scheme() == "file",
@@ -475,6 +516,28 @@ mod tests {
         assert_eq!(strict("file:///a?strict=true#x"), Ok(true));
         assert_eq!(strict("file:///a?strict=false"), Ok(false));
         assert!(file_options("file:///a?fast").is_err());
+    }
+
+    #[test]
+    fn at_most_idle_key_stores_stay_open_unused() {
+        let location = |i: usize| format!("file:///idle-test/{i}");
+        for i in 0..IDLE_KEY_STORES + 3 {
+            *schemes().key_users.entry(location(i)).or_default() += 1;
+            drop(KeyStore {
+                location: location(i),
+                closes: true,
+            });
+        }
+        let schemes = schemes();
+        let idle: Vec<_> = schemes
+            .idle
+            .iter()
+            .filter(|l| l.starts_with("file:///idle-test/"))
+            .cloned()
+            .collect();
+        assert_eq!(idle.len(), IDLE_KEY_STORES);
+        assert_eq!(idle.first(), Some(&location(3)), "the oldest went first");
+        assert!(!schemes.key_users.contains_key(&location(0)));
     }
 
     #[test]

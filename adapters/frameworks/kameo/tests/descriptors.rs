@@ -1,5 +1,6 @@
-//! A `file` key's store is closed once its actor is gone: going through many keys does not
-//! pile up open files (a test binary of its own, so that no other test opens files meanwhile).
+//! A `file` key's store is closed once its actor is gone (at once with `wait_key_closed`,
+//! otherwise past `IDLE_KEY_STORES` idle stores): going through many keys does not pile up
+//! open files (a test binary of its own, so that no other test opens files meanwhile).
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -15,7 +16,7 @@ fn open_descriptors() -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopped_keys_leave_no_open_store() {
+async fn stopped_keys_leave_no_open_store_once_closed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = |i: usize| Url::from_file_path(dir.path().join(format!("k{i}"))).expect("absolute");
     // Warm up the runtime's blocking pool and the registry.
@@ -26,7 +27,7 @@ async fn stopped_keys_leave_no_open_store() {
     assert!(wait_key_closed(&key(0)).await.expect("key"));
     let before = open_descriptors();
 
-    const KEYS: usize = 64;
+    const KEYS: usize = 2 * persevere_kameo::IDLE_KEY_STORES;
     for i in 1..=KEYS {
         let actor = Profile::spawn_persistent(key(i), profile("k"))
             .await
