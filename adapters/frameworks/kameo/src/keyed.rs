@@ -155,11 +155,35 @@ where
 /// Opens the key's journal (claiming its stream in the store's backend) and recovers its
 /// newest snapshot, importing a kameo-persistence snapshot found in the key's directory (see
 /// [`legacy`]). With `repairs_block`, a key with nothing readable whose stream the store set
-/// aside data of is [`Error::Repaired`], before anything is imported.
+/// aside data of is [`Error::Repaired`], before anything is imported. With `must_exist`, a
+/// `file` key whose directory does not exist is [`Error::NotFound`], and no store is created
+/// for it.
 async fn open<A: PersistentActor>(
     key: &Url,
     repairs_block: bool,
+    must_exist: bool,
 ) -> Result<Opened<A::Snapshot>, Error> {
+    // kameo-persistence's files in the key's directory, read in one trip to the blocking pool.
+    let legacy = match legacy::key_dir(key) {
+        Some(dir) => {
+            let found = {
+                let dir = dir.clone();
+                blocking(move || legacy::inspect(&dir)).await
+            }
+            .map_err(|e| Error::Import {
+                key: key.clone(),
+                file: dir.join(legacy::SNAPSHOT_FILE).into_boxed_path(),
+                reason: format!("reading the key's directory failed: {e}").into_boxed_str(),
+            })?;
+            if must_exist && !found.exists {
+                // Nothing can be stored in a directory that does not exist: no store is
+                // created for a key that only names one (kameo-persistence answers the same).
+                return Err(Error::NotFound(key.clone()));
+            }
+            Some((dir, found))
+        }
+        None => None,
+    };
     let (backend, stream, store) = scheme::resolve_persistent(key).await?;
     // The recipe lets the driver build the journal again after a storage outage, so the key
     // goes on saving once the store is back (see `Driver::open_with`).
@@ -188,8 +212,8 @@ async fn open<A: PersistentActor>(
         state,
         _store: store,
     };
-    if let Some(dir) = legacy::key_dir(key) {
-        import::<A>(key, dir, &mut opened).await?;
+    if let Some((dir, found)) = legacy {
+        import::<A>(key, dir, found, &mut opened).await?;
     }
     Ok(opened)
 }
@@ -207,6 +231,7 @@ async fn blocking<T: Send + 'static>(
 async fn import<A: PersistentActor>(
     key: &Url,
     dir: PathBuf,
+    found: legacy::Found,
     opened: &mut Opened<A::Snapshot>,
 ) -> Result<(), Error> {
     let file = dir.join(legacy::SNAPSHOT_FILE);
@@ -215,11 +240,6 @@ async fn import<A: PersistentActor>(
         file: file.clone().into_boxed_path(),
         reason: reason.into_boxed_str(),
     };
-    let found = {
-        let dir = dir.clone();
-        blocking(move || legacy::inspect(&dir)).await
-    }
-    .map_err(|e| failed(format!("reading it failed: {e}")))?;
     let Some(bytes) = found.snapshot else {
         return Ok(());
     };
@@ -286,13 +306,9 @@ pub(crate) async fn start<A: PersistentActor>(
         };
     }
 
-    if matches!(mode, Mode::Respawn) && key_dir_missing(&key).await {
-        // Nothing can be stored in a directory that does not exist: no store is created for
-        // a key that only names one (kameo-persistence answers this the same way).
-        return Err(Error::NotFound(key));
-    }
     let repairs_block = matches!(mode, Mode::TryRespawn(_));
-    let opened = open::<A>(&key, repairs_block).await?;
+    let must_exist = matches!(mode, Mode::Respawn);
+    let opened = open::<A>(&key, repairs_block, must_exist).await?;
     let (args, fresh) = match (mode, &opened.state.0) {
         (Mode::Respawn, None) => return Err(Error::NotFound(key)),
         (Mode::Respawn | Mode::TryRespawn(_), Some(snapshot)) => (snapshot.clone().into(), false),
@@ -440,7 +456,7 @@ async fn write<A: PersistentActor>(
     snapshot: A::Snapshot,
 ) -> Result<(), Error> {
     if entry.opened.is_none() {
-        entry.opened = Some(open::<A>(key, false).await?);
+        entry.opened = Some(open::<A>(key, false, false).await?);
     }
     let Some(opened) = entry.opened.as_mut() else {
         return Err(Error::NotPersistent(key.to_string()));
@@ -453,33 +469,21 @@ async fn write<A: PersistentActor>(
         .map_err(|error| Error::journal(key, error))
 }
 
-/// Whether `key` is a `file` key whose directory does not exist.
-async fn key_dir_missing(key: &Url) -> bool {
-    let Some(dir) = legacy::key_dir(key) else {
-        return false;
-    };
-    let missing = blocking(move || Ok(!dir.try_exists()?)).await;
-    missing.unwrap_or(false)
-}
-
 /// The key's newest snapshot: its live actor's journal's, or read from the store.
 pub(crate) async fn read<A: PersistentActor>(key: &Url) -> Result<A::Snapshot, Error> {
     scheme::locate_key(key)?;
     let (_slot, mut held, live) = settled_slot::<A>(key).await?;
-    if live.is_none() && key_dir_missing(key).await {
-        return Err(Error::NotFound(key.clone()));
-    }
     let newest = match live.and(entry_of::<A>(&mut held)) {
         Some(entry) => {
             if entry.opened.is_none() {
-                entry.opened = Some(open::<A>(key, false).await?);
+                entry.opened = Some(open::<A>(key, false, false).await?);
             }
             entry
                 .opened
                 .as_ref()
                 .and_then(|opened| opened.state.0.clone())
         }
-        None => open::<A>(key, false).await?.state.0,
+        None => open::<A>(key, false, true).await?.state.0,
     };
     newest.ok_or_else(|| Error::NotFound(key.clone()))
 }
@@ -494,7 +498,7 @@ pub(crate) async fn store<A: PersistentActor>(
     match live.and(entry_of::<A>(&mut held)) {
         Some(entry) => write(key, entry, snapshot).await,
         None => {
-            let mut opened = open::<A>(key, false).await?;
+            let mut opened = open::<A>(key, false, false).await?;
             opened
                 .driver
                 .persist(snapshot, &mut opened.state)

@@ -40,6 +40,8 @@ pub(crate) fn key_dir(key: &Url) -> Option<PathBuf> {
 /// What a key's directory holds of kameo-persistence's files.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
+    /// Whether the directory exists.
+    pub(crate) exists: bool,
     /// The bytes of `index.bin`, if it exists.
     pub(crate) snapshot: Option<Vec<u8>>,
     /// The bytes of `index.bin.imported`, if it exists.
@@ -49,6 +51,7 @@ pub(crate) struct Found {
 /// Reads kameo-persistence's files in `dir` (missing ones are `None`).
 pub(crate) fn inspect(dir: &Path) -> io::Result<Found> {
     Ok(Found {
+        exists: dir.try_exists()?,
         snapshot: read_if_present(&dir.join(SNAPSHOT_FILE))?,
         imported: read_if_present(&dir.join(IMPORTED_FILE))?,
     })
