@@ -14,8 +14,8 @@
 //!   `persistence_key(&actor_ref)`, `register_persistent`, `lookup_persistent`, `try_read`,
 //!   `try_write`, [`BiHashMap`], the `bi_hash_map` and `persistent_actor` modules and the
 //!   `tracing` feature — with durable, atomic, checksummed snapshots, no blocking IO on async
-//!   workers, one live actor per key and no registry leak. A `file:///DIR/KEY` key is the
-//!   directory of its own it is in kameo-persistence, and kameo-persistence's `index.bin`
+//!   workers, one live actor per key and no registry leak. A `file:///DIR/KEY` key is a
+//!   directory of its own, as in kameo-persistence, and kameo-persistence's `index.bin`
 //!   snapshots found there are imported (see [`persistent_actor`]).
 //!
 //! Keys are URLs: `file://` (the file journal) and `memory://` are built in; other backends
