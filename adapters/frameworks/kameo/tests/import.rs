@@ -180,6 +180,11 @@ async fn kameo_persistence_snapshots_are_recovered_with_the_same_state() {
     let manager_key = key(root, "manager/");
     let bob_key = key(root, "manager/workers/bob");
 
+    // try_read gives what kameo-persistence's gives: the snapshot's postcard bytes, here
+    // those kameo-persistence wrote.
+    let fixture = |relative: &str| read(&fixtures().join(relative).join("index.bin"));
+    let bytes = Profile::try_read(&alice_key).await.expect("read");
+    assert_eq!(Some(bytes), fixture("alice"));
     let restored = Profile::respawn_persistent(alice_key.clone())
         .await
         .expect("alice");
@@ -249,6 +254,7 @@ async fn kameo_persistence_snapshots_are_recovered_with_the_same_state() {
         postcard::from_bytes::<ManagerSnapshot>(&bytes).expect("decode"),
         manager()
     );
+    assert_eq!(Some(bytes), fixture("manager"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
