@@ -82,8 +82,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// ave-actors-store's backend sizing helpers (`MachineSpec`, `resolve_spec`, ...), re-exported
+/// for code that configures an ave backend through this crate's paths.
+pub mod config {
+    pub use ave_actors_store::config::*;
+}
 pub mod database;
-mod error;
+pub mod error;
 pub mod file;
 mod key;
 mod manager;
@@ -93,9 +98,13 @@ pub mod postgres;
 pub mod sqlite;
 pub mod store;
 
-pub use error::Error;
+/// ave's in-memory encrypted key, what `start_store` takes (as in ave-actors-store).
+pub use ave_actors_actor::EncryptedKey;
+/// ave-actors-store's contract test of a `DbManager`: `test_store_trait! { name: Manager: Store }`.
+pub use ave_actors_store::test_store_trait;
+pub use error::{AdapterError, Error, StoreOperation};
 pub use file::FileManager;
-pub use key::EncryptedKey;
+pub use key::SealingKeys;
 pub use manager::Manager;
 pub use memory::MemoryManager;
 pub use postgres::PostgresManager;

@@ -5,7 +5,8 @@ use ave_actors_actor::{Actor, ActorContext, Error as ActorError, Handler, IntoAc
 use borsh::{BorshDeserialize, BorshSerialize};
 use persevere_core::UpcastError;
 
-use crate::key::EncryptedKey;
+use crate::database::{Collection, DbManager, State};
+use crate::key::SealingKeys;
 use crate::manager::Manager;
 use crate::store::ops;
 use crate::store::persistence::Persistence;
@@ -141,18 +142,21 @@ pub trait PersistentActor:
     /// Opens store `name` on `manager` and recovers the persisted state into `self`; call it
     /// from `pre_start`. `prefix` stands in for the actor's path in the stream id; `key_box`
     /// encrypts every record. Fails — never starts fresh — when the stream cannot be read.
-    async fn start_store<M>(
+    ///
+    /// `manager` is any ave [`DbManager`]: this crate's managers keep their own backend; any
+    /// other (the application's own, ave-actors-sqlite's, ave-actors-store's memory manager)
+    /// runs persevere's journal over its collections (see [`Manager::resolve`]).
+    async fn start_store<C: Collection, S: State>(
         &mut self,
         name: &str,
         prefix: Option<String>,
         ctx: &mut ActorContext<Self>,
-        manager: M,
-        key_box: Option<EncryptedKey>,
-    ) -> Result<(), ActorError>
-    where
-        M: Into<Manager> + Send,
-    {
-        ops::start_store(self, name, prefix, ctx, manager, key_box)
+        manager: impl DbManager<C, S> + 'static,
+        key_box: Option<ave_actors_actor::EncryptedKey>,
+    ) -> Result<(), ActorError> {
+        let manager = Manager::resolve(manager);
+        let keys = key_box.as_ref().map(SealingKeys::try_from).transpose()?;
+        ops::start_store(self, name, prefix, ctx, manager, keys)
             .await
             .map_err(Into::into)
     }
