@@ -73,30 +73,27 @@ impl FileManager {
         open: impl FnOnce(&Path) -> Result<FileStore, FileError>,
     ) -> Result<Self, AdapterError> {
         let mut registry = registry();
-        if let Ok(key) = std::fs::canonicalize(dir) {
-            loop {
-                let Some(entry) = registry.get(&key) else {
-                    break;
-                };
-                if let Some(manager) = Manager::upgrade(&entry.manager) {
-                    if !share {
-                        return Err(AdapterError::Open(format!(
-                            "{} is already a file journal, open in this process",
-                            dir.display()
-                        )));
-                    }
-                    return Ok(Self { manager });
+        if let Some((key, entry)) = std::fs::canonicalize(dir)
+            .ok()
+            .and_then(|key| registry.get(&key).map(|entry| (key, entry)))
+        {
+            if let Some(manager) = Manager::upgrade(&entry.manager) {
+                if !share {
+                    return Err(AdapterError::Open(format!(
+                        "{} is already a file journal, open in this process",
+                        dir.display()
+                    )));
                 }
-                let release = Arc::clone(&entry.release);
-                if release.wait(registry) {
-                    registry = self::registry();
-                    registry.remove(&key);
-                    break;
-                }
-                // Still held after the wait (someone keeps the backend without its manager):
-                // the open below reports the lock.
-                registry = self::registry();
-                break;
+                return Ok(Self { manager });
+            }
+            // Its last user is gone and its store is being dropped: wait for the release. If it
+            // is still held after the wait (someone keeps the backend without its manager), the
+            // open below reports the lock.
+            let release = Arc::clone(&entry.release);
+            let released = release.wait(registry);
+            registry = self::registry();
+            if released {
+                registry.remove(&key);
             }
         }
         let store = open(dir).map_err(|error| AdapterError::Open(error.to_string()))?;

@@ -24,7 +24,8 @@ use crate::manager::Manager;
 pub struct Table {
     name: String,
     label: String,
-    inner: Arc<Mutex<Persistent<Contents>>>,
+    /// Always `Some` but while dropping.
+    inner: Option<Arc<Mutex<Persistent<Contents>>>>,
     /// Keeps the manager (and a file manager's directory) in use while the table lives.
     _manager: Manager,
 }
@@ -78,7 +79,7 @@ impl Table {
             return Ok(Self {
                 name: name.to_owned(),
                 label: stream,
-                inner,
+                inner: Some(inner),
                 _manager: manager.clone(),
             });
         }
@@ -102,13 +103,17 @@ impl Table {
         Ok(Self {
             name: name.to_owned(),
             label: stream,
-            inner,
+            inner: Some(inner),
             _manager: manager.clone(),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, Persistent<Contents>> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .as_deref()
+            .expect("a live table has its journal")
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `read` on the contents once no change is left in flight (every change is waited
@@ -157,6 +162,25 @@ impl Table {
                 key: key.to_owned(),
             },
         )
+    }
+}
+
+impl Drop for Table {
+    /// The last handle of a table closes its journal (releasing its stream) while holding the
+    /// manager's table list, so an opener never finds the table gone from the list while its
+    /// stream is still owned.
+    fn drop(&mut self) {
+        let mut open = self
+            ._manager
+            .tables()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(inner) = self.inner.take() {
+            if Arc::strong_count(&inner) == 1 {
+                open.remove(&self.label);
+            }
+            drop(inner);
+        }
     }
 }
 
