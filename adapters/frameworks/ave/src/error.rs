@@ -78,6 +78,15 @@ pub enum AdapterError {
         /// Why.
         reason: String,
     },
+    /// Data ave-actors-store wrote for this store could not be migrated; nothing was written
+    /// and the actor does not start (never with a fresh state beside the old one).
+    #[error("migrating {tables} failed: {reason}")]
+    Migrate {
+        /// The tables of ave-actors-store being read.
+        tables: String,
+        /// Why.
+        reason: String,
+    },
     /// An encryption key could not be built.
     #[error("invalid encryption key: {0}")]
     Key(String),
@@ -102,7 +111,7 @@ impl AdapterError {
             | AdapterError::System(_) => "store_init",
             AdapterError::NotStarted { .. } => "persist",
             AdapterError::Command { operation, .. } => operation,
-            AdapterError::Recover { .. } => "recover",
+            AdapterError::Recover { .. } | AdapterError::Migrate { .. } => "recover",
             AdapterError::Persist { .. } => "persist",
             AdapterError::Snapshot { .. } => "snapshot",
         }
@@ -130,7 +139,7 @@ impl AdapterError {
             AdapterError::NotStarted { .. } | AdapterError::Persist { .. } => {
                 StoreOperation::Persist
             }
-            AdapterError::Recover { .. } => StoreOperation::Recover,
+            AdapterError::Recover { .. } | AdapterError::Migrate { .. } => StoreOperation::Recover,
             AdapterError::Snapshot { .. } => StoreOperation::Snapshot,
             AdapterError::Command { operation, .. } => match *operation {
                 "compact" => StoreOperation::Compact,

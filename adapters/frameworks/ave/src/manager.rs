@@ -90,24 +90,32 @@ impl Manager {
         C: crate::database::Collection,
         S: crate::database::State,
     {
-        let any: &dyn std::any::Any = &manager;
+        match Self::ours(&manager) {
+            Some(ours) => ours,
+            None => Self::from_db(manager),
+        }
+    }
+
+    /// The manager of `manager` if it is one of this crate's.
+    pub(crate) fn ours<M: 'static>(manager: &M) -> Option<Self> {
+        let any: &dyn std::any::Any = manager;
         if let Some(ours) = any.downcast_ref::<Manager>() {
-            return ours.clone();
+            return Some(ours.clone());
         }
         if let Some(ours) = any.downcast_ref::<crate::MemoryManager>() {
-            return ours.manager().clone();
+            return Some(ours.manager().clone());
         }
         if let Some(ours) = any.downcast_ref::<crate::FileManager>() {
-            return ours.manager().clone();
+            return Some(ours.manager().clone());
         }
         if let Some(ours) = any.downcast_ref::<crate::PostgresManager>() {
-            return ours.manager().clone();
+            return Some(ours.manager().clone());
         }
         #[cfg(feature = "sqlite")]
         if let Some(ours) = any.downcast_ref::<crate::SqliteManager>() {
-            return ours.manager().clone();
+            return Some(ours.manager().clone());
         }
-        Self::from_db(manager)
+        None
     }
 
     /// Names the store (see [`JournalConfig::with_store_id`](persevere_core::JournalConfig::with_store_id)):

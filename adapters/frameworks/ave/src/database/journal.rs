@@ -21,11 +21,11 @@ const BATCH_FORMAT: u8 = 1;
 
 /// The key of the entry whose last seq (or snapshot seq) is `seq`: zero-padded, so the
 /// collection's key order is seq order.
-fn key(seq: u64) -> String {
+pub(crate) fn key(seq: u64) -> String {
     format!("{seq:020}")
 }
 
-fn parse_key(key: &str) -> Result<u64, StorageError> {
+pub(crate) fn parse_key(key: &str) -> Result<u64, StorageError> {
     key.parse().map_err(|_| StorageError::Damaged {
         seq: 0,
         reason: format!("an entry key {key:?} is not a sequence number"),
@@ -35,12 +35,12 @@ fn parse_key(key: &str) -> Result<u64, StorageError> {
 /// One append: its events, in seq order, stored under the key of its last seq. An entry with
 /// no events marks the head after compaction deleted every event.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Batch {
-    events: Vec<StoredRecord>,
+pub(crate) struct Batch {
+    pub(crate) events: Vec<StoredRecord>,
 }
 
 impl Batch {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let size: usize = self.events.iter().map(|r| r.bytes.len() + 12).sum();
         let mut out = Vec::with_capacity(5 + size);
         out.push(BATCH_FORMAT);

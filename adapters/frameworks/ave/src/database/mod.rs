@@ -25,7 +25,7 @@
 //! # Ok::<(), ave_actors_store::Error>(())
 //! ```
 
-mod journal;
+pub(crate) mod journal;
 mod store;
 mod table;
 

@@ -1,6 +1,7 @@
 //! Event-sourced persistence for ave actors: [`PersistentActor`] and its strategies.
 
 mod held;
+mod legacy;
 mod ops;
 mod persistence;
 mod persistent_actor;

@@ -59,6 +59,23 @@ pub async fn start_store<A>(
 where
     A: PersistentActor,
 {
+    start_store_migrating(actor, name, prefix, ctx, manager, key, Vec::new()).await
+}
+
+/// [`start_store`], then persisting the `migrated` events of a migration from
+/// ave-actors-store.
+pub(crate) async fn start_store_migrating<A>(
+    actor: &mut A,
+    name: &str,
+    prefix: Option<String>,
+    ctx: &mut ActorContext<A>,
+    manager: impl Into<Manager>,
+    key: Option<SealingKeys>,
+    migrated: Vec<A::Event>,
+) -> Result<(), AdapterError>
+where
+    A: PersistentActor,
+{
     let manager: Manager = manager.into();
     let path = ctx.path().clone();
     let scope = prefix.unwrap_or_else(|| path.to_string());
@@ -90,7 +107,8 @@ where
         key,
         base: Arc::new(actor.clone()),
     };
-    let slot = Slot::open(recipe, actor).await?;
+    let mut slot = Slot::open(recipe, actor).await?;
+    slot.migrate(actor, migrated).await?;
     let keeper = match keeper {
         Some(id) => id,
         None => {

@@ -118,6 +118,25 @@ where
         Ok(slot)
     }
 
+    /// Persists the events of a migration from ave-actors-store (see `legacy::prepare`) into
+    /// `actor`, in one atomic append, and snapshots a Full store after them.
+    pub(crate) async fn migrate(
+        &mut self,
+        actor: &mut A,
+        events: Vec<A::Event>,
+    ) -> Result<(), AdapterError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let count = events.len();
+        self.persist(actor, Batch::Many(events)).await?;
+        if self.behind() {
+            self.snapshot(actor.clone()).await?;
+        }
+        tracing::info!(stream = %self.stream(), events = count, "migrated ave-actors-store's events");
+        Ok(())
+    }
+
     /// Whether this is a Full store with events after its newest snapshot.
     fn behind(&self) -> bool {
         let journal = self.driver.journal();
