@@ -11,6 +11,7 @@ use ave_actors_actor::{
     Event, Handler, Message, Response,
 };
 use borsh::{BorshDeserialize, BorshSerialize};
+use persevere_ave::database::{Collection, DbManager};
 use persevere_ave::store::{Store, StoreCommand, StoreResponse};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -355,4 +356,63 @@ async fn an_encrypted_compacted_log_is_migrated_and_sealed_with_the_same_key() {
     )
     .await;
     assert!(refused.is_err(), "{refused:?}");
+}
+
+/// Starts ave's counter, adds `adds`, and leaves the system running as a killed process would
+/// leave its database: no stop, so no snapshot at stop.
+async fn crash<A>(actor: impl ave_actors_actor::IntoActor<A>, adds: &[i64]) -> Value
+where
+    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+{
+    let (system, runner) = ActorSystem::create(CancellationToken::new(), CancellationToken::new());
+    let counter: ActorRef<A> = system.create_root_actor("counter", actor).await.unwrap();
+    let mut last = counter.ask(Msg::Get).await.unwrap();
+    for &n in adds {
+        last = counter.ask(Msg::Add(n)).await.unwrap();
+    }
+    std::mem::forget((system, runner, counter));
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_after_aves_last_snapshot_are_migrated_after_it() {
+    for compacted in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = || sqlite(dir.path(), None);
+        // Snapshots every 3 events: after 8, ave's snapshot covers 6 and events 6 and 7
+        // follow it (and, compacted, events 0 to 5 are gone).
+        let written = if compacted {
+            crash(<AveCompacted as ave_actors_store::store::PersistentActor>::initial(setup()), &EVENTS).await
+        } else {
+            crash(<AveFull as ave_actors_store::store::PersistentActor>::initial(setup()), &EVENTS).await
+        };
+        let (migrated, after) = if compacted {
+            life(<OurCompacted as persevere_ave::store::PersistentActor>::initial(setup()), &[100]).await
+        } else {
+            life(<OurFull as persevere_ave::store::PersistentActor>::initial(setup()), &[100]).await
+        }
+        .unwrap();
+        assert_eq!(migrated, written, "compacted: {compacted}");
+        assert_eq!(after.0, written.0 + 100);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_cut_short_is_migrated_from_the_snapshot_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, written) = life(<AveFull as ave_actors_store::store::PersistentActor>::initial(sqlite(dir.path(), None)), &EVENTS)
+        .await
+        .unwrap();
+    // As if ave's compaction had stopped after deleting events 0 to 2: the log no longer
+    // starts at 0, and the snapshot (covering all 8) alone holds the state.
+    let manager = ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None).unwrap();
+    let mut events = manager.create_collection("counter_events", "counter").unwrap();
+    for n in 0..3u64 {
+        Collection::del(&mut events, &format!("{n:020}")).unwrap();
+    }
+    drop(events);
+    let (migrated, _) = life(<OurFull as persevere_ave::store::PersistentActor>::initial(sqlite(dir.path(), None)), &[])
+        .await
+        .unwrap();
+    assert_eq!(migrated, written);
 }
