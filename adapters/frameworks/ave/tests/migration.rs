@@ -382,14 +382,30 @@ async fn events_after_aves_last_snapshot_are_migrated_after_it() {
         // Snapshots every 3 events: after 8, ave's snapshot covers 6 and events 6 and 7
         // follow it (and, compacted, events 0 to 5 are gone).
         let written = if compacted {
-            crash(<AveCompacted as ave_actors_store::store::PersistentActor>::initial(setup()), &EVENTS).await
+            crash(
+                <AveCompacted as ave_actors_store::store::PersistentActor>::initial(setup()),
+                &EVENTS,
+            )
+            .await
         } else {
-            crash(<AveFull as ave_actors_store::store::PersistentActor>::initial(setup()), &EVENTS).await
+            crash(
+                <AveFull as ave_actors_store::store::PersistentActor>::initial(setup()),
+                &EVENTS,
+            )
+            .await
         };
         let (migrated, after) = if compacted {
-            life(<OurCompacted as persevere_ave::store::PersistentActor>::initial(setup()), &[100]).await
+            life(
+                <OurCompacted as persevere_ave::store::PersistentActor>::initial(setup()),
+                &[100],
+            )
+            .await
         } else {
-            life(<OurFull as persevere_ave::store::PersistentActor>::initial(setup()), &[100]).await
+            life(
+                <OurFull as persevere_ave::store::PersistentActor>::initial(setup()),
+                &[100],
+            )
+            .await
         }
         .unwrap();
         assert_eq!(migrated, written, "compacted: {compacted}");
@@ -400,19 +416,154 @@ async fn events_after_aves_last_snapshot_are_migrated_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compaction_cut_short_is_migrated_from_the_snapshot_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, written) = life(<AveFull as ave_actors_store::store::PersistentActor>::initial(sqlite(dir.path(), None)), &EVENTS)
-        .await
-        .unwrap();
+    let (_, written) = life(
+        <AveFull as ave_actors_store::store::PersistentActor>::initial(sqlite(dir.path(), None)),
+        &EVENTS,
+    )
+    .await
+    .unwrap();
     // As if ave's compaction had stopped after deleting events 0 to 2: the log no longer
     // starts at 0, and the snapshot (covering all 8) alone holds the state.
-    let manager = ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None).unwrap();
-    let mut events = manager.create_collection("counter_events", "counter").unwrap();
+    let manager =
+        ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None).unwrap();
+    let mut events = manager
+        .create_collection("counter_events", "counter")
+        .unwrap();
     for n in 0..3u64 {
         Collection::del(&mut events, &format!("{n:020}")).unwrap();
     }
     drop(events);
-    let (migrated, _) = life(<OurFull as persevere_ave::store::PersistentActor>::initial(sqlite(dir.path(), None)), &[])
-        .await
-        .unwrap();
+    let (migrated, _) = life(
+        <OurFull as persevere_ave::store::PersistentActor>::initial(sqlite(dir.path(), None)),
+        &[],
+    )
+    .await
+    .unwrap();
     assert_eq!(migrated, written);
+}
+
+/// The committed fixtures: databases ave-actors-store 0.5 wrote through ave-actors-sqlite 0.6
+/// (regenerate with `cargo test -p persevere-ave --test migration -- --ignored`).
+fn fixture_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ave-actors-store-0.5")
+        .join(name)
+}
+
+const FIXTURE_KEY: [u8; 32] = [5; 32];
+
+/// A copy of fixture `name` in a temporary directory.
+fn fixture_copy(name: &str) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture_dir(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+    }
+    copy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes the committed fixtures with the real ave-actors-store"]
+async fn write_fixtures() {
+    for name in ["full", "compacted", "light-encrypted"] {
+        let dir = fixture_dir(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let setup = || sqlite(&dir, (name == "light-encrypted").then_some(FIXTURE_KEY));
+        let written =
+            match name {
+                "full" => {
+                    life(
+                        <AveFull as ave_actors_store::store::PersistentActor>::initial(setup()),
+                        &EVENTS,
+                    )
+                    .await
+                }
+                "compacted" => life(
+                    <AveCompacted as ave_actors_store::store::PersistentActor>::initial(setup()),
+                    &EVENTS,
+                )
+                .await,
+                _ => {
+                    life(
+                        <AveLight as ave_actors_store::store::PersistentActor>::initial(setup()),
+                        &EVENTS,
+                    )
+                    .await
+                }
+            }
+            .unwrap()
+            .1;
+        assert_eq!(written, Value(36, EVENTS.to_vec()));
+        // Everything into the database file itself.
+        let mut manager = ave_actors_sqlite::SqliteManager::new(&dir, true, None).unwrap();
+        manager.stop().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixtures_written_by_ave_actors_store_are_recovered_with_the_same_state() {
+    let expected = Value(36, EVENTS.to_vec());
+    for name in ["full", "compacted", "light-encrypted"] {
+        // ave itself reads its fixture so.
+        let theirs = fixture_copy(name);
+        let key = (name == "light-encrypted").then_some(FIXTURE_KEY);
+        let setup = || sqlite(theirs.path(), key);
+        let recovered =
+            match name {
+                "full" => {
+                    life(
+                        <AveFull as ave_actors_store::store::PersistentActor>::initial(setup()),
+                        &[],
+                    )
+                    .await
+                }
+                "compacted" => life(
+                    <AveCompacted as ave_actors_store::store::PersistentActor>::initial(setup()),
+                    &[],
+                )
+                .await,
+                _ => {
+                    life(
+                        <AveLight as ave_actors_store::store::PersistentActor>::initial(setup()),
+                        &[],
+                    )
+                    .await
+                }
+            }
+            .unwrap()
+            .0;
+        assert_eq!(recovered, expected, "{name}: ave");
+        // And persevere-ave, twice (migrated, then its own stream).
+        let ours = fixture_copy(name);
+        let setup = || sqlite(ours.path(), key);
+        for round in 0..2 {
+            let migrated = match name {
+                "full" => {
+                    life(
+                        <OurFull as persevere_ave::store::PersistentActor>::initial(setup()),
+                        &[],
+                    )
+                    .await
+                }
+                "compacted" => {
+                    life(
+                        <OurCompacted as persevere_ave::store::PersistentActor>::initial(setup()),
+                        &[],
+                    )
+                    .await
+                }
+                _ => {
+                    life(
+                        <OurLight as persevere_ave::store::PersistentActor>::initial(setup()),
+                        &[],
+                    )
+                    .await
+                }
+            }
+            .unwrap()
+            .0;
+            assert_eq!(migrated, expected, "{name}: persevere-ave, round {round}");
+        }
+    }
 }
