@@ -16,6 +16,9 @@ pub const EVENTS: &str = "persevere_events";
 /// The collection holding a stream's snapshots, one entry per snapshot.
 pub const SNAPSHOTS: &str = "persevere_snapshots";
 
+/// Keys looked up one by one before a read falls back to iterating the collection.
+const PROBES: u32 = 64;
+
 /// The format byte of an append entry.
 const BATCH_FORMAT: u8 = 1;
 
@@ -217,6 +220,54 @@ impl<C: Collection> Open<C> {
         }))
     }
 
+    /// Up to `limit` events from `from` on. Entries are found by key, one indexed `get` per
+    /// seq (an entry's key is its last seq), so a replay costs one lookup per event rather
+    /// than a scan per page; after [`PROBES`] keys in a row without an entry (a compacted
+    /// stretch), the rest is read by iterating the collection from there.
+    fn read_events(
+        &self,
+        stream: &str,
+        from: u64,
+        limit: usize,
+        head: u64,
+    ) -> Result<Vec<StoredRecord>, StorageError> {
+        let mut records = Vec::new();
+        let take = |batch: Batch, records: &mut Vec<StoredRecord>| {
+            records.extend(batch.events.into_iter().filter(|r| r.seq >= from));
+            records.len() >= limit
+        };
+        let mut seq = from;
+        let mut misses = 0;
+        while seq <= head {
+            match self.events.get(&key(seq)) {
+                Ok(bytes) => {
+                    misses = 0;
+                    if take(Batch::decode(seq, &bytes)?, &mut records) {
+                        records.truncate(limit);
+                        return Ok(records);
+                    }
+                }
+                Err(StoreError::EntryNotFound { .. }) => {
+                    misses += 1;
+                    if misses >= PROBES {
+                        for batch in self.batches_from(stream, seq)? {
+                            let (last, bytes) = batch?;
+                            if take(Batch::decode(last, &bytes)?, &mut records) {
+                                break;
+                            }
+                        }
+                        records.truncate(limit);
+                        return Ok(records);
+                    }
+                }
+                Err(e) => return Err(read_failed(stream, e)),
+            }
+            seq += 1;
+        }
+        records.truncate(limit);
+        Ok(records)
+    }
+
     fn run(&mut self, stream: &str, command: Command) -> Result<Completion, StorageError> {
         match command {
             Command::LoadSnapshot { before, .. } => {
@@ -237,20 +288,11 @@ impl<C: Collection> Open<C> {
             }
             Command::ReadEvents { from, limit, .. } => {
                 let head = self.head(stream)?;
-                let mut records = Vec::new();
-                if from <= head && limit > 0 {
-                    'batches: for batch in self.batches_from(stream, from)? {
-                        let (last, bytes) = batch?;
-                        for record in Batch::decode(last, &bytes)?.events {
-                            if record.seq >= from {
-                                records.push(record);
-                                if records.len() == limit {
-                                    break 'batches;
-                                }
-                            }
-                        }
-                    }
-                }
+                let records = if from <= head && limit > 0 {
+                    self.read_events(stream, from, limit, head)?
+                } else {
+                    Vec::new()
+                };
                 Ok(Completion::Events { records, head })
             }
             Command::Append {
