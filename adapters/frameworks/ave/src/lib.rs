@@ -12,7 +12,11 @@
 //! - [`Error`] is ave-actors-store's error (so `Collection` / `State` / `DbManager`
 //!   implementations compile unchanged); this crate's typed failures are [`AdapterError`];
 //! - `start_store` takes any ave `DbManager` (the application's own, ave-actors-sqlite's):
-//!   see [`Manager::resolve`] and [`database::DbStore`];
+//!   see [`Manager::resolve`] and [`database::DbStore`]; what ave-actors-store itself wrote
+//!   through that manager is migrated into the actor's stream on its first start (see
+//!   [`store::PersistentActor::start_store`]);
+//! - the child actor `store` ([`store::Store`]) answers ave's [`store::StoreCommand`]s (range
+//!   reads, compaction, purge), and a Full store snapshots when it stops and after a replay;
 //! - [`database`]: ave-actors-store's own `DbManager` / `Collection` / `State` traits,
 //!   implemented over persevere backends by every manager;
 //! - managers: [`memory::MemoryManager`], [`file::FileManager`], `sqlite::SqliteManager`

@@ -116,7 +116,9 @@ struct Open<C> {
 ///   ([`StorageError::Failed`]), after which the head is read again from the collection, so
 ///   the journal learns whether it landed (exactly once);
 /// - compaction deletes whole entries and rewrites the one it cuts, keeping the head's entry
-///   (possibly empty) so the head never goes down.
+///   (possibly empty) so the head never goes down;
+/// - reads find entries by key, one `get` per seq (the trait has no seek), iterating the
+///   collection only across a compacted stretch.
 ///
 /// It is as durable as the manager's `put` (ave-actors-sqlite's `durability` flag, for
 /// example) and as exclusive as the manager: two processes must not open one database.
