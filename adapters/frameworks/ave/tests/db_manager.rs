@@ -325,3 +325,61 @@ async fn ave_actors_sqlites_manager_keeps_the_actor_across_restarts() {
     })
     .await;
 }
+
+/// Set in the child processes of [`ave_actors_sqlite_across_killed_processes`]: the database
+/// directory, and what to add.
+const CHILD_DIR: &str = "PERSEVERE_AVE_SQLITE_CHILD_DIR";
+const CHILD_ADD: &str = "PERSEVERE_AVE_SQLITE_CHILD_ADD";
+
+/// Real processes over ave-actors-sqlite: each child starts the counter, adds, prints the
+/// value and exits at once (no stop, no destructor: as a killed process leaves its database);
+/// the next child recovers it.
+#[test]
+fn ave_actors_sqlite_across_killed_processes() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    if let (Some(dir), Some(add)) = (std::env::var_os(CHILD_DIR), std::env::var_os(CHILD_ADD)) {
+        let add: i64 = add.to_str().unwrap().parse().unwrap();
+        let value = runtime.block_on(async {
+            let manager = ave_actors_sqlite::SqliteManager::new(&dir.into(), true, None).unwrap();
+            let (system, _runner) =
+                ActorSystem::create(CancellationToken::new(), CancellationToken::new());
+            let counter: ActorRef<Counter> = system
+                .create_root_actor("counter", Counter::initial(Backing::AveSqlite(manager)))
+                .await
+                .unwrap();
+            let mut value = counter.ask(Msg::Get).await.unwrap().0;
+            for n in 0..add {
+                value = counter.ask(Msg::Add(n + 1)).await.unwrap().0;
+            }
+            value
+        });
+        println!("value={value}");
+        std::process::exit(0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = 0;
+    for add in [3, 5, 0, 2] {
+        expected += (1..=add).sum::<i64>();
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "ave_actors_sqlite_across_killed_processes",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD_DIR, dir.path())
+            .env(CHILD_ADD, add.to_string())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains(&format!("value={expected}")),
+            "child adding {add}: {}\n{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

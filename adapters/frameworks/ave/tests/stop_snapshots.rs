@@ -23,7 +23,9 @@ async fn a_graceful_stop_snapshots_the_events_after_the_last_snapshot() {
     let manager = MemoryManager::default();
     let (system, runner) = new_system();
     let counter: ave_actors_actor::ActorRef<Full> =
-        start(&system, "c", Setup::new(manager.clone())).await.unwrap();
+        start(&system, "c", Setup::new(manager.clone()))
+            .await
+            .unwrap();
     // Snapshots every 3 events: after 5, the newest covers 3.
     for n in 1..=5 {
         counter.ask(Msg::Add(n)).await.unwrap();
@@ -34,7 +36,9 @@ async fn a_graceful_stop_snapshots_the_events_after_the_last_snapshot() {
 
     let (system, runner) = new_system();
     let counter: ave_actors_actor::ActorRef<Full> =
-        start(&system, "c", Setup::new(manager.clone())).await.unwrap();
+        start(&system, "c", Setup::new(manager.clone()))
+            .await
+            .unwrap();
     assert_eq!(value(&counter).await, 15);
     stop(system, runner).await;
     assert_eq!(snapshots(&manager), vec![3, 5], "nothing new to snapshot");
@@ -45,7 +49,9 @@ async fn a_start_that_replayed_events_snapshots_them() {
     let manager = MemoryManager::default();
     let (system, runner) = new_system();
     let counter: ave_actors_actor::ActorRef<Full> =
-        start(&system, "c", Setup::new(manager.clone())).await.unwrap();
+        start(&system, "c", Setup::new(manager.clone()))
+            .await
+            .unwrap();
     for n in 1..=5 {
         counter.ask(Msg::Add(n)).await.unwrap();
     }
@@ -57,8 +63,14 @@ async fn a_start_that_replayed_events_snapshots_them() {
     let restarted = MemoryManager::from_memory(manager.memory().clone());
     let (system, runner) = new_system();
     let counter: ave_actors_actor::ActorRef<Full> =
-        start(&system, "c", Setup::new(restarted.clone())).await.unwrap();
+        start(&system, "c", Setup::new(restarted.clone()))
+            .await
+            .unwrap();
     assert_eq!(value(&counter).await, 15);
-    assert_eq!(snapshots(&restarted), vec![3, 5], "the replay of 4 and 5 was snapshotted");
+    assert_eq!(
+        snapshots(&restarted),
+        vec![3, 5],
+        "the replay of 4 and 5 was snapshotted"
+    );
     stop(system, runner).await;
 }
