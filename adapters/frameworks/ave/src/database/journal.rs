@@ -123,6 +123,26 @@ struct Open<C> {
 /// It is as durable as the manager's `put` (ave-actors-sqlite's `durability` flag, for
 /// example) and as exclusive as the manager: two processes must not open one database.
 /// Build it through [`Manager::from_db`](crate::Manager::from_db), or let `start_store` do it.
+///
+/// ```
+/// use persevere_ave::database::{Collection, DbManager, DbStore, EVENTS};
+/// use persevere_core::{Command, CommandId, Completion, Store, StoredRecord, StreamCommand};
+///
+/// let theirs = ave_actors_store::memory::MemoryManager::default();
+/// let mut store = DbStore::new(theirs.clone());
+/// let append = Command::Append {
+///     id: CommandId(1),
+///     expected_last: 0,
+///     events: vec![StoredRecord::new(1, b"e1".to_vec()), StoredRecord::new(2, b"e2".to_vec())],
+///     snapshot: None,
+/// };
+/// let results = store.execute(vec![StreamCommand { stream: "/user/a/counter".into(), command: append }]);
+/// assert_eq!(results[0].1, Ok(Completion::Done));
+/// // One entry, under the key of its last seq, in the manager's own collection.
+/// let events = theirs.create_collection(EVENTS, "/user/a/counter")?;
+/// assert_eq!(events.last()?.map(|(key, _)| key), Some(format!("{:020}", 2)));
+/// # Ok::<(), persevere_ave::Error>(())
+/// ```
 pub struct DbStore<M, C, S> {
     manager: M,
     streams: HashMap<Arc<str>, Open<C>>,
