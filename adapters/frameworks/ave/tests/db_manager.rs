@@ -170,6 +170,8 @@ enum Backing {
     Mine(MyManager),
     AveMemory(ave_actors_store::memory::MemoryManager),
     AveSqlite(ave_actors_sqlite::SqliteManager),
+    /// A store name ave-actors-sqlite refuses as a table name of its own (`my-counter_events`).
+    AveSqliteDashed(ave_actors_sqlite::SqliteManager),
 }
 
 #[derive(Clone, BorshSerialize, BorshDeserialize)]
@@ -202,6 +204,9 @@ impl Actor for Counter {
             Some(Backing::Mine(m)) => self.start_store("counter", None, ctx, m, None).await,
             Some(Backing::AveMemory(m)) => self.start_store("counter", None, ctx, m, None).await,
             Some(Backing::AveSqlite(m)) => self.start_store("counter", None, ctx, m, None).await,
+            Some(Backing::AveSqliteDashed(m)) => {
+                self.start_store("my-counter", None, ctx, m, None).await
+            }
             None => Err(ActorError::Functional {
                 description: "no manager".into(),
             }),
@@ -322,6 +327,16 @@ async fn ave_actors_sqlites_manager_keeps_the_actor_across_restarts() {
     // A new manager (new connections) over the same database file for every life.
     three_lives(|| {
         Backing::AveSqlite(ave_actors_sqlite::SqliteManager::new(&path, true, None).unwrap())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_name_ave_sqlite_could_not_have_used_starts_on_its_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    three_lives(|| {
+        Backing::AveSqliteDashed(ave_actors_sqlite::SqliteManager::new(&path, true, None).unwrap())
     })
     .await;
 }
