@@ -56,7 +56,8 @@ impl Manager {
     /// ave-actors-sqlite's, ave-actors-store's memory manager — through a
     /// [`DbStore`](crate::database::DbStore): persevere's journal (atomic appends, exactly-once
     /// after an unknown outcome, bound encryption, no clone per persist) over the manager's
-    /// collections, its calls made on tokio's blocking pool.
+    /// collections, its calls made on tokio's blocking pool (inline for ave-actors-store's
+    /// in-memory manager, which never blocks).
     ///
     /// `start_store` builds one for every call given a foreign manager; build it once and pass
     /// clones to share one backend (and its group commit) between actors.
@@ -75,10 +76,17 @@ impl Manager {
         C: crate::database::Collection,
         S: crate::database::State,
     {
-        Self::new(Backend::new(
-            persevere_tokio::Tokio::ambient(),
-            crate::database::DbStore::new(manager),
-        ))
+        let runtime = persevere_tokio::Tokio::ambient();
+        // ave-actors-store's memory manager never blocks: its calls run inline, without the
+        // hop to the blocking pool every other manager (which may do IO) takes.
+        let in_memory =
+            (&manager as &dyn std::any::Any).is::<ave_actors_store::memory::MemoryManager>();
+        let store = crate::database::DbStore::new(manager);
+        Self::new(if in_memory {
+            Backend::inline(runtime, store)
+        } else {
+            Backend::new(runtime, store)
+        })
     }
 
     /// The manager `start_store` uses for `manager`: a persevere manager of this crate as it

@@ -43,9 +43,9 @@ impl<P: PersistentActor> Store<P> {
 }
 
 /// Commands of the [`Store`] actor: ave-actors-store's, with the same variants and meaning
-/// (event numbers count from 0, as there; the journal's seqs count from 1).
+/// (event numbers count from 0, as there; the journal's seqs count from 1). Not
+/// `#[non_exhaustive]`: it mirrors ave-actors-store's enum, which code matches exhaustively.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum StoreCommand<P, E> {
     /// Refused: persist through [`PersistentActor::persist`].
     Persist(E),
@@ -97,9 +97,9 @@ where
 {
 }
 
-/// Answers of the [`Store`] actor, as in ave-actors-store.
+/// Answers of the [`Store`] actor, as in ave-actors-store (not `#[non_exhaustive]`, as
+/// there, so exhaustive matches compile).
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum StoreResponse<P: PersistentActor> {
     /// Done, no payload.
     None,
