@@ -1,17 +1,27 @@
-//! The one error type of the crate, and its conversion to ave's actor error.
+//! The errors: ave-actors-store's own [`Error`] and [`StoreOperation`] (re-exported, so
+//! `Collection`, `State` and `DbManager` implementations written against ave-actors-store
+//! compile unchanged), and [`AdapterError`], this crate's typed failure of a store operation.
 
-use thiserror::Error;
+use thiserror::Error as ThisError;
 
-/// Why a persistence call failed.
+pub use ave_actors_store::error::{Error, StoreOperation};
+
+/// Why a persistence call of this crate failed (opening a manager, starting a store,
+/// persisting, snapshotting).
 ///
-/// Every variant says what was being done; [`Persist`](Error::Persist) carries the driver's
+/// It is not ave-actors-store's [`Error`]: that one is the error type of ave's storage traits
+/// (`Collection`, `State`, `DbManager`) and stays what it is, so implementations of those
+/// traits compile against this crate unchanged. An `AdapterError` converts into it
+/// ([`From`], operation and reason kept) and into ave's actor error.
+///
+/// Every variant says what was being done; [`Persist`](AdapterError::Persist) carries the driver's
 /// typed failure, which tells whether anything was written (see
 /// [`persevere_core::PersistError`]). Converted to [`ave_actors_actor::Error::StoreOperation`]
-/// (operation name from [`Error::operation`], reason from `Display`) where ave expects its own
+/// (operation name from [`AdapterError::operation`], reason from `Display`) where ave expects its own
 /// error.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, ThisError)]
 #[non_exhaustive]
-pub enum Error {
+pub enum AdapterError {
     /// A store name or prefix that cannot name a stream.
     #[error("invalid store name {name:?}: {reason}")]
     InvalidName {
@@ -58,6 +68,25 @@ pub enum Error {
         /// The driver's failure.
         source: persevere_driver::Error,
     },
+    /// A command of the store actor (a range read, a compaction, a purge) failed.
+    #[error("{operation} on {stream:?} failed: {reason}")]
+    Command {
+        /// The stream id.
+        stream: String,
+        /// What was being done (ave-actors-store's operation name).
+        operation: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Data ave-actors-store wrote for this store could not be migrated; nothing was written
+    /// and the actor does not start (never with a fresh state beside the old one).
+    #[error("migrating {tables} failed: {reason}")]
+    Migrate {
+        /// The tables of ave-actors-store being read.
+        tables: String,
+        /// Why.
+        reason: String,
+    },
     /// An encryption key could not be built.
     #[error("invalid encryption key: {0}")]
     Key(String),
@@ -70,29 +99,67 @@ pub enum Error {
     System(String),
 }
 
-impl Error {
+impl AdapterError {
     /// A short name of what failed, in the style of ave-actors-store's operation names
     /// (`store_init`, `recover`, `persist`, `snapshot`, ...).
     pub fn operation(&self) -> &'static str {
         match self {
-            Error::InvalidName { .. }
-            | Error::AlreadyStarted { .. }
-            | Error::Key(_)
-            | Error::Open(_)
-            | Error::System(_) => "store_init",
-            Error::NotStarted { .. } => "persist",
-            Error::Recover { .. } => "recover",
-            Error::Persist { .. } => "persist",
-            Error::Snapshot { .. } => "snapshot",
+            AdapterError::InvalidName { .. }
+            | AdapterError::AlreadyStarted { .. }
+            | AdapterError::Key(_)
+            | AdapterError::Open(_)
+            | AdapterError::System(_) => "store_init",
+            AdapterError::NotStarted { .. } => "persist",
+            AdapterError::Command { operation, .. } => operation,
+            AdapterError::Recover { .. } | AdapterError::Migrate { .. } => "recover",
+            AdapterError::Persist { .. } => "persist",
+            AdapterError::Snapshot { .. } => "snapshot",
         }
     }
 }
 
-impl From<Error> for ave_actors_actor::Error {
-    fn from(error: Error) -> Self {
+impl From<AdapterError> for ave_actors_actor::Error {
+    fn from(error: AdapterError) -> Self {
         ave_actors_actor::Error::StoreOperation {
             operation: error.operation().to_owned(),
             reason: error.to_string(),
+        }
+    }
+}
+
+impl AdapterError {
+    /// The [`StoreOperation`] of ave-actors-store this failure belongs to.
+    pub fn store_operation(&self) -> StoreOperation {
+        match self {
+            AdapterError::InvalidName { .. }
+            | AdapterError::AlreadyStarted { .. }
+            | AdapterError::Key(_)
+            | AdapterError::Open(_)
+            | AdapterError::System(_) => StoreOperation::StoreInit,
+            AdapterError::NotStarted { .. } | AdapterError::Persist { .. } => {
+                StoreOperation::Persist
+            }
+            AdapterError::Recover { .. } | AdapterError::Migrate { .. } => StoreOperation::Recover,
+            AdapterError::Snapshot { .. } => StoreOperation::Snapshot,
+            AdapterError::Command { operation, .. } => match *operation {
+                "compact" => StoreOperation::Compact,
+                "purge" => StoreOperation::Purge,
+                _ => StoreOperation::GetEventsRange,
+            },
+        }
+    }
+}
+
+impl From<AdapterError> for Error {
+    /// A manager that cannot open is [`Error::CreateStore`]; every other failure is
+    /// [`Error::Store`] with its operation and the full reason.
+    fn from(error: AdapterError) -> Self {
+        match error {
+            AdapterError::Open(reason) => Error::CreateStore { reason },
+            other => Error::Store {
+                operation: other.store_operation(),
+                reason: other.to_string(),
+            },
         }
     }
 }

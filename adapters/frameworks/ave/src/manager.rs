@@ -5,9 +5,11 @@ use std::sync::Arc;
 use persevere_core::Repair;
 use persevere_driver::Backend;
 
-struct Inner {
+pub(crate) struct Inner {
     backend: Backend,
     store_id: String,
+    /// The tables open on this manager, by stream: a second opener of one shares it.
+    tables: crate::database::OpenTables,
 }
 
 /// A persevere [`Backend`] as `start_store` takes it: any store (memory, file, and every
@@ -45,8 +47,83 @@ impl Manager {
             inner: Arc::new(Inner {
                 backend,
                 store_id: String::new(),
+                tables: Default::default(),
             }),
         }
+    }
+
+    /// A manager over an ave [`DbManager`](crate::database::DbManager) — the application's own,
+    /// ave-actors-sqlite's, ave-actors-store's memory manager — through a
+    /// [`DbStore`](crate::database::DbStore): persevere's journal (atomic appends, exactly-once
+    /// after an unknown outcome, bound encryption, no clone per persist) over the manager's
+    /// collections, its calls made on tokio's blocking pool (inline for ave-actors-store's
+    /// in-memory manager, which never blocks).
+    ///
+    /// `start_store` builds one for every call given a foreign manager; build it once and pass
+    /// clones to share one backend (and its group commit) between actors.
+    ///
+    /// ```
+    /// use persevere_ave::database::{Collection, DbManager};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let theirs = ave_actors_store::memory::MemoryManager::default();
+    /// let manager = persevere_ave::Manager::from_db(theirs.clone());
+    /// assert!(manager.repairs().is_empty());
+    /// # });
+    /// ```
+    pub fn from_db<M, C, S>(manager: M) -> Self
+    where
+        M: crate::database::DbManager<C, S> + 'static,
+        C: crate::database::Collection,
+        S: crate::database::State,
+    {
+        let runtime = persevere_tokio::Tokio::ambient();
+        // ave-actors-store's memory manager never blocks: its calls run inline, without the
+        // hop to the blocking pool every other manager (which may do IO) takes.
+        let in_memory =
+            (&manager as &dyn std::any::Any).is::<ave_actors_store::memory::MemoryManager>();
+        let store = crate::database::DbStore::new(manager);
+        Self::new(if in_memory {
+            Backend::inline(runtime, store)
+        } else {
+            Backend::new(runtime, store)
+        })
+    }
+
+    /// The manager `start_store` uses for `manager`: a persevere manager of this crate as it
+    /// is (its own backend), any other [`DbManager`](crate::database::DbManager) through
+    /// [`from_db`](Self::from_db).
+    pub fn resolve<M, C, S>(manager: M) -> Self
+    where
+        M: crate::database::DbManager<C, S> + 'static,
+        C: crate::database::Collection,
+        S: crate::database::State,
+    {
+        match Self::ours(&manager) {
+            Some(ours) => ours,
+            None => Self::from_db(manager),
+        }
+    }
+
+    /// The manager of `manager` if it is one of this crate's.
+    pub(crate) fn ours<M: 'static>(manager: &M) -> Option<Self> {
+        let any: &dyn std::any::Any = manager;
+        if let Some(ours) = any.downcast_ref::<Manager>() {
+            return Some(ours.clone());
+        }
+        if let Some(ours) = any.downcast_ref::<crate::MemoryManager>() {
+            return Some(ours.manager().clone());
+        }
+        if let Some(ours) = any.downcast_ref::<crate::FileManager>() {
+            return Some(ours.manager().clone());
+        }
+        if let Some(ours) = any.downcast_ref::<crate::PostgresManager>() {
+            return Some(ours.manager().clone());
+        }
+        #[cfg(feature = "sqlite")]
+        if let Some(ours) = any.downcast_ref::<crate::SqliteManager>() {
+            return Some(ours.manager().clone());
+        }
+        None
     }
 
     /// Names the store (see [`JournalConfig::with_store_id`](persevere_core::JournalConfig::with_store_id)):
@@ -57,6 +134,7 @@ impl Manager {
             inner: Arc::new(Inner {
                 backend: self.inner.backend.clone(),
                 store_id: store_id.into(),
+                tables: Default::default(),
             }),
         }
     }
@@ -78,6 +156,21 @@ impl Manager {
     /// ```
     pub fn repairs(&self) -> Vec<Repair> {
         self.inner.backend.repairs()
+    }
+
+    /// The tables open on this manager.
+    pub(crate) fn tables(&self) -> &crate::database::OpenTables {
+        &self.inner.tables
+    }
+
+    /// A handle that does not keep the manager alive.
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The manager behind a handle from [`downgrade`](Self::downgrade), if it still lives.
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
+        weak.upgrade().map(|inner| Self { inner })
     }
 
     /// The store id (empty unless set).

@@ -54,3 +54,8 @@ impl From<MemoryManager> for Manager {
         manager.manager
     }
 }
+
+/// The collection and state type of [`MemoryManager`] (its
+/// [`DbManager`](crate::database::DbManager) implementation), at the path ave-actors-store
+/// gives its own: one persevere stream per collection or state.
+pub type MemoryStore = crate::database::Table;

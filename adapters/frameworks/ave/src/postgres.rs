@@ -4,7 +4,7 @@ use persevere_driver::Backend;
 use persevere_postgres::PostgresStore;
 use persevere_tokio::Tokio;
 
-use crate::error::Error;
+use crate::error::AdapterError;
 use crate::manager::Manager;
 
 /// A manager over a [`PostgresStore`]: the journal lives in a PostgreSQL schema that every
@@ -26,10 +26,10 @@ impl PostgresManager {
     /// Opens the journal a `postgres://` URL names (see
     /// [`PostgresConfig::from_url`](persevere_postgres::PostgresConfig::from_url)), running
     /// its schema's migrations.
-    pub fn open_url(url: &str) -> Result<Self, Error> {
+    pub fn open_url(url: &str) -> Result<Self, AdapterError> {
         PostgresStore::open(url)
             .map(Self::from_store)
-            .map_err(|error| Error::Open(error.to_string()))
+            .map_err(|error| AdapterError::Open(error.to_string()))
     }
 
     /// A manager over an open store.

@@ -6,7 +6,7 @@ use persevere_driver::Backend;
 use persevere_sqlite::{SqliteError, SqliteStore};
 use persevere_tokio::Tokio;
 
-use crate::error::Error;
+use crate::error::AdapterError;
 use crate::manager::Manager;
 
 /// A manager over a [`SqliteStore`]: durable (WAL, `synchronous=FULL`), one transaction per
@@ -27,24 +27,24 @@ pub struct SqliteManager {
 
 impl SqliteManager {
     /// Opens the existing SQLite store at `path` (a missing database is an error).
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, AdapterError> {
         Self::opened(SqliteStore::open(path))
     }
 
     /// Opens the SQLite store at `path`, creating it if it does not exist.
-    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Self, AdapterError> {
         Self::opened(SqliteStore::open_or_create(path))
     }
 
     /// Opens (or creates) the SQLite store a `sqlite://` URL names.
-    pub fn open_url(url: &str) -> Result<Self, Error> {
+    pub fn open_url(url: &str) -> Result<Self, AdapterError> {
         Self::opened(SqliteStore::open_url(url))
     }
 
-    fn opened(store: Result<SqliteStore, SqliteError>) -> Result<Self, Error> {
+    fn opened(store: Result<SqliteStore, SqliteError>) -> Result<Self, AdapterError> {
         store
             .map(Self::from_store)
-            .map_err(|error| Error::Open(error.to_string()))
+            .map_err(|error| AdapterError::Open(error.to_string()))
     }
 
     /// A manager over an open SQLite store.

@@ -48,22 +48,55 @@ async fn inside_a_multi_thread_runtime() {
 }
 
 /// A dropped manager releases its directory before its last answer arrives: reopening at once
-/// never finds it locked, while a second live manager always does.
+/// never finds it locked. While one lives, another open in the same process shares its store
+/// (and sees its data), and `create` is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_manager_releases_its_directory_at_once() {
     let dir = tempfile::tempdir().unwrap();
     for round in 0..200u32 {
         let manager = FileManager::open_or_create(dir.path()).unwrap();
+        let shared = FileManager::open(dir.path()).unwrap();
         assert!(
-            FileManager::open_or_create(dir.path()).is_err(),
-            "a second manager while one lives"
+            FileManager::create(dir.path()).is_err(),
+            "creating a store that is open"
         );
         let mut state: Table = manager.create_state("state", "user/a").unwrap();
         State::put(&mut state, &round.to_le_bytes()).unwrap();
-        drop(state);
-        drop(manager);
+        let seen: Table = shared.create_state("state", "user/a").unwrap();
+        assert_eq!(State::get(&seen).unwrap(), round.to_le_bytes());
+        drop((state, seen, shared, manager));
     }
     let manager = FileManager::open_or_create(dir.path()).unwrap();
     let state: Table = manager.create_state("state", "user/a").unwrap();
     assert_eq!(State::get(&state).unwrap(), 199u32.to_le_bytes());
+}
+
+/// Set in the child process of [`another_process_gets_a_lock_error`]: the directory to open.
+const CHILD: &str = "PERSEVERE_AVE_LOCK_CHILD";
+
+/// Sharing is within one process: another process opening a live store's directory gets a
+/// lock error.
+#[test]
+fn another_process_gets_a_lock_error() {
+    if let Some(dir) = std::env::var_os(CHILD) {
+        match FileManager::open(&dir) {
+            Err(persevere_ave::AdapterError::Open(reason)) if reason.contains("lock") => return,
+            other => panic!("the child expected a lock error, got {other:?}"),
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let _inside = runtime.enter();
+    let dir = tempfile::tempdir().unwrap();
+    let manager = FileManager::open_or_create(dir.path()).unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["another_process_gets_a_lock_error", "--exact", "--quiet"])
+        .env(CHILD, dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child process: {status}");
+    drop(manager);
 }

@@ -4,7 +4,9 @@
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_manager_opens_and_a_bad_url_is_an_open_error() {
     let refused = persevere_ave::PostgresManager::open_url("postgres://postgres@127.0.0.1:1/test");
-    assert!(matches!(refused, Err(persevere_ave::Error::Open(ref m)) if m.contains("127.0.0.1:1")));
+    assert!(
+        matches!(refused, Err(persevere_ave::AdapterError::Open(ref m)) if m.contains("127.0.0.1:1"))
+    );
     let Ok(server) = std::env::var("PERSEVERE_POSTGRES_URL") else {
         use std::io::Write;
         let _ = writeln!(

@@ -11,7 +11,7 @@ use ave_actors_actor::{
     Actor, ActorContext, ActorPath, Error as ActorError, Handler, NotPersistentActor,
 };
 use common::{new_system, start, stop, value, Full, Light, Msg, Resp, Setup};
-use persevere_ave::{EncryptedKey, Error, FileManager, MemoryManager};
+use persevere_ave::{AdapterError as Error, EncryptedKey, FileManager, MemoryManager};
 use persevere_core::{PersistError, RecoveryError, Rejection};
 use persevere_memory::Fault;
 
@@ -235,10 +235,13 @@ async fn records_copied_to_another_stream_fail_with_a_typed_error() {
     }
     stop(system, runner).await;
 
-    // b's first event replaced by a's, byte for byte: same key, same seq, other stream.
+    // b's first event replaced by a's, byte for byte: same key, same seq, other stream (and
+    // the snapshot the stop wrote set aside, so recovery reads the event).
     memory.with_store(|store| {
         let a = store.stream("/user/a/counter").unwrap().events[&1].clone();
-        store.stream_mut("/user/b/counter").events.insert(1, a);
+        let b = store.stream_mut("/user/b/counter");
+        b.events.insert(1, a);
+        b.snapshots.clear();
     });
     let (system, runner) = new_system();
     let setup = Setup::new(manager.clone()).key(key.clone());
@@ -281,11 +284,10 @@ async fn a_corrupt_record_fails_the_start_instead_of_starting_fresh() {
     counter.ask(Msg::Add(4)).await.unwrap();
     stop(system, runner).await;
     manager.memory().with_store(|store| {
-        let event = store
-            .stream_mut("/user/c/counter")
-            .events
-            .get_mut(&1)
-            .unwrap();
+        let stream = store.stream_mut("/user/c/counter");
+        // The snapshot the stop wrote is set aside, so recovery reads the event.
+        stream.snapshots.clear();
+        let event = stream.events.get_mut(&1).unwrap();
         let last = event.len() - 1;
         event.make_mut()[last] ^= 0x40;
     });

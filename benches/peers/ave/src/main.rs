@@ -10,6 +10,8 @@
 //! - SQLite against SQLite, both WAL with synchronous=FULL (ours: `persevere-sqlite`, linked in
 //!   the same binary as `ave-actors-sqlite`): one actor, and 1,000 actors persisting at once,
 //!   one event per message;
+//! - the same ave `DbManager` on both sides (ours: persevere's journal over its collections):
+//!   ave-actors-sqlite's, one actor; ave-actors-store's memory manager;
 //! - encrypted persist rate, memory (both an `EncryptedKey`);
 //! - memory, one message per persist (the actor system's round trip included);
 //! - recovery of 100 000 events with no snapshot: the writer crashed (its runtime dropped
@@ -209,6 +211,13 @@ impl Actor for OurCounter {
             }
             Backend::OurFile(manager) => self.start_store("counter", None, ctx, manager, key).await,
             Backend::OurSqlite(manager) => {
+                self.start_store("counter", None, ctx, manager, key).await
+            }
+            // ave's own managers: persevere's journal over their collections.
+            Backend::AveSqlite(manager) => {
+                self.start_store("counter", None, ctx, manager, key).await
+            }
+            Backend::AveMemory(manager) => {
                 self.start_store("counter", None, ctx, manager, key).await
             }
             _ => Err(ActorError::Functional {
@@ -496,6 +505,52 @@ fn main() -> Result<(), BenchError> {
         },
     )?;
     rate_line("durable, SQLite both", DURABLE_EVENTS, theirs, our);
+
+    let (theirs, our) = median_pair(
+        || {
+            let dir = tempfile::tempdir()?;
+            let sqlite =
+                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+            persist_rate(
+                || ave(Backend::AveSqlite(sqlite.clone()), false),
+                1,
+                DURABLE_EVENTS,
+                PER_ASK,
+            )
+        },
+        || {
+            let dir = tempfile::tempdir()?;
+            let sqlite =
+                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+            persist_rate(
+                || ours(Backend::AveSqlite(sqlite.clone()), false),
+                1,
+                DURABLE_EVENTS,
+                PER_ASK,
+            )
+        },
+    )?;
+    rate_line("same DbManager, ave SQLite", DURABLE_EVENTS, theirs, our);
+
+    let (theirs, our) = median_pair(
+        || {
+            persist_rate(
+                || ave(Backend::AveMemory(Default::default()), false),
+                1,
+                ENCRYPTED_EVENTS,
+                PER_ASK,
+            )
+        },
+        || {
+            persist_rate(
+                || ours(Backend::AveMemory(Default::default()), false),
+                1,
+                ENCRYPTED_EVENTS,
+                PER_ASK,
+            )
+        },
+    )?;
+    rate_line("same DbManager, ave memory", ENCRYPTED_EVENTS, theirs, our);
 
     let (theirs, our) = median_pair(
         || {

@@ -1,7 +1,8 @@
 //! [`Table`]: one collection or state, kept in its own persevere stream.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use persevere_core::JournalConfig;
@@ -23,8 +24,14 @@ use crate::manager::Manager;
 pub struct Table {
     name: String,
     label: String,
-    inner: Mutex<Persistent<Contents>>,
+    /// Always `Some` but while dropping.
+    inner: Option<Arc<Mutex<Persistent<Contents>>>>,
+    /// Keeps the manager (and a file manager's directory) in use while the table lives.
+    _manager: Manager,
 }
+
+/// The tables open on one manager, by stream id.
+pub(crate) type OpenTables = Mutex<HashMap<String, Weak<Mutex<Persistent<Contents>>>>>;
 
 impl std::fmt::Debug for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,6 +68,21 @@ impl Table {
     ) -> Result<Self, StoreError> {
         // Lengths make the id unambiguous whatever the name and prefix contain.
         let stream = format!("ave-db/{kind}/{}:{name}/{prefix}", name.len());
+        // A table opened twice is one table (as with ave's own managers): both handles share
+        // its journal, so a handle still held by a stopping actor never blocks a new opener.
+        let mut open = manager
+            .tables()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        open.retain(|_, table| table.strong_count() > 0);
+        if let Some(inner) = open.get(&stream).and_then(Weak::upgrade) {
+            return Ok(Self {
+                name: name.to_owned(),
+                label: stream,
+                inner: Some(inner),
+                _manager: manager.clone(),
+            });
+        }
         let config = JournalConfig::new(stream.clone())
             .snapshot_every(Some(1000))
             .compact_on_snapshot(true)
@@ -76,15 +98,22 @@ impl Table {
         .map_err(|e| StoreError::CreateStore {
             reason: format!("{stream}: {e}"),
         })?;
+        let inner = Arc::new(Mutex::new(opened));
+        open.insert(stream.clone(), Arc::downgrade(&inner));
         Ok(Self {
             name: name.to_owned(),
             label: stream,
-            inner: Mutex::new(opened),
+            inner: Some(inner),
+            _manager: manager.clone(),
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, Persistent<Contents>> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .as_deref()
+            .expect("a live table has its journal")
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `read` on the contents once no change is left in flight (every change is waited
@@ -133,6 +162,25 @@ impl Table {
                 key: key.to_owned(),
             },
         )
+    }
+}
+
+impl Drop for Table {
+    /// The last handle of a table closes its journal (releasing its stream) while holding the
+    /// manager's table list, so an opener never finds the table gone from the list while its
+    /// stream is still owned.
+    fn drop(&mut self) {
+        let mut open = self
+            ._manager
+            .tables()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(inner) = self.inner.take() {
+            if Arc::strong_count(&inner) == 1 {
+                open.remove(&self.label);
+            }
+            drop(inner);
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The store operations with this crate's typed [`Error`]; the [`PersistentActor`] methods
+//! The store operations with this crate's typed [`AdapterError`]; the [`PersistentActor`] methods
 //! call them and convert the error to ave's.
 
 use std::sync::Arc;
@@ -6,16 +6,16 @@ use std::sync::Arc;
 use ave_actors_actor::ActorContext;
 use persevere_core::{JournalConfig, Repair};
 
-use crate::error::Error;
-use crate::key::EncryptedKey;
+use crate::error::AdapterError;
+use crate::key::SealingKeys;
 use crate::manager::Manager;
-use crate::store::keeper::Keeper;
 use crate::store::persistence::{Persistence, PersistenceType};
 use crate::store::persistent_actor::PersistentActor;
 use crate::store::registry::Registry;
 use crate::store::slot::{Batch, Recipe, Slot};
+use crate::store::store_actor::Store;
 
-type Shared<A> = tokio::sync::Mutex<Slot<A>>;
+pub(crate) type Shared<A> = tokio::sync::Mutex<Slot<A>>;
 
 /// Light persists between two prunings of superseded snapshots.
 const LIGHT_HOUSEKEEPING: u64 = 16;
@@ -28,8 +28,8 @@ const LIGHT_HOUSEKEEPING: u64 = 16;
 /// assert!(persevere_ave::store::stream_id("/user/a", "a/b").is_err());
 /// # Ok::<(), persevere_ave::Error>(())
 /// ```
-pub fn stream_id(scope: &str, name: &str) -> Result<String, Error> {
-    let invalid = |name: &str, reason| Error::InvalidName {
+pub fn stream_id(scope: &str, name: &str) -> Result<String, AdapterError> {
+    let invalid = |name: &str, reason| AdapterError::InvalidName {
         name: name.to_owned(),
         reason,
     };
@@ -46,15 +46,33 @@ pub fn stream_id(scope: &str, name: &str) -> Result<String, Error> {
 }
 
 /// Opens store `name` for `actor` and recovers its state into it: see
-/// [`PersistentActor::start_store`].
+/// [`PersistentActor::start_store`], which calls this with `key` built from ave's
+/// `EncryptedKey`; call it directly for a key ring of several keys (rotation).
 pub async fn start_store<A>(
     actor: &mut A,
     name: &str,
     prefix: Option<String>,
     ctx: &mut ActorContext<A>,
     manager: impl Into<Manager>,
-    key: Option<EncryptedKey>,
-) -> Result<(), Error>
+    key: Option<SealingKeys>,
+) -> Result<(), AdapterError>
+where
+    A: PersistentActor,
+{
+    start_store_migrating(actor, name, prefix, ctx, manager, key, Vec::new()).await
+}
+
+/// [`start_store`], then persisting the `migrated` events of a migration from
+/// ave-actors-store.
+pub(crate) async fn start_store_migrating<A>(
+    actor: &mut A,
+    name: &str,
+    prefix: Option<String>,
+    ctx: &mut ActorContext<A>,
+    manager: impl Into<Manager>,
+    key: Option<SealingKeys>,
+    migrated: Vec<A::Event>,
+) -> Result<(), AdapterError>
 where
     A: PersistentActor,
 {
@@ -84,24 +102,26 @@ where
         config = config.housekeep_every(LIGHT_HOUSEKEEPING);
     }
     let recipe = Recipe {
-        backend: manager.backend().clone(),
+        manager: manager.clone(),
         config,
         key,
         base: Arc::new(actor.clone()),
     };
-    let slot = Slot::open(recipe, actor).await?;
+    let mut slot = Slot::open(recipe, actor).await?;
+    slot.migrate(actor, migrated).await?;
     let keeper = match keeper {
         Some(id) => id,
         None => {
             let id = registry.new_keeper();
-            let keeper = Keeper {
+            let keeper = Store::<A> {
                 registry,
                 parent: path.clone(),
                 id,
+                _actor: std::marker::PhantomData,
             };
             ctx.create_child("store", keeper)
                 .await
-                .map_err(|e| Error::System(e.to_string()))?;
+                .map_err(|e| AdapterError::System(e.to_string()))?;
             id
         }
     };
@@ -117,14 +137,14 @@ fn address<A>(actor: &A) -> usize {
 }
 
 /// The open store of `actor`, whose context is `ctx`.
-async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<A>>, Error>
+async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<A>>, AdapterError>
 where
     A: PersistentActor,
 {
     if let Some(slot) = Registry::find_by_actor::<Shared<A>>(ctx.path(), address(actor)) {
         return Ok(slot);
     }
-    let not_started = || Error::NotStarted {
+    let not_started = || AdapterError::NotStarted {
         path: ctx.path().to_string(),
     };
     let registry = Registry::existing(ctx.system())
@@ -147,7 +167,11 @@ where
 }
 
 /// Applies `event` to `actor` and persists it: see [`PersistentActor::persist`].
-pub async fn persist<A>(actor: &mut A, event: &A::Event, ctx: &ActorContext<A>) -> Result<(), Error>
+pub async fn persist<A>(
+    actor: &mut A,
+    event: &A::Event,
+    ctx: &ActorContext<A>,
+) -> Result<(), AdapterError>
 where
     A: PersistentActor,
 {
@@ -162,7 +186,7 @@ pub async fn persist_all<A>(
     actor: &mut A,
     events: impl IntoIterator<Item = A::Event>,
     ctx: &ActorContext<A>,
-) -> Result<(), Error>
+) -> Result<(), AdapterError>
 where
     A: PersistentActor,
 {
@@ -173,7 +197,7 @@ where
 }
 
 /// Writes a snapshot of `actor` now: see [`PersistentActor::snapshot`].
-pub async fn snapshot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<(), Error>
+pub async fn snapshot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<(), AdapterError>
 where
     A: PersistentActor,
 {
@@ -183,7 +207,7 @@ where
 }
 
 /// The last durable seq of `actor`'s stream (0 when it holds no event).
-pub async fn last_seq<A>(actor: &A, ctx: &ActorContext<A>) -> Result<u64, Error>
+pub async fn last_seq<A>(actor: &A, ctx: &ActorContext<A>) -> Result<u64, AdapterError>
 where
     A: PersistentActor,
 {
@@ -197,7 +221,7 @@ where
 /// those naming none. Each one was also logged as a WARN when the store was opened and when
 /// this actor's store started. See [`Backend::repairs_for`](persevere_driver::Backend::repairs_for);
 /// [`Manager::repairs`] lists every repair of the store.
-pub async fn repairs<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Vec<Repair>, Error>
+pub async fn repairs<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Vec<Repair>, AdapterError>
 where
     A: PersistentActor,
 {

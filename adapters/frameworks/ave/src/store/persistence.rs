@@ -3,8 +3,23 @@
 use persevere_core::Strategy;
 
 /// The persistence strategy of a [`PersistentActor`](crate::PersistentActor).
+///
+/// Not `#[non_exhaustive]`, unlike this crate's other public enums: it mirrors
+/// ave-actors-store's `PersistenceType`, and code switching from that crate matches on it
+/// exhaustively (`Light` and `Full` are the whole of ave's model, so a new variant would be a
+/// breaking change of that promise anyway).
+///
+/// ```
+/// use persevere_ave::store::PersistenceType;
+/// fn describe(p: PersistenceType) -> &'static str {
+///     match p {
+///         PersistenceType::Light => "event and snapshot",
+///         PersistenceType::Full => "events",
+///     }
+/// }
+/// assert_eq!(describe(PersistenceType::Full), "events");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum PersistenceType {
     /// Every persist writes the event and a snapshot of the resulting state in one atomic
     /// write; recovery loads the snapshot and replays nothing.

@@ -5,10 +5,11 @@ use ave_actors_actor::{Actor, ActorContext, Error as ActorError, Handler, IntoAc
 use borsh::{BorshDeserialize, BorshSerialize};
 use persevere_core::UpcastError;
 
-use crate::key::EncryptedKey;
+use crate::database::{Collection, DbManager, State};
+use crate::key::SealingKeys;
 use crate::manager::Manager;
-use crate::store::ops;
 use crate::store::persistence::Persistence;
+use crate::store::{legacy, ops};
 
 /// A persistent actor built with [`PersistentActor::initial`], the only value the actor
 /// system accepts for one.
@@ -141,18 +142,48 @@ pub trait PersistentActor:
     /// Opens store `name` on `manager` and recovers the persisted state into `self`; call it
     /// from `pre_start`. `prefix` stands in for the actor's path in the stream id; `key_box`
     /// encrypts every record. Fails — never starts fresh — when the stream cannot be read.
-    async fn start_store<M>(
+    ///
+    /// `manager` is any ave [`DbManager`]: this crate's managers keep their own backend; any
+    /// other (the application's own, ave-actors-sqlite's, ave-actors-store's memory manager)
+    /// runs persevere's journal over its collections (see [`Manager::resolve`]). What
+    /// ave-actors-store itself wrote there for this store (its `{name}_events` and
+    /// `{name}_states` tables under the prefix, or the last segment of the actor's path) is
+    /// migrated into the actor's stream the first time it starts, with the state ave would
+    /// recover (the whole log when every event is still there, else its snapshot and the
+    /// events after it); ave's tables are left as they were. Data that cannot be migrated
+    /// (a wrong key, a gap) fails the start with [`AdapterError::Migrate`](crate::AdapterError::Migrate).
+    async fn start_store<C: Collection, S: State>(
         &mut self,
         name: &str,
         prefix: Option<String>,
         ctx: &mut ActorContext<Self>,
-        manager: M,
-        key_box: Option<EncryptedKey>,
-    ) -> Result<(), ActorError>
-    where
-        M: Into<Manager> + Send,
-    {
-        ops::start_store(self, name, prefix, ctx, manager, key_box)
+        manager: impl DbManager<C, S> + 'static,
+        key_box: Option<ave_actors_actor::EncryptedKey>,
+    ) -> Result<(), ActorError> {
+        let keys = key_box.as_ref().map(SealingKeys::try_from).transpose()?;
+        let (manager, migrated) = match Manager::ours(&manager) {
+            Some(ours) => (ours, Vec::new()),
+            None => {
+                // A foreign manager may hold what ave-actors-store wrote for this store.
+                let scope = prefix.clone().unwrap_or_else(|| ctx.path().to_string());
+                let stream = ops::stream_id(&scope, name)?;
+                let legacy = if legacy::needs_reading(&manager, &stream)? {
+                    let legacy_prefix = prefix.clone().unwrap_or_else(|| ctx.path().key());
+                    legacy::read::<Self, C, S>(&manager, name, &legacy_prefix, key_box.as_ref())?
+                } else {
+                    None
+                };
+                let migrated = match legacy {
+                    None => Vec::new(),
+                    Some(legacy) => {
+                        let plan = legacy.plan(self)?;
+                        legacy::prepare(&manager, &stream, "", keys.as_ref(), plan)?
+                    }
+                };
+                (Manager::from_db(manager), migrated)
+            }
+        };
+        ops::start_store_migrating(self, name, prefix, ctx, manager, keys, migrated)
             .await
             .map_err(Into::into)
     }

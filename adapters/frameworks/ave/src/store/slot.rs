@@ -3,19 +3,25 @@
 
 use std::sync::Arc;
 
-use persevere_core::{Journal, JournalConfig, PersistError, Rejection};
-use persevere_driver::{os_random, Backend, Driver, Resume};
+use persevere_core::record::{self, RecordKind};
+use persevere_core::{
+    Codec, Command, CommandId, Completion, Journal, JournalConfig, PersistError, Rejection,
+    Strategy,
+};
+use persevere_driver::{os_random, Driver, Resume};
 
-use crate::error::Error;
-use crate::key::EncryptedKey;
+use crate::error::AdapterError;
+use crate::key::SealingKeys;
 use crate::store::held::{Held, Lent};
 use crate::store::persistent_actor::PersistentActor;
 
 /// How to open an actor's journal.
 pub(crate) struct Recipe<A> {
-    pub(crate) backend: Backend,
+    /// The manager (held, not only its backend, so a file manager's directory counts as in
+    /// use while this store lives).
+    pub(crate) manager: crate::manager::Manager,
     pub(crate) config: JournalConfig,
-    pub(crate) key: Option<EncryptedKey>,
+    pub(crate) key: Option<SealingKeys>,
     /// The state an actor starts from when its stream has no snapshot.
     pub(crate) base: Arc<A>,
 }
@@ -45,20 +51,23 @@ where
     async fn open(
         &self,
         claim: persevere_driver::Claim,
-    ) -> Result<(Driver<Held<A>>, Held<A>), Error> {
+    ) -> Result<(Driver<Held<A>>, Held<A>), AdapterError> {
         let stream = self.config.stream();
-        let recover = |source| Error::Recover {
+        let recover = |source| AdapterError::Recover {
             stream: stream.to_owned(),
             source,
         };
         let mut state = Held(A::clone(&self.base));
-        let driver = Driver::open_claiming(&self.backend, self.builder(), &mut state, claim)
-            .await
-            .map_err(|source| match source {
-                // The backend's one rule of stream ownership: another live store writes it.
-                persevere_driver::Error::Owned { stream } => Error::AlreadyStarted { stream },
-                source => recover(source),
-            })?;
+        let driver =
+            Driver::open_claiming(self.manager.backend(), self.builder(), &mut state, claim)
+                .await
+                .map_err(|source| match source {
+                    // The backend's one rule of stream ownership: another live store writes it.
+                    persevere_driver::Error::Owned { stream } => {
+                        AdapterError::AlreadyStarted { stream }
+                    }
+                    source => recover(source),
+                })?;
         Ok((driver, state))
     }
 }
@@ -83,21 +92,211 @@ where
 {
     /// Opens the journal and recovers `actor` from it (through [`PersistentActor::update`],
     /// when the stream holds anything).
-    pub(crate) async fn open(recipe: Recipe<A>, actor: &mut A) -> Result<Self, Error> {
+    pub(crate) async fn open(recipe: Recipe<A>, actor: &mut A) -> Result<Self, AdapterError> {
         let (driver, recovered) = recipe.open(persevere_driver::Claim::Exclusive).await?;
         tracing::debug!(
             stream = %driver.stream(),
             last_seq = driver.last_seq(),
             "store recovered"
         );
-        if driver.last_seq() > 0 {
-            actor.update(recovered.0);
-        }
-        Ok(Self {
+        let mut slot = Self {
             driver,
             spare: Held(A::clone(&recipe.base)),
             recipe,
-        })
+        };
+        let mut recovered = recovered;
+        // As ave-actors-store does: a Full store that replayed events snapshots the result, so
+        // the next start replays nothing.
+        if slot.behind() {
+            if let Err(error) = slot.driver.snapshot(&mut recovered).await {
+                tracing::warn!(stream = %slot.stream(), %error, "snapshot after replay failed");
+            }
+        }
+        if slot.driver.last_seq() > 0 {
+            actor.update(recovered.0);
+        }
+        Ok(slot)
+    }
+
+    /// Persists the events of a migration from ave-actors-store (see `legacy::prepare`) into
+    /// `actor`, in one atomic append, and snapshots a Full store after them.
+    pub(crate) async fn migrate(
+        &mut self,
+        actor: &mut A,
+        events: Vec<A::Event>,
+    ) -> Result<(), AdapterError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let count = events.len();
+        self.persist(actor, Batch::Many(events)).await?;
+        if self.behind() {
+            self.snapshot(actor.clone()).await?;
+        }
+        tracing::info!(stream = %self.stream(), events = count, "migrated ave-actors-store's events");
+        Ok(())
+    }
+
+    /// Whether this is a Full store with events after its newest snapshot.
+    fn behind(&self) -> bool {
+        let journal = self.driver.journal();
+        self.recipe.config.strategy_kind() == Strategy::Full
+            && journal.stop_reason().is_none()
+            && journal.last_seq() > journal.snapshot_seq().unwrap_or(0)
+    }
+
+    /// Snapshots the durable state of a Full store with events after its newest snapshot
+    /// (the store's stop: the actor itself is gone, so the state is recovered from the log).
+    pub(crate) async fn snapshot_if_behind(&mut self) -> Result<(), AdapterError> {
+        if !self.behind() || self.driver.needs_resume() {
+            return Ok(());
+        }
+        let (driver, mut recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
+        self.driver = driver;
+        self.driver
+            .snapshot(&mut recovered)
+            .await
+            .map(drop)
+            .map_err(|source| AdapterError::Snapshot {
+                stream: self.stream().to_owned(),
+                source,
+            })
+    }
+
+    /// The durable state (newest snapshot plus replay), `None` when the stream is empty.
+    pub(crate) async fn recovered(&mut self) -> Result<Option<A>, AdapterError> {
+        let (driver, recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
+        self.driver = driver;
+        Ok((self.driver.last_seq() > 0).then_some(recovered.0))
+    }
+
+    /// Runs one storage command on the stream.
+    async fn command(
+        &mut self,
+        operation: &'static str,
+        command: Command,
+    ) -> Result<Completion, AdapterError> {
+        let stream: std::sync::Arc<str> = self.driver.stream().into();
+        let backend = self.driver.backend().clone();
+        backend
+            .execute(std::sync::Arc::clone(&stream), command)
+            .await
+            .map_err(|e| AdapterError::Command {
+                stream: stream.to_string(),
+                operation,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Deletes the events the newest snapshot covers.
+    pub(crate) async fn compact(&mut self) -> Result<(), AdapterError> {
+        if let Some(up_to) = self.driver.journal().snapshot_seq() {
+            self.command(
+                "compact",
+                Command::DeleteEvents {
+                    id: CommandId(0),
+                    up_to,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the next start recover the initial state: a snapshot of it at the head, then
+    /// every event and older snapshot deleted (the head does not move).
+    pub(crate) async fn purge(&mut self) -> Result<(), AdapterError> {
+        let stream = self.stream().to_owned();
+        let mut base = Held(A::clone(&self.recipe.base));
+        self.driver
+            .snapshot(&mut base)
+            .await
+            .map_err(|source| AdapterError::Snapshot {
+                stream: stream.clone(),
+                source,
+            })?;
+        let up_to = self.driver.last_seq();
+        self.command(
+            "purge",
+            Command::DeleteEvents {
+                id: CommandId(0),
+                up_to,
+            },
+        )
+        .await?;
+        self.command(
+            "purge",
+            Command::DeleteSnapshots {
+                id: CommandId(0),
+                keep: 1,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The events with seqs `from..=to` that exist (an encrypted store refuses: its events are
+    /// chained from the start of the stream).
+    pub(crate) async fn events(
+        &mut self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<A::Event>, AdapterError> {
+        let stream = self.stream().to_owned();
+        let fail = |reason: String| AdapterError::Command {
+            stream: stream.clone(),
+            operation: "get_events_range",
+            reason,
+        };
+        if self.recipe.key.is_some() {
+            return Err(fail(
+                "reading a range of events of an encrypted store is not supported: its records are chained from the stream's start".into(),
+            ));
+        }
+        let mut events = Vec::new();
+        let mut next = from.max(1);
+        while next <= to {
+            let page = self
+                .command(
+                    "get_events_range",
+                    Command::ReadEvents {
+                        id: CommandId(0),
+                        from: next,
+                        limit: 1024,
+                    },
+                )
+                .await?;
+            let Completion::Events { records, .. } = page else {
+                return Err(fail(format!(
+                    "the store answered {} to a read",
+                    page.kind()
+                )));
+            };
+            let Some(last) = records.last().map(|r| r.seq) else {
+                break;
+            };
+            for stored in records.iter().filter(|r| r.seq <= to) {
+                let record = record::decode(&stored.bytes)
+                    .map_err(|e| fail(format!("event {}: {e}", stored.seq)))?;
+                if record.header.kind != RecordKind::Event || record.sealed {
+                    return Err(fail(format!(
+                        "event {} is not a plain event record",
+                        stored.seq
+                    )));
+                }
+                let version = record.header.type_version;
+                let event = if version == A::EVENT_VERSION {
+                    <persevere_core::Borsh as Codec<A::Event>>::decode(record.payload)
+                        .map_err(|e| fail(format!("event {}: {e}", stored.seq)))?
+                } else {
+                    A::upcast_event(version, record.payload)
+                        .map_err(|e| fail(format!("event {}: {e}", stored.seq)))?
+                };
+                events.push(event);
+            }
+            next = last + 1;
+        }
+        Ok(events)
     }
 
     /// The stream id.
@@ -115,13 +314,13 @@ where
         &mut self,
         actor: &mut A,
         events: Batch<A::Event>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), AdapterError> {
         if self.driver.needs_resume() {
             // A storage outage stopped the journal: the driver recovers the durable state (and
             // refuses this request if a write of unknown outcome had landed); the actor takes it
             // through `PersistentActor::update`, as at start.
             let stream = self.driver.stream().to_owned();
-            let fail = |source| Error::Persist {
+            let fail = |source| AdapterError::Persist {
                 stream: stream.clone(),
                 source,
             };
@@ -151,7 +350,7 @@ where
                     // it from the durable log, as ave-actors-store's rollback promises.
                     self.rebuild(actor).await?;
                 }
-                Err(Error::Persist {
+                Err(AdapterError::Persist {
                     stream: self.stream().to_owned(),
                     source,
                 })
@@ -162,10 +361,10 @@ where
     /// Writes a snapshot of `state`. A journal stopped by a storage outage is not recovered
     /// here (that would recover a copy, not the actor): the snapshot fails, and the next persist
     /// recovers the actor.
-    pub(crate) async fn snapshot(&mut self, state: A) -> Result<(), Error> {
+    pub(crate) async fn snapshot(&mut self, state: A) -> Result<(), AdapterError> {
         let stopped = self.driver.journal().stop_reason();
         if let Some(reason) = stopped.filter(|_| self.driver.needs_resume()) {
-            return Err(Error::Snapshot {
+            return Err(AdapterError::Snapshot {
                 stream: self.driver.stream().to_owned(),
                 source: persevere_driver::Error::Stopped(reason.clone()),
             });
@@ -175,7 +374,7 @@ where
             .snapshot(&mut held)
             .await
             .map(drop)
-            .map_err(|source| Error::Snapshot {
+            .map_err(|source| AdapterError::Snapshot {
                 stream: self.driver.stream().to_owned(),
                 source,
             })
@@ -187,7 +386,7 @@ where
     }
 
     /// Replaces the actor's state with the durable one (newest snapshot + replay).
-    async fn rebuild(&mut self, actor: &mut A) -> Result<(), Error> {
+    async fn rebuild(&mut self, actor: &mut A) -> Result<(), AdapterError> {
         let (driver, recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
         tracing::debug!(stream = %driver.stream(), "state rebuilt after a refused event");
         self.driver = driver;

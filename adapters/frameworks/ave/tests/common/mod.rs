@@ -12,7 +12,7 @@ use ave_actors_actor::{
 };
 use borsh::{BorshDeserialize, BorshSerialize};
 use persevere_ave::store::{self, Persistence, PersistentActor};
-use persevere_ave::{EncryptedKey, Error, Manager};
+use persevere_ave::{AdapterError as Error, EncryptedKey, Manager, SealingKeys};
 
 /// How a counter starts its store (not persisted).
 #[derive(Clone, Default)]
@@ -140,7 +140,12 @@ where
             setup.prefix.clone(),
             ctx,
             manager,
-            setup.key.clone(),
+            setup
+                .key
+                .as_ref()
+                .map(SealingKeys::try_from)
+                .transpose()
+                .expect("a readable key"),
         )
         .await;
         if let Err(error) = &result {
