@@ -1,10 +1,13 @@
 //! Figures of the SQLite store, printed in one run (`cargo bench -p persevere-sqlite`):
 //!
 //! 1. raw fdatasync rate of the database's directory (64 B append + fdatasync), alternating
-//!    with one entity persisting sequentially through the driver (tokio, blocking pool), each
-//!    persist one durable transaction (`synchronous=FULL`);
-//! 2. 1,000 entities persisting concurrently through the driver (group commit: one
-//!    transaction per batch);
+//!    with one stream appending sequentially to the store driven directly (`Store::execute`,
+//!    no driver) and one entity persisting sequentially through the driver (tokio, blocking
+//!    pool), each append one durable transaction (`synchronous=FULL`): the ratios split the
+//!    cost between the store and the driver;
+//! 2. 1,000 streams appending concurrently: to the store directly (batches of one append per
+//!    stream, durable and with no sync per commit, the store's ceiling) and 1,000 entities
+//!    through the driver (group commit: one transaction per batch);
 //! 3. replay of one stream of 1 M events through the driver (`Persistent::open`).
 //!
 //! Set `PERSEVERE_BENCH_DIR` to measure another file system than the target directory's.
@@ -14,9 +17,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use persevere_core::{Entity, JournalConfig};
+use std::sync::Arc;
+
+use persevere_core::{
+    Command, CommandId, Completion, Entity, JournalConfig, Store, StoredRecord, StreamCommand,
+};
 use persevere_driver::{Backend, Persistent};
-use persevere_sqlite::SqliteStore;
+use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore};
 use persevere_tokio::Tokio;
 
 /// 40 payload bytes: with the record envelope's 24, a 64-byte event record.
@@ -71,6 +78,55 @@ fn raw_fdatasync(dir: &Path, n: u32) -> f64 {
     drop(file);
     std::fs::remove_file(path).expect("remove");
     rate
+}
+
+/// A 64-byte event record, like the driver's for a 40-byte payload.
+fn record(seq: u64) -> StoredRecord {
+    StoredRecord {
+        seq,
+        bytes: vec![seq as u8; 64].into(),
+    }
+}
+
+fn append(stream: &Arc<str>, seq: u64) -> StreamCommand {
+    StreamCommand {
+        stream: stream.clone(),
+        command: Command::Append {
+            id: CommandId(seq),
+            expected_last: seq - 1,
+            events: vec![record(seq)],
+            snapshot: None,
+        },
+    }
+}
+
+fn single_direct(dir: &Path, round: u32, n: u32) -> f64 {
+    let mut store = SqliteStore::create(dir.join(format!("direct-{round}.db"))).expect("create");
+    let stream: Arc<str> = Arc::from("single");
+    let start = Instant::now();
+    for seq in 1..=u64::from(n) {
+        let results = store.execute(vec![append(&stream, seq)]);
+        assert_eq!(results[0].1, Ok(Completion::Done));
+    }
+    f64::from(n) / start.elapsed().as_secs_f64()
+}
+
+fn many_direct(dir: &Path, durability: Durability, streams: u64, rounds: u64) -> f64 {
+    let mut options = SqliteOptions::default();
+    options.mode = OpenMode::Create;
+    options.durability = durability;
+    let path = dir.join(format!("many-direct-{durability:?}.db"));
+    let mut store = SqliteStore::open_with(&path, options).expect("create");
+    let names: Vec<Arc<str>> = (0..streams)
+        .map(|i| Arc::from(format!("entity-{i}")))
+        .collect();
+    let start = Instant::now();
+    for seq in 1..=rounds {
+        let batch = names.iter().map(|s| append(s, seq)).collect();
+        let results = store.execute(batch);
+        assert!(results.iter().all(|r| r.1 == Ok(Completion::Done)));
+    }
+    (streams * rounds) as f64 / start.elapsed().as_secs_f64()
 }
 
 async fn open(backend: &Backend, config: JournalConfig) -> Persistent<Account> {
@@ -199,29 +255,48 @@ fn main() {
     println!("persevere-sqlite benchmark in {}", dir.display());
     let rt = runtime();
 
-    // The disk is shared and noisy: alternate the two measurements and take medians.
-    let (mut raws, mut singles, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..7 {
+    // The disk is shared and noisy: alternate the measurements and take medians.
+    let rounds = 7;
+    let (mut raws, mut directs, mut singles) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut direct_ratios, mut single_ratios) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
         let raw = raw_fdatasync(dir, 300);
+        let direct = single_direct(dir, round, 300);
         let single = single_entity(&rt, dir, round, 300);
         raws.push(raw);
+        directs.push(direct);
         singles.push(single);
-        ratios.push(single / raw);
+        direct_ratios.push(direct / raw);
+        single_ratios.push(single / raw);
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (raw, single, ratio) = (median(&mut raws), median(&mut singles), median(&mut ratios));
+    let raw = median(raws);
     println!(
-        "raw 64 B append + fdatasync:              {raw:>10.0} /s  (median of 7 alternating rounds)"
+        "raw 64 B append + fdatasync:              {raw:>10.0} /s  (median of {rounds} alternating rounds)"
     );
     println!(
-        "1 entity, sequential durable persists:    {single:>10.0} events/s through the driver (median ratio to raw fdatasync {ratio:.2}; target >= 0.8)"
+        "1 stream, sequential durable appends:     {:>10.0} events/s to the store directly (median ratio to raw fdatasync {:.2})",
+        median(directs),
+        median(direct_ratios)
+    );
+    println!(
+        "1 entity, sequential durable persists:    {:>10.0} events/s through the driver (median ratio to raw fdatasync {:.2}; target >= 0.8)",
+        median(singles),
+        median(single_ratios)
+    );
+    let relaxed = many_direct(dir, Durability::ProcessCrashOnly, 1_000, 100);
+    let direct = many_direct(dir, Durability::Full, 1_000, 100);
+    println!(
+        "1,000 streams, batches of 1,000 appends:  {direct:>10.0} events/s durable to the store directly; {relaxed:.0} with no sync per commit (ratio {:.2})",
+        direct / relaxed
     );
     let (many, batch) = many_entities(&rt, dir, 1_000, 100);
     println!(
-        "1,000 entities, concurrent persists:      {many:>10.0} events/s durable through the driver (target >= 100,000); mean group-commit batch {batch:.1} commands"
+        "1,000 entities, concurrent persists:      {many:>10.0} events/s durable through the driver (target >= 100,000; ratio to the store directly {:.2}); mean group-commit batch {batch:.1} commands",
+        many / direct
     );
     let (replayed, per_event) = replay(&rt, dir, 1_000_000);
     println!(

@@ -216,7 +216,8 @@ enum Phase {
     Begun,
 }
 
-const STREAM: &str = "SELECT stream_id, head FROM persevere_streams WHERE name = ?1";
+/// A stream's id and head (the schema's view: appends do not write the streams table).
+const STREAM: &str = "SELECT stream_id, head FROM persevere_stream_heads WHERE name = ?1";
 
 fn to_i64(value: u64, what: &str) -> Result<i64, Stop> {
     i64::try_from(value).map_err(|_| {
@@ -580,28 +581,103 @@ fn read(
                     head: 0,
                 });
             };
-            let from = i64::try_from(*from).unwrap_or(i64::MAX);
-            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
-            let mut statement = conn.prepare_cached(
-                "SELECT seq, payload FROM persevere_events \
-                 WHERE stream_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let mut rows = statement.query((id, from, limit))?;
-            let mut records = Vec::new();
-            while let Some(row) = rows.next()? {
-                let seq = seq_of(row.get(0)?, path, "persevere_events")?;
-                let bytes = blob(row.get_ref(1)?, seq, path, "event")?;
-                records.push(StoredRecord {
-                    seq,
-                    bytes: bytes.into(),
-                });
-            }
+            let records = read_events(conn, path, id, *from, *limit)?;
             Ok(Completion::Events { records, head })
         }
         _ => Err(Stop::Answer(StorageError::Rejected(
             "not a read command".into(),
         ))),
     }
+}
+
+/// Up to `limit` events of stream `id` from seq `from` on, in seq order.
+///
+/// Within a stream, seq order is position order (positions only grow and each append takes
+/// the next ones). The first and last events wanted are found in the (stream, seq) index; when
+/// at least half of the table rows between their positions are this stream's (a stream written
+/// in long runs, or alone), the events are read by one range scan of the table in position
+/// order. Otherwise (a stream interleaved with many others) they are read by one range scan of
+/// the index, each row found by its position. The table scan's seqs are checked to be the
+/// contiguous range the index promised; anything else falls back to the index scan.
+fn read_events(
+    conn: &Connection,
+    path: &Path,
+    id: i64,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<StoredRecord>, Stop> {
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let first: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT seq, position FROM persevere_events \
+             WHERE stream_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1",
+        )?
+        .query_row((id, from), |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((first_seq, first_position)) = first else {
+        return Ok(Vec::new());
+    };
+    let (last_seq, last_position): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT seq, position FROM persevere_events \
+             WHERE stream_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row((id, first_seq.saturating_add(limit - 1)), |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    let wanted = last_seq.saturating_sub(first_seq).saturating_add(1);
+    let span = last_position
+        .saturating_sub(first_position)
+        .saturating_add(1);
+    if span <= wanted.saturating_mul(2) {
+        // `+stream_id`: the filter must not make SQLite pick the (stream, seq) index and
+        // sort; this is a scan of the table's position range.
+        let mut statement = conn.prepare_cached(
+            "SELECT seq, payload FROM persevere_events \
+             WHERE position BETWEEN ?2 AND ?3 AND +stream_id = ?1 ORDER BY position",
+        )?;
+        let mut rows = statement.query((id, first_position, last_position))?;
+        let mut records = Vec::with_capacity(usize::try_from(wanted).unwrap_or(0));
+        let mut next = first_seq;
+        let mut contiguous = true;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            if seq != next {
+                contiguous = false;
+                break;
+            }
+            next += 1;
+            let seq = seq_of(seq, path, "persevere_events")?;
+            let bytes = blob(row.get_ref(1)?, seq, path, "event")?;
+            records.push(StoredRecord {
+                seq,
+                bytes: bytes.into(),
+            });
+        }
+        if contiguous && next == last_seq + 1 {
+            return Ok(records);
+        }
+        tracing::warn!(path = %path.display(), stream_id = id, "the events of a stream are not in position order; reading them by seq");
+    }
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, payload FROM persevere_events \
+         WHERE stream_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let mut rows = statement.query((id, from, limit))?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        let seq = seq_of(row.get(0)?, path, "persevere_events")?;
+        let bytes = blob(row.get_ref(1)?, seq, path, "event")?;
+        records.push(StoredRecord {
+            seq,
+            bytes: bytes.into(),
+        });
+    }
+    Ok(records)
 }
 
 /// Whether an error inside one command is that command's alone (it is rejected and the batch
@@ -673,8 +749,10 @@ fn write_checked(
         match found {
             Some((id, _)) => Ok(id),
             None => {
-                conn.prepare_cached("INSERT INTO persevere_streams (name, head) VALUES (?1, 0)")?
-                    .execute([stream])?;
+                conn.prepare_cached(
+                    "INSERT INTO persevere_streams (name, compacted_head) VALUES (?1, 0)",
+                )?
+                .execute([stream])?;
                 Ok(conn.last_insert_rowid())
             }
         }
@@ -701,17 +779,13 @@ fn write_checked(
                 "INSERT INTO persevere_events (stream_id, seq, position, payload) \
                  VALUES (?1, ?2, ?3, ?4)",
             )?;
-            let mut last = 0;
             for event in events {
                 insert.execute((id, event.seq as i64, *position, &event.bytes[..]))?;
                 *position += 1;
-                last = event.seq;
             }
             if let Some(snapshot) = snapshot {
                 save_snapshot(conn, id, snapshot)?;
             }
-            conn.prepare_cached("UPDATE persevere_streams SET head = ?2 WHERE stream_id = ?1")?
-                .execute((id, last as i64))?;
         }
         Command::SaveSnapshot { snapshot, .. } => {
             let id = stream_id(conn)?;
@@ -719,6 +793,13 @@ fn write_checked(
         }
         Command::DeleteEvents { up_to, .. } => {
             let id = stream_id(conn)?;
+            // The head lives on in the streams table when its event is deleted.
+            let head = found.map_or(0, |(_, head)| head);
+            conn.prepare_cached(
+                "UPDATE persevere_streams SET compacted_head = ?2 \
+                 WHERE stream_id = ?1 AND compacted_head < ?2",
+            )?
+            .execute((id, i64::try_from(head).unwrap_or(i64::MAX)))?;
             conn.prepare_cached("DELETE FROM persevere_events WHERE stream_id = ?1 AND seq <= ?2")?
                 .execute((id, i64::try_from(*up_to).unwrap_or(i64::MAX)))?;
         }
