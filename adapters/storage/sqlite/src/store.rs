@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use persevere_core::{
-    Command, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
+    Command, CommandResult, Completion, SharedBytes, StorageError, Store, StoredRecord,
+    StreamCommand,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -527,8 +528,12 @@ fn seq_of(value: i64, path: &Path, table: &str) -> Result<u64, Stop> {
 }
 
 fn blob(value: ValueRef<'_>, seq: u64, path: &Path, what: &str) -> Result<Vec<u8>, Stop> {
+    blob_ref(value, seq, path, what).map(<[u8]>::to_vec)
+}
+
+fn blob_ref<'a>(value: ValueRef<'a>, seq: u64, path: &Path, what: &str) -> Result<&'a [u8], Stop> {
     match value {
-        ValueRef::Blob(bytes) => Ok(bytes.to_vec()),
+        ValueRef::Blob(bytes) => Ok(bytes),
         other => Err(Stop::Answer(StorageError::Damaged {
             seq,
             reason: format!(
@@ -593,6 +598,38 @@ fn read(
     }
 }
 
+/// A page of events read in one query, their bytes copied into one shared buffer (one
+/// allocation per page, not two per event).
+#[derive(Default)]
+struct EventPage {
+    buf: Vec<u8>,
+    /// Each event's seq and its range in `buf`.
+    spans: Vec<(u64, usize, usize)>,
+}
+
+impl EventPage {
+    /// Adds the event in `row` (its seq at column 0, its payload at column 1).
+    fn push(&mut self, row: &rusqlite::Row<'_>, path: &Path) -> Result<u64, Stop> {
+        let seq = seq_of(row.get(0)?, path, "persevere_events")?;
+        let bytes = blob_ref(row.get_ref(1)?, seq, path, "event")?;
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        self.spans.push((seq, start, self.buf.len()));
+        Ok(seq)
+    }
+
+    fn into_records(self) -> Vec<StoredRecord> {
+        let buf = SharedBytes::from(self.buf);
+        self.spans
+            .into_iter()
+            .map(|(seq, start, end)| StoredRecord {
+                seq,
+                bytes: buf.slice(start..end),
+            })
+            .collect()
+    }
+}
+
 /// Up to `limit` events of stream `id` from seq `from` on, in seq order.
 ///
 /// Within a stream, seq order is position order (positions only grow and each append takes
@@ -644,25 +681,19 @@ fn read_events(
              WHERE position BETWEEN ?2 AND ?3 AND +stream_id = ?1 ORDER BY position",
         )?;
         let mut rows = statement.query((id, first_position, last_position))?;
-        let mut records = Vec::with_capacity(usize::try_from(wanted).unwrap_or(0));
+        let mut page = EventPage::default();
         let mut next = first_seq;
         let mut contiguous = true;
         while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
-            if seq != next {
+            if row.get::<_, i64>(0)? != next {
                 contiguous = false;
                 break;
             }
             next += 1;
-            let seq = seq_of(seq, path, "persevere_events")?;
-            let bytes = blob(row.get_ref(1)?, seq, path, "event")?;
-            records.push(StoredRecord {
-                seq,
-                bytes: bytes.into(),
-            });
+            page.push(row, path)?;
         }
         if contiguous && next == last_seq + 1 {
-            return Ok(records);
+            return Ok(page.into_records());
         }
         tracing::warn!(path = %path.display(), stream_id = id, "the events of a stream are not in position order; reading them by seq");
     }
@@ -671,16 +702,11 @@ fn read_events(
          WHERE stream_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
     )?;
     let mut rows = statement.query((id, from, limit))?;
-    let mut records = Vec::new();
+    let mut page = EventPage::default();
     while let Some(row) = rows.next()? {
-        let seq = seq_of(row.get(0)?, path, "persevere_events")?;
-        let bytes = blob(row.get_ref(1)?, seq, path, "event")?;
-        records.push(StoredRecord {
-            seq,
-            bytes: bytes.into(),
-        });
+        page.push(row, path)?;
     }
-    Ok(records)
+    Ok(page.into_records())
 }
 
 /// Whether an error inside one command is that command's alone (it is rejected and the batch
