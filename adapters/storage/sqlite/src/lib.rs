@@ -65,17 +65,21 @@
 //!
 //! Events are stored in the order they are appended: a transaction writes at the end of the
 //! table whichever streams it touches, and only the narrow `(stream_id, seq)` index (about 12
-//! bytes an entry) is written per stream, so a group commit of many streams dirties few pages
-//! (schema version 2; a version 1 database, its events clustered by stream, is migrated at
-//! open, in one transaction, keeping every position). An append writes the event rows and the
+//! bytes an entry) is written per stream, so a group commit of many streams dirties far fewer
+//! pages than when each stream's events were clustered together: many streams share an index
+//! leaf while they are young (up to about 300 events each), and past that each stream appended
+//! dirties one leaf of the index rather than one of events (schema version 2; a version 1
+//! database, its events clustered by stream, is migrated at open, in one transaction, keeping
+//! every position). An append writes the event rows and the
 //! index entries, nothing else: the streams table only when a stream is created or compacted,
 //! the position counter once per 4,096 events.
 //!
-//! Replay is one ordered range query per page (`ReadEvents` with its limit): a scan of the
-//! table's positions when the stream's events lie close together (at least half the rows in
-//! their range), else a scan of the `(stream_id, seq)` index; compaction (`DeleteEvents`) and
-//! retention (`DeleteSnapshots`) are one statement each. Statements are prepared once and
-//! cached.
+//! Replay is one ordered range query per page (`ReadEvents` with its limit), after two index
+//! seeks for the page's first and last events: a scan of the table's positions when the
+//! stream's events lie close together (at least half the rows in their range), else a scan of
+//! the `(stream_id, seq)` index. Compaction (`DeleteEvents`) keeps the head, then deletes with
+//! one statement; retention (`DeleteSnapshots`) is one statement. Statements are prepared once
+//! and cached.
 //!
 //! `rusqlite` is re-exported: this crate uses rusqlite 0.39 (bundled SQLite), which links
 //! `libsqlite3-sys` 0.37 like `ave-actors-sqlite` 0.6, so both can be in one build.
