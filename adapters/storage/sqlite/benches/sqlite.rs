@@ -1,11 +1,15 @@
 //! Figures of the SQLite store, printed in one run (`cargo bench -p persevere-sqlite`):
 //!
 //! 1. raw fdatasync rate of the database's directory (64 B append + fdatasync), alternating
-//!    with one entity persisting sequentially through the driver (tokio, blocking pool), each
-//!    persist one durable transaction (`synchronous=FULL`);
-//! 2. 1,000 entities persisting concurrently through the driver (group commit: one
-//!    transaction per batch);
-//! 3. replay of one stream of 1 M events through the driver (`Persistent::open`).
+//!    with one stream appending sequentially to the store driven directly (`Store::execute`,
+//!    no driver) and one entity persisting sequentially through the driver (tokio, blocking
+//!    pool), each append one durable transaction (`synchronous=FULL`): the ratios split the
+//!    cost between the store and the driver;
+//! 2. 1,000 streams appending concurrently: to the store directly (batches of one append per
+//!    stream, durable and with no sync per commit, the store's ceiling) and 1,000 entities
+//!    through the driver (group commit: one transaction per batch);
+//! 3. replay of one stream of 1 M events through the driver (`Persistent::open`), and read
+//!    from the store directly.
 //!
 //! Set `PERSEVERE_BENCH_DIR` to measure another file system than the target directory's.
 
@@ -14,9 +18,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use persevere_core::{Entity, JournalConfig};
+use std::sync::Arc;
+
+use persevere_core::{
+    Command, CommandId, Completion, Entity, JournalConfig, Store, StoredRecord, StreamCommand,
+};
 use persevere_driver::{Backend, Persistent};
-use persevere_sqlite::SqliteStore;
+use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore};
 use persevere_tokio::Tokio;
 
 /// 40 payload bytes: with the record envelope's 24, a 64-byte event record.
@@ -71,6 +79,78 @@ fn raw_fdatasync(dir: &Path, n: u32) -> f64 {
     drop(file);
     std::fs::remove_file(path).expect("remove");
     rate
+}
+
+/// A 64-byte event record, like the driver's for a 40-byte payload.
+fn record(seq: u64) -> StoredRecord {
+    StoredRecord {
+        seq,
+        bytes: vec![seq as u8; 64].into(),
+    }
+}
+
+fn append(stream: &Arc<str>, seq: u64) -> StreamCommand {
+    StreamCommand {
+        stream: stream.clone(),
+        command: Command::Append {
+            id: CommandId(seq),
+            expected_last: seq - 1,
+            events: vec![record(seq)],
+            snapshot: None,
+        },
+    }
+}
+
+fn single_direct(dir: &Path, round: u32, n: u32) -> f64 {
+    let mut store = SqliteStore::create(dir.join(format!("direct-{round}.db"))).expect("create");
+    let stream: Arc<str> = Arc::from("single");
+    let start = Instant::now();
+    for seq in 1..=u64::from(n) {
+        let results = store.execute(vec![append(&stream, seq)]);
+        assert_eq!(results[0].1, Ok(Completion::Done));
+    }
+    f64::from(n) / start.elapsed().as_secs_f64()
+}
+
+fn many_direct(dir: &Path, durability: Durability, streams: u64, rounds: u64) -> f64 {
+    let mut options = SqliteOptions::default();
+    options.mode = OpenMode::Create;
+    options.durability = durability;
+    let path = dir.join(format!("many-direct-{durability:?}.db"));
+    let mut store = SqliteStore::open_with(&path, options).expect("create");
+    appends(&mut store, streams, rounds)
+}
+
+/// `rounds` batches of one append to each of `streams` streams; events per second.
+fn appends(store: &mut SqliteStore, streams: u64, rounds: u64) -> f64 {
+    let names: Vec<Arc<str>> = (0..streams)
+        .map(|i| Arc::from(format!("entity-{i}")))
+        .collect();
+    let start = Instant::now();
+    for seq in 1..=rounds {
+        let batch = names.iter().map(|s| append(s, seq)).collect();
+        let results = store.execute(batch);
+        assert!(results.iter().all(|r| r.1 == Ok(Completion::Done)));
+    }
+    (streams * rounds) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Bytes of write-ahead log per event (the pages a transaction dirties), with no checkpoint.
+fn wal_per_event(dir: &Path, streams: u64, rounds: u64) -> f64 {
+    let mut options = SqliteOptions::default();
+    options.mode = OpenMode::Create;
+    options.durability = Durability::ProcessCrashOnly;
+    options.checkpoint_pages = 0;
+    let path = dir.join(format!("wal-{streams}.db"));
+    let mut store = SqliteStore::open_with(&path, options).expect("create");
+    let wal = |path: &Path| {
+        let mut name = path.as_os_str().to_owned();
+        name.push("-wal");
+        std::fs::metadata(PathBuf::from(name)).map_or(0, |m| m.len())
+    };
+    let before = wal(&path);
+    appends(&mut store, streams, rounds);
+    wal(&path).saturating_sub(before) as f64 / (streams * rounds) as f64
 }
 
 async fn open(backend: &Backend, config: JournalConfig) -> Persistent<Account> {
@@ -136,7 +216,46 @@ fn many_entities(
     })
 }
 
-fn replay(rt: &tokio::runtime::Runtime, dir: &Path, events: u32) -> (f64, f64) {
+/// Opens the store at `path` once the previous backend's store, closing on the blocking pool,
+/// has released its lock.
+fn reopen(path: &Path) -> SqliteStore {
+    loop {
+        match SqliteStore::open(path) {
+            Err(persevere_sqlite::SqliteError::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            other => break other.expect("reopen"),
+        }
+    }
+}
+
+/// Reads every event of stream `big` from the store directly, in pages of 65,536.
+fn replay_direct(path: &Path, events: u32) -> f64 {
+    let mut store = reopen(path);
+    let stream: Arc<str> = Arc::from("big");
+    let (mut from, mut read) = (1, 0u64);
+    let start = Instant::now();
+    loop {
+        let results = store.execute(vec![StreamCommand {
+            stream: stream.clone(),
+            command: Command::ReadEvents {
+                id: CommandId(from),
+                from,
+                limit: 65_536,
+            },
+        }]);
+        let Ok(Completion::Events { records, .. }) = &results[0].1 else {
+            panic!("read: {results:?}");
+        };
+        let Some(last) = records.last() else { break };
+        read += records.len() as u64;
+        from = last.seq + 1;
+    }
+    assert_eq!(read, u64::from(events));
+    f64::from(events) / start.elapsed().as_secs_f64()
+}
+
+fn replay(rt: &tokio::runtime::Runtime, dir: &Path, events: u32) -> (f64, f64, f64) {
     let path = dir.join("replay.db");
     let config = || {
         JournalConfig::new("big")
@@ -159,15 +278,7 @@ fn replay(rt: &tokio::runtime::Runtime, dir: &Path, events: u32) -> (f64, f64) {
             }
         });
     }
-    // The previous backend's store closes on the blocking pool: wait for its lock.
-    let store = loop {
-        match SqliteStore::open(&path) {
-            Err(persevere_sqlite::SqliteError::Locked { .. }) => {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            other => break other.expect("reopen"),
-        }
-    };
+    let store = reopen(&path);
     let backend = Backend::new(Tokio::from_handle(rt.handle().clone()), store);
     let start = Instant::now();
     let account = rt.block_on(open(&backend, config()));
@@ -182,8 +293,11 @@ fn replay(rt: &tokio::runtime::Runtime, dir: &Path, events: u32) -> (f64, f64) {
         })
         .map(|m| m.len())
         .sum();
+    drop(account);
+    drop(backend);
     (
         f64::from(events) / elapsed,
+        replay_direct(&path, events),
         bytes as f64 / f64::from(events),
     )
 }
@@ -199,32 +313,56 @@ fn main() {
     println!("persevere-sqlite benchmark in {}", dir.display());
     let rt = runtime();
 
-    // The disk is shared and noisy: alternate the two measurements and take medians.
-    let (mut raws, mut singles, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..7 {
+    // The disk is shared and noisy: alternate the measurements and take medians.
+    let rounds = 7;
+    let (mut raws, mut directs, mut singles) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut direct_ratios, mut single_ratios) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
         let raw = raw_fdatasync(dir, 300);
+        let direct = single_direct(dir, round, 300);
         let single = single_entity(&rt, dir, round, 300);
         raws.push(raw);
+        directs.push(direct);
         singles.push(single);
-        ratios.push(single / raw);
+        direct_ratios.push(direct / raw);
+        single_ratios.push(single / raw);
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (raw, single, ratio) = (median(&mut raws), median(&mut singles), median(&mut ratios));
+    let raw = median(raws);
     println!(
-        "raw 64 B append + fdatasync:              {raw:>10.0} /s  (median of 7 alternating rounds)"
+        "raw 64 B append + fdatasync:              {raw:>10.0} /s  (median of {rounds} alternating rounds)"
     );
     println!(
-        "1 entity, sequential durable persists:    {single:>10.0} events/s through the driver (median ratio to raw fdatasync {ratio:.2}; target >= 0.8)"
+        "1 stream, sequential durable appends:     {:>10.0} events/s to the store directly (median ratio to raw fdatasync {:.2})",
+        median(directs),
+        median(direct_ratios)
+    );
+    println!(
+        "1 entity, sequential durable persists:    {:>10.0} events/s through the driver (median ratio to raw fdatasync {:.2}; target >= 0.8)",
+        median(singles),
+        median(single_ratios)
+    );
+    let relaxed = many_direct(dir, Durability::ProcessCrashOnly, 1_000, 100);
+    let direct = many_direct(dir, Durability::Full, 1_000, 100);
+    println!(
+        "1,000 streams, batches of 1,000 appends:  {direct:>10.0} events/s durable to the store directly; {relaxed:.0} with no sync per commit (ratio {:.2})",
+        direct / relaxed
+    );
+    println!(
+        "write-ahead log per event:                {:>10.0} bytes, one-event transactions; {:.0} bytes, batches of 1,000 streams (4 KiB pages)",
+        wal_per_event(dir, 1, 2_000),
+        wal_per_event(dir, 1_000, 100)
     );
     let (many, batch) = many_entities(&rt, dir, 1_000, 100);
     println!(
-        "1,000 entities, concurrent persists:      {many:>10.0} events/s durable through the driver (target >= 100,000); mean group-commit batch {batch:.1} commands"
+        "1,000 entities, concurrent persists:      {many:>10.0} events/s durable through the driver (target >= 100,000; ratio to the store directly {:.2}); mean group-commit batch {batch:.1} commands",
+        many / direct
     );
-    let (replayed, per_event) = replay(&rt, dir, 1_000_000);
+    let (replayed, direct, per_event) = replay(&rt, dir, 1_000_000);
     println!(
-        "replay of 1 M events (Persistent::open):  {replayed:>10.0} events/s (target >= 2,000,000); {per_event:.1} bytes on disk per 64-byte event"
+        "replay of 1 M events (Persistent::open):  {replayed:>10.0} events/s (target >= 2,000,000); {direct:.0} reading the store directly; {per_event:.1} bytes on disk per 64-byte event"
     );
 }

@@ -55,14 +55,31 @@
 //!
 //! | table | key | holds |
 //! |---|---|---|
-//! | `persevere_streams` | `stream_id` (name unique) | each stream's head: not lowered by compaction |
-//! | `persevere_events` | `(stream_id, seq)`, `WITHOUT ROWID` | payload; a global `position` never reused; `tags`, `metadata` for the read side |
+//! | `persevere_streams` | `stream_id` (name unique) | each stream's id, and its head when its events were last compacted |
+//! | `persevere_events` | `position` (the rowid: global, never reused); unique index `(stream_id, seq)` | payload; `tags`, `metadata` for the read side |
 //! | `persevere_snapshots` | `(stream_id, seq)`, `WITHOUT ROWID` | payload and its CRC-32 |
 //! | `persevere_counters` | `name` | the bound of the global positions reserved (in blocks of 4,096; never reused) |
 //!
-//! Replay is one ordered range query per page (`ReadEvents` with its limit); compaction
-//! (`DeleteEvents`) and retention (`DeleteSnapshots`) are one statement each. Statements are
-//! prepared once and cached.
+//! and the view `persevere_stream_heads (stream_id, name, head)`: a stream's head is the larger
+//! of its newest event's seq and the head recorded at compaction (never lowered).
+//!
+//! Events are stored in the order they are appended: a transaction writes at the end of the
+//! table whichever streams it touches, and only the narrow `(stream_id, seq)` index (about 12
+//! bytes an entry) is written per stream, so a group commit of many streams dirties far fewer
+//! pages than when each stream's events were clustered together: many streams share an index
+//! leaf while they are young (up to about 300 events each), and past that each stream appended
+//! dirties one leaf of the index rather than one of events (schema version 2; a version 1
+//! database, its events clustered by stream, is migrated at open, in one transaction, keeping
+//! every position). An append writes the event rows and the
+//! index entries, nothing else: the streams table only when a stream is created or compacted,
+//! the position counter once per 4,096 events.
+//!
+//! Replay is one ordered range query per page (`ReadEvents` with its limit), after two index
+//! seeks for the page's first and last events: a scan of the table's positions when the
+//! stream's events lie close together (at least half the rows in their range), else a scan of
+//! the `(stream_id, seq)` index. Compaction (`DeleteEvents`) keeps the head, then deletes with
+//! one statement; retention (`DeleteSnapshots`) is one statement. Statements are prepared once
+//! and cached.
 //!
 //! `rusqlite` is re-exported: this crate uses rusqlite 0.39 (bundled SQLite), which links
 //! `libsqlite3-sys` 0.37 like `ave-actors-sqlite` 0.6, so both can be in one build.

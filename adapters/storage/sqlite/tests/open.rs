@@ -223,7 +223,13 @@ fn migrations_are_recorded() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .expect("migrations");
-    assert_eq!((count, newest), (1, persevere_sqlite::SCHEMA_VERSION));
+    assert_eq!(
+        (count, newest),
+        (
+            persevere_sqlite::SCHEMA_VERSION,
+            persevere_sqlite::SCHEMA_VERSION
+        )
+    );
     let id: i32 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .expect("id");

@@ -136,7 +136,7 @@ async fn snapshots_compact_and_prune(runtime: SharedRuntime) {
     }
     drop(counter);
     drop(backend);
-    assert_eq!(count(&path, "SELECT head FROM persevere_streams"), 12);
+    assert_eq!(count(&path, "SELECT head FROM persevere_stream_heads"), 12);
     assert_eq!(count(&path, "SELECT count(*) FROM persevere_snapshots"), 1);
     assert_eq!(count(&path, "SELECT max(seq) FROM persevere_snapshots"), 10);
     assert_eq!(count(&path, "SELECT min(seq) FROM persevere_events"), 11);

@@ -399,6 +399,36 @@ fn rate_line(what: &str, events: u64, theirs: f64, ours: f64) {
     );
 }
 
+/// Whether to run the row `label`: every row, or only those whose label contains the first
+/// argument (`cargo run --release -- SQLite` runs the SQLite rows).
+fn selected(label: &str) -> bool {
+    std::env::args()
+        .nth(1)
+        .is_none_or(|filter| label.contains(&filter))
+}
+
+/// Runs `run` again, on a new database, when ave-actors-sqlite fails a write with "database
+/// is locked" (it does under load), at most `LOCKED_RETRIES` times in all; counts the
+/// failures in `locked`, which the row reports.
+fn retry_locked(
+    locked: &mut u32,
+    mut run: impl FnMut() -> Result<f64, BenchError>,
+) -> Result<f64, BenchError> {
+    loop {
+        match run() {
+            Err(error)
+                if *locked < LOCKED_RETRIES && error.to_string().contains("database is locked") =>
+            {
+                *locked += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// At most this many runs of ave-actors-sqlite failing with "database is locked" are run again.
+const LOCKED_RETRIES: u32 = 10;
+
 fn main() -> Result<(), BenchError> {
     println!(
         "persevere-ave vs ave-actors-store 0.5, one run, {} cores: a counter actor, Full persistence, no automatic snapshot, {PER_ASK} persist calls per ask unless said; median of {ROUNDS} interleaved rounds",
@@ -406,246 +436,276 @@ fn main() -> Result<(), BenchError> {
     );
     println!("durable: ave-actors-store on ave-actors-sqlite 0.6 (WAL, synchronous=FULL); persevere-ave on the file journal (fdatasync before every acknowledgement)");
 
-    let (theirs, our) = median_pair(
-        || {
-            persist_rate(
-                || ave(Backend::AveMemory(Default::default()), false),
-                1,
-                MEMORY_EVENTS,
-                PER_ASK,
-            )
-        },
-        || {
-            persist_rate(
-                || ours(Backend::OurMemory(Default::default()), false),
-                1,
-                MEMORY_EVENTS,
-                PER_ASK,
-            )
-        },
-    )?;
-    rate_line("persist, memory", MEMORY_EVENTS, theirs, our);
+    if selected("persist, memory") {
+        let (theirs, our) = median_pair(
+            || {
+                persist_rate(
+                    || ave(Backend::AveMemory(Default::default()), false),
+                    1,
+                    MEMORY_EVENTS,
+                    PER_ASK,
+                )
+            },
+            || {
+                persist_rate(
+                    || ours(Backend::OurMemory(Default::default()), false),
+                    1,
+                    MEMORY_EVENTS,
+                    PER_ASK,
+                )
+            },
+        )?;
+        rate_line("persist, memory", MEMORY_EVENTS, theirs, our);
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            let dir = tempfile::tempdir()?;
-            let sqlite =
-                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-            persist_rate(
-                || ave(Backend::AveSqlite(sqlite.clone()), false),
-                1,
-                DURABLE_EVENTS,
-                PER_ASK,
-            )
-        },
-        || {
-            let dir = tempfile::tempdir()?;
-            let file = persevere_ave::FileManager::open_or_create(dir.path())?;
-            persist_rate(
-                || ours(Backend::OurFile(file.clone()), false),
-                1,
-                DURABLE_EVENTS,
-                PER_ASK,
-            )
-        },
-    )?;
-    rate_line("persist, durable", DURABLE_EVENTS, theirs, our);
+    if selected("persist, durable") {
+        let (theirs, our) = median_pair(
+            || {
+                let dir = tempfile::tempdir()?;
+                let sqlite =
+                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+                persist_rate(
+                    || ave(Backend::AveSqlite(sqlite.clone()), false),
+                    1,
+                    DURABLE_EVENTS,
+                    PER_ASK,
+                )
+            },
+            || {
+                let dir = tempfile::tempdir()?;
+                let file = persevere_ave::FileManager::open_or_create(dir.path())?;
+                persist_rate(
+                    || ours(Backend::OurFile(file.clone()), false),
+                    1,
+                    DURABLE_EVENTS,
+                    PER_ASK,
+                )
+            },
+        )?;
+        rate_line("persist, durable", DURABLE_EVENTS, theirs, our);
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            let dir = tempfile::tempdir()?;
-            let sqlite =
-                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-            persist_rate(
-                || ave(Backend::AveSqlite(sqlite.clone()), false),
-                ACTORS,
-                DURABLE_EVENTS,
-                1,
-            )
-        },
-        || {
-            let dir = tempfile::tempdir()?;
-            let file = persevere_ave::FileManager::open_or_create(dir.path())?;
-            persist_rate(
-                || ours(Backend::OurFile(file.clone()), false),
-                ACTORS,
-                DURABLE_EVENTS,
-                1,
-            )
-        },
-    )?;
-    rate_line(
-        &format!("durable, {ACTORS} actors, 1/ask"),
-        DURABLE_EVENTS,
-        theirs,
-        our,
-    );
+    if selected(&format!("durable, {ACTORS} actors, 1/ask")) {
+        let (theirs, our) = median_pair(
+            || {
+                let dir = tempfile::tempdir()?;
+                let sqlite =
+                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+                persist_rate(
+                    || ave(Backend::AveSqlite(sqlite.clone()), false),
+                    ACTORS,
+                    DURABLE_EVENTS,
+                    1,
+                )
+            },
+            || {
+                let dir = tempfile::tempdir()?;
+                let file = persevere_ave::FileManager::open_or_create(dir.path())?;
+                persist_rate(
+                    || ours(Backend::OurFile(file.clone()), false),
+                    ACTORS,
+                    DURABLE_EVENTS,
+                    1,
+                )
+            },
+        )?;
+        rate_line(
+            &format!("durable, {ACTORS} actors, 1/ask"),
+            DURABLE_EVENTS,
+            theirs,
+            our,
+        );
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            let dir = tempfile::tempdir()?;
-            let sqlite =
-                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-            persist_rate(
-                || ave(Backend::AveSqlite(sqlite.clone()), false),
-                1,
-                DURABLE_EVENTS,
-                PER_ASK,
-            )
-        },
-        || {
-            let dir = tempfile::tempdir()?;
-            let sqlite = persevere_ave::SqliteManager::open_or_create(dir.path().join("a.db"))?;
-            persist_rate(
-                || ours(Backend::OurSqlite(sqlite.clone()), false),
-                1,
-                DURABLE_EVENTS,
-                PER_ASK,
-            )
-        },
-    )?;
-    rate_line("durable, SQLite both", DURABLE_EVENTS, theirs, our);
+    if selected("durable, SQLite both") {
+        let (theirs, our) = median_pair(
+            || {
+                let dir = tempfile::tempdir()?;
+                let sqlite =
+                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+                persist_rate(
+                    || ave(Backend::AveSqlite(sqlite.clone()), false),
+                    1,
+                    DURABLE_EVENTS,
+                    PER_ASK,
+                )
+            },
+            || {
+                let dir = tempfile::tempdir()?;
+                let sqlite = persevere_ave::SqliteManager::open_or_create(dir.path().join("a.db"))?;
+                persist_rate(
+                    || ours(Backend::OurSqlite(sqlite.clone()), false),
+                    1,
+                    DURABLE_EVENTS,
+                    PER_ASK,
+                )
+            },
+        )?;
+        rate_line("durable, SQLite both", DURABLE_EVENTS, theirs, our);
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            let dir = tempfile::tempdir()?;
-            let sqlite =
-                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-            persist_rate(
-                || ave(Backend::AveSqlite(sqlite.clone()), false),
-                1,
-                DURABLE_EVENTS,
-                PER_ASK,
-            )
-        },
-        || {
-            let dir = tempfile::tempdir()?;
-            let sqlite =
-                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-            persist_rate(
-                || ours(Backend::AveSqlite(sqlite.clone()), false),
-                1,
-                DURABLE_EVENTS,
-                PER_ASK,
-            )
-        },
-    )?;
-    rate_line("same DbManager, ave SQLite", DURABLE_EVENTS, theirs, our);
+    if selected("same DbManager, ave SQLite") {
+        let (theirs, our) = median_pair(
+            || {
+                let dir = tempfile::tempdir()?;
+                let sqlite =
+                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+                persist_rate(
+                    || ave(Backend::AveSqlite(sqlite.clone()), false),
+                    1,
+                    DURABLE_EVENTS,
+                    PER_ASK,
+                )
+            },
+            || {
+                let dir = tempfile::tempdir()?;
+                let sqlite =
+                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
+                persist_rate(
+                    || ours(Backend::AveSqlite(sqlite.clone()), false),
+                    1,
+                    DURABLE_EVENTS,
+                    PER_ASK,
+                )
+            },
+        )?;
+        rate_line("same DbManager, ave SQLite", DURABLE_EVENTS, theirs, our);
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            persist_rate(
-                || ave(Backend::AveMemory(Default::default()), false),
-                1,
-                ENCRYPTED_EVENTS,
-                PER_ASK,
-            )
-        },
-        || {
-            persist_rate(
-                || ours(Backend::AveMemory(Default::default()), false),
-                1,
-                ENCRYPTED_EVENTS,
-                PER_ASK,
-            )
-        },
-    )?;
-    rate_line("same DbManager, ave memory", ENCRYPTED_EVENTS, theirs, our);
+    if selected("same DbManager, ave memory") {
+        let (theirs, our) = median_pair(
+            || {
+                persist_rate(
+                    || ave(Backend::AveMemory(Default::default()), false),
+                    1,
+                    ENCRYPTED_EVENTS,
+                    PER_ASK,
+                )
+            },
+            || {
+                persist_rate(
+                    || ours(Backend::AveMemory(Default::default()), false),
+                    1,
+                    ENCRYPTED_EVENTS,
+                    PER_ASK,
+                )
+            },
+        )?;
+        rate_line("same DbManager, ave memory", ENCRYPTED_EVENTS, theirs, our);
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            let dir = tempfile::tempdir()?;
-            let sqlite =
-                ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-            persist_rate(
-                || ave(Backend::AveSqlite(sqlite.clone()), false),
-                SQLITE_ACTORS,
-                SQLITE_EVENTS,
-                1,
-            )
-        },
-        || {
-            let dir = tempfile::tempdir()?;
-            let sqlite = persevere_ave::SqliteManager::open_or_create(dir.path().join("a.db"))?;
-            persist_rate(
-                || ours(Backend::OurSqlite(sqlite.clone()), false),
-                SQLITE_ACTORS,
-                SQLITE_EVENTS,
-                1,
-            )
-        },
-    )?;
-    rate_line(
-        &format!("SQLite both, {SQLITE_ACTORS} actors"),
-        SQLITE_EVENTS,
-        theirs,
-        our,
-    );
+    if selected(&format!("SQLite both, {SQLITE_ACTORS} actors")) {
+        let mut locked = 0;
+        let (theirs, our) = median_pair(
+            || {
+                retry_locked(&mut locked, || {
+                    let dir = tempfile::tempdir()?;
+                    let sqlite = ave_actors_sqlite::SqliteManager::new(
+                        &dir.path().to_path_buf(),
+                        true,
+                        None,
+                    )?;
+                    persist_rate(
+                        || ave(Backend::AveSqlite(sqlite.clone()), false),
+                        SQLITE_ACTORS,
+                        SQLITE_EVENTS,
+                        1,
+                    )
+                })
+            },
+            || {
+                let dir = tempfile::tempdir()?;
+                let sqlite = persevere_ave::SqliteManager::open_or_create(dir.path().join("a.db"))?;
+                persist_rate(
+                    || ours(Backend::OurSqlite(sqlite.clone()), false),
+                    SQLITE_ACTORS,
+                    SQLITE_EVENTS,
+                    1,
+                )
+            },
+        )?;
+        rate_line(
+            &format!("SQLite both, {SQLITE_ACTORS} actors"),
+            SQLITE_EVENTS,
+            theirs,
+            our,
+        );
+        if locked > 0 {
+            println!("{:<30} ave-actors-store failed {locked} runs with \"database is locked\" (each run again on a new database)", "");
+        }
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            persist_rate(
-                || ave(Backend::AveMemory(Default::default()), true),
-                1,
-                ENCRYPTED_EVENTS,
-                PER_ASK,
-            )
-        },
-        || {
-            persist_rate(
-                || ours(Backend::OurMemory(Default::default()), true),
-                1,
-                ENCRYPTED_EVENTS,
-                PER_ASK,
-            )
-        },
-    )?;
-    rate_line("persist, encrypted, memory", ENCRYPTED_EVENTS, theirs, our);
+    if selected("persist, encrypted, memory") {
+        let (theirs, our) = median_pair(
+            || {
+                persist_rate(
+                    || ave(Backend::AveMemory(Default::default()), true),
+                    1,
+                    ENCRYPTED_EVENTS,
+                    PER_ASK,
+                )
+            },
+            || {
+                persist_rate(
+                    || ours(Backend::OurMemory(Default::default()), true),
+                    1,
+                    ENCRYPTED_EVENTS,
+                    PER_ASK,
+                )
+            },
+        )?;
+        rate_line("persist, encrypted, memory", ENCRYPTED_EVENTS, theirs, our);
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            persist_rate(
-                || ave(Backend::AveMemory(Default::default()), false),
-                1,
-                ASK_EVENTS,
-                1,
-            )
-        },
-        || {
-            persist_rate(
-                || ours(Backend::OurMemory(Default::default()), false),
-                1,
-                ASK_EVENTS,
-                1,
-            )
-        },
-    )?;
-    rate_line("memory, one ask per persist", ASK_EVENTS, theirs, our);
+    if selected("memory, one ask per persist") {
+        let (theirs, our) = median_pair(
+            || {
+                persist_rate(
+                    || ave(Backend::AveMemory(Default::default()), false),
+                    1,
+                    ASK_EVENTS,
+                    1,
+                )
+            },
+            || {
+                persist_rate(
+                    || ours(Backend::OurMemory(Default::default()), false),
+                    1,
+                    ASK_EVENTS,
+                    1,
+                )
+            },
+        )?;
+        rate_line("memory, one ask per persist", ASK_EVENTS, theirs, our);
+    }
 
-    let (theirs, our) = median_pair(
-        || {
-            let manager = ave_actors_store::memory::MemoryManager::default();
-            recovery_time(
-                || ave(Backend::AveMemory(manager.clone()), false),
-                RECOVERY_EVENTS,
-            )
-            .map(|d| d.as_secs_f64())
-        },
-        || {
-            let manager = persevere_ave::MemoryManager::default();
-            recovery_time(
-                || ours(Backend::OurMemory(manager.clone()), false),
-                RECOVERY_EVENTS,
-            )
-            .map(|d| d.as_secs_f64())
-        },
-    )?;
-    println!(
-        "{:<30} {RECOVERY_EVENTS:>7} events   ave-actors-store {:>9.1} ms   persevere-ave {:>9.1} ms   ours/theirs {:>6.1}x faster",
-        "recovery, memory, no snapshot",
-        theirs * 1e3,
-        our * 1e3,
-        theirs / our
-    );
+    if selected("recovery, memory, no snapshot") {
+        let (theirs, our) = median_pair(
+            || {
+                let manager = ave_actors_store::memory::MemoryManager::default();
+                recovery_time(
+                    || ave(Backend::AveMemory(manager.clone()), false),
+                    RECOVERY_EVENTS,
+                )
+                .map(|d| d.as_secs_f64())
+            },
+            || {
+                let manager = persevere_ave::MemoryManager::default();
+                recovery_time(
+                    || ours(Backend::OurMemory(manager.clone()), false),
+                    RECOVERY_EVENTS,
+                )
+                .map(|d| d.as_secs_f64())
+            },
+        )?;
+        println!(
+            "{:<30} {RECOVERY_EVENTS:>7} events   ave-actors-store {:>9.1} ms   persevere-ave {:>9.1} ms   ours/theirs {:>6.1}x faster",
+            "recovery, memory, no snapshot",
+            theirs * 1e3,
+            our * 1e3,
+            theirs / our
+        );
+    }
+
     Ok(())
 }
