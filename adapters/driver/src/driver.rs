@@ -36,6 +36,25 @@ enum Found {
     Failed(Error),
 }
 
+/// What [`Driver::pump`] stopped for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Nothing to do: every request so far is answered.
+    Idle,
+    /// The completion of the command in flight ([`Driver::completion`]).
+    Completion,
+    /// The timeout at this instant ([`Driver::fire`]).
+    Timer(Duration),
+    /// Nothing: a recovery page was applied; let the executor run other tasks, then pump again.
+    Yield,
+}
+
+/// The events of one persist request.
+pub(crate) enum PersistEvents<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
 /// Builds the same journal again: what a driver needs to resume a stream after its journal
 /// stopped on a transient storage failure (see [`Driver::open_with`]).
 pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send + 'static>;
@@ -454,6 +473,153 @@ where
         }
     }
 
+    /// One turn of the run loop for a caller that waits on its own (the shared handle's task):
+    /// drains events into `sink`, executes commands and feeds completions that are already
+    /// there, until the loop must wait; returns for what. Never awaits, so the caller can
+    /// wait for the returned [`Wait`] and for new requests at the same time.
+    pub(crate) fn pump(
+        &mut self,
+        state: &mut E,
+        sink: &mut dyn FnMut(JournalEvent),
+    ) -> Result<Wait, Error> {
+        loop {
+            while let Some(event) = self.journal.poll_event() {
+                self.log(&event);
+                sink(event);
+            }
+            match &self.in_flight {
+                InFlight::Waiting(..) => return Ok(Wait::Completion),
+                InFlight::Ready(..) => {
+                    if let InFlight::Ready(id, outcome) =
+                        std::mem::replace(&mut self.in_flight, InFlight::Idle)
+                    {
+                        let now = self.now();
+                        let recovering = self.journal.phase() == Phase::Recovering;
+                        self.journal.handle_completion(now, id, outcome, state)?;
+                        if recovering {
+                            return Ok(Wait::Yield);
+                        }
+                    }
+                    continue;
+                }
+                InFlight::Idle => {}
+            }
+            if let Some(command) = self.journal.poll_command() {
+                let id = command.id();
+                self.in_flight = match self.backend.submit(Arc::clone(&self.stream), command) {
+                    Pending::Ready(outcome) => InFlight::Ready(id, outcome),
+                    Pending::Waiting(receiver) => InFlight::Waiting(id, receiver),
+                };
+                continue;
+            }
+            match self.journal.poll_timeout() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_sub(self.now());
+                    if !wait.is_zero() {
+                        return Ok(Wait::Timer(deadline));
+                    }
+                    let now = self.now().max(deadline);
+                    self.journal.handle_timeout(now);
+                    if self.journal.phase() == Phase::Recovering {
+                        return Ok(Wait::Yield);
+                    }
+                }
+                None => {
+                    if self.journal.phase() != Phase::Stopped {
+                        self.acknowledged = self.journal.last_seq();
+                    }
+                    return Ok(Wait::Idle);
+                }
+            }
+        }
+    }
+
+    /// Waits for the completion of the command in flight ([`Wait::Completion`]), in place: a
+    /// dropped wait loses nothing, and the next [`pump`](Self::pump) feeds it.
+    pub(crate) async fn completion(&mut self) {
+        if let InFlight::Waiting(id, receiver) = &mut self.in_flight {
+            let id = *id;
+            let outcome = receiver.await.unwrap_or_else(|_| {
+                Err(persevere_core::StorageError::Failed(
+                    "the backend dropped the command".into(),
+                ))
+            });
+            self.in_flight = InFlight::Ready(id, outcome);
+        }
+    }
+
+    /// How long until the timer a [`Wait::Timer`] named is due (zero when it is).
+    pub(crate) fn until(&self, deadline: Duration) -> Duration {
+        deadline.saturating_sub(self.now())
+    }
+
+    /// Feeds the journal the timeout a [`Wait::Timer`] named, once it is due.
+    pub(crate) fn fire(&mut self, deadline: Duration) {
+        let now = self.now().max(deadline);
+        self.journal.handle_timeout(now);
+    }
+
+    /// Enqueues a persist of `events` (one, or an atomic batch), returning its request id.
+    pub(crate) fn enqueue_persist(
+        &mut self,
+        events: PersistEvents<E::Event>,
+        state: &mut E,
+    ) -> Result<RequestId, Error> {
+        self.ownership.check()?;
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
+        Ok(match events {
+            PersistEvents::One(event) => self.journal.handle_persist(event, state)?,
+            PersistEvents::Many(events) => self.journal.handle_persist_all(events, state)?,
+        })
+    }
+
+    /// Enqueues a snapshot request, returning its request id.
+    pub(crate) fn enqueue_snapshot(&mut self, state: &mut E) -> Result<RequestId, Error> {
+        self.ownership.check()?;
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
+        Ok(self.journal.handle_snapshot_request(state)?)
+    }
+
+    /// [`resume`](Self::resume) then [`Resume::check`], for a caller outside this module.
+    pub(crate) async fn ready(&mut self, state: &mut E) -> Result<(), Error> {
+        self.ready_for_request(state).await
+    }
+
+    /// The error for a request the journal went idle without answering.
+    pub(crate) fn unanswered(&self) -> Error {
+        self.stopped()
+    }
+
+    /// Logs what an operator wants to see of `event`.
+    fn log(&self, event: &JournalEvent) {
+        match event {
+            JournalEvent::Recovered {
+                last_seq,
+                snapshot_seq,
+                replayed,
+            } => {
+                tracing::debug!(stream = %self.stream, last_seq, ?snapshot_seq, replayed, "recovered");
+            }
+            JournalEvent::SnapshotFailed { seq, reason, .. } => {
+                tracing::warn!(stream = %self.stream, seq, %reason, "snapshot failed");
+            }
+            JournalEvent::SnapshotSkipped { seq, reason } => {
+                tracing::warn!(stream = %self.stream, seq, %reason, "unreadable snapshot skipped");
+            }
+            JournalEvent::HousekeepingFailed { reason } => {
+                tracing::warn!(stream = %self.stream, %reason, "housekeeping failed");
+            }
+            JournalEvent::Stopped(reason) => {
+                tracing::error!(stream = %self.stream, %reason, "journal stopped");
+            }
+            _ => {}
+        }
+    }
+
     /// Logs `event` and reports it if it answers `goal`.
     fn observe(&self, goal: Goal, event: JournalEvent) -> Option<Found> {
         match event {
@@ -586,7 +752,7 @@ enum YieldPhase {
 /// A future that is pending once (waking itself at once), then ready: lets the executor run
 /// its other tasks, with nothing but `futures`' task API.
 #[derive(Debug, Default)]
-struct YieldNow {
+pub(crate) struct YieldNow {
     phase: YieldPhase,
 }
 

@@ -17,6 +17,9 @@
 //!   caller's task: no spawn, no channel on the inline path; the backend is reached only for
 //!   storage. Errors are the core's typed failures, in one [`Error`].
 //!   [`Persistent::open_encrypted`] seals every record under a key ring.
+//! - [`PersistentHandle`]: many tasks persisting to one entity at once
+//!   ([`Persistent::into_handle`]); their requests are coalesced into group appends and each
+//!   caller gets its own answer.
 //! - [`Driver`]: the same run loop for state the caller owns (the actor adapters' building
 //!   block, where the state is the actor itself).
 //!
@@ -46,6 +49,7 @@
 mod backend;
 mod driver;
 mod error;
+mod handle;
 mod persistent;
 mod random;
 mod runtime;
@@ -55,6 +59,7 @@ pub mod suite;
 pub use backend::{Backend, Claim, CommitStats, Execution, Ownership, ReopenBackoff, StoreHealth};
 pub use driver::{Driver, Recipe, Resume};
 pub use error::Error;
+pub use handle::PersistentHandle;
 pub use persistent::Persistent;
 pub use random::os_random;
 pub use runtime::{BlockingWork, Runtime, Task};
