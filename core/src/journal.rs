@@ -241,6 +241,17 @@ where
         self
     }
 
+    /// Applies replayed pages at most `n` events at a time, pausing between slices (see
+    /// [`JournalConfig::replay_slice`]); also for the recovery already started by
+    /// [`new`](Self::new). For a driver that calls [`handle_replay`](Self::handle_replay).
+    pub fn with_replay_slice(mut self, n: usize) -> Self {
+        self.config.replay_slice = Some(n.max(1));
+        if let Op::Recovering { recovery, .. } = &mut self.op {
+            recovery.set_slice(n);
+        }
+        self
+    }
+
     /// Fails recovery with [`RecoveryError::HeadMismatch`] unless the recovered head is exactly
     /// `head` (a [`HeadCommitment`] kept outside the store): detects a rollback of the whole
     /// stream to an older copy, which no record can reveal by itself. Encrypted journals only:
@@ -400,18 +411,8 @@ where
                     stream: &self.config.stream,
                 };
                 let ids = &mut self.next_command;
-                match recovery.handle(result, state, &*self.initial, ids, reader) {
-                    Progress::Next(command) => {
-                        self.command = Some(command);
-                        self.op = Op::Recovering {
-                            recovery,
-                            why,
-                            attempt,
-                        };
-                    }
-                    Progress::Done(found) => self.on_recovered(why, found, state),
-                    Progress::Failed(error) => self.on_recovery_failed(now, why, attempt, error),
-                }
+                let progress = recovery.handle(result, state, &*self.initial, ids, reader);
+                self.on_progress(now, progress, recovery, why, attempt, state);
             }
             Op::Appending(append) => self.on_appended(append, result.map(drop), state),
             Op::Snapshotting { seq, request, .. } => match result {
@@ -465,7 +466,71 @@ where
         }
     }
 
+    /// Applies the next slice of a page being replayed, once
+    /// [`poll_replay`](Self::poll_replay) says one is waiting (see
+    /// [`JournalConfig::replay_slice`]); does nothing otherwise. A driver on an async executor
+    /// lets other tasks run before it calls this, so that no long page holds a worker.
+    pub fn handle_replay(&mut self, now: Duration, state: &mut E) {
+        let paused = matches!(&self.op, Op::Recovering { recovery, .. } if recovery.is_paused());
+        if !paused {
+            return;
+        }
+        if let Op::Recovering {
+            mut recovery,
+            why,
+            attempt,
+        } = mem::replace(&mut self.op, Op::Ready)
+        {
+            let reader = Reader {
+                keys: self.encryption.as_ref().map(|e| &*e.keys),
+                store: &self.config.store_id,
+                stream: &self.config.stream,
+            };
+            let progress = recovery.resume(state, &mut self.next_command, reader);
+            self.on_progress(now, progress, recovery, why, attempt, state);
+        }
+        self.advance(state);
+    }
+
+    fn on_progress(
+        &mut self,
+        now: Duration,
+        progress: Progress,
+        recovery: Recovery<E, C>,
+        why: Rebuild,
+        attempt: u32,
+        state: &mut E,
+    ) {
+        match progress {
+            Progress::Next(command) => {
+                self.command = Some(command);
+                self.op = Op::Recovering {
+                    recovery,
+                    why,
+                    attempt,
+                };
+            }
+            Progress::Paused => {
+                self.op = Op::Recovering {
+                    recovery,
+                    why,
+                    attempt,
+                };
+            }
+            Progress::Done(found) => self.on_recovered(why, found, state),
+            Progress::Failed(error) => self.on_recovery_failed(now, why, attempt, error),
+        }
+    }
+
     // ----- outputs -----
+
+    /// Whether a page of replayed events is partly applied and the rest waits for
+    /// [`handle_replay`](Self::handle_replay) (only with [`JournalConfig::replay_slice`] set).
+    /// Check after every `handle_*`, with [`poll_command`](Self::poll_command).
+    #[must_use]
+    pub fn poll_replay(&self) -> bool {
+        matches!(&self.op, Op::Recovering { recovery, .. } if recovery.is_paused())
+    }
 
     /// The next storage command to execute, if any. Call after every `handle_*` until it returns
     /// `None`; execute the command and feed its result to
@@ -496,6 +561,8 @@ where
 
     fn in_flight(&self) -> Option<CommandId> {
         match &self.op {
+            // A paused replay has no command in flight.
+            Op::Recovering { recovery, .. } if recovery.is_paused() => None,
             Op::Recovering { recovery, .. } => Some(recovery.cmd),
             Op::Appending(append) => Some(append.cmd),
             Op::Snapshotting { cmd, .. } | Op::Compacting { cmd, .. } | Op::Pruning { cmd, .. } => {
@@ -907,6 +974,7 @@ where
             until,
             probe,
             self.config.read_batch,
+            self.config.replay_slice,
         );
         self.command = Some(command);
         self.op = Op::Recovering {

@@ -198,6 +198,7 @@ where
         state: &mut E,
         claim: Claim,
     ) -> Result<Self, Error> {
+        let journal = sliced(journal);
         let stream: Arc<str> = journal.config().stream().into();
         let ownership = backend.claim(&stream, claim)?;
         let span = tracing::debug_span!("open", stream = %stream);
@@ -244,7 +245,7 @@ where
         let Some(recipe) = self.recipe.as_mut() else {
             return Ok(Resume::Unchanged);
         };
-        self.journal = recipe()?;
+        self.journal = sliced(recipe()?);
         self.in_flight = InFlight::Idle;
         tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure");
         // Read before the drive, which records the recovered head as acknowledged.
@@ -446,6 +447,14 @@ where
                 }
                 continue;
             }
+            if self.journal.poll_replay() {
+                // A long page is applied a slice at a time (see `REPLAY_SLICE`): let the
+                // executor run its other tasks between slices.
+                YieldNow::default().await;
+                let now = self.now();
+                self.journal.handle_replay(now, state);
+                continue;
+            }
             if let Some(command) = self.journal.poll_command() {
                 let id = command.id();
                 self.in_flight = match self.backend.submit(Arc::clone(&self.stream), command) {
@@ -504,6 +513,9 @@ where
                 }
                 InFlight::Idle => {}
             }
+            if self.journal.poll_replay() {
+                return Ok(Wait::Yield);
+            }
             if let Some(command) = self.journal.poll_command() {
                 let id = command.id();
                 self.in_flight = match self.backend.submit(Arc::clone(&self.stream), command) {
@@ -532,6 +544,12 @@ where
                 }
             }
         }
+    }
+
+    /// Applies the next slice of a paused replay, after a [`Wait::Yield`] (nothing otherwise).
+    pub(crate) fn replay(&mut self, state: &mut E) {
+        let now = self.now();
+        self.journal.handle_replay(now, state);
     }
 
     /// Waits for the completion of the command in flight ([`Wait::Completion`]), in place: a
@@ -721,6 +739,27 @@ impl Resume {
             }),
             Resume::Unchanged | Resume::Recovered { .. } => Ok(()),
         }
+    }
+}
+
+/// The most replayed events the driver lets a journal apply before it yields to the executor,
+/// unless the journal's configuration sets its own
+/// ([`JournalConfig::replay_slice`](persevere_core::JournalConfig::replay_slice)): a few
+/// hundred microseconds of decoding and applying for small events, so that a long recovery
+/// never holds an async worker for more than about a millisecond at a time.
+pub const REPLAY_SLICE: usize = 256;
+
+/// `journal`, replaying [`REPLAY_SLICE`] events at a time unless its configuration says
+/// otherwise.
+fn sliced<E, C>(journal: Journal<E, C>) -> Journal<E, C>
+where
+    E: Entity,
+    C: Codec<E> + Codec<E::Event>,
+{
+    if journal.config().replay_slice_size().is_some() {
+        journal
+    } else {
+        journal.with_replay_slice(REPLAY_SLICE)
     }
 }
 

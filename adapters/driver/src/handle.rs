@@ -303,7 +303,10 @@ where
                     accept(&mut entity, call, &mut book);
                 }
             }
-            Wait::Yield => YieldNow::default().await,
+            Wait::Yield => {
+                YieldNow::default().await;
+                driver.replay(state);
+            }
             Wait::Completion | Wait::Timer(_) if !*open => match wait {
                 Wait::Timer(deadline) => {
                     driver

@@ -57,7 +57,7 @@ mod runtime;
 pub mod suite;
 
 pub use backend::{Backend, Claim, CommitStats, Execution, Ownership, ReopenBackoff, StoreHealth};
-pub use driver::{Driver, Recipe, Resume};
+pub use driver::{Driver, Recipe, Resume, REPLAY_SLICE};
 pub use error::Error;
 pub use handle::PersistentHandle;
 pub use persistent::Persistent;
