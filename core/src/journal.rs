@@ -5,6 +5,7 @@ use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bytes::SharedBytes;
 use crate::codec::{Borsh, Codec, CodecError};
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
 use crate::config::{JournalConfig, Strategy};
@@ -161,7 +162,13 @@ pub struct Journal<E: Entity, C = Borsh> {
     encryption: Option<Encryption>,
     chain: Chain,
     expected_head: Option<HeadCommitment>,
+    /// Where plaintext records are encoded before they are copied into shared buffers.
+    scratch: Vec<u8>,
 }
+
+/// The most capacity the encoding scratch buffer keeps between records (a larger record's
+/// buffer is let go).
+const SCRATCH_KEPT: usize = 64 << 10;
 
 impl<E, C> Journal<E, C>
 where
@@ -188,6 +195,7 @@ where
             encryption: None,
             chain: [0; CHAIN_LEN],
             expected_head: None,
+            scratch: Vec::new(),
         };
         journal.start_recovery(Rebuild::Start, 1);
         journal
@@ -768,12 +776,25 @@ where
         seq: u64,
         chain: &Chain,
         value: &T,
-    ) -> Result<(Vec<u8>, u32, Chain), CodecError>
+    ) -> Result<(SharedBytes, u32, Chain), CodecError>
     where
         C: Codec<T>,
     {
         let Some(encryption) = self.encryption.as_mut() else {
-            let (bytes, checksum) = record::encode_value::<C, T>(kind, type_version, seq, value)?;
+            // Encoded into the journal's scratch buffer, then copied into one exact-size
+            // shared allocation: no per-record vector, and no slack kept by the store.
+            self.scratch.clear();
+            let checksum = record::encode_value_into::<C, T>(
+                kind,
+                type_version,
+                seq,
+                value,
+                &mut self.scratch,
+            )?;
+            let bytes = SharedBytes::from(&self.scratch[..]);
+            if self.scratch.capacity() > SCRATCH_KEPT {
+                self.scratch = Vec::new();
+            }
             return Ok((bytes, checksum, [0; CHAIN_LEN]));
         };
         let at = Binding {
@@ -791,7 +812,7 @@ where
             chain,
             |out| C::encode(value, out),
         )?;
-        Ok((sealed.bytes, sealed.checksum, sealed.tag))
+        Ok((sealed.bytes.into(), sealed.checksum, sealed.tag))
     }
 
     fn on_appended(&mut self, append: Append, outcome: Result<(), StorageError>, state: &E) {

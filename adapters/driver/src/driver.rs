@@ -146,6 +146,8 @@ pub struct Driver<E: Entity, C = Borsh> {
     ownership: Ownership,
     in_flight: InFlight,
     epoch: Instant,
+    /// The last reading of the clock since `epoch`.
+    last_now: Duration,
 }
 
 impl<E, C> Driver<E, C>
@@ -221,6 +223,7 @@ where
             ownership,
             in_flight: InFlight::Idle,
             epoch: Instant::now(),
+            last_now: Duration::ZERO,
         };
         match driver.drive(Goal::Recovered, state).await? {
             Some(Found::Failed(error)) => Err(error),
@@ -234,7 +237,9 @@ where
     /// call tries again). The request methods call it first and refuse the request unless the
     /// outcome is [`Resume::Unchanged`] or [`Resume::Recovered`] (see [`Resume::check`]).
     pub async fn resume(&mut self, state: &mut E) -> Result<Resume, Error> {
-        self.drive(Goal::Settled, state).await?;
+        if !self.is_settled() {
+            self.drive(Goal::Settled, state).await?;
+        }
         self.ownership.check()?;
         if let Some(refused) = &self.refused {
             return Err(refused.clone());
@@ -413,6 +418,15 @@ where
         self.epoch.elapsed()
     }
 
+    /// The clock for a completion: read afresh unless it is a successful completion of a
+    /// write, which schedules nothing (then the last reading, never ahead of the clock).
+    fn now_for(&mut self, outcome: &Outcome) -> Duration {
+        if outcome.is_err() || self.journal.phase() != Phase::Persisting {
+            self.last_now = self.now();
+        }
+        self.last_now
+    }
+
     /// The run loop: drains events, executes commands, feeds completions back and sleeps until
     /// timeouts, until the journal has nothing left to do. Returns what it found for `goal`.
     async fn drive(&mut self, goal: Goal, state: &mut E) -> Result<Option<Found>, Error> {
@@ -436,7 +450,7 @@ where
             if let InFlight::Ready(id, outcome) =
                 std::mem::replace(&mut self.in_flight, InFlight::Idle)
             {
-                let now = self.now();
+                let now = self.now_for(&outcome);
                 let recovering = self.journal.phase() == Phase::Recovering;
                 self.journal.handle_completion(now, id, outcome, state)?;
                 if recovering {
@@ -502,7 +516,7 @@ where
                     if let InFlight::Ready(id, outcome) =
                         std::mem::replace(&mut self.in_flight, InFlight::Idle)
                     {
-                        let now = self.now();
+                        let now = self.now_for(&outcome);
                         let recovering = self.journal.phase() == Phase::Recovering;
                         self.journal.handle_completion(now, id, outcome, state)?;
                         if recovering {
