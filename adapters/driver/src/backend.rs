@@ -29,6 +29,21 @@ pub enum Execution {
     /// In the submitting task, at once, under a lock: for stores whose work is a few hundred
     /// nanoseconds in memory. Batches hold one command (there is no durability step to share).
     Inline,
+    /// Opt-in, for a lone hot writer on a durable store: a command that finds the backend idle
+    /// (no batch running, none queued) is executed at once in the submitting task, as a batch
+    /// of one; every command submitted while a batch runs is group-committed on the blocking
+    /// pool, as with [`Blocking`](Self::Blocking).
+    ///
+    /// It spares the two thread hand-offs of [`Blocking`](Self::Blocking) — waking a thread
+    /// of the blocking pool, and waking the task with the answer — which cost tens of
+    /// microseconds per command on top of the store's sync. The price: **the async worker that
+    /// submits an idle backend's command blocks for that command's write and sync** (a
+    /// fraction of a millisecond to a few milliseconds on a disk; longer on a stalled one).
+    /// On a current-thread runtime every other task waits that long; on a multi-thread one,
+    /// that worker's other tasks do. Choose it only where one entity's durable latency
+    /// matters more than the executor's responsiveness; [`Blocking`](Self::Blocking) keeps
+    /// blocking IO off async workers and stays the default.
+    Direct,
 }
 
 /// What a backend has executed so far.
@@ -449,27 +464,81 @@ impl Backend {
         let command = StreamCommand { stream, command };
         match self.shared.execution {
             Execution::Inline => Pending::Ready(self.shared.run_one(command)),
-            Execution::Blocking => {
-                let (sender, receiver) = oneshot::channel();
-                let start = {
+            Execution::Direct => {
+                let idle = {
                     let mut queue = lock(&self.shared.queue);
-                    queue.commands.push(command);
-                    queue.waiters.push(sender);
-                    let idle = queue.phase == CommitPhase::Idle;
-                    queue.phase = CommitPhase::Committing;
+                    let idle = queue.phase == CommitPhase::Idle && queue.commands.is_empty();
+                    if idle {
+                        queue.phase = CommitPhase::Committing;
+                    }
                     idle
                 };
-                if start {
-                    let task = CommitTask {
-                        backend: Arc::downgrade(&self.shared),
-                        state: CommitTaskState::Armed,
-                    };
-                    self.shared
-                        .runtime
-                        .spawn_blocking(Box::new(move || task.run()));
+                if !idle {
+                    return self.enqueue(command);
                 }
-                Pending::Waiting(receiver)
+                // The backend is ours until the phase goes back: commands submitted meanwhile
+                // queue up for the blocking pool.
+                let guard = DirectCommit {
+                    shared: &self.shared,
+                };
+                let outcome = self.shared.run_one(command);
+                drop(guard);
+                Pending::Ready(outcome)
             }
+            Execution::Blocking => self.enqueue(command),
+        }
+    }
+
+    /// Queues `command` for the next batch on the blocking pool, starting a commit task if
+    /// none runs.
+    fn enqueue(&self, command: StreamCommand) -> Pending {
+        let (sender, receiver) = oneshot::channel();
+        let start = {
+            let mut queue = lock(&self.shared.queue);
+            queue.commands.push(command);
+            queue.waiters.push(sender);
+            let idle = queue.phase == CommitPhase::Idle;
+            queue.phase = CommitPhase::Committing;
+            idle
+        };
+        if start {
+            let task = CommitTask {
+                backend: Arc::downgrade(&self.shared),
+                state: CommitTaskState::Armed,
+            };
+            self.shared
+                .runtime
+                .spawn_blocking(Box::new(move || task.run()));
+        }
+        Pending::Waiting(receiver)
+    }
+}
+
+/// A batch running in the submitting task ([`Execution::Direct`]): when it ends (or unwinds),
+/// the commands queued meanwhile go to the blocking pool, or the backend goes idle.
+struct DirectCommit<'a> {
+    shared: &'a Arc<Shared>,
+}
+
+impl Drop for DirectCommit<'_> {
+    fn drop(&mut self) {
+        let start = {
+            let mut queue = lock(&self.shared.queue);
+            if queue.commands.is_empty() {
+                queue.phase = CommitPhase::Idle;
+                false
+            } else {
+                true
+            }
+        };
+        if start {
+            let task = CommitTask {
+                backend: Arc::downgrade(self.shared),
+                state: CommitTaskState::Armed,
+            };
+            self.shared
+                .runtime
+                .spawn_blocking(Box::new(move || task.run()));
         }
     }
 }

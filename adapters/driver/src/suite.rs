@@ -287,7 +287,16 @@ pub async fn group_commit_batches_waiting_appends(runtime: SharedRuntime) {
 pub async fn concurrent_entities_stay_apart(runtime: SharedRuntime) {
     const ENTITIES: u64 = 50;
     let memory = Memory::new();
-    for backend in [inline(&runtime, &memory), pooled(&runtime, memory.clone())] {
+    let direct = Backend::from_parts(
+        Arc::clone(&runtime),
+        Box::new(memory.clone()),
+        Execution::Direct,
+    );
+    for backend in [
+        inline(&runtime, &memory),
+        pooled(&runtime, memory.clone()),
+        direct,
+    ] {
         let mut done = Vec::new();
         for i in 0..ENTITIES {
             let backend = backend.clone();
@@ -318,9 +327,9 @@ pub async fn concurrent_entities_stay_apart(runtime: SharedRuntime) {
                 .expect("settled")
                 .value,
         );
-        assert_eq!(memory.head(&format!("e{i}")), 20);
+        assert_eq!(memory.head(&format!("e{i}")), 30);
     }
-    assert!(values.iter().all(|(&i, &v)| v == 20 * (i + 1)));
+    assert!(values.iter().all(|(&i, &v)| v == 30 * (i + 1)));
 }
 
 /// A write that failed without landing is rolled back; the next one succeeds.
@@ -918,6 +927,58 @@ pub async fn a_cancelled_caller_leaves_the_others_answered(runtime: SharedRuntim
     );
 }
 
+/// [`Execution::Direct`]: a command that finds the backend idle runs in the submitting
+/// thread; one submitted while it runs is group-committed on the blocking pool afterwards.
+pub async fn direct_execution_runs_an_idle_command_in_place(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let store = Gated::closed(&memory);
+    store.open_gate();
+    let backend = Backend::from_parts(
+        Arc::clone(&runtime),
+        Box::new(store.clone()),
+        Execution::Direct,
+    );
+    let mut a = open(&backend, "a").await;
+    let mut b = open(&backend, "b").await;
+    store.close_gate();
+    // Each writer on a thread of its own: the first blocks its thread at the gate.
+    let (a_done, a_result) = oneshot::channel();
+    let a_thread = std::thread::spawn(move || {
+        let result = futures::executor::block_on(a.persist(1));
+        let _ = a_done.send((result, std::thread::current().id()));
+    });
+    until_arrived(&runtime, &store, 1).await;
+    let (b_done, b_result) = oneshot::channel();
+    let b_thread = std::thread::spawn(move || {
+        let result = futures::executor::block_on(b.persist(2));
+        let _ = b_done.send((result, std::thread::current().id()));
+    });
+    while backend.queued() < 1 {
+        runtime.sleep(Duration::from_millis(1)).await;
+    }
+    store.open_gate();
+    let (a_result, a_id) = a_result.await.expect("writer a answered");
+    let (b_result, b_id) = b_result.await.expect("writer b answered");
+    let _ = (a_thread.join(), b_thread.join());
+    assert_eq!((a_result, b_result), (Ok(1..=1), Ok(1..=1)));
+    let threads = store.threads();
+    let appends = &threads[threads.len() - 2..];
+    assert_eq!(
+        appends[0], a_id,
+        "the idle backend's command ran in its submitting thread"
+    );
+    assert_ne!(
+        appends[1], b_id,
+        "a command queued behind it ran on the blocking pool"
+    );
+    assert_eq!((memory.head("a"), memory.head("b")), (1, 1));
+    assert_eq!(backend.health(), crate::StoreHealth::Open);
+    // Idle again: the next command runs in place again.
+    let mut c = open(&backend, "c").await;
+    assert_eq!(c.persist(3).await, Ok(1..=1));
+    assert_eq!(store.threads().last(), Some(&std::thread::current().id()));
+}
+
 /// Generates one `#[test]` per behaviour-suite case, run on a real executor.
 ///
 /// `$block_on` runs a future to completion (`|future| runtime.block_on(future)`); `$runtime`
@@ -948,7 +1009,8 @@ macro_rules! behaviour_suite {
             concurrent_callers_are_acknowledged_in_order,
             a_refusal_fails_only_its_caller,
             a_failed_coalesced_append_acknowledges_nothing_not_durable,
-            a_cancelled_caller_leaves_the_others_answered
+            a_cancelled_caller_leaves_the_others_answered,
+            direct_execution_runs_an_idle_command_in_place
         );
     };
     (@cases $block_on:expr, $runtime:expr; $($case:ident),* $(,)?) => {
