@@ -663,7 +663,7 @@ where
                         request_bytes += encoded.len();
                         records.push(StoredRecord {
                             seq,
-                            bytes: encoded.into(),
+                            bytes: encoded,
                         });
                     }
                     Err(error) => {
@@ -738,7 +738,7 @@ where
                 Ok((encoded, checksum, _)) => {
                     snapshot = Some(StoredRecord {
                         seq: last,
-                        bytes: encoded.into(),
+                        bytes: encoded,
                     });
                     snapshot_checksum = Some(checksum);
                 }

@@ -153,6 +153,10 @@ struct Status {
     repairs: Vec<Repair>,
 }
 
+/// A stream's live writer: the generation of its [`Ownership`], and the flag that says it is
+/// current.
+type Owner = (u64, Arc<AtomicBool>);
+
 struct Shared {
     runtime: Arc<dyn Runtime>,
     execution: Execution,
@@ -164,7 +168,7 @@ struct Shared {
     queue: Mutex<Queue>,
     /// The live writer of each stream in this process: the generation of its [`Ownership`],
     /// and the flag that says it is current.
-    owners: Mutex<HashMap<Arc<str>, (u64, Arc<AtomicBool>)>>,
+    owners: Mutex<HashMap<Arc<str>, Owner>>,
     generations: AtomicU64,
     batches: AtomicU64,
     commands: AtomicU64,
