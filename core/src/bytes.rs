@@ -26,10 +26,31 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct SharedBytes {
-    buf: Arc<Vec<u8>>,
+    buf: Buffer,
     // Invariant: start <= end <= buf.len().
     start: usize,
     end: usize,
+}
+
+/// The shared buffer: a vector taken as it is, or bytes copied into one allocation with the
+/// reference count (what a small record encoded by the journal becomes).
+#[derive(Clone)]
+enum Buffer {
+    Vec(Arc<Vec<u8>>),
+    Slice(Arc<[u8]>),
+}
+
+impl Buffer {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Buffer::Vec(vec) => vec,
+            Buffer::Slice(slice) => slice,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
 }
 
 impl SharedBytes {
@@ -40,7 +61,7 @@ impl SharedBytes {
 
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf.bytes()[self.start..self.end]
     }
 
     /// The bytes in `range` (relative to this view), sharing the buffer; `None` if the range
@@ -61,7 +82,7 @@ impl SharedBytes {
             return None;
         }
         Some(Self {
-            buf: Arc::clone(&self.buf),
+            buf: self.buf.clone(),
             start: self.start + from,
             end: self.start + to,
         })
@@ -83,22 +104,27 @@ impl SharedBytes {
     /// The bytes, writable: copies them first unless this is the buffer's only handle and
     /// covers all of it (for tests that tamper with stored records).
     pub fn make_mut(&mut self) -> &mut [u8] {
-        if self.start != 0 || self.end != self.buf.len() {
+        if self.start != 0 || self.end != self.buf.len() || matches!(self.buf, Buffer::Slice(_)) {
             *self = Self::from(self.as_slice().to_vec());
         }
-        Arc::make_mut(&mut self.buf).as_mut_slice()
+        match &mut self.buf {
+            Buffer::Vec(vec) => Arc::make_mut(vec).as_mut_slice(),
+            // Replaced by a vector just above.
+            Buffer::Slice(_) => &mut [],
+        }
     }
 
     /// The bytes as a vector, without a copy when this is the buffer's only handle and covers
     /// all of it.
     pub fn into_vec(self) -> Vec<u8> {
-        if self.start == 0 && self.end == self.buf.len() {
-            match Arc::try_unwrap(self.buf) {
-                Ok(vec) => vec,
-                Err(buf) => buf.as_slice().to_vec(),
+        match self.buf {
+            Buffer::Vec(buf) if self.start == 0 && self.end == buf.len() => {
+                match Arc::try_unwrap(buf) {
+                    Ok(vec) => vec,
+                    Err(buf) => buf.as_slice().to_vec(),
+                }
             }
-        } else {
-            self.as_slice().to_vec()
+            buf => buf.bytes()[self.start..self.end].to_vec(),
         }
     }
 }
@@ -133,7 +159,7 @@ impl From<Vec<u8>> for SharedBytes {
     fn from(vec: Vec<u8>) -> Self {
         let end = vec.len();
         Self {
-            buf: Arc::new(vec),
+            buf: Buffer::Vec(Arc::new(vec)),
             start: 0,
             end,
         }
@@ -141,14 +167,19 @@ impl From<Vec<u8>> for SharedBytes {
 }
 
 impl From<&[u8]> for SharedBytes {
+    /// Copies the bytes into one allocation with the reference count.
     fn from(bytes: &[u8]) -> Self {
-        Self::from(bytes.to_vec())
+        Self {
+            buf: Buffer::Slice(Arc::from(bytes)),
+            start: 0,
+            end: bytes.len(),
+        }
     }
 }
 
 impl<const N: usize> From<&[u8; N]> for SharedBytes {
     fn from(bytes: &[u8; N]) -> Self {
-        Self::from(bytes.to_vec())
+        Self::from(&bytes[..])
     }
 }
 
@@ -248,7 +279,10 @@ mod tests {
         let all = SharedBytes::from((0u8..10).collect::<Vec<_>>());
         let mid = all.slice(2..8);
         assert_eq!(mid, [2, 3, 4, 5, 6, 7]);
-        assert!(Arc::ptr_eq(&all.buf, &mid.buf));
+        assert!(std::ptr::eq(
+            all.buf.bytes().as_ptr(),
+            mid.buf.bytes().as_ptr()
+        ));
         let inner = mid.slice(1..=2);
         assert_eq!(inner, [3, 4]);
         assert_eq!(mid.slice(..), mid);
@@ -261,6 +295,23 @@ mod tests {
         assert!(mid.slice_checked(inverted).is_none());
         assert!(mid.slice_checked(..=usize::MAX).is_none());
         assert!(inner.slice_checked(0..3).is_none());
+    }
+
+    #[test]
+    fn copied_bytes_are_one_buffer_and_tamper_like_any_other() {
+        let mut copied = SharedBytes::from(&[1u8, 2, 3][..]);
+        let shared = copied.clone();
+        assert!(matches!(copied.buf, Buffer::Slice(_)));
+        assert_eq!(copied.slice(1..), [2, 3]);
+        copied.make_mut()[0] = 9;
+        assert_eq!(
+            (copied, shared.clone()),
+            (
+                SharedBytes::from(vec![9, 2, 3]),
+                SharedBytes::from(&[1, 2, 3])
+            )
+        );
+        assert_eq!(shared.into_vec(), vec![1, 2, 3]);
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub struct JournalConfig {
     pub(crate) keep_snapshots: Option<NonZeroUsize>,
     pub(crate) housekeep_every: u64,
     pub(crate) read_batch: usize,
+    pub(crate) replay_slice: Option<usize>,
     pub(crate) reread_attempts: u32,
     pub(crate) reread_backoff: Duration,
     pub(crate) max_append_events: usize,
@@ -59,6 +60,7 @@ impl JournalConfig {
             keep_snapshots: None,
             housekeep_every: 1,
             read_batch: 4096,
+            replay_slice: None,
             reread_attempts: 5,
             reread_backoff: Duration::from_millis(50),
             max_append_events: 1024,
@@ -130,6 +132,29 @@ impl JournalConfig {
     pub fn read_batch(mut self, n: usize) -> Self {
         self.read_batch = n.max(1);
         self
+    }
+
+    /// Applies a page of replayed events at most `n` events at a time: after each slice the
+    /// journal pauses ([`Journal::poll_replay`](crate::Journal::poll_replay) is true) until the
+    /// driver calls [`Journal::handle_replay`](crate::Journal::handle_replay), so that a driver
+    /// on an async executor can let other tasks run within a long page. Unset (the default), a
+    /// page is applied whole on its completion, and a run loop that knows nothing of
+    /// `handle_replay` works unchanged. `0` counts as 1.
+    ///
+    /// ```
+    /// use persevere_core::JournalConfig;
+    /// let config = JournalConfig::new("s").replay_slice(256);
+    /// assert_eq!(config.replay_slice_size(), Some(256));
+    /// assert_eq!(JournalConfig::new("s").replay_slice_size(), None);
+    /// ```
+    pub fn replay_slice(mut self, n: usize) -> Self {
+        self.replay_slice = Some(n.max(1));
+        self
+    }
+
+    /// The replay slice, if set (see [`replay_slice`](Self::replay_slice)).
+    pub fn replay_slice_size(&self) -> Option<usize> {
+        self.replay_slice
     }
 
     /// After a write whose outcome is unknown, how many times the journal tries to re-read the

@@ -5,6 +5,7 @@ use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bytes::SharedBytes;
 use crate::codec::{Borsh, Codec, CodecError};
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
 use crate::config::{JournalConfig, Strategy};
@@ -161,7 +162,13 @@ pub struct Journal<E: Entity, C = Borsh> {
     encryption: Option<Encryption>,
     chain: Chain,
     expected_head: Option<HeadCommitment>,
+    /// Where plaintext records are encoded before they are copied into shared buffers.
+    scratch: Vec<u8>,
 }
+
+/// The most capacity the encoding scratch buffer keeps between records (a larger record's
+/// buffer is let go).
+const SCRATCH_KEPT: usize = 64 << 10;
 
 impl<E, C> Journal<E, C>
 where
@@ -188,6 +195,7 @@ where
             encryption: None,
             chain: [0; CHAIN_LEN],
             expected_head: None,
+            scratch: Vec::new(),
         };
         journal.start_recovery(Rebuild::Start, 1);
         journal
@@ -238,6 +246,17 @@ where
             keys,
             random: Box::new(random),
         });
+        self
+    }
+
+    /// Applies replayed pages at most `n` events at a time, pausing between slices (see
+    /// [`JournalConfig::replay_slice`]); also for the recovery already started by
+    /// [`new`](Self::new). For a driver that calls [`handle_replay`](Self::handle_replay).
+    pub fn with_replay_slice(mut self, n: usize) -> Self {
+        self.config.replay_slice = Some(n.max(1));
+        if let Op::Recovering { recovery, .. } = &mut self.op {
+            recovery.set_slice(n);
+        }
         self
     }
 
@@ -400,18 +419,8 @@ where
                     stream: &self.config.stream,
                 };
                 let ids = &mut self.next_command;
-                match recovery.handle(result, state, &*self.initial, ids, reader) {
-                    Progress::Next(command) => {
-                        self.command = Some(command);
-                        self.op = Op::Recovering {
-                            recovery,
-                            why,
-                            attempt,
-                        };
-                    }
-                    Progress::Done(found) => self.on_recovered(why, found, state),
-                    Progress::Failed(error) => self.on_recovery_failed(now, why, attempt, error),
-                }
+                let progress = recovery.handle(result, state, &*self.initial, ids, reader);
+                self.on_progress(now, progress, recovery, why, attempt, state);
             }
             Op::Appending(append) => self.on_appended(append, result.map(drop), state),
             Op::Snapshotting { seq, request, .. } => match result {
@@ -465,7 +474,71 @@ where
         }
     }
 
+    /// Applies the next slice of a page being replayed, once
+    /// [`poll_replay`](Self::poll_replay) says one is waiting (see
+    /// [`JournalConfig::replay_slice`]); does nothing otherwise. A driver on an async executor
+    /// lets other tasks run before it calls this, so that no long page holds a worker.
+    pub fn handle_replay(&mut self, now: Duration, state: &mut E) {
+        let paused = matches!(&self.op, Op::Recovering { recovery, .. } if recovery.is_paused());
+        if !paused {
+            return;
+        }
+        if let Op::Recovering {
+            mut recovery,
+            why,
+            attempt,
+        } = mem::replace(&mut self.op, Op::Ready)
+        {
+            let reader = Reader {
+                keys: self.encryption.as_ref().map(|e| &*e.keys),
+                store: &self.config.store_id,
+                stream: &self.config.stream,
+            };
+            let progress = recovery.resume(state, &mut self.next_command, reader);
+            self.on_progress(now, progress, recovery, why, attempt, state);
+        }
+        self.advance(state);
+    }
+
+    fn on_progress(
+        &mut self,
+        now: Duration,
+        progress: Progress,
+        recovery: Recovery<E, C>,
+        why: Rebuild,
+        attempt: u32,
+        state: &mut E,
+    ) {
+        match progress {
+            Progress::Next(command) => {
+                self.command = Some(command);
+                self.op = Op::Recovering {
+                    recovery,
+                    why,
+                    attempt,
+                };
+            }
+            Progress::Paused => {
+                self.op = Op::Recovering {
+                    recovery,
+                    why,
+                    attempt,
+                };
+            }
+            Progress::Done(found) => self.on_recovered(why, found, state),
+            Progress::Failed(error) => self.on_recovery_failed(now, why, attempt, error),
+        }
+    }
+
     // ----- outputs -----
+
+    /// Whether a page of replayed events is partly applied and the rest waits for
+    /// [`handle_replay`](Self::handle_replay) (only with [`JournalConfig::replay_slice`] set).
+    /// Check after every `handle_*`, with [`poll_command`](Self::poll_command).
+    #[must_use]
+    pub fn poll_replay(&self) -> bool {
+        matches!(&self.op, Op::Recovering { recovery, .. } if recovery.is_paused())
+    }
 
     /// The next storage command to execute, if any. Call after every `handle_*` until it returns
     /// `None`; execute the command and feed its result to
@@ -496,6 +569,8 @@ where
 
     fn in_flight(&self) -> Option<CommandId> {
         match &self.op {
+            // A paused replay has no command in flight.
+            Op::Recovering { recovery, .. } if recovery.is_paused() => None,
             Op::Recovering { recovery, .. } => Some(recovery.cmd),
             Op::Appending(append) => Some(append.cmd),
             Op::Snapshotting { cmd, .. } | Op::Compacting { cmd, .. } | Op::Pruning { cmd, .. } => {
@@ -588,7 +663,7 @@ where
                         request_bytes += encoded.len();
                         records.push(StoredRecord {
                             seq,
-                            bytes: encoded.into(),
+                            bytes: encoded,
                         });
                     }
                     Err(error) => {
@@ -663,7 +738,7 @@ where
                 Ok((encoded, checksum, _)) => {
                     snapshot = Some(StoredRecord {
                         seq: last,
-                        bytes: encoded.into(),
+                        bytes: encoded,
                     });
                     snapshot_checksum = Some(checksum);
                 }
@@ -701,12 +776,25 @@ where
         seq: u64,
         chain: &Chain,
         value: &T,
-    ) -> Result<(Vec<u8>, u32, Chain), CodecError>
+    ) -> Result<(SharedBytes, u32, Chain), CodecError>
     where
         C: Codec<T>,
     {
         let Some(encryption) = self.encryption.as_mut() else {
-            let (bytes, checksum) = record::encode_value::<C, T>(kind, type_version, seq, value)?;
+            // Encoded into the journal's scratch buffer, then copied into one exact-size
+            // shared allocation: no per-record vector, and no slack kept by the store.
+            self.scratch.clear();
+            let checksum = record::encode_value_into::<C, T>(
+                kind,
+                type_version,
+                seq,
+                value,
+                &mut self.scratch,
+            )?;
+            let bytes = SharedBytes::from(&self.scratch[..]);
+            if self.scratch.capacity() > SCRATCH_KEPT {
+                self.scratch = Vec::new();
+            }
             return Ok((bytes, checksum, [0; CHAIN_LEN]));
         };
         let at = Binding {
@@ -724,7 +812,7 @@ where
             chain,
             |out| C::encode(value, out),
         )?;
-        Ok((sealed.bytes, sealed.checksum, sealed.tag))
+        Ok((sealed.bytes.into(), sealed.checksum, sealed.tag))
     }
 
     fn on_appended(&mut self, append: Append, outcome: Result<(), StorageError>, state: &E) {
@@ -907,6 +995,7 @@ where
             until,
             probe,
             self.config.read_batch,
+            self.config.replay_slice,
         );
         self.command = Some(command);
         self.op = Op::Recovering {

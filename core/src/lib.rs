@@ -21,7 +21,11 @@
 //!    below), so a driver that makes requests faster than storage completes them gets fewer,
 //!    larger appends — one command and one completion for many requests.
 //! 3. When the deadline from `poll_timeout` passes, call [`Journal::handle_timeout`].
-//! 4. Pass the same entity state to every call that takes `&mut E`.
+//! 4. With [`JournalConfig::replay_slice`] set, a long page of replayed events is applied a
+//!    slice at a time: while [`Journal::poll_replay`] is true, no command is in flight and the
+//!    rest of the page waits for [`Journal::handle_replay`] (an async driver lets other tasks
+//!    run first). Without it, pages are applied whole and this step never arises.
+//! 5. Pass the same entity state to every call that takes `&mut E`.
 //!
 //! Each [`Command`] is answered by one [`Completion`] (or a [`StorageError`]):
 //!
@@ -44,7 +48,8 @@
 //!   [`StorageError::Failed`]: a write's outcome is unknown, so the journal fences and re-reads
 //!   the log; a read fails like any failed read. The journal is never left waiting;
 //! - commands not polled, or completions not fed back, leave the journal waiting: nothing
-//!   happens until they are.
+//!   happens until they are; so does a paused replay never given
+//!   [`Journal::handle_replay`].
 //!
 //! ```
 //! use std::time::Duration;

@@ -2,6 +2,7 @@
 //! the storage contract, used by the testkit and wrapped by the async in-memory backend.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
 use crate::SharedBytes;
@@ -29,7 +30,40 @@ pub struct StreamData {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemoryStore {
-    streams: HashMap<String, StreamData>,
+    streams: HashMap<String, StreamData, BuildHasherDefault<StreamHasher>>,
+}
+
+/// A fast hasher for stream ids (multiply-rotate over 8-byte words, as rustc's FxHash): the
+/// in-memory store looks a stream up on every command, and SipHash's flooding resistance buys
+/// nothing for a map whose keys the application names.
+#[derive(Default, Clone, Copy)]
+struct StreamHasher(u64);
+
+impl Hasher for StreamHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl MemoryStore {

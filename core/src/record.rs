@@ -161,17 +161,17 @@ pub(crate) fn encode_with(
 }
 
 /// Encodes `value` with codec `C` into a new record. Returns the bytes and the checksum.
-pub(crate) fn encode_value<C: Codec<T>, T>(
+/// Encodes a record of `value` at the end of `out`; returns its checksum.
+pub(crate) fn encode_value_into<C: Codec<T>, T>(
     kind: RecordKind,
     type_version: u32,
     seq: u64,
     value: &T,
-) -> Result<(Vec<u8>, u32), CodecError> {
-    let mut out = Vec::with_capacity(64);
-    let checksum = encode_with(kind, C::ID, 0, type_version, seq, &mut out, |out| {
+    out: &mut Vec<u8>,
+) -> Result<u32, CodecError> {
+    encode_with(kind, C::ID, 0, type_version, seq, out, |out| {
         C::encode(value, out)
-    })?;
-    Ok((out, checksum))
+    })
 }
 
 /// Encodes a record around an already encoded payload.

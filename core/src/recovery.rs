@@ -125,6 +125,19 @@ pub(crate) enum Progress {
     Done(Recovered),
     /// Recovery failed.
     Failed(RecoveryError),
+    /// A slice of a page was applied; the rest waits for [`Recovery::resume`].
+    Paused,
+}
+
+/// A page of events being replayed a slice at a time.
+struct Page {
+    records: Vec<StoredRecord>,
+    /// The next record to apply.
+    at: usize,
+    /// The head the store reported with the page.
+    head: u64,
+    /// Whether the page was full (more events may follow it in the log).
+    full: bool,
 }
 
 enum Step {
@@ -136,6 +149,8 @@ enum Step {
         before: Option<u64>,
     },
     Events,
+    /// Applying a page a slice at a time; no command in flight.
+    Replaying,
 }
 
 pub(crate) struct Recovery<E, C> {
@@ -143,6 +158,9 @@ pub(crate) struct Recovery<E, C> {
     step: Step,
     until: Option<u64>,
     read_batch: usize,
+    /// The most events applied per input (`usize::MAX`: a whole page).
+    slice: usize,
+    page: Option<Page>,
     snapshot_seq: Option<u64>,
     next: u64,
     replayed: u64,
@@ -193,6 +211,7 @@ where
         until: Option<u64>,
         probe: Option<Probe>,
         read_batch: usize,
+        slice: Option<usize>,
     ) -> (Self, Command) {
         let before = until.map(|u| u + 1);
         let step = match probe {
@@ -212,6 +231,8 @@ where
             step,
             until,
             read_batch,
+            slice: slice.unwrap_or(usize::MAX).max(1),
+            page: None,
             snapshot_seq: None,
             next: 1,
             replayed: 0,
@@ -268,13 +289,51 @@ where
                 self.on_snapshot(before, found, state, initial, reader)
             }
             (Step::Events, Ok(Completion::Events { records, head })) => {
-                self.on_events(&records, head, state, reader)
+                let full = records.len() >= self.read_batch;
+                self.page = Some(Page {
+                    records,
+                    at: 0,
+                    head,
+                    full,
+                });
+                self.on_events(state, reader)
             }
             _ => Err(RecoveryError::Storage(
                 "the completion does not answer the command".into(),
             )),
         };
+        self.progress(progress, ids)
+    }
+
+    /// Applies later pages at most `n` events at a time.
+    pub(crate) fn set_slice(&mut self, n: usize) {
+        self.slice = n.max(1);
+    }
+
+    /// Whether a page is partly applied, waiting for [`resume`](Self::resume).
+    pub(crate) fn is_paused(&self) -> bool {
+        matches!(self.step, Step::Replaying)
+    }
+
+    /// Applies the next slice of a paused page (nothing when not paused).
+    pub(crate) fn resume(&mut self, state: &mut E, ids: &mut u64, reader: Reader<'_>) -> Progress {
+        if !self.is_paused() {
+            return Progress::Paused;
+        }
+        let progress = self.on_events(state, reader);
+        self.progress(progress, ids)
+    }
+
+    fn progress(
+        &mut self,
+        progress: Result<Option<Step>, RecoveryError>,
+        ids: &mut u64,
+    ) -> Progress {
         match progress {
+            Ok(Some(Step::Replaying)) => {
+                self.step = Step::Replaying;
+                Progress::Paused
+            }
             Ok(Some(step)) => {
                 *ids += 1;
                 self.cmd = CommandId(*ids);
@@ -283,7 +342,7 @@ where
                         id: self.cmd,
                         before,
                     },
-                    Step::Events => Command::ReadEvents {
+                    Step::Events | Step::Replaying => Command::ReadEvents {
                         id: self.cmd,
                         from: self.next,
                         limit: self.read_batch,
@@ -412,13 +471,19 @@ where
         Ok((value, rec.checksum, payload.chain))
     }
 
+    /// Applies the next slice of the page being replayed; pauses if records remain.
     fn on_events(
         &mut self,
-        records: &[StoredRecord],
-        head: u64,
         state: &mut E,
         reader: Reader<'_>,
     ) -> Result<Option<Step>, RecoveryError> {
+        let Some(mut page) = self.page.take() else {
+            return Err(RecoveryError::Storage("no page to replay".into()));
+        };
+        let end = page.records.len().min(page.at.saturating_add(self.slice));
+        let head = page.head;
+        let records = page.records.get(page.at..end).unwrap_or_default();
+        page.at = end;
         for stored in records {
             // Past `until` once every event up to it is replayed; a record beyond it while
             // events up to it are missing (say compacted under a snapshot that proved
@@ -456,7 +521,11 @@ where
             self.next += 1;
             self.replayed += 1;
         }
-        if records.len() >= self.read_batch {
+        if page.at < page.records.len() {
+            self.page = Some(page);
+            return Ok(Some(Step::Replaying));
+        }
+        if page.full {
             return Ok(Some(Step::Events));
         }
         self.finish(head, false)

@@ -82,6 +82,30 @@ pub trait Store: Send + 'static {
     /// Executes `batch` and returns one result per command, in the same order.
     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult>;
 
+    /// Executes one command: the same as a batch of one, for a driver that runs a cheap store
+    /// inline, one command at a time. The default calls [`execute`](Self::execute); a store
+    /// may override it to spare the batch and result vectors (the answer must be the same).
+    ///
+    /// ```
+    /// use persevere_core::memory::MemoryStore;
+    /// use persevere_core::{Command, CommandId, Completion, Store, StreamCommand};
+    /// let mut store = MemoryStore::new();
+    /// let read = Command::ReadEvents { id: CommandId(1), from: 1, limit: 10 };
+    /// let (id, result) = Store::execute_one(&mut store, StreamCommand { stream: "a".into(), command: read });
+    /// assert_eq!((id, result), (CommandId(1), Ok(Completion::Events { records: vec![], head: 0 })));
+    /// ```
+    fn execute_one(&mut self, command: StreamCommand) -> CommandResult {
+        let id = command.command.id();
+        self.execute(vec![command]).pop().unwrap_or_else(|| {
+            (
+                id,
+                Err(StorageError::Failed(format!(
+                    "the store returned no result for {id}"
+                ))),
+            )
+        })
+    }
+
     /// What the store repaired or set aside when it was opened, and at every reopen since.
     /// None by default.
     fn repairs(&self) -> &[Repair] {
@@ -110,5 +134,9 @@ impl Store for MemoryStore {
             .into_iter()
             .map(|StreamCommand { stream, command }| MemoryStore::execute(self, &stream, command))
             .collect()
+    }
+
+    fn execute_one(&mut self, StreamCommand { stream, command }: StreamCommand) -> CommandResult {
+        MemoryStore::execute(self, &stream, command)
     }
 }

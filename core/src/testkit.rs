@@ -474,6 +474,11 @@ where
             while let Some(event) = journal.poll_event() {
                 self.log.push(event);
             }
+            if journal.poll_replay() {
+                fed_timeout = false;
+                journal.handle_replay(self.now, &mut self.state);
+                continue;
+            }
             if let Some(command) = journal.poll_command() {
                 fed_timeout = false;
                 self.executed += 1;

@@ -1310,3 +1310,80 @@ fn an_undo_over_a_damaged_snapshot_and_compacted_events_stops_never_empties_the_
         );
     }
 }
+
+// ----- replay in slices -----
+
+/// A page is applied a slice at a time: between slices nothing is in flight, a stale
+/// completion is refused, and the journal waits for `handle_replay`.
+#[test]
+fn a_long_page_is_replayed_a_slice_at_a_time() {
+    let mut h = harness(config());
+    for id in 1..=10 {
+        h.persist(add(id)).unwrap();
+    }
+    let store = h.store().clone();
+    let mut journal =
+        Journal::<Ledger>::new(config().read_batch(100), Ledger::default).with_replay_slice(3);
+    let mut state = Ledger::default();
+    let mut store = store;
+    let mut slices = 0;
+    let mut steps = 0;
+    let recovered = loop {
+        steps += 1;
+        assert!(steps < 100, "recovery did not finish in 100 steps");
+        if let Some(event) = journal.poll_event() {
+            if let JournalEvent::Recovered { last_seq, .. } = event {
+                break last_seq;
+            }
+            continue;
+        }
+        if journal.poll_replay() {
+            assert_eq!(journal.poll_command(), None);
+            // Every slice but the last leaves the state a multiple of the slice.
+            assert_eq!(state.ids.len() % 3, 0, "{:?}", state.ids);
+            assert_eq!(journal.phase(), Phase::Recovering);
+            let stale = journal.handle_completion(
+                Duration::ZERO,
+                CommandId(2),
+                Ok(Completion::Done),
+                &mut state,
+            );
+            assert!(
+                matches!(
+                    stale,
+                    Err(HandleError::UnexpectedCompletion { expected: None, .. })
+                ),
+                "{stale:?}"
+            );
+            slices += 1;
+            journal.handle_replay(Duration::ZERO, &mut state);
+            continue;
+        }
+        let command = journal
+            .poll_command()
+            .expect("a command or a paused replay");
+        let id = command.id();
+        let (_, result) = store.execute(STREAM, command);
+        journal
+            .handle_completion(Duration::ZERO, id, result, &mut state)
+            .expect("completion");
+    };
+    assert_eq!(recovered, 10);
+    assert_eq!(slices, 3, "10 events in slices of 3 pause three times");
+    assert_eq!(state, fold(&(1..=10).collect::<Vec<_>>()));
+    assert_eq!(journal.phase(), Phase::Ready);
+}
+
+/// The harness (and so the simulation) drives sliced replays to the end, through rebuilds too.
+#[test]
+fn sliced_replays_rebuild_after_a_failed_write() {
+    let mut h = harness(config().read_batch(4).replay_slice(2));
+    for id in 1..=9 {
+        h.persist(add(id)).unwrap();
+    }
+    h.fault_next_write(Fault::FailBeforeWrite);
+    assert!(h.persist(add(10)).is_err());
+    assert_eq!(h.state(), &fold(&(1..=9).collect::<Vec<_>>()));
+    h.crash();
+    assert_eq!(restart_state(&mut h), fold(&(1..=9).collect::<Vec<_>>()));
+}

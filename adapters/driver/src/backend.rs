@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,21 @@ pub enum Execution {
     /// In the submitting task, at once, under a lock: for stores whose work is a few hundred
     /// nanoseconds in memory. Batches hold one command (there is no durability step to share).
     Inline,
+    /// Opt-in, for a lone hot writer on a durable store: a command that finds the backend idle
+    /// (no batch running, none queued) is executed at once in the submitting task, as a batch
+    /// of one; every command submitted while a batch runs is group-committed on the blocking
+    /// pool, as with [`Blocking`](Self::Blocking).
+    ///
+    /// It spares the two thread hand-offs of [`Blocking`](Self::Blocking) — waking a thread
+    /// of the blocking pool, and waking the task with the answer — which cost tens of
+    /// microseconds per command on top of the store's sync. The price: **the async worker that
+    /// submits an idle backend's command blocks for that command's write and sync** (a
+    /// fraction of a millisecond to a few milliseconds on a disk; longer on a stalled one).
+    /// On a current-thread runtime every other task waits that long; on a multi-thread one,
+    /// that worker's other tasks do. Choose it only where one entity's durable latency
+    /// matters more than the executor's responsiveness; [`Blocking`](Self::Blocking) keeps
+    /// blocking IO off async workers and stays the default.
+    Direct,
 }
 
 /// What a backend has executed so far.
@@ -138,14 +153,22 @@ struct Status {
     repairs: Vec<Repair>,
 }
 
+/// A stream's live writer: the generation of its [`Ownership`], and the flag that says it is
+/// current.
+type Owner = (u64, Arc<AtomicBool>);
+
 struct Shared {
     runtime: Arc<dyn Runtime>,
     execution: Execution,
     store: Mutex<Box<dyn Store>>,
     status: Mutex<Status>,
+    /// Whether `status` says [`StoreHealth::Open`] (read without its lock on every batch;
+    /// written under it).
+    healthy: AtomicBool,
     queue: Mutex<Queue>,
-    /// The live writer of each stream in this process: the generation of its [`Ownership`].
-    owners: Mutex<HashMap<Arc<str>, u64>>,
+    /// The live writer of each stream in this process: the generation of its [`Ownership`],
+    /// and the flag that says it is current.
+    owners: Mutex<HashMap<Arc<str>, Owner>>,
     generations: AtomicU64,
     batches: AtomicU64,
     commands: AtomicU64,
@@ -270,6 +293,7 @@ impl Backend {
                 runtime,
                 execution,
                 store: Mutex::new(store),
+                healthy: AtomicBool::new(health == StoreHealth::Open),
                 status: Mutex::new(Status {
                     health,
                     backoff: ReopenBackoff::default(),
@@ -420,13 +444,18 @@ impl Backend {
         }
         let generation = self.shared.generations.fetch_add(1, Ordering::Relaxed) + 1;
         let stream: Arc<str> = stream.into();
-        if owners.insert(Arc::clone(&stream), generation).is_some() {
+        let current = Arc::new(AtomicBool::new(true));
+        if let Some((_, superseded)) =
+            owners.insert(Arc::clone(&stream), (generation, Arc::clone(&current)))
+        {
+            superseded.store(false, Ordering::Release);
             tracing::info!(stream = %stream, "a new owner took the stream over");
         }
         Ok(Ownership {
             backend: Arc::downgrade(&self.shared),
             stream,
             generation,
+            current,
         })
     }
 
@@ -438,32 +467,82 @@ impl Backend {
     pub(crate) fn submit(&self, stream: Arc<str>, command: Command) -> Pending {
         let command = StreamCommand { stream, command };
         match self.shared.execution {
-            Execution::Inline => {
-                let id = command.command.id();
-                let mut results = self.shared.run_batch(vec![command]);
-                Pending::Ready(answer(&mut results, id))
-            }
-            Execution::Blocking => {
-                let (sender, receiver) = oneshot::channel();
-                let start = {
+            Execution::Inline => Pending::Ready(self.shared.run_one(command)),
+            Execution::Direct => {
+                let idle = {
                     let mut queue = lock(&self.shared.queue);
-                    queue.commands.push(command);
-                    queue.waiters.push(sender);
-                    let idle = queue.phase == CommitPhase::Idle;
-                    queue.phase = CommitPhase::Committing;
+                    let idle = queue.phase == CommitPhase::Idle && queue.commands.is_empty();
+                    if idle {
+                        queue.phase = CommitPhase::Committing;
+                    }
                     idle
                 };
-                if start {
-                    let task = CommitTask {
-                        backend: Arc::downgrade(&self.shared),
-                        state: CommitTaskState::Armed,
-                    };
-                    self.shared
-                        .runtime
-                        .spawn_blocking(Box::new(move || task.run()));
+                if !idle {
+                    return self.enqueue(command);
                 }
-                Pending::Waiting(receiver)
+                // The backend is ours until the phase goes back: commands submitted meanwhile
+                // queue up for the blocking pool.
+                let guard = DirectCommit {
+                    shared: &self.shared,
+                };
+                let outcome = self.shared.run_one(command);
+                drop(guard);
+                Pending::Ready(outcome)
             }
+            Execution::Blocking => self.enqueue(command),
+        }
+    }
+
+    /// Queues `command` for the next batch on the blocking pool, starting a commit task if
+    /// none runs.
+    fn enqueue(&self, command: StreamCommand) -> Pending {
+        let (sender, receiver) = oneshot::channel();
+        let start = {
+            let mut queue = lock(&self.shared.queue);
+            queue.commands.push(command);
+            queue.waiters.push(sender);
+            let idle = queue.phase == CommitPhase::Idle;
+            queue.phase = CommitPhase::Committing;
+            idle
+        };
+        if start {
+            let task = CommitTask {
+                backend: Arc::downgrade(&self.shared),
+                state: CommitTaskState::Armed,
+            };
+            self.shared
+                .runtime
+                .spawn_blocking(Box::new(move || task.run()));
+        }
+        Pending::Waiting(receiver)
+    }
+}
+
+/// A batch running in the submitting task ([`Execution::Direct`]): when it ends (or unwinds),
+/// the commands queued meanwhile go to the blocking pool, or the backend goes idle.
+struct DirectCommit<'a> {
+    shared: &'a Arc<Shared>,
+}
+
+impl Drop for DirectCommit<'_> {
+    fn drop(&mut self) {
+        let start = {
+            let mut queue = lock(&self.shared.queue);
+            if queue.commands.is_empty() {
+                queue.phase = CommitPhase::Idle;
+                false
+            } else {
+                true
+            }
+        };
+        if start {
+            let task = CommitTask {
+                backend: Arc::downgrade(self.shared),
+                state: CommitTaskState::Armed,
+            };
+            self.shared
+                .runtime
+                .spawn_blocking(Box::new(move || task.run()));
         }
     }
 }
@@ -484,14 +563,16 @@ pub struct Ownership {
     backend: Weak<Shared>,
     stream: Arc<str>,
     generation: u64,
+    /// Cleared when a newer owner takes the stream over: checked on every request without a
+    /// lock or a lookup.
+    current: Arc<AtomicBool>,
 }
 
 impl Ownership {
-    /// Whether this is still the stream's owner (no newer owner took it over).
+    /// Whether this is still the stream's owner (no newer owner took it over, and the backend
+    /// is alive).
     pub fn is_current(&self) -> bool {
-        self.backend
-            .upgrade()
-            .is_some_and(|shared| lock(&shared.owners).get(&self.stream) == Some(&self.generation))
+        self.current.load(Ordering::Acquire) && self.backend.strong_count() > 0
     }
 
     /// `Ok` while [current](Self::is_current), else [`Error::Superseded`] naming the stream.
@@ -515,7 +596,7 @@ impl Drop for Ownership {
     fn drop(&mut self) {
         if let Some(shared) = self.backend.upgrade() {
             let mut owners = lock(&shared.owners);
-            if owners.get(&self.stream) == Some(&self.generation) {
+            if owners.get(&self.stream).map(|(g, _)| *g) == Some(self.generation) {
                 owners.remove(&self.stream);
             }
         }
@@ -627,13 +708,7 @@ impl Shared {
     /// Executes one batch on the store: one durability step for all of it.
     fn run_batch(&self, batch: Vec<StreamCommand>) -> std::vec::IntoIter<CommandResult> {
         let size = batch.len() as u64;
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        self.commands.fetch_add(size, Ordering::Relaxed);
-        if size > 1 {
-            self.largest.fetch_max(size, Ordering::Relaxed);
-        } else if self.largest.load(Ordering::Relaxed) == 0 {
-            self.largest.store(1, Ordering::Relaxed);
-        }
+        self.count(size);
         let mut store = lock(&self.store);
         if let Err(refusal) = self.ready(&mut **store) {
             return batch
@@ -658,9 +733,55 @@ impl Shared {
         }
     }
 
+    /// Counts a batch of `size` commands.
+    fn count(&self, size: u64) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.commands.fetch_add(size, Ordering::Relaxed);
+        if size > 1 {
+            self.largest.fetch_max(size, Ordering::Relaxed);
+        } else if self.largest.load(Ordering::Relaxed) == 0 {
+            self.largest.store(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Executes one command on the store at once ([`Execution::Inline`]): a batch of one,
+    /// through [`Store::execute_one`], under the same fencing rules as [`run_batch`](Self::run_batch).
+    fn run_one(&self, command: StreamCommand) -> Outcome {
+        self.count(1);
+        let id = command.command.id();
+        let mut store = lock(&self.store);
+        self.ready(&mut **store)?;
+        match catch_unwind(AssertUnwindSafe(|| store.execute_one(command))) {
+            Ok((got, outcome)) => {
+                // A store fences itself on a failed write, which fails the command: only then
+                // is it asked.
+                if outcome.is_err() {
+                    if let Some(reason) = store.fenced() {
+                        self.fence(reason);
+                    }
+                }
+                if got == id {
+                    outcome
+                } else {
+                    Err(StorageError::Failed(format!(
+                        "the store answered {got} in place of {id}"
+                    )))
+                }
+            }
+            Err(_) => {
+                tracing::error!(commands = 1, "the store panicked executing a batch");
+                self.fence("the store panicked executing a batch".into());
+                Err(StorageError::Failed(format!(
+                    "the store returned no result for {id}"
+                )))
+            }
+        }
+    }
+
     /// Marks the store fenced (unless it already is); the next batch tries to reopen it.
     fn fence(&self, reason: String) {
         let mut status = lock(&self.status);
+        self.healthy.store(false, Ordering::Release);
         if status.health == StoreHealth::Open {
             tracing::error!(%reason, "the store is fenced; the next batch reopens it");
             status.health = StoreHealth::Fenced {
@@ -675,6 +796,9 @@ impl Shared {
     /// Whether `store` may execute a batch: an open store may; a fenced one is reopened first
     /// if its backoff has elapsed, and refuses with the reason otherwise.
     fn ready(&self, store: &mut dyn Store) -> Result<(), StorageError> {
+        if self.healthy.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let (reason, failed_reopens) = {
             let status = lock(&self.status);
             match &status.health {
@@ -717,6 +841,7 @@ impl Shared {
                 }
                 status.repairs.extend_from_slice(new);
                 status.health = StoreHealth::Open;
+                self.healthy.store(true, Ordering::Release);
                 Ok(())
             }
             Err(error) => {

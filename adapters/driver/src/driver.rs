@@ -36,6 +36,25 @@ enum Found {
     Failed(Error),
 }
 
+/// What [`Driver::pump`] stopped for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Nothing to do: every request so far is answered.
+    Idle,
+    /// The completion of the command in flight ([`Driver::completion`]).
+    Completion,
+    /// The timeout at this instant ([`Driver::fire`]).
+    Timer(Duration),
+    /// Nothing: a recovery page was applied; let the executor run other tasks, then pump again.
+    Yield,
+}
+
+/// The events of one persist request.
+pub(crate) enum PersistEvents<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
 /// Builds the same journal again: what a driver needs to resume a stream after its journal
 /// stopped on a transient storage failure (see [`Driver::open_with`]).
 pub type Recipe<E, C> = Box<dyn FnMut() -> Result<Journal<E, C>, Error> + Send + 'static>;
@@ -127,6 +146,8 @@ pub struct Driver<E: Entity, C = Borsh> {
     ownership: Ownership,
     in_flight: InFlight,
     epoch: Instant,
+    /// The last reading of the clock since `epoch`.
+    last_now: Duration,
 }
 
 impl<E, C> Driver<E, C>
@@ -179,6 +200,7 @@ where
         state: &mut E,
         claim: Claim,
     ) -> Result<Self, Error> {
+        let journal = sliced(journal);
         let stream: Arc<str> = journal.config().stream().into();
         let ownership = backend.claim(&stream, claim)?;
         let span = tracing::debug_span!("open", stream = %stream);
@@ -201,6 +223,7 @@ where
             ownership,
             in_flight: InFlight::Idle,
             epoch: Instant::now(),
+            last_now: Duration::ZERO,
         };
         match driver.drive(Goal::Recovered, state).await? {
             Some(Found::Failed(error)) => Err(error),
@@ -214,7 +237,9 @@ where
     /// call tries again). The request methods call it first and refuse the request unless the
     /// outcome is [`Resume::Unchanged`] or [`Resume::Recovered`] (see [`Resume::check`]).
     pub async fn resume(&mut self, state: &mut E) -> Result<Resume, Error> {
-        self.drive(Goal::Settled, state).await?;
+        if !self.is_settled() {
+            self.drive(Goal::Settled, state).await?;
+        }
         self.ownership.check()?;
         if let Some(refused) = &self.refused {
             return Err(refused.clone());
@@ -225,7 +250,7 @@ where
         let Some(recipe) = self.recipe.as_mut() else {
             return Ok(Resume::Unchanged);
         };
-        self.journal = recipe()?;
+        self.journal = sliced(recipe()?);
         self.in_flight = InFlight::Idle;
         tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure");
         // Read before the drive, which records the recovered head as acknowledged.
@@ -393,6 +418,15 @@ where
         self.epoch.elapsed()
     }
 
+    /// The clock for a completion: read afresh unless it is a successful completion of a
+    /// write, which schedules nothing (then the last reading, never ahead of the clock).
+    fn now_for(&mut self, outcome: &Outcome) -> Duration {
+        if outcome.is_err() || self.journal.phase() != Phase::Persisting {
+            self.last_now = self.now();
+        }
+        self.last_now
+    }
+
     /// The run loop: drains events, executes commands, feeds completions back and sleeps until
     /// timeouts, until the journal has nothing left to do. Returns what it found for `goal`.
     async fn drive(&mut self, goal: Goal, state: &mut E) -> Result<Option<Found>, Error> {
@@ -416,7 +450,7 @@ where
             if let InFlight::Ready(id, outcome) =
                 std::mem::replace(&mut self.in_flight, InFlight::Idle)
             {
-                let now = self.now();
+                let now = self.now_for(&outcome);
                 let recovering = self.journal.phase() == Phase::Recovering;
                 self.journal.handle_completion(now, id, outcome, state)?;
                 if recovering {
@@ -425,6 +459,14 @@ where
                     // an async worker for more than a page at a time (see `read_batch`).
                     YieldNow::default().await;
                 }
+                continue;
+            }
+            if self.journal.poll_replay() {
+                // A long page is applied a slice at a time (see `REPLAY_SLICE`): let the
+                // executor run its other tasks between slices.
+                YieldNow::default().await;
+                let now = self.now();
+                self.journal.handle_replay(now, state);
                 continue;
             }
             if let Some(command) = self.journal.poll_command() {
@@ -451,6 +493,162 @@ where
                     return Ok(found);
                 }
             }
+        }
+    }
+
+    /// One turn of the run loop for a caller that waits on its own (the shared handle's task):
+    /// drains events into `sink`, executes commands and feeds completions that are already
+    /// there, until the loop must wait; returns for what. Never awaits, so the caller can
+    /// wait for the returned [`Wait`] and for new requests at the same time.
+    pub(crate) fn pump(
+        &mut self,
+        state: &mut E,
+        sink: &mut dyn FnMut(JournalEvent),
+    ) -> Result<Wait, Error> {
+        loop {
+            while let Some(event) = self.journal.poll_event() {
+                self.log(&event);
+                sink(event);
+            }
+            match &self.in_flight {
+                InFlight::Waiting(..) => return Ok(Wait::Completion),
+                InFlight::Ready(..) => {
+                    if let InFlight::Ready(id, outcome) =
+                        std::mem::replace(&mut self.in_flight, InFlight::Idle)
+                    {
+                        let now = self.now_for(&outcome);
+                        let recovering = self.journal.phase() == Phase::Recovering;
+                        self.journal.handle_completion(now, id, outcome, state)?;
+                        if recovering {
+                            return Ok(Wait::Yield);
+                        }
+                    }
+                    continue;
+                }
+                InFlight::Idle => {}
+            }
+            if self.journal.poll_replay() {
+                return Ok(Wait::Yield);
+            }
+            if let Some(command) = self.journal.poll_command() {
+                let id = command.id();
+                self.in_flight = match self.backend.submit(Arc::clone(&self.stream), command) {
+                    Pending::Ready(outcome) => InFlight::Ready(id, outcome),
+                    Pending::Waiting(receiver) => InFlight::Waiting(id, receiver),
+                };
+                continue;
+            }
+            match self.journal.poll_timeout() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_sub(self.now());
+                    if !wait.is_zero() {
+                        return Ok(Wait::Timer(deadline));
+                    }
+                    let now = self.now().max(deadline);
+                    self.journal.handle_timeout(now);
+                    if self.journal.phase() == Phase::Recovering {
+                        return Ok(Wait::Yield);
+                    }
+                }
+                None => {
+                    if self.journal.phase() != Phase::Stopped {
+                        self.acknowledged = self.journal.last_seq();
+                    }
+                    return Ok(Wait::Idle);
+                }
+            }
+        }
+    }
+
+    /// Applies the next slice of a paused replay, after a [`Wait::Yield`] (nothing otherwise).
+    pub(crate) fn replay(&mut self, state: &mut E) {
+        let now = self.now();
+        self.journal.handle_replay(now, state);
+    }
+
+    /// Waits for the completion of the command in flight ([`Wait::Completion`]), in place: a
+    /// dropped wait loses nothing, and the next [`pump`](Self::pump) feeds it.
+    pub(crate) async fn completion(&mut self) {
+        if let InFlight::Waiting(id, receiver) = &mut self.in_flight {
+            let id = *id;
+            let outcome = receiver.await.unwrap_or_else(|_| {
+                Err(persevere_core::StorageError::Failed(
+                    "the backend dropped the command".into(),
+                ))
+            });
+            self.in_flight = InFlight::Ready(id, outcome);
+        }
+    }
+
+    /// How long until the timer a [`Wait::Timer`] named is due (zero when it is).
+    pub(crate) fn until(&self, deadline: Duration) -> Duration {
+        deadline.saturating_sub(self.now())
+    }
+
+    /// Feeds the journal the timeout a [`Wait::Timer`] named, once it is due.
+    pub(crate) fn fire(&mut self, deadline: Duration) {
+        let now = self.now().max(deadline);
+        self.journal.handle_timeout(now);
+    }
+
+    /// Enqueues a persist of `events` (one, or an atomic batch), returning its request id.
+    pub(crate) fn enqueue_persist(
+        &mut self,
+        events: PersistEvents<E::Event>,
+        state: &mut E,
+    ) -> Result<RequestId, Error> {
+        self.ownership.check()?;
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
+        Ok(match events {
+            PersistEvents::One(event) => self.journal.handle_persist(event, state)?,
+            PersistEvents::Many(events) => self.journal.handle_persist_all(events, state)?,
+        })
+    }
+
+    /// Enqueues a snapshot request, returning its request id.
+    pub(crate) fn enqueue_snapshot(&mut self, state: &mut E) -> Result<RequestId, Error> {
+        self.ownership.check()?;
+        if let Some(refused) = &self.refused {
+            return Err(refused.clone());
+        }
+        Ok(self.journal.handle_snapshot_request(state)?)
+    }
+
+    /// [`resume`](Self::resume) then [`Resume::check`], for a caller outside this module.
+    pub(crate) async fn ready(&mut self, state: &mut E) -> Result<(), Error> {
+        self.ready_for_request(state).await
+    }
+
+    /// The error for a request the journal went idle without answering.
+    pub(crate) fn unanswered(&self) -> Error {
+        self.stopped()
+    }
+
+    /// Logs what an operator wants to see of `event`.
+    fn log(&self, event: &JournalEvent) {
+        match event {
+            JournalEvent::Recovered {
+                last_seq,
+                snapshot_seq,
+                replayed,
+            } => {
+                tracing::debug!(stream = %self.stream, last_seq, ?snapshot_seq, replayed, "recovered");
+            }
+            JournalEvent::SnapshotFailed { seq, reason, .. } => {
+                tracing::warn!(stream = %self.stream, seq, %reason, "snapshot failed");
+            }
+            JournalEvent::SnapshotSkipped { seq, reason } => {
+                tracing::warn!(stream = %self.stream, seq, %reason, "unreadable snapshot skipped");
+            }
+            JournalEvent::HousekeepingFailed { reason } => {
+                tracing::warn!(stream = %self.stream, %reason, "housekeeping failed");
+            }
+            JournalEvent::Stopped(reason) => {
+                tracing::error!(stream = %self.stream, %reason, "journal stopped");
+            }
+            _ => {}
         }
     }
 
@@ -558,6 +756,27 @@ impl Resume {
     }
 }
 
+/// The most replayed events the driver lets a journal apply before it yields to the executor,
+/// unless the journal's configuration sets its own
+/// ([`JournalConfig::replay_slice`](persevere_core::JournalConfig::replay_slice)): a few
+/// hundred microseconds of decoding and applying for small events, so that a long recovery
+/// never holds an async worker for more than about a millisecond at a time.
+pub const REPLAY_SLICE: usize = 256;
+
+/// `journal`, replaying [`REPLAY_SLICE`] events at a time unless its configuration says
+/// otherwise.
+fn sliced<E, C>(journal: Journal<E, C>) -> Journal<E, C>
+where
+    E: Entity,
+    C: Codec<E> + Codec<E::Event>,
+{
+    if journal.config().replay_slice_size().is_some() {
+        journal
+    } else {
+        journal.with_replay_slice(REPLAY_SLICE)
+    }
+}
+
 /// Whether a journal stopped for `reason` may be built again and recovered: a storage failure
 /// that a later read may get past, never a sign that the data cannot be trusted.
 fn resumable(reason: &StopReason) -> bool {
@@ -586,7 +805,7 @@ enum YieldPhase {
 /// A future that is pending once (waking itself at once), then ready: lets the executor run
 /// its other tasks, with nothing but `futures`' task API.
 #[derive(Debug, Default)]
-struct YieldNow {
+pub(crate) struct YieldNow {
     phase: YieldPhase,
 }
 

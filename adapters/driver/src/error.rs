@@ -71,4 +71,12 @@ pub enum Error {
         /// The stream.
         stream: String,
     },
+    /// The entity's task behind a [`PersistentHandle`](crate::PersistentHandle) is gone (its
+    /// runtime shut down, or it ended on a panic): the request was not answered, and may or
+    /// may not have been persisted. Open the entity again to learn its durable state.
+    #[error("stream {stream}: the entity's task is gone; the request's outcome is unknown, open the entity again")]
+    Closed {
+        /// The stream.
+        stream: String,
+    },
 }

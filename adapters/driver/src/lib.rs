@@ -11,12 +11,19 @@
 //!   run on the runtime's blocking pool and are **group-committed**: every command waiting when
 //!   a batch starts goes to the store as one [`Store::execute`](persevere_core::Store::execute)
 //!   call (one fsync or transaction); the next batch starts when it returns. With
-//!   [`Execution::Inline`] a cheap in-memory store runs in the calling task.
+//!   [`Execution::Inline`] a cheap in-memory store runs in the calling task; with
+//!   [`Execution::Direct`] (opt-in, see its trade-off) a command that finds a durable backend
+//!   idle runs in the calling task, sparing the thread hand-offs.
 //! - [`Persistent`]: open → recovered state → `persist(event).await`,
 //!   `persist_all(events).await`, `snapshot().await`, `state()`. The journal runs in the
 //!   caller's task: no spawn, no channel on the inline path; the backend is reached only for
 //!   storage. Errors are the core's typed failures, in one [`Error`].
 //!   [`Persistent::open_encrypted`] seals every record under a key ring.
+//! - [`PersistentHandle`]: many tasks persisting to one entity at once
+//!   ([`Persistent::into_handle`]); their requests are coalesced into group appends and each
+//!   caller gets its own answer.
+//! - Recovery replays a long page [`REPLAY_SLICE`] events at a time and yields to the executor
+//!   between slices, so a recovery never holds an async worker for a whole page.
 //! - [`Driver`]: the same run loop for state the caller owns (the actor adapters' building
 //!   block, where the state is the actor itself).
 //!
@@ -46,6 +53,7 @@
 mod backend;
 mod driver;
 mod error;
+mod handle;
 mod persistent;
 mod random;
 mod runtime;
@@ -53,8 +61,9 @@ mod runtime;
 pub mod suite;
 
 pub use backend::{Backend, Claim, CommitStats, Execution, Ownership, ReopenBackoff, StoreHealth};
-pub use driver::{Driver, Recipe, Resume};
+pub use driver::{Driver, Recipe, Resume, REPLAY_SLICE};
 pub use error::Error;
+pub use handle::PersistentHandle;
 pub use persistent::Persistent;
 pub use random::os_random;
 pub use runtime::{BlockingWork, Runtime, Task};

@@ -68,8 +68,8 @@ use crate::random::os_random;
 /// # }).unwrap();
 /// ```
 pub struct Persistent<E: Entity, C = Borsh> {
-    driver: Driver<E, C>,
-    state: E,
+    pub(crate) driver: Driver<E, C>,
+    pub(crate) state: E,
 }
 
 impl<E, C> Persistent<E, C>

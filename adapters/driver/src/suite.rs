@@ -76,9 +76,12 @@ async fn open_with(backend: &Backend, config: JournalConfig) -> Persistent<Count
 #[derive(Clone, Default)]
 struct Gated {
     memory: Memory,
-    gate: Arc<(Mutex<bool>, Condvar)>,
+    /// How many batches may pass: 0 closed, `usize::MAX` open.
+    gate: Arc<(Mutex<usize>, Condvar)>,
     threads: Arc<Mutex<Vec<ThreadId>>>,
     held: Arc<AtomicUsize>,
+    /// Batches that reached the gate.
+    arrivals: Arc<AtomicUsize>,
 }
 
 impl Gated {
@@ -90,14 +93,29 @@ impl Gated {
     }
 
     fn open_gate(&self) {
-        let (open, changed) = &*self.gate;
-        *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        let (passes, changed) = &*self.gate;
+        *passes.lock().unwrap_or_else(|e| e.into_inner()) = usize::MAX;
         changed.notify_all();
     }
 
+    /// Closes the gate and counts arrivals from zero again.
     fn close_gate(&self) {
-        let (open, _) = &*self.gate;
-        *open.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        let (passes, _) = &*self.gate;
+        *passes.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        self.arrivals.store(0, Ordering::SeqCst);
+    }
+
+    /// Lets one more batch through a closed gate.
+    fn let_one_through(&self) {
+        let (passes, changed) = &*self.gate;
+        let mut passes = passes.lock().unwrap_or_else(|e| e.into_inner());
+        *passes = passes.saturating_add(1);
+        changed.notify_all();
+    }
+
+    /// Batches that reached the gate so far.
+    fn arrivals(&self) -> usize {
+        self.arrivals.load(Ordering::SeqCst)
     }
 
     /// Commands of the batch waiting at the gate (the last one, once it opened).
@@ -115,11 +133,15 @@ impl Gated {
 
 impl Store for Gated {
     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
-        let (open, changed) = &*self.gate;
-        let mut guard = open.lock().unwrap_or_else(|e| e.into_inner());
+        let (passes, changed) = &*self.gate;
+        let mut guard = passes.lock().unwrap_or_else(|e| e.into_inner());
         self.held.store(batch.len(), Ordering::SeqCst);
-        while !*guard {
+        self.arrivals.fetch_add(1, Ordering::SeqCst);
+        while *guard == 0 {
             guard = changed.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+        if *guard != usize::MAX {
+            *guard -= 1;
         }
         drop(guard);
         self.threads
@@ -265,7 +287,16 @@ pub async fn group_commit_batches_waiting_appends(runtime: SharedRuntime) {
 pub async fn concurrent_entities_stay_apart(runtime: SharedRuntime) {
     const ENTITIES: u64 = 50;
     let memory = Memory::new();
-    for backend in [inline(&runtime, &memory), pooled(&runtime, memory.clone())] {
+    let direct = Backend::from_parts(
+        Arc::clone(&runtime),
+        Box::new(memory.clone()),
+        Execution::Direct,
+    );
+    for backend in [
+        inline(&runtime, &memory),
+        pooled(&runtime, memory.clone()),
+        direct,
+    ] {
         let mut done = Vec::new();
         for i in 0..ENTITIES {
             let backend = backend.clone();
@@ -296,9 +327,9 @@ pub async fn concurrent_entities_stay_apart(runtime: SharedRuntime) {
                 .expect("settled")
                 .value,
         );
-        assert_eq!(memory.head(&format!("e{i}")), 20);
+        assert_eq!(memory.head(&format!("e{i}")), 30);
     }
-    assert!(values.iter().all(|(&i, &v)| v == 20 * (i + 1)));
+    assert!(values.iter().all(|(&i, &v)| v == 30 * (i + 1)));
 }
 
 /// A write that failed without landing is rolled back; the next one succeeds.
@@ -692,6 +723,262 @@ pub async fn light_strategy_recovers_from_the_snapshot(runtime: SharedRuntime) {
     assert_eq!(again.journal().snapshot_seq(), Some(3));
 }
 
+/// Waits (on the runtime's timer, never for a verdict) until `arrived` batches reached the gate.
+async fn until_arrived(runtime: &SharedRuntime, store: &Gated, arrived: usize) {
+    while store.arrivals() < arrived {
+        runtime.sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Opens "c" on a gated pooled backend and hands it to its own task; the gate is closed.
+async fn shared_counter(
+    runtime: &SharedRuntime,
+    memory: &Memory,
+) -> (Gated, Backend, crate::PersistentHandle<Counter>) {
+    let store = Gated::closed(memory);
+    store.open_gate();
+    let backend = pooled(runtime, store.clone());
+    let counter = open(&backend, "c").await.into_handle();
+    store.close_gate();
+    (store, backend, counter)
+}
+
+/// Many callers of one entity at once: requests queued behind an append are coalesced into
+/// the next one, and every caller is answered with its own seq, in the order it asked.
+pub async fn concurrent_callers_are_acknowledged_in_order(runtime: SharedRuntime) {
+    const CALLERS: u64 = 16;
+    let memory = Memory::new();
+    let (store, backend, counter) = shared_counter(&runtime, &memory).await;
+    let before = backend.stats().commands;
+    // The first append is held at the gate; every other call is made while it is.
+    let first = counter.persist(1);
+    let mut first = Box::pin(first);
+    assert!((&mut first).now_or_never().is_none());
+    until_arrived(&runtime, &store, 1).await;
+    let rest: Vec<_> = (2..=CALLERS).map(|n| counter.persist(n)).collect();
+    let rest = futures::future::join_all(rest);
+    let opener = async {
+        runtime.sleep(Duration::from_millis(1)).await;
+        store.open_gate();
+    };
+    let (first, rest, ()) = futures::future::join3(first, rest, opener).await;
+    assert_eq!(first, Ok(1..=1));
+    for (n, result) in (2..=CALLERS).zip(rest) {
+        assert_eq!(result, Ok(n..=n), "caller {n}");
+    }
+    // One append for the first call, and the others coalesced into as few as arrived apart.
+    let appends = backend.stats().commands - before;
+    assert!(appends < CALLERS, "{appends} appends for {CALLERS} calls");
+    assert_eq!(memory.head("c"), CALLERS);
+    assert_eq!(
+        counter.read(|c| c.value).await,
+        Ok(CALLERS * (CALLERS + 1) / 2)
+    );
+
+    // Callers on tasks of their own, each persisting in turn: each sees its seqs in order,
+    // no seq is given twice, and the state holds every acknowledged event once.
+    const TASKS: u64 = 32;
+    const EACH: u64 = 5;
+    let mut done = Vec::new();
+    for task in 0..TASKS {
+        let counter = counter.clone();
+        let (sender, receiver) = oneshot::channel();
+        done.push(receiver);
+        runtime.spawn(Box::pin(async move {
+            let mut seqs = Vec::new();
+            for _ in 0..EACH {
+                match counter.persist(task + 1).await {
+                    Ok(range) => seqs.push(*range.start()),
+                    Err(error) => panic!("task {task}: {error}"),
+                }
+            }
+            let _ = sender.send(seqs);
+        }));
+    }
+    let mut all = Vec::new();
+    for receiver in done {
+        let seqs = receiver
+            .await
+            .expect("a caller task ended without answering");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    let expected: Vec<u64> = (CALLERS + 1..=CALLERS + TASKS * EACH).collect();
+    assert_eq!(all, expected);
+    let sum = CALLERS * (CALLERS + 1) / 2 + EACH * TASKS * (TASKS + 1) / 2;
+    assert_eq!(counter.read(|c| c.value).await, Ok(sum));
+    counter.close().await;
+    assert_eq!(
+        open(&backend, "c").await.state().expect("settled").value,
+        sum
+    );
+}
+
+/// A call `apply` refuses fails alone, with the entity's own error; the calls coalesced with
+/// it are persisted.
+pub async fn a_refusal_fails_only_its_caller(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let (store, _backend, counter) = shared_counter(&runtime, &memory).await;
+    let mut first = Box::pin(counter.persist(1));
+    assert!((&mut first).now_or_never().is_none());
+    until_arrived(&runtime, &store, 1).await;
+    let calls = futures::future::join3(counter.persist(2), counter.persist(0), counter.persist(3));
+    let opener = async {
+        runtime.sleep(Duration::from_millis(1)).await;
+        store.open_gate();
+    };
+    let (first, (two, zero, three), ()) = futures::future::join3(first, calls, opener).await;
+    assert_eq!(first, Ok(1..=1));
+    assert_eq!(two, Ok(2..=2));
+    match zero {
+        Err(Error::Persist(PersistError::Rejected(Rejection::Refused(refusal)))) => {
+            assert_eq!(
+                refusal.downcast_ref::<String>().map(String::as_str),
+                Some("zero increment")
+            );
+        }
+        other => panic!("the zero increment was not refused: {other:?}"),
+    }
+    assert_eq!(three, Ok(3..=3));
+    assert_eq!(counter.read(|c| c.value).await, Ok(6));
+    assert_eq!(memory.head("c"), 3);
+}
+
+/// A store failure on a coalesced append: a write that did not land fails every request it
+/// carried and is rolled back; a write that landed is acknowledged once. No caller is told
+/// `Ok` for an event that is not durable.
+pub async fn a_failed_coalesced_append_acknowledges_nothing_not_durable(runtime: SharedRuntime) {
+    for (fault, lands) in [
+        (Fault::FailBeforeWrite, false),
+        (Fault::FailAfterWrite, true),
+    ] {
+        let memory = Memory::new();
+        let (store, _backend, counter) = shared_counter(&runtime, &memory).await;
+        let mut first = Box::pin(counter.persist(1));
+        assert!((&mut first).now_or_never().is_none());
+        until_arrived(&runtime, &store, 1).await;
+        // Three calls queue behind the held append, then the gate lets it through alone; the
+        // three go as one append, which meets the fault.
+        let calls =
+            futures::future::join3(counter.persist(2), counter.persist(3), counter.persist(4));
+        let gate = async {
+            runtime.sleep(Duration::from_millis(1)).await;
+            store.let_one_through();
+            until_arrived(&runtime, &store, 2).await;
+            memory.inject(fault);
+            store.open_gate();
+        };
+        let (first, (a, b, c), ()) = futures::future::join3(first, calls, gate).await;
+        assert_eq!(first, Ok(1..=1), "{fault:?}");
+        let durable = memory.head("c");
+        for result in [&a, &b, &c] {
+            match result {
+                Ok(range) => assert!(
+                    *range.end() <= durable,
+                    "{fault:?}: {range:?} acknowledged past {durable}"
+                ),
+                Err(Error::Persist(PersistError::Failed {
+                    landed: Some(false),
+                    ..
+                })) => {}
+                Err(other) => panic!("{fault:?}: {other}"),
+            }
+        }
+        if lands {
+            assert_eq!((a, b, c), (Ok(2..=2), Ok(3..=3), Ok(4..=4)));
+            assert_eq!(durable, 4);
+            assert_eq!(counter.read(|c| c.value).await, Ok(10));
+        } else {
+            assert!(a.is_err() && b.is_err() && c.is_err());
+            assert_eq!(durable, 1);
+            assert_eq!(counter.read(|c| c.value).await, Ok(1));
+        }
+        // The entity goes on.
+        assert_eq!(counter.persist(5).await, Ok(durable + 1..=durable + 1));
+        let value = if lands { 15 } else { 6 };
+        assert_eq!(counter.read(|c| c.value).await, Ok(value));
+    }
+}
+
+/// A caller whose future is dropped after it asked: the others are answered, and the state
+/// holds exactly the durable events (its request is not withdrawn).
+pub async fn a_cancelled_caller_leaves_the_others_answered(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let (store, backend, counter) = shared_counter(&runtime, &memory).await;
+    let mut first = Box::pin(counter.persist(1));
+    assert!((&mut first).now_or_never().is_none());
+    until_arrived(&runtime, &store, 1).await;
+    // Asked, then dropped before any answer.
+    assert!(counter.persist(10).now_or_never().is_none());
+    let opener = async {
+        runtime.sleep(Duration::from_millis(1)).await;
+        store.open_gate();
+    };
+    let (first, third, ()) = futures::future::join3(first, counter.persist(100), opener).await;
+    assert_eq!(first, Ok(1..=1));
+    assert_eq!(third, Ok(3..=3));
+    assert_eq!(memory.head("c"), 3);
+    assert_eq!(counter.read(|c| c.value).await, Ok(111));
+    counter.close().await;
+    assert_eq!(
+        open(&backend, "c").await.state().expect("settled").value,
+        111
+    );
+}
+
+/// [`Execution::Direct`]: a command that finds the backend idle runs in the submitting
+/// thread; one submitted while it runs is group-committed on the blocking pool afterwards.
+pub async fn direct_execution_runs_an_idle_command_in_place(runtime: SharedRuntime) {
+    let memory = Memory::new();
+    let store = Gated::closed(&memory);
+    store.open_gate();
+    let backend = Backend::from_parts(
+        Arc::clone(&runtime),
+        Box::new(store.clone()),
+        Execution::Direct,
+    );
+    let mut a = open(&backend, "a").await;
+    let mut b = open(&backend, "b").await;
+    store.close_gate();
+    // Each writer on a thread of its own: the first blocks its thread at the gate.
+    let (a_done, a_result) = oneshot::channel();
+    let a_thread = std::thread::spawn(move || {
+        let result = futures::executor::block_on(a.persist(1));
+        let _ = a_done.send((result, std::thread::current().id()));
+    });
+    until_arrived(&runtime, &store, 1).await;
+    let (b_done, b_result) = oneshot::channel();
+    let b_thread = std::thread::spawn(move || {
+        let result = futures::executor::block_on(b.persist(2));
+        let _ = b_done.send((result, std::thread::current().id()));
+    });
+    while backend.queued() < 1 {
+        runtime.sleep(Duration::from_millis(1)).await;
+    }
+    store.open_gate();
+    let (a_result, a_id) = a_result.await.expect("writer a answered");
+    let (b_result, b_id) = b_result.await.expect("writer b answered");
+    let _ = (a_thread.join(), b_thread.join());
+    assert_eq!((a_result, b_result), (Ok(1..=1), Ok(1..=1)));
+    let threads = store.threads();
+    let appends = &threads[threads.len() - 2..];
+    assert_eq!(
+        appends[0], a_id,
+        "the idle backend's command ran in its submitting thread"
+    );
+    assert_ne!(
+        appends[1], b_id,
+        "a command queued behind it ran on the blocking pool"
+    );
+    assert_eq!((memory.head("a"), memory.head("b")), (1, 1));
+    assert_eq!(backend.health(), crate::StoreHealth::Open);
+    // Idle again: the next command runs in place again.
+    let mut c = open(&backend, "c").await;
+    assert_eq!(c.persist(3).await, Ok(1..=1));
+    assert_eq!(store.threads().last(), Some(&std::thread::current().id()));
+}
+
 /// Generates one `#[test]` per behaviour-suite case, run on a real executor.
 ///
 /// `$block_on` runs a future to completion (`|future| runtime.block_on(future)`); `$runtime`
@@ -718,7 +1005,12 @@ macro_rules! behaviour_suite {
             driver_persists_into_state_the_caller_owns,
             a_commit_task_dropped_unrun_fails_its_commands,
             a_dropped_persist_shows_no_unacknowledged_state,
-            one_writer_per_stream
+            one_writer_per_stream,
+            concurrent_callers_are_acknowledged_in_order,
+            a_refusal_fails_only_its_caller,
+            a_failed_coalesced_append_acknowledges_nothing_not_durable,
+            a_cancelled_caller_leaves_the_others_answered,
+            direct_execution_runs_an_idle_command_in_place
         );
     };
     (@cases $block_on:expr, $runtime:expr; $($case:ident),* $(,)?) => {

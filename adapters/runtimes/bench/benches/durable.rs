@@ -5,7 +5,9 @@
 //! - journal: the core `Journal` driven directly over a `FileStore` (no executor);
 //! - driver: `Persistent::persist().await` from a tokio task (current-thread, and
 //!   multi-thread), over a `Backend` running the file store on the blocking pool — what users
-//!   run.
+//!   run;
+//! - driver Direct: the same over a backend with `Execution::Direct` (opt-in: a command that
+//!   finds the backend idle runs in the submitting task, blocking its worker for the sync).
 //!
 //! Run with `cargo bench -p persevere-runtime-bench --bench durable`. `PERSEVERE_BENCH_DIR`
 //! picks the file system (default: the target directory's); `PERSEVERE_BENCH_ROUNDS` the
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use persevere_core::{Entity, Journal, JournalConfig, Store, StreamCommand};
-use persevere_driver::{Backend, Persistent};
+use persevere_driver::{Backend, Execution, Persistent};
 use persevere_file::FileStore;
 use persevere_tokio::Tokio;
 
@@ -103,7 +105,7 @@ fn journal_direct(dir: &Path, name: &str, n: u32) -> f64 {
 }
 
 /// `Persistent::persist().await` in a tokio task over a blocking-pool backend.
-fn driver(dir: &Path, name: &str, n: u32, multi: bool) -> f64 {
+fn driver(dir: &Path, name: &str, n: u32, multi: bool, execution: Execution) -> f64 {
     let runtime = if multi {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -119,7 +121,7 @@ fn driver(dir: &Path, name: &str, n: u32, multi: bool) -> f64 {
     let name = name.to_owned();
     let task = async move {
         let store = FileStore::open_or_create(&path).expect("open");
-        let backend = Backend::new(Tokio::current(), store);
+        let backend = Backend::with_execution(Tokio::current(), store, execution);
         let mut account =
             Persistent::<Account>::open(&backend, JournalConfig::new(name), Account::default)
                 .await
@@ -172,11 +174,19 @@ fn main() {
         ),
         (
             "driver, tokio current-thread",
-            Box::new(move |d, s| driver(d, s, n, false)),
+            Box::new(move |d, s| driver(d, s, n, false, Execution::Blocking)),
         ),
         (
             "driver, tokio multi-thread(2)",
-            Box::new(move |d, s| driver(d, s, n, true)),
+            Box::new(move |d, s| driver(d, s, n, true, Execution::Blocking)),
+        ),
+        (
+            "driver Direct, tokio current-thread",
+            Box::new(move |d, s| driver(d, s, n, false, Execution::Direct)),
+        ),
+        (
+            "driver Direct, tokio multi-thread(2)",
+            Box::new(move |d, s| driver(d, s, n, true, Execution::Direct)),
         ),
     ];
     let mut raws = Vec::new();

@@ -200,4 +200,46 @@ mod long_recovery {
             );
         });
     }
+
+    /// One page of the default size (4,096 events) is applied a slice at a time, and the
+    /// executor runs another task between slices: counted by interleavings, not by time.
+    #[test]
+    fn a_concurrent_task_ticks_within_one_long_page() {
+        const EVENTS: u64 = 4_000;
+        let runtime = crate::current_thread_runtime();
+        runtime.block_on(async {
+            let backend = Backend::inline(Tokio::current(), Memory::new());
+            let config = || JournalConfig::new("one-page").snapshot_every(None);
+            let mut count = Persistent::<Count>::open(&backend, config(), Count::default)
+                .await
+                .expect("opens");
+            for _ in 0..EVENTS / 500 {
+                count.persist_all(vec![1; 500]).await.expect("persists");
+            }
+            drop(count);
+
+            let ticks = Arc::new(AtomicU64::new(0));
+            let ticker = {
+                let ticks = Arc::clone(&ticks);
+                tokio::spawn(async move {
+                    loop {
+                        ticks.fetch_add(1, Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            let recovered = Persistent::<Count>::open(&backend, config(), Count::default)
+                .await
+                .expect("recovers");
+            let during = ticks.load(Ordering::Relaxed);
+            ticker.abort();
+            assert_eq!(recovered.state().expect("settled").0, EVENTS);
+            let slices = EVENTS / persevere_driver::REPLAY_SLICE as u64;
+            assert!(
+                during >= slices,
+                "the ticker ran {during} times during a one-page replay of {EVENTS} events \
+                 ({slices} slice boundaries)"
+            );
+        });
+    }
 }

@@ -195,6 +195,16 @@ impl Store for Memory {
         results
     }
 
+    fn execute_one(&mut self, StreamCommand { stream, command }: StreamCommand) -> CommandResult {
+        let mut inner = self.lock();
+        inner.batches += 1;
+        inner.commands += 1;
+        if let Some(latency) = inner.latency {
+            std::thread::sleep(latency);
+        }
+        inner.run(&stream, command)
+    }
+
     fn fenced(&self) -> Option<String> {
         self.lock().fenced.clone()
     }
