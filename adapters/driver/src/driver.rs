@@ -427,70 +427,33 @@ where
         self.last_now
     }
 
-    /// The run loop: drains events, executes commands, feeds completions back and sleeps until
-    /// timeouts, until the journal has nothing left to do. Returns what it found for `goal`.
+    /// The run loop: [`pump`](Self::pump)s, then waits for what it stopped for (a completion, a
+    /// timer, a yield between replay slices), until the journal has nothing left to do.
+    /// Returns what it found for `goal`.
     async fn drive(&mut self, goal: Goal, state: &mut E) -> Result<Option<Found>, Error> {
         let mut found = None;
         loop {
-            while let Some(event) = self.journal.poll_event() {
-                if let Some(hit) = self.observe(goal, event) {
+            let wait = self.pump(state, &mut |event| {
+                if let Some(hit) = answer(goal, event) {
                     found.get_or_insert(hit);
                 }
-            }
-            if let InFlight::Waiting(id, receiver) = &mut self.in_flight {
+            })?;
+            match wait {
+                Wait::Idle => return Ok(found),
                 // Awaited in place, so a dropped call loses no completion.
-                let id = *id;
-                let outcome = receiver.await.unwrap_or_else(|_| {
-                    Err(persevere_core::StorageError::Failed(
-                        "the backend dropped the command".into(),
-                    ))
-                });
-                self.in_flight = InFlight::Ready(id, outcome);
-            }
-            if let InFlight::Ready(id, outcome) =
-                std::mem::replace(&mut self.in_flight, InFlight::Idle)
-            {
-                let now = self.now_for(&outcome);
-                let recovering = self.journal.phase() == Phase::Recovering;
-                self.journal.handle_completion(now, id, outcome, state)?;
-                if recovering {
-                    // A long replay decodes and applies one page per completion: let the
-                    // executor run other tasks between pages, so that a recovery never holds
-                    // an async worker for more than a page at a time (see `read_batch`).
-                    YieldNow::default().await;
-                }
-                continue;
-            }
-            if self.journal.poll_replay() {
-                // A long page is applied a slice at a time (see `REPLAY_SLICE`): let the
-                // executor run its other tasks between slices.
-                YieldNow::default().await;
-                let now = self.now();
-                self.journal.handle_replay(now, state);
-                continue;
-            }
-            if let Some(command) = self.journal.poll_command() {
-                let id = command.id();
-                self.in_flight = match self.backend.submit(Arc::clone(&self.stream), command) {
-                    Pending::Ready(outcome) => InFlight::Ready(id, outcome),
-                    Pending::Waiting(receiver) => InFlight::Waiting(id, receiver),
-                };
-                continue;
-            }
-            match self.journal.poll_timeout() {
-                Some(deadline) => {
-                    let wait = deadline.saturating_sub(self.now());
+                Wait::Completion => self.completion().await,
+                Wait::Timer(deadline) => {
+                    let wait = self.until(deadline);
                     if !wait.is_zero() {
                         self.backend.runtime().sleep(wait).await;
                     }
-                    let now = self.now().max(deadline);
-                    self.journal.handle_timeout(now);
+                    self.fire(deadline);
                 }
-                None => {
-                    if self.journal.phase() != Phase::Stopped {
-                        self.acknowledged = self.journal.last_seq();
-                    }
-                    return Ok(found);
+                // A recovery page or slice was applied: let the executor run its other tasks,
+                // so that a recovery never holds an async worker for long (see `REPLAY_SLICE`).
+                Wait::Yield => {
+                    YieldNow::default().await;
+                    self.replay(state);
                 }
             }
         }
@@ -651,58 +614,33 @@ where
             _ => {}
         }
     }
+}
 
-    /// Logs `event` and reports it if it answers `goal`.
-    fn observe(&self, goal: Goal, event: JournalEvent) -> Option<Found> {
-        match event {
-            JournalEvent::Recovered {
-                last_seq,
-                snapshot_seq,
-                replayed,
-            } => {
-                tracing::debug!(stream = %self.stream, last_seq, ?snapshot_seq, replayed, "recovered");
-                (goal == Goal::Recovered).then_some(Found::Recovered)
-            }
-            JournalEvent::RecoveryFailed(error) => {
-                (goal == Goal::Recovered).then_some(Found::Failed(Error::Recovery(error)))
-            }
-            JournalEvent::Persisted {
-                request,
-                first_seq,
-                last_seq,
-            } => (goal == Goal::Request(request)).then_some(Found::Persisted(first_seq..=last_seq)),
-            JournalEvent::PersistFailed { request, error } => {
-                (goal == Goal::Request(request)).then_some(Found::Failed(Error::Persist(error)))
-            }
-            JournalEvent::SnapshotSaved {
-                request: Some(request),
-                seq,
-            } => (goal == Goal::Request(request)).then_some(Found::Snapshot(seq)),
-            JournalEvent::SnapshotFailed {
-                request: Some(request),
-                seq,
-                reason,
-            } if goal == Goal::Request(request) => {
-                Some(Found::Failed(Error::Snapshot { seq, reason }))
-            }
-            JournalEvent::SnapshotFailed { seq, reason, .. } => {
-                tracing::warn!(stream = %self.stream, seq, %reason, "snapshot failed");
-                None
-            }
-            JournalEvent::SnapshotSkipped { seq, reason } => {
-                tracing::warn!(stream = %self.stream, seq, %reason, "unreadable snapshot skipped");
-                None
-            }
-            JournalEvent::HousekeepingFailed { reason } => {
-                tracing::warn!(stream = %self.stream, %reason, "housekeeping failed");
-                None
-            }
-            JournalEvent::Stopped(reason) => {
-                tracing::error!(stream = %self.stream, %reason, "journal stopped");
-                None
-            }
-            _ => None,
+/// What `event` answers of `goal`, if anything (the driver's `log` has reported it already).
+fn answer(goal: Goal, event: JournalEvent) -> Option<Found> {
+    match event {
+        JournalEvent::Recovered { .. } => (goal == Goal::Recovered).then_some(Found::Recovered),
+        JournalEvent::RecoveryFailed(error) => {
+            (goal == Goal::Recovered).then_some(Found::Failed(Error::Recovery(error)))
         }
+        JournalEvent::Persisted {
+            request,
+            first_seq,
+            last_seq,
+        } => (goal == Goal::Request(request)).then_some(Found::Persisted(first_seq..=last_seq)),
+        JournalEvent::PersistFailed { request, error } => {
+            (goal == Goal::Request(request)).then_some(Found::Failed(Error::Persist(error)))
+        }
+        JournalEvent::SnapshotSaved {
+            request: Some(request),
+            seq,
+        } => (goal == Goal::Request(request)).then_some(Found::Snapshot(seq)),
+        JournalEvent::SnapshotFailed {
+            request: Some(request),
+            seq,
+            reason,
+        } if goal == Goal::Request(request) => Some(Found::Failed(Error::Snapshot { seq, reason })),
+        _ => None,
     }
 }
 
