@@ -4,7 +4,8 @@
 //!    with one stream appending sequentially to the store driven directly (`Store::execute`,
 //!    no driver) and one entity persisting sequentially through the driver (tokio, blocking
 //!    pool), each append one durable transaction (`synchronous=FULL`): the ratios split the
-//!    cost between the store and the driver;
+//!    cost between the store and the driver; and the same entity over a backend with the
+//!    opt-in `Execution::Direct` (an idle backend's command runs in the calling task);
 //! 2. 1,000 streams appending concurrently: to the store directly (batches of one append per
 //!    stream, durable and with no sync per commit, the store's ceiling) and 1,000 entities
 //!    through the driver (group commit: one transaction per batch);
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use persevere_core::{
     Command, CommandId, Completion, Entity, JournalConfig, Store, StoredRecord, StreamCommand,
 };
-use persevere_driver::{Backend, Persistent};
+use persevere_driver::{Backend, Execution, Persistent};
 use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore};
 use persevere_tokio::Tokio;
 
@@ -159,11 +160,18 @@ async fn open(backend: &Backend, config: JournalConfig) -> Persistent<Account> {
         .expect("opens")
 }
 
-fn single_entity(rt: &tokio::runtime::Runtime, dir: &Path, round: u32, n: u32) -> f64 {
-    let path = dir.join(format!("single-{round}.db"));
-    let backend = Backend::new(
+fn single_entity(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    round: u32,
+    n: u32,
+    execution: Execution,
+) -> f64 {
+    let path = dir.join(format!("single-{round}-{execution:?}.db"));
+    let backend = Backend::with_execution(
         Tokio::from_handle(rt.handle().clone()),
         SqliteStore::create(&path).expect("create"),
+        execution,
     );
     rt.block_on(async {
         let mut account = open(&backend, JournalConfig::new("single")).await;
@@ -315,17 +323,22 @@ fn main() {
 
     // The disk is shared and noisy: alternate the measurements and take medians.
     let rounds = 7;
-    let (mut raws, mut directs, mut singles) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut direct_ratios, mut single_ratios) = (Vec::new(), Vec::new());
+    let (mut raws, mut directs, mut singles, mut inplace) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut direct_ratios, mut single_ratios, mut inplace_ratios) =
+        (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let raw = raw_fdatasync(dir, 300);
         let direct = single_direct(dir, round, 300);
-        let single = single_entity(&rt, dir, round, 300);
+        let single = single_entity(&rt, dir, round, 300, Execution::Blocking);
+        let in_place = single_entity(&rt, dir, round, 300, Execution::Direct);
         raws.push(raw);
         directs.push(direct);
         singles.push(single);
+        inplace.push(in_place);
         direct_ratios.push(direct / raw);
         single_ratios.push(single / raw);
+        inplace_ratios.push(in_place / raw);
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -344,6 +357,11 @@ fn main() {
         "1 entity, sequential durable persists:    {:>10.0} events/s through the driver (median ratio to raw fdatasync {:.2}; target >= 0.8)",
         median(singles),
         median(single_ratios)
+    );
+    println!(
+        "1 entity, Execution::Direct (opt-in):     {:>10.0} events/s through the driver, an idle backend's command run in the calling task (median ratio to raw fdatasync {:.2})",
+        median(inplace),
+        median(inplace_ratios)
     );
     let relaxed = many_direct(dir, Durability::ProcessCrashOnly, 1_000, 100);
     let direct = many_direct(dir, Durability::Full, 1_000, 100);
