@@ -93,6 +93,24 @@
 //!   the old segments are then removed (they are the store's own, replaced). A stream's head
 //!   survives compaction.
 //!
+//! - **Open reads a checkpoint, not the history**: the index (every stream's head, compaction
+//!   mark, snapshots, and which segments hold its events) is written to the checkpoint file
+//!   `INDEX` after each segment is sealed, after each compaction and at a clean shutdown.
+//!   Open loads it when it can be trusted (this store's id, its checksum, the floor and the
+//!   lengths of the segments it covers, and the checksum of the frame it stands after all
+//!   match the log; otherwise it is ignored, logged, and the whole log replayed) and replays
+//!   only the log after it — nothing after a clean shutdown, the newest segment after a
+//!   crash. The newest segment is always read whole (verifying every frame); an older
+//!   segment the checkpoint covers is verified when it is first read, and damage found then
+//!   fails that read ([`StorageError::Failed`](persevere_core::StorageError::Failed), naming
+//!   the file and offset), never answering other bytes. A one-line summary is logged at
+//!   `INFO` and kept in [`FileStore::open_summary`]. Stores without `INDEX` (written before
+//!   it existed) open by replay and get one at their next clean shutdown.
+//! - **The index does not grow with events**: each stream's live events are kept as runs of
+//!   contiguous seqs, one per segment they lie in; where each event lies inside a segment is
+//!   held only for the active segment and a few recently read ones, and rebuilt by scanning
+//!   the segment when needed.
+//!
 //! # Snapshots
 //!
 //! A snapshot smaller than [`FileOptions::snapshot_file_min`] (64 KiB by default) is a record
@@ -108,18 +126,21 @@
 //! # Layout (format 2)
 //!
 //! A directory holds `STORE` (the identity file: store id, newest segment, clean end),
+//! `INDEX` (the optional index checkpoint, see the `checkpoint` module),
 //! segments `{n:016x}.log` — a 48-byte header (magic, format, store id, number, floor, CRC)
 //! then chained frames (see the `frame`, `batch` and `manifest` modules' docs in the source)
 //! — large snapshots `{id:016x}.snap`, and `quarantine/`. Unix only (`flock`, `fdatasync`).
 #![forbid(unsafe_code)]
 
 mod batch;
+mod checkpoint;
 mod error;
 mod frame;
 mod index;
 mod lock;
 mod manifest;
 mod open;
+mod positions;
 mod quarantine;
 mod segment;
 mod snapshot_file;
@@ -128,12 +149,17 @@ mod url;
 mod vfs;
 
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod index_tests;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 #[cfg(test)]
 mod tests;
 
 pub use error::FileError;
+pub use open::{IndexCheckpoint, OpenSummary};
 pub use store::{FileOptions, FileStore, Recovery, Stats, TornTail};
 pub use url::parse_url;

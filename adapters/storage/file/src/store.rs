@@ -14,13 +14,17 @@ use crate::batch::{self, Placement, SnapIn};
 use crate::frame::{
     FrameBuf, SegmentHeader, FRAME_TRAILER_LEN, GROUP_START, MAX_FRAME, SEGMENT_HEADER_LEN,
 };
-use crate::index::{Index, Loc, Marker, SnapLoc};
+use crate::index::{Index, Loc, Marker, Run, SegFine, SnapLoc};
 use crate::manifest::Manifest;
-use crate::open::{self, io_err, Loaded, Mode};
+use crate::open::{self, io_err, Loaded, Mode, OpenSummary};
 use crate::segment::{self, Segment};
 use crate::snapshot_file;
 use crate::vfs::{DirMode, RealFs, Vfs};
 use crate::FileError;
+
+/// How many sealed segments' event positions the index keeps loaded (besides the active
+/// segment's); others are rebuilt by scanning their segment when read.
+pub(crate) const FINE_CACHE: usize = 4;
 
 /// What open does with what it cannot use (a torn tail, a leftover temporary file, a segment
 /// replaced by compaction, a snapshot file no frame references).
@@ -158,7 +162,7 @@ pub struct FileStore {
     // Boxed: the store sits in enums and futures of the layers above; keep it small.
     options: Box<FileOptions>,
     store_id: u64,
-    index: Box<Index>,
+    pub(crate) index: Box<Index>,
     segments: BTreeMap<u64, Segment>,
     active: u64,
     floor: u64,
@@ -180,6 +184,10 @@ pub struct FileStore {
     compact_wait: u64,
     /// The wait after the next failure (doubles, up to 4096 commits).
     compact_backoff: u64,
+    /// What the last open (or reopen) read.
+    summary: Box<OpenSummary>,
+    /// Where the newest index checkpoint stands (segment, offset), if known.
+    checkpoint_at: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -428,6 +436,46 @@ impl FileStore {
         self.stats
     }
 
+    /// What the last open (or [`reopen`](Store::reopen)) read: segments, streams, bytes,
+    /// how much of the log it replayed and whether the index checkpoint was used.
+    pub fn open_summary(&self) -> &OpenSummary {
+        &self.summary
+    }
+
+    /// Writes the index checkpoint at the end of the log (after a seal, a close marker or a
+    /// compaction: `marker` is the one the log ends with). A failure is logged: the previous
+    /// checkpoint (or none) stays, and open replays a little more.
+    fn write_checkpoint(&mut self, marker: Option<Marker>) {
+        let Some(seg) = self.segments.get(&self.active) else {
+            return;
+        };
+        let position = crate::checkpoint::Position {
+            seg: self.active,
+            len: seg.len,
+            chain: seg.chain,
+            marker,
+        };
+        let segments: Vec<(u64, u64)> = self.segments.iter().map(|(&n, s)| (n, s.len)).collect();
+        let started = std::time::Instant::now();
+        let bytes =
+            crate::checkpoint::encode(self.store_id, position, self.floor, &segments, &self.index);
+        match crate::checkpoint::write(&*self.vfs, &bytes) {
+            Ok(()) => {
+                self.checkpoint_at = Some((position.seg, position.len));
+                tracing::debug!(
+                    segment = position.seg,
+                    offset = position.len,
+                    bytes = bytes.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "wrote the index checkpoint"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(%error, "writing the index checkpoint failed; open will replay more of the log")
+            }
+        }
+    }
+
     /// Opens a store over a simulated disk (feature `sim`), creating it if the disk is empty,
     /// for crash and fault simulations.
     #[cfg(any(test, feature = "sim"))]
@@ -466,6 +514,8 @@ impl FileStore {
             next_snapshot_file: 1,
             compact_wait: 0,
             compact_backoff: 1,
+            summary: Box::new(loaded.summary.clone()),
+            checkpoint_at: None,
         };
         store.install(loaded)?;
         Ok(store)
@@ -487,7 +537,13 @@ impl FileStore {
             next_snapshot_file,
             active_sealed,
             closed,
+            summary,
         } = loaded;
+        self.checkpoint_at = match summary.checkpoint {
+            crate::IndexCheckpoint::Used { segment, offset } => Some((segment, offset)),
+            _ => None,
+        };
+        *self.summary = summary;
         self.store_id = store_id;
         *self.index = index;
         self.segments = segments;
@@ -517,6 +573,9 @@ impl FileStore {
     fn start_segment(&mut self, n: u64) -> io::Result<()> {
         let seg = segment::create(&*self.vfs, self.store_id, n, self.floor)?;
         self.segments.insert(n, seg);
+        self.index.fine.insert(n, SegFine::default());
+        self.active = n;
+        self.trim_fine(n);
         self.active = n;
         self.active_sealed = false;
         Manifest {
@@ -557,6 +616,7 @@ impl FileStore {
         if !self.active_sealed {
             self.write_marker(Marker::Seal)?;
             self.active_sealed = true;
+            self.write_checkpoint(Some(Marker::Seal));
         }
         self.start_segment(self.active + 1)
     }
@@ -844,7 +904,7 @@ impl FileStore {
     }
 
     fn read_events(
-        &self,
+        &mut self,
         stream: &str,
         from: u64,
         limit: usize,
@@ -856,14 +916,17 @@ impl FileStore {
                 head: 0,
             });
         };
+        let head = s.head;
         let first = from.max(s.low_water + 1);
-        let available = (s.head + 1).saturating_sub(first);
-        let count = usize::try_from(available).unwrap_or(usize::MAX).min(limit);
-        let skip = usize::try_from(first - s.low_water - 1).unwrap_or(usize::MAX);
-        let end = skip.saturating_add(count).min(s.events.len());
-        let locs: Vec<Loc> = s.events.range(skip.min(end)..end).copied().collect();
+        if first > head || limit == 0 {
+            return Ok(Completion::Events {
+                records: Vec::new(),
+                head,
+            });
+        }
+        let last = head.min(first.saturating_add(limit as u64 - 1));
         let bytes = self
-            .read_locs(&locs, pending)
+            .read_range(stream, first, last, pending)
             .map_err(|e| self.read_failed(stream, e))?;
         Ok(Completion::Events {
             records: bytes
@@ -871,8 +934,155 @@ impl FileStore {
                 .zip(first..)
                 .map(|(bytes, seq)| StoredRecord { seq, bytes })
                 .collect(),
-            head: s.head,
+            head,
         })
+    }
+
+    /// Makes sure the positions of segment `seg`'s events are loaded (scanning the segment if
+    /// they are not), keeping at most [`FINE_CACHE`] sealed segments' positions.
+    fn load_fine(&mut self, seg: u64) -> io::Result<()> {
+        self.index.tick += 1;
+        let tick = self.index.tick;
+        if let Some(fine) = self.index.fine.get_mut(&seg) {
+            fine.used = tick;
+            return Ok(());
+        }
+        let segment = self.segments.get(&seg).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the index names segment {seg}, which is not open"),
+            )
+        })?;
+        let started = std::time::Instant::now();
+        let mut fine = crate::positions::scan(&*segment.file, segment.len, self.store_id, seg)
+            .map_err(|e| {
+                let e = io::Error::from(e);
+                io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", self.vfs.path(&segment::name(seg)).display()),
+                )
+            })?;
+        tracing::debug!(
+            segment = seg,
+            bytes = segment.len,
+            micros = started.elapsed().as_micros() as u64,
+            "loaded the positions of a segment's events"
+        );
+        fine.used = tick;
+        self.index.fine.insert(seg, fine);
+        self.trim_fine(seg);
+        Ok(())
+    }
+
+    /// Drops the least recently used sealed segments' positions beyond [`FINE_CACHE`] (never
+    /// the active segment's, nor `keep`'s).
+    fn trim_fine(&mut self, keep: u64) {
+        while self.index.fine.len() > FINE_CACHE + 1 {
+            let active = self.active;
+            let oldest = self
+                .index
+                .fine
+                .iter()
+                .filter(|(&n, _)| n != active && n != keep)
+                .min_by_key(|(_, f)| f.used)
+                .map(|(&n, _)| n);
+            match oldest {
+                Some(n) => self.index.fine.remove(&n),
+                None => break,
+            };
+        }
+    }
+
+    /// The bytes of live events `first..=last` of `stream` (all present in the index).
+    fn read_range(
+        &mut self,
+        stream: &str,
+        first: u64,
+        last: u64,
+        pending: &Pending,
+    ) -> io::Result<Vec<SharedBytes>> {
+        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+        let segs: Vec<u64> = {
+            let Some(s) = self.index.streams.get(stream) else {
+                return Ok(Vec::new());
+            };
+            let from = s
+                .runs
+                .partition_point(|r| r.first <= first)
+                .saturating_sub(1);
+            let mut segs: Vec<u64> = Vec::new();
+            for r in s.runs.range(from..) {
+                if r.first > last {
+                    break;
+                }
+                if segs.last() != Some(&r.seg) {
+                    segs.push(r.seg);
+                }
+            }
+            segs
+        };
+        // The extents to read: (where, first seq, count).
+        let mut want: Vec<(Loc, u64, u32)> = Vec::new();
+        let mut seq = first;
+        for seg in segs {
+            self.load_fine(seg)?;
+            let Some(fine) = self.index.fine.get(&seg) else {
+                continue;
+            };
+            for e in fine.from(stream, seq) {
+                if e.first > last || seq > last {
+                    break;
+                }
+                if e.first > seq {
+                    return Err(bad(format!(
+                        "stream {stream:?}: event {seq} is not in segment {seg} where the index places it"
+                    )));
+                }
+                want.push((
+                    Loc {
+                        seg,
+                        off: e.off,
+                        len: e.span,
+                    },
+                    e.first,
+                    e.count,
+                ));
+                seq = e.first + u64::from(e.count);
+            }
+        }
+        if seq <= last {
+            return Err(bad(format!(
+                "stream {stream:?}: event {seq} is in no segment the index names"
+            )));
+        }
+        let locs: Vec<Loc> = want.iter().map(|w| w.0).collect();
+        let spans = self.read_locs(&locs, pending)?;
+        let mut out = Vec::with_capacity((last + 1 - first) as usize);
+        for (span, (loc, e_first, count)) in spans.into_iter().zip(want) {
+            let mut at = 0usize;
+            for s in e_first..e_first + u64::from(count) {
+                let len = span
+                    .get(at..at + 4)
+                    .map(|b| crate::frame::u32_at(b, 0) as usize)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "segment {}: a record's length at offset {} is outside the log",
+                            loc.seg, loc.off
+                        ))
+                    })?;
+                let record = span.slice_checked(at + 4..at + 4 + len).ok_or_else(|| {
+                    bad(format!(
+                        "segment {}: a record at offset {} is outside the log",
+                        loc.seg, loc.off
+                    ))
+                })?;
+                at += 4 + len;
+                if (first..=last).contains(&s) {
+                    out.push(record);
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn load_snapshot(
@@ -1016,20 +1226,17 @@ impl FileStore {
     /// the rename leaves the old log (and a stray temporary file, set aside at open); after
     /// it, segment `k`'s floor makes open set the older segments aside.
     fn compact_now(&mut self) -> Result<(), CompactError> {
-        let max = self.options.frame_max;
+        let max = self.options.frame_max.min(MAX_FRAME) as u64;
         let too_big = self.index.streams.iter().find(|(name, s)| {
-            !fits(
-                &FrameBuf::new(),
-                max,
-                name,
-                s.events
-                    .iter()
-                    .chain(s.snapshots.values().filter_map(|l| match l {
-                        SnapLoc::Log(l) => Some(l),
-                        SnapLoc::File { .. } => None,
-                    }))
-                    .map(|l| l.len as usize + 8),
-            )
+            let snapshots: u64 = s
+                .snapshots
+                .values()
+                .map(|l| match l {
+                    SnapLoc::Log(l) => u64::from(l.len) + 13,
+                    SnapLoc::File { .. } => 25,
+                })
+                .sum();
+            s.live_event_bytes() + snapshots + name.len() as u64 + 64 > max
         });
         if let Some((name, _)) = too_big {
             tracing::warn!(stream = %name, "compaction skipped: a stream's live records exceed one log frame");
@@ -1052,12 +1259,37 @@ impl FileStore {
         self.vfs.sync_dir().map_err(CompactError::After)?;
         // The new segment k is durable: switch the index over, then drop the old segments.
         self.floor = k;
+        let mut fine = SegFine::default();
+        let mut live = 0;
         for (name, events, snapshots) in moved {
             if let Some(s) = self.index.streams.get_mut(&name) {
-                s.events = events.into();
+                let bytes: u64 = events
+                    .iter()
+                    .map(|l| u64::from(l.len) + crate::index::RECORD_OVERHEAD)
+                    .sum();
+                s.runs.clear();
+                if !events.is_empty() {
+                    s.runs.push_back(Run {
+                        seg: k,
+                        first: s.low_water + 1,
+                        bytes,
+                    });
+                }
+                fine.add(&name, s.low_water + 1, &events);
                 s.snapshots = snapshots.into_iter().collect();
+                live += bytes
+                    + s.snapshots
+                        .values()
+                        .map(|l| match l {
+                            SnapLoc::Log(l) => u64::from(l.len) + crate::index::RECORD_OVERHEAD,
+                            SnapLoc::File { .. } => 0,
+                        })
+                        .sum::<u64>();
             }
         }
+        self.index.live_bytes = live;
+        self.index.fine.clear();
+        self.index.fine.insert(k, fine);
         let old: Vec<u64> = self.segments.keys().copied().collect();
         self.segments.clear();
         self.segments.insert(
@@ -1090,6 +1322,7 @@ impl FileStore {
         if let Err(error) = self.vfs.sync_dir() {
             tracing::warn!(%error, "syncing the directory after compaction failed");
         }
+        self.write_checkpoint(None);
         let after = self.total_bytes();
         self.baseline = after.saturating_sub(self.index.live_bytes);
         self.stats.compactions += 1;
@@ -1104,7 +1337,7 @@ impl FileStore {
 
     #[allow(clippy::type_complexity)]
     fn write_compacted(
-        &self,
+        &mut self,
         k: u64,
         tmp: &str,
     ) -> io::Result<(Box<dyn crate::vfs::VfsFile>, u64, u32, Vec<Moved>)> {
@@ -1127,23 +1360,29 @@ impl FileStore {
             let Some(s) = self.index.streams.get(&name) else {
                 continue;
             };
+            let (head, low_water) = (s.head, s.low_water);
             let place = Placement { seg: k, at: off };
             let mut frame = FrameBuf::new();
             frame.put_u32(1);
             batch::checkpoint_start(
                 &mut frame,
                 &name,
-                s.head,
-                s.low_water,
-                s.events.len() as u32,
+                head,
+                low_water,
+                (head - low_water) as u32,
             );
-            let mut events = Vec::with_capacity(s.events.len());
-            let locs: Vec<Loc> = s.events.iter().copied().collect();
-            for chunk in locs.chunks(4096) {
-                for bytes in self.read_locs(chunk, &none)? {
+            let mut events = Vec::with_capacity((head - low_water) as usize);
+            let mut seq = low_water + 1;
+            while seq <= head {
+                let last = head.min(seq + 4095);
+                for bytes in self.read_range(&name, seq, last, &none)? {
                     events.push(batch::checkpoint_record(&mut frame, place, &bytes));
                 }
+                seq = last + 1;
             }
+            let Some(s) = self.index.streams.get(&name) else {
+                continue;
+            };
             batch::checkpoint_snapshots(&mut frame, s.snapshots.len() as u32);
             let mut snapshots = Vec::with_capacity(s.snapshots.len());
             for (&seq, &loc) in &s.snapshots {
@@ -1246,6 +1485,7 @@ impl Drop for FileStore {
             let closed = self
                 .check_active()
                 .and_then(|()| self.write_marker(Marker::Close))
+                .map(|()| self.write_checkpoint(Some(Marker::Close)))
                 .and_then(|()| {
                     Manifest {
                         store: self.store_id,
@@ -1257,6 +1497,14 @@ impl Drop for FileStore {
             if let Err(error) = closed {
                 tracing::warn!(%error, "recording the clean shutdown failed");
             }
+        } else if self.fenced.is_none()
+            && self.phase == Phase::Idle
+            && self.checkpoint_at != Some((self.active, self.active_len()))
+        {
+            // Nothing written since a clean shutdown, but no checkpoint stands at the end
+            // (a store written before checkpoints existed): write one now.
+            let marker = (self.active_len() > SEGMENT_HEADER_LEN as u64).then_some(Marker::Close);
+            self.write_checkpoint(marker);
         }
     }
 }
