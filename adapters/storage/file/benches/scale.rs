@@ -10,7 +10,12 @@
 //! By default the stores hold 1 M and 10 M events over 1, 1,000 and 100,000 streams. Set
 //! `PERSEVERE_SCALE_EVENTS` to a comma-separated list of event counts (for instance
 //! `10000000,100000000`: the 100 M runs take minutes and 7 GB of disk) and
-//! `PERSEVERE_BENCH_DIR` to measure another file system than the target directory's.
+//! `PERSEVERE_BENCH_DIR` to measure another file system than the temporary directory's.
+//!
+//! With `PERSEVERE_SCALE_COMPACT_MIB=1024` it measures instead the commit latency of 1,000
+//! entities persisting (one 64-byte event each per round, one group commit per round) while a
+//! compaction of that many MiB of live data runs, against the same load on the same store
+//! with compaction held off (it writes twice that much first).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -153,6 +158,141 @@ fn measure(base: &Path, events: u64, streams: u64, kill: bool) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn summary(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    format!(
+        "p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>8.3} ms  ({} commits)",
+        percentile(&v, 0.5) * 1e3,
+        percentile(&v, 0.99) * 1e3,
+        v[v.len() - 1] * 1e3,
+        v.len()
+    )
+}
+
+/// One round: each of 1,000 entities appends one 64-byte event; one execute (group commit).
+fn round(store: &mut FileStore, heads: &mut [u64], id: &mut u64) -> f64 {
+    let batch: Vec<StreamCommand> = heads
+        .iter_mut()
+        .enumerate()
+        .map(|(i, head)| {
+            *id += 1;
+            *head += 1;
+            StreamCommand {
+                stream: Arc::from(format!("entity-{i}")),
+                command: StoreCommand::Append {
+                    id: CommandId(*id),
+                    expected_last: *head - 1,
+                    events: vec![StoredRecord::new(*head, vec![3u8; 64])],
+                    snapshot: None,
+                },
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    for (_, r) in store.execute(batch) {
+        r.expect("persist");
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// 1,000 entities persisting while a compaction of `live` bytes runs, against the same load
+/// with compaction held off, on the same store.
+fn compaction_latency(base: &Path, live: u64) {
+    let dir = base.join("compaction");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut off = persevere_file::FileOptions::default();
+    off.compact_min_bytes = u64::MAX;
+    let mut store = FileStore::create_with(&dir, off.clone()).expect("create");
+    // `live` bytes in 64 streams that stay, then as much in streams deleted at once.
+    let fill = |store: &mut FileStore, prefix: &str, bytes: u64| {
+        let mut heads = [0u64; 64];
+        let mut written = 0;
+        let mut id = 0;
+        while written < bytes {
+            let batch: Vec<StreamCommand> = (0..64)
+                .map(|i| {
+                    id += 1;
+                    let head = heads[i];
+                    heads[i] += 16;
+                    StreamCommand {
+                        stream: Arc::from(format!("{prefix}-{i}")),
+                        command: StoreCommand::Append {
+                            id: CommandId(id),
+                            expected_last: head,
+                            events: (head + 1..=head + 16)
+                                .map(|s| StoredRecord::new(s, vec![1u8; 1000]))
+                                .collect(),
+                            snapshot: None,
+                        },
+                    }
+                })
+                .collect();
+            written += 64 * 16 * 1004;
+            for (_, r) in store.execute(batch) {
+                r.expect("fill");
+            }
+        }
+        heads
+    };
+    fill(&mut store, "live", live);
+    let junk = fill(&mut store, "junk", live + (64 << 20));
+    let deletes: Vec<StreamCommand> = junk
+        .iter()
+        .enumerate()
+        .map(|(i, &head)| StreamCommand {
+            stream: Arc::from(format!("junk-{i}")),
+            command: StoreCommand::DeleteEvents {
+                id: CommandId(i as u64),
+                up_to: head,
+            },
+        })
+        .collect();
+    store.execute(deletes);
+    let mut heads = vec![0u64; 1000];
+    let mut id = 1 << 40;
+    for _ in 0..200 {
+        round(&mut store, &mut heads, &mut id);
+    }
+    let baseline: Vec<f64> = (0..3000)
+        .map(|_| round(&mut store, &mut heads, &mut id))
+        .collect();
+    drop(store);
+    let store_start = Instant::now();
+    let mut store = FileStore::open(&dir).expect("open");
+    let opened = store_start.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut during = Vec::new();
+    loop {
+        during.push(round(&mut store, &mut heads, &mut id));
+        if store.stats().compactions > 0 && !store.compacting() {
+            break;
+        }
+        assert!(during.len() < 1_000_000, "the compaction never finished");
+    }
+    let took = started.elapsed().as_secs_f64();
+    let p99 = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 0.99)
+    };
+    println!("1,000 entities, one group commit per round, compaction of {} MiB live (log {} MiB before):", live >> 20, (2 * live + (64 << 20)) >> 20);
+    println!("  without compaction: {}", summary(baseline.clone()));
+    println!(
+        "  during compaction:  {}  (compaction ran {took:.1} s; open {opened:.3} s)",
+        summary(during.clone())
+    );
+    println!(
+        "  p99 ratio during/without: {:.2} (goal <= 2)",
+        p99(&during) / p99(&baseline)
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -167,6 +307,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("persevere-scale"));
     std::fs::create_dir_all(&base).expect("bench dir");
+    if let Ok(live) = std::env::var("PERSEVERE_SCALE_COMPACT_MIB") {
+        let live: u64 = live.parse().expect("MiB");
+        return compaction_latency(&base, live << 20);
+    }
     let counts: Vec<u64> = std::env::var("PERSEVERE_SCALE_EVENTS")
         .unwrap_or_else(|_| "1000000,10000000".into())
         .split(',')

@@ -227,7 +227,7 @@ impl Index {
 /// Drops the runs (or the part of the first run) below the stream's low-water mark; returns
 /// the bytes dropped. A run cut in its middle loses its bytes in proportion to its events cut
 /// (the exact sizes are in the segment; the figure only triggers compaction).
-fn trim_runs(s: &mut StreamState) -> u64 {
+pub(crate) fn trim_runs(s: &mut StreamState) -> u64 {
     let mut dropped = 0;
     while let Some(first) = s.runs.front().copied() {
         let last = s.run_last(0);

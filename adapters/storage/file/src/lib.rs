@@ -87,11 +87,16 @@
 //!   leads to: a segment removed or replaced under a running store fences it instead of
 //!   taking acknowledged writes.
 //! - **Compaction and retention** (`DeleteEvents`, `DeleteSnapshots`) are logged operations
-//!   (durable low-water marks); once enough space is reclaimable the log is rewritten into a
-//!   new segment holding every stream's head, mark, live events and snapshots (temporary
-//!   file, fsync, rename, directory fsync), which becomes the active segment and the floor;
-//!   the old segments are then removed (they are the store's own, replaced). A stream's head
-//!   survives compaction.
+//!   (durable low-water marks); once enough space is reclaimable the active segment is sealed
+//!   and everything live up to its end — every stream's head, mark, snapshots and live events,
+//!   the events as appends of at most 1 MiB so a stream of any size is never held in memory —
+//!   is copied into a replacement of that segment (temporary file, fsync, rename, directory
+//!   fsync), which becomes the floor; the older segments are then removed (they are the
+//!   store's own, replaced). The copy runs beside the commit path: a bounded number of bytes
+//!   ([`FileOptions::compact_step_bytes`]) after each group commit, while writers keep
+//!   committing to the segments after it; it logs its start, its progress and its end at
+//!   `INFO`. A stream's head survives compaction. Sealing the active segment is a log write:
+//!   its failure fences like any other; a failure of the copy leaves the log unchanged.
 //!
 //! - **Open reads a checkpoint, not the history**: the index (every stream's head, compaction
 //!   mark, snapshots, and which segments hold its events) is written to the checkpoint file
@@ -134,6 +139,7 @@
 
 mod batch;
 mod checkpoint;
+mod compaction;
 mod error;
 mod frame;
 mod index;
@@ -150,6 +156,8 @@ mod vfs;
 
 #[cfg(test)]
 mod checkpoint_tests;
+#[cfg(test)]
+mod compaction_tests;
 #[cfg(test)]
 mod crash_tests;
 #[cfg(test)]
