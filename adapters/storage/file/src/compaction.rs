@@ -7,8 +7,8 @@
 //! copied, a bounded number of bytes after each group commit, into the temporary file of a
 //! replacement of segment `a` with floor `a`: first a checkpoint of every stream (its mark as
 //! its head, and its snapshots), then its live events as appends of at most [`CHUNK`] bytes
-//! each (so a stream of any size is copied without holding it in memory, and its frames stay
-//! small), then a seal. Writers keep committing to the segments after `a` meanwhile, and
+//! each, segment by segment (each segment is read once; a stream of any size is copied
+//! without holding it in memory, and frames stay small), then a seal. Writers keep committing to the segments after `a` meanwhile, and
 //! their deletions and snapshot changes replay after it. Once complete, the file is fsynced,
 //! renamed over segment `a`, the directory fsynced; the index moves the noted streams'
 //! records to it, and the segments below `a` are removed (a crash before their removal
@@ -26,7 +26,7 @@ use crate::batch::{self, Placement, SnapIn};
 use crate::frame::{FrameBuf, SegmentHeader, GROUP_START, MAX_FRAME, SEGMENT_HEADER_LEN};
 use crate::index::{Loc, Marker, Run, SnapLoc, RECORD_OVERHEAD};
 use crate::segment::{self, Segment};
-use crate::store::{segments_of, FileStore, Pending};
+use crate::store::{FileStore, Pending};
 use crate::vfs::VfsFile;
 
 /// The payload size the copy aims at per frame.
@@ -35,12 +35,12 @@ const CHUNK: usize = 1 << 20;
 /// Bytes a step copies before letting the next group commit run, by default (tiny in unit
 /// tests, so that compactions span many commits there).
 #[cfg(not(test))]
-pub(crate) const STEP: u64 = 1 << 20;
+pub(crate) const STEP: u64 = 512 << 10;
 #[cfg(test)]
 pub(crate) const STEP: u64 = 300;
 
 /// The copy fsyncs its file after this many bytes (so the final fsync is short).
-const SYNC_EVERY: u64 = 64 << 20;
+const SYNC_EVERY: u64 = 8 << 20;
 
 /// Whether a compaction is under way.
 pub(crate) enum Compaction {
@@ -80,7 +80,11 @@ pub(crate) struct Job {
     streams: Vec<Noted>,
     stage: Stage,
     next: usize,
-    seq: u64,
+    /// The segments holding noted live events, in order, and the one being copied.
+    segs: Vec<u64>,
+    seg_i: usize,
+    /// The next seq to copy, per noted stream.
+    seqs: Vec<u64>,
     /// Event bytes copied, per noted stream.
     copied: Vec<u64>,
     /// Where each snapshot in the log was copied to.
@@ -294,6 +298,13 @@ impl FileStore {
             "compaction started"
         );
         let copied = vec![0; streams.len()];
+        let seqs: Vec<u64> = streams.iter().map(|n| n.low_water + 1).collect();
+        let mut segs: Vec<u64> = streams
+            .iter()
+            .flat_map(|n| n.runs.iter().map(|r| r.seg))
+            .collect();
+        segs.sort_unstable();
+        segs.dedup();
         self.compaction = Compaction::Copying(Box::new(Job {
             target,
             file,
@@ -302,7 +313,9 @@ impl FileStore {
             streams,
             stage: Stage::Checkpoints,
             next: 0,
-            seq: 0,
+            segs,
+            seg_i: 0,
+            seqs,
             copied,
             moved: HashMap::new(),
             unsynced: 0,
@@ -441,31 +454,40 @@ impl FileStore {
                     if job.next >= job.streams.len() {
                         job.stage = Stage::Events;
                         job.next = 0;
-                        job.seq = job.streams.first().map_or(0, |n| n.low_water + 1);
+                        job.seg_i = 0;
                     }
                 }
                 Stage::Events => {
-                    let Some(n) = job.streams.get(job.next) else {
+                    // Segment by segment (each one's positions loaded once), each stream's
+                    // events in it in seq order.
+                    let Some(&seg) = job.segs.get(job.seg_i) else {
                         job.stage = Stage::Finish;
                         continue;
                     };
-                    if job.seq > n.head {
-                        job.next += 1;
-                        job.seq = job.streams.get(job.next).map_or(0, |n| n.low_water + 1);
+                    let Some(n) = job.streams.get(job.next) else {
+                        job.seg_i += 1;
+                        job.next = 0;
                         continue;
-                    }
+                    };
+                    let i = n.runs.partition_point(|r| r.seg < seg);
+                    let in_seg = n.runs.get(i).filter(|r| r.seg == seg).map(|r| {
+                        let last = n.runs.get(i + 1).map_or(n.head, |next| next.first - 1);
+                        (r.first.max(job.seqs[job.next]), last)
+                    });
+                    let Some((first, last)) = in_seg.filter(|(f, l)| f <= l) else {
+                        job.next += 1;
+                        continue;
+                    };
                     // One append of at most CHUNK bytes (or one event, if larger).
-                    let (name, first) = (Arc::clone(&n.name), job.seq);
+                    let name = Arc::clone(&n.name);
                     let mut records = Vec::new();
                     let mut size = 0usize;
                     let mut seq = first;
-                    while seq <= n.head && size < CHUNK {
-                        let last = n.head.min(seq + 63);
-                        let segs = segments_of(&n.runs, seq, last);
-                        let got = self.read_in(&name, &segs, seq, last, &none)?;
-                        for bytes in got {
+                    'read: while seq <= last && size < CHUNK {
+                        let upto = last.min(seq + 63);
+                        for bytes in self.read_in(&name, &[seg], seq, upto, &none)? {
                             if size > 0 && size + bytes.len() > CHUNK {
-                                break;
+                                break 'read;
                             }
                             size += bytes.len() + RECORD_OVERHEAD as usize;
                             records.push(StoredRecord { seq, bytes });
@@ -480,7 +502,7 @@ impl FileStore {
                     };
                     batch::append(&mut frame, place, &name, first - 1, &records, None);
                     job.copied[job.next] += size as u64;
-                    job.seq = seq;
+                    job.seqs[job.next] = seq;
                     self.put_frame(job, frame)?;
                 }
                 Stage::Finish => {}

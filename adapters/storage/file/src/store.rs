@@ -76,7 +76,7 @@ pub struct FileOptions {
     pub frame_max: usize,
     /// What open does with what it cannot use (default: [`Recovery::Repair`]).
     pub recovery: Recovery,
-    /// How many bytes a compaction copies after each group commit (default 1 MiB): the most
+    /// How many bytes a compaction copies after each group commit (default 512 KiB): the most
     /// it adds to one commit's latency. A compaction copies the live records between commits,
     /// in steps of this size, so writers never wait for all of it.
     pub compact_step_bytes: u64,
