@@ -10,7 +10,8 @@
 //! By default the stores hold 1 M and 10 M events over 1, 1,000 and 100,000 streams. Set
 //! `PERSEVERE_SCALE_EVENTS` to a comma-separated list of event counts (for instance
 //! `10000000,100000000`: the 100 M runs take minutes and 7 GB of disk) and
-//! `PERSEVERE_BENCH_DIR` to measure another file system than the temporary directory's.
+//! `PERSEVERE_BENCH_DIR` to measure another file system than the temporary directory's;
+//! `PERSEVERE_SCALE_STREAMS` chooses the stream counts (default `1,1000,100000`).
 //!
 //! With `PERSEVERE_SCALE_COMPACT_MIB=1024` it measures instead the commit latency of 1,000
 //! entities persisting (one 64-byte event each per round, one group commit per round) while a
@@ -321,8 +322,13 @@ fn main() {
         .split(',')
         .filter_map(|x| x.trim().parse().ok())
         .collect();
+    let streams: Vec<u64> = std::env::var("PERSEVERE_SCALE_STREAMS")
+        .unwrap_or_else(|_| "1,1000,100000".into())
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
     for events in counts {
-        for streams in [1, 1000, 100_000] {
+        for &streams in &streams {
             for kill in [false, true] {
                 measure(&base, events, streams, kill);
             }
