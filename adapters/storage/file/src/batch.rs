@@ -195,11 +195,6 @@ pub(crate) fn checkpoint_start(
     frame.put_u32(events);
 }
 
-/// Adds one record to a checkpoint.
-pub(crate) fn checkpoint_record(frame: &mut FrameBuf, place: Placement, bytes: &[u8]) -> Loc {
-    place.record(frame, bytes)
-}
-
 /// Starts a checkpoint's snapshot list.
 pub(crate) fn checkpoint_snapshots(frame: &mut FrameBuf, count: u32) {
     frame.put_u32(count);

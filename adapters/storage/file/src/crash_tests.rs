@@ -16,6 +16,17 @@ use crate::tests::{dump, generate, sim_store, small_options, Mix, STREAMS};
 use crate::FileOptions;
 
 fn sweep(name: &str, seed: u64, batches: usize, mix: Mix, options: &FileOptions) -> usize {
+    sweep_counting(name, seed, batches, mix, options).0
+}
+
+/// The sweep; also returns how many reboots opened from an index checkpoint.
+fn sweep_counting(
+    name: &str,
+    seed: u64,
+    batches: usize,
+    mix: Mix,
+    options: &FileOptions,
+) -> (usize, usize) {
     let batches = generate(seed, batches, mix);
     let clean = SimDisk::new();
     let mut store = sim_store(&clean, options).expect("open");
@@ -28,6 +39,7 @@ fn sweep(name: &str, seed: u64, batches: usize, mix: Mix, options: &FileOptions)
     let mut points = 0;
     let mut nested = 0;
     let mut repaired = 0u64;
+    let mut from_checkpoint = 0;
     for n in 1..=total {
         let disk = SimDisk::new();
         disk.crash_at(n);
@@ -71,6 +83,12 @@ fn sweep(name: &str, seed: u64, batches: usize, mix: Mix, options: &FileOptions)
             let mut store = sim_store(&reboot, options).unwrap_or_else(|e| {
                 panic!("{name} (seed {seed}): crash at op {n}: reopen failed: {e}")
             });
+            if matches!(
+                store.open_summary().checkpoint,
+                crate::IndexCheckpoint::Used { .. }
+            ) {
+                from_checkpoint += 1;
+            }
             let got = dump(&mut store, STREAMS)
                 .unwrap_or_else(|e| panic!("{name} (seed {seed}): crash at op {n}: {e}"));
             // Open's own repairs (quarantine moves, the cut, a new segment) may be interrupted
@@ -157,8 +175,8 @@ fn sweep(name: &str, seed: u64, batches: usize, mix: Mix, options: &FileOptions)
             );
         }
     }
-    println!("{name}: {total} file operations, {points} crash images ({nested} more from crashes during open's repairs), {compactions} compactions in the clean run");
-    points
+    println!("{name}: {total} file operations, {points} crash images ({nested} more from crashes during open's repairs, {from_checkpoint} opened from an index checkpoint), {compactions} compactions in the clean run");
+    (points, from_checkpoint)
 }
 
 #[test]
@@ -221,6 +239,25 @@ fn crash_sweep_at_every_file_operation() {
             snapshot_file_min: usize::MAX,
             ..FileOptions::default()
         },
+    );
+    // Index checkpoints written at every seal and at the clean shutdown, interrupted at each
+    // of their file operations; reboots open from whichever checkpoint survived.
+    let (more, from_checkpoint) = sweep_counting(
+        "checkpoints",
+        6,
+        30,
+        all,
+        &FileOptions {
+            segment_size: 250,
+            compact_min_bytes: u64::MAX,
+            snapshot_file_min: 40,
+            ..FileOptions::default()
+        },
+    );
+    points += more;
+    assert!(
+        from_checkpoint > 100,
+        "{from_checkpoint} reboots used a checkpoint"
     );
     // Group commits split across small frames under one fdatasync.
     points += sweep(

@@ -1,10 +1,13 @@
-//! The in-memory index: per stream, its head, its compaction low-water mark, and where each live
-//! event and snapshot lies on disk. Rebuilt at open by replaying the log's operations through
+//! The in-memory index: per stream, its head, its compaction low-water mark, its snapshots, and
+//! which segments hold its live events — as runs of contiguous seqs, one per segment, so its
+//! size grows with streams and segments, never with events. Where each event lies inside a
+//! segment (the [`SegFine`] positions) is held only for the active segment and a few recently
+//! read ones, and rebuilt from the segment itself when needed. Rebuilt at open by replaying
+//! the log's operations (or loaded from the checkpoint file and brought up to date) through
 //! the same [`Index::apply`] the live path uses.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-
 /// Where a record's bytes lie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Loc {
@@ -69,17 +72,108 @@ pub(crate) enum Op {
     Marker(Marker),
 }
 
+/// A run of a stream's live seqs that lie in one segment: from `first` to the next run's
+/// `first` (or the stream's head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// The segment number.
+    pub seg: u64,
+    /// The run's first seq.
+    pub first: u64,
+    /// Bytes of its records in the log (with their overhead), for the compaction trigger.
+    pub bytes: u64,
+}
+
+/// Records of one stream lying back to back in one frame: seqs `first .. first + count`,
+/// their length prefixes and bytes filling `span` bytes from offset `off` of the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Extent {
+    /// The first seq.
+    pub first: u64,
+    /// The file offset of the first record's length prefix.
+    pub off: u64,
+    /// How many records.
+    pub count: u32,
+    /// Their bytes, prefixes included.
+    pub span: u32,
+}
+
+/// The largest span of one [`Extent`]: a read of one event never reads more than this.
+const EXTENT_MAX: u64 = 1 << 20;
+
+/// Where each event of one segment lies: every stream's extents, in seq order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SegFine {
+    /// Extents by stream.
+    pub streams: HashMap<Arc<str>, Vec<Extent>>,
+    /// When it was last used (for the cache of sealed segments' positions).
+    pub used: u64,
+}
+
+impl SegFine {
+    /// Adds the records `locs` (one operation's events, back to back in one frame), the first
+    /// being seq `first`.
+    pub fn add(&mut self, stream: &Arc<str>, first: u64, locs: &[Loc]) {
+        if locs.is_empty() {
+            return;
+        }
+        let list = self.streams.entry(Arc::clone(stream)).or_default();
+        for (seq, loc) in (first..).zip(locs) {
+            let start = loc.off - RECORD_OVERHEAD;
+            let end = loc.off + u64::from(loc.len);
+            match list.last_mut() {
+                Some(e)
+                    if e.first + u64::from(e.count) == seq
+                        && e.off + u64::from(e.span) == start
+                        && end - e.off <= EXTENT_MAX =>
+                {
+                    e.count += 1;
+                    e.span = (end - e.off) as u32;
+                }
+                _ => list.push(Extent {
+                    first: seq,
+                    off: start,
+                    count: 1,
+                    span: (end - start) as u32,
+                }),
+            }
+        }
+    }
+
+    /// The extents of `stream` holding seqs from `from` on.
+    pub fn from(&self, stream: &str, from: u64) -> &[Extent] {
+        let Some(list) = self.streams.get(stream) else {
+            return &[];
+        };
+        let i = list.partition_point(|e| e.first + u64::from(e.count) <= from);
+        &list[i..]
+    }
+}
+
 /// One stream.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StreamState {
     /// The highest seq ever appended.
     pub head: u64,
-    /// Events with seq `<= low_water` are deleted; `events[i]` holds seq `low_water + 1 + i`.
+    /// Events with seq `<= low_water` are deleted.
     pub low_water: u64,
-    /// Live events, contiguous from `low_water + 1` to `head`.
-    pub events: VecDeque<Loc>,
+    /// Where the live events lie, contiguous from `low_water + 1` to `head`, in seq order
+    /// (and segment order).
+    pub runs: VecDeque<Run>,
     /// Snapshots by the seq they cover.
     pub snapshots: BTreeMap<u64, SnapLoc>,
+}
+
+impl StreamState {
+    /// The last seq of run `i`.
+    pub fn run_last(&self, i: usize) -> u64 {
+        self.runs.get(i + 1).map_or(self.head, |r| r.first - 1)
+    }
+
+    /// Bytes of live records (with their overhead).
+    pub fn live_event_bytes(&self) -> u64 {
+        self.runs.iter().map(|r| r.bytes).sum()
+    }
 }
 
 /// Every stream.
@@ -92,6 +186,11 @@ pub(crate) struct Index {
     /// Snapshot files no longer referenced, to remove once the operation that dropped them is
     /// durable.
     pub dropped_files: Vec<u64>,
+    /// The positions of the segments loaded: the active one's always, a few sealed ones' once
+    /// read. Applied operations add to the segment they wrote to when it is loaded.
+    pub fine: BTreeMap<u64, SegFine>,
+    /// Counts uses of [`fine`](Self::fine) entries.
+    pub tick: u64,
 }
 
 fn cost(loc: &Loc) -> u64 {
@@ -125,7 +224,52 @@ impl Index {
     }
 }
 
+/// Drops the runs (or the part of the first run) below the stream's low-water mark; returns
+/// the bytes dropped. A run cut in its middle loses its bytes in proportion to its events cut
+/// (the exact sizes are in the segment; the figure only triggers compaction).
+pub(crate) fn trim_runs(s: &mut StreamState) -> u64 {
+    let mut dropped = 0;
+    while let Some(first) = s.runs.front().copied() {
+        let last = s.run_last(0);
+        if last <= s.low_water {
+            dropped += first.bytes;
+            s.runs.pop_front();
+            continue;
+        }
+        if first.first <= s.low_water {
+            let cut = s.low_water + 1 - first.first;
+            let all = last + 1 - first.first;
+            let part = (u128::from(first.bytes) * u128::from(cut) / u128::from(all)) as u64;
+            dropped += part;
+            if let Some(r) = s.runs.front_mut() {
+                r.bytes -= part;
+                r.first = s.low_water + 1;
+            }
+        }
+        break;
+    }
+    dropped
+}
+
 impl Index {
+    /// Records events `first ..` of `stream` lying at `locs` (one segment, back to back).
+    fn add_events(&mut self, stream: &Arc<str>, first: u64, locs: &[Loc]) {
+        let Some(seg) = locs.first().map(|l| l.seg) else {
+            return;
+        };
+        let bytes: u64 = locs.iter().map(cost).sum();
+        self.live_bytes += bytes;
+        if let Some(s) = self.streams.get_mut(stream) {
+            match s.runs.back_mut() {
+                Some(r) if r.seg == seg => r.bytes += bytes,
+                _ => s.runs.push_back(Run { seg, first, bytes }),
+            }
+        }
+        if let Some(fine) = self.fine.get_mut(&seg) {
+            fine.add(stream, first, locs);
+        }
+    }
+
     /// Applies a committed (or replayed) operation; fails, changing nothing, if it does not fit
     /// the current state (which a replayed log never does unless it is corrupt).
     pub fn apply(&mut self, op: Op) -> Result<(), String> {
@@ -148,10 +292,8 @@ impl Index {
                     return Err("append without events".into());
                 }
                 s.head += events.len() as u64;
-                for loc in events {
-                    self.live_bytes += cost(&loc);
-                    s.events.push_back(loc);
-                }
+                self.add_events(&stream, expected_last + 1, &events);
+                let s = self.streams.entry(Arc::clone(&stream)).or_default();
                 let head = s.head;
                 if let Some(loc) = snapshot {
                     self.add_snapshot(&stream, head, loc);
@@ -168,11 +310,9 @@ impl Index {
             Op::DeleteEvents { stream, up_to } => {
                 if let Some(s) = self.streams.get_mut(&stream) {
                     let up_to = up_to.min(s.head);
-                    while s.low_water < up_to {
-                        if let Some(loc) = s.events.pop_front() {
-                            self.live_bytes -= cost(&loc);
-                        }
-                        s.low_water += 1;
+                    if up_to > s.low_water {
+                        s.low_water = up_to;
+                        self.live_bytes -= trim_runs(s);
                     }
                 }
             }
@@ -205,17 +345,17 @@ impl Index {
                 if self.streams.contains_key(&stream) {
                     return Err("a second checkpoint of the same stream".into());
                 }
-                self.live_bytes += events.iter().map(cost).sum::<u64>()
-                    + snapshots.iter().map(|(_, l)| snap_cost(l)).sum::<u64>();
+                self.live_bytes += snapshots.iter().map(|(_, l)| snap_cost(l)).sum::<u64>();
                 self.streams.insert(
-                    stream,
+                    Arc::clone(&stream),
                     StreamState {
                         head,
                         low_water,
-                        events: events.into(),
+                        runs: VecDeque::new(),
                         snapshots: snapshots.into_iter().collect(),
                     },
                 );
+                self.add_events(&stream, low_water + 1, &events);
             }
         }
         Ok(())

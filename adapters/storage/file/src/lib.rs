@@ -87,11 +87,34 @@
 //!   leads to: a segment removed or replaced under a running store fences it instead of
 //!   taking acknowledged writes.
 //! - **Compaction and retention** (`DeleteEvents`, `DeleteSnapshots`) are logged operations
-//!   (durable low-water marks); once enough space is reclaimable the log is rewritten into a
-//!   new segment holding every stream's head, mark, live events and snapshots (temporary
-//!   file, fsync, rename, directory fsync), which becomes the active segment and the floor;
-//!   the old segments are then removed (they are the store's own, replaced). A stream's head
-//!   survives compaction.
+//!   (durable low-water marks); once enough space is reclaimable the active segment is sealed
+//!   and everything live up to its end — every stream's head, mark, snapshots and live events,
+//!   the events as appends of at most 1 MiB so a stream of any size is never held in memory —
+//!   is copied into a replacement of that segment (temporary file, fsync, rename, directory
+//!   fsync), which becomes the floor; the older segments are then removed (they are the
+//!   store's own, replaced). The copy runs beside the commit path: a bounded number of bytes
+//!   ([`FileOptions::compact_step_bytes`]) after each group commit, while writers keep
+//!   committing to the segments after it; it logs its start, its progress and its end at
+//!   `INFO`. A stream's head survives compaction. Sealing the active segment is a log write:
+//!   its failure fences like any other; a failure of the copy leaves the log unchanged.
+//!
+//! - **Open reads a checkpoint, not the history**: the index (every stream's head, compaction
+//!   mark, snapshots, and which segments hold its events) is written to the checkpoint file
+//!   `INDEX` after each segment is sealed, after each compaction and at a clean shutdown.
+//!   Open loads it when it can be trusted (this store's id, its checksum, the floor and the
+//!   lengths of the segments it covers, and the checksum of the frame it stands after all
+//!   match the log; otherwise it is ignored, logged, and the whole log replayed) and replays
+//!   only the log after it — nothing after a clean shutdown, the newest segment after a
+//!   crash. The newest segment is always read whole (verifying every frame); an older
+//!   segment the checkpoint covers is verified when it is first read, and damage found then
+//!   fails that read ([`StorageError::Failed`](persevere_core::StorageError::Failed), naming
+//!   the file and offset), never answering other bytes. A one-line summary is logged at
+//!   `INFO` and kept in [`FileStore::open_summary`]. Stores without `INDEX` (written before
+//!   it existed) open by replay and get one at their next clean shutdown.
+//! - **The index does not grow with events**: each stream's live events are kept as runs of
+//!   contiguous seqs, one per segment they lie in; where each event lies inside a segment is
+//!   held only for the active segment and a few recently read ones, and rebuilt by scanning
+//!   the segment when needed.
 //!
 //! # Snapshots
 //!
@@ -108,18 +131,22 @@
 //! # Layout (format 2)
 //!
 //! A directory holds `STORE` (the identity file: store id, newest segment, clean end),
+//! `INDEX` (the optional index checkpoint, see the `checkpoint` module),
 //! segments `{n:016x}.log` — a 48-byte header (magic, format, store id, number, floor, CRC)
 //! then chained frames (see the `frame`, `batch` and `manifest` modules' docs in the source)
 //! — large snapshots `{id:016x}.snap`, and `quarantine/`. Unix only (`flock`, `fdatasync`).
 #![forbid(unsafe_code)]
 
 mod batch;
+mod checkpoint;
+mod compaction;
 mod error;
 mod frame;
 mod index;
 mod lock;
 mod manifest;
 mod open;
+mod positions;
 mod quarantine;
 mod segment;
 mod snapshot_file;
@@ -128,12 +155,19 @@ mod url;
 mod vfs;
 
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
+mod compaction_tests;
+#[cfg(test)]
 mod crash_tests;
+#[cfg(test)]
+mod index_tests;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 #[cfg(test)]
 mod tests;
 
 pub use error::FileError;
+pub use open::{IndexCheckpoint, OpenSummary};
 pub use store::{FileOptions, FileStore, Recovery, Stats, TornTail};
 pub use url::parse_url;

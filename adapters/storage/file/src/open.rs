@@ -4,10 +4,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use persevere_core::Repair;
 
 use crate::batch;
+use crate::checkpoint::{self, Checkpoint, Position};
 use crate::frame::{HeaderError, SegmentHeader, FORMAT, SEGMENT_HEADER_LEN};
 use crate::index::{Index, Marker, Op, SnapLoc};
 use crate::manifest::{self, Manifest, ManifestError};
@@ -46,6 +48,60 @@ pub(crate) struct Loaded {
     pub active_sealed: bool,
     /// Frames written after the last close marker (or since creation).
     pub closed: bool,
+    /// What open read and scanned.
+    pub summary: OpenSummary,
+}
+
+/// Whether open used the index checkpoint (the `INDEX` file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexCheckpoint {
+    /// There was none: the whole log was replayed.
+    Absent,
+    /// It was used: only the log after `offset` of segment `segment` was replayed.
+    Used {
+        /// The segment it stands in.
+        segment: u64,
+        /// Where in that segment.
+        offset: u64,
+    },
+    /// It could not be trusted (damaged, of another store, stale): the whole log was replayed.
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What an open (or reopen) of a [`FileStore`](crate::FileStore) read, also logged as one
+/// `INFO` line.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// drop(persevere_file::FileStore::create(dir.path()).unwrap());
+/// let store = persevere_file::FileStore::open(dir.path()).unwrap();
+/// let summary = store.open_summary();
+/// // A clean shutdown leaves a checkpoint: nothing after it needs replaying.
+/// assert!(matches!(summary.checkpoint, persevere_file::IndexCheckpoint::Used { .. }));
+/// assert_eq!(summary.scanned_bytes, 0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenSummary {
+    /// Segments in the log.
+    pub segments: usize,
+    /// Streams in the index.
+    pub streams: usize,
+    /// Bytes of the log.
+    pub bytes: u64,
+    /// Bytes of the log read and replayed (the rest was covered by the checkpoint).
+    pub scanned_bytes: u64,
+    /// Bytes of the newest segment covered by the checkpoint, read to verify them and to
+    /// find its events (the other segments covered are read when first used).
+    pub verified_bytes: u64,
+    /// Whether the checkpoint was used.
+    pub checkpoint: IndexCheckpoint,
+    /// How long open took.
+    pub took: Duration,
 }
 
 pub(crate) fn io_err(
@@ -80,6 +136,7 @@ fn version_error(vfs: &dyn Vfs, name: &str, format: u16) -> FileError {
 
 fn is_own_temp(name: &str) -> bool {
     name == manifest::TEMP
+        || name == checkpoint::TEMP
         || name.strip_suffix(".tmp").is_some_and(|n| {
             segment::parse_name(n).is_some() || snapshot_file::parse_name(n).is_some()
         })
@@ -128,6 +185,7 @@ impl Repairer<'_> {
 
 /// Opens (or creates) the store in `vfs`.
 pub(crate) fn load(vfs: &dyn Vfs, options: &FileOptions, mode: Mode) -> Result<Loaded, FileError> {
+    let started = Instant::now();
     let names = vfs.list().map_err(io_err(vfs, "listing", ""))?;
     let has_manifest = names.iter().any(|n| n == manifest::NAME);
     let mut numbers: Vec<u64> = names
@@ -303,6 +361,21 @@ pub(crate) fn load(vfs: &dyn Vfs, options: &FileOptions, mode: Mode) -> Result<L
         });
     }
 
+    let last = headers.keys().next_back().copied();
+    let (checkpoint, state) = match trusted_checkpoint(vfs, store, floor, &headers) {
+        Ok(Some(cp)) => {
+            let state = IndexCheckpoint::Used {
+                segment: cp.position.seg,
+                offset: cp.position.len,
+            };
+            (Some(cp), state)
+        }
+        Ok(None) => (None, IndexCheckpoint::Absent),
+        Err(reason) => {
+            tracing::warn!(dir = %vfs.path("").display(), %reason, "the index checkpoint cannot be trusted: replaying the whole log");
+            (None, IndexCheckpoint::Ignored { reason })
+        }
+    };
     let mut loaded = Loaded {
         store_id: store,
         index: Index::default(),
@@ -316,16 +389,184 @@ pub(crate) fn load(vfs: &dyn Vfs, options: &FileOptions, mode: Mode) -> Result<L
         next_snapshot_file: 1,
         active_sealed: false,
         closed: true,
+        summary: OpenSummary {
+            segments: headers.len(),
+            streams: 0,
+            bytes: 0,
+            scanned_bytes: 0,
+            verified_bytes: 0,
+            checkpoint: state,
+            took: Duration::ZERO,
+        },
     };
-    let last = headers.keys().next_back().copied();
+    let mut from = None;
+    if let Some(cp) = checkpoint {
+        loaded.index = cp.index;
+        from = Some(cp.position);
+    }
+    if let Some(last) = last {
+        // Only the newest segment's event positions are kept (older ones are rebuilt when
+        // read). The part of it a checkpoint covers is scanned for them, which verifies
+        // every frame of it; what follows is replayed.
+        let fine = match from {
+            Some(p) if p.seg == last => {
+                let name = segment::name(last);
+                let file = vfs
+                    .open(&name, false)
+                    .map_err(io_err(vfs, "opening", &name))?;
+                let fine =
+                    crate::positions::scan(&*file, p.len, store, last).map_err(|e| match e {
+                        crate::positions::ScanError::Io(e) => io_err(vfs, "reading", &name)(e),
+                        crate::positions::ScanError::Damaged { at, reason } => FileError::Corrupt {
+                            file: vfs.path(&name),
+                            offset: at,
+                            reason,
+                        },
+                    })?;
+                loaded.summary.verified_bytes += p.len;
+                fine
+            }
+            _ => Default::default(),
+        };
+        loaded.index.fine.insert(last, fine);
+    }
     for (&n, header) in &headers {
-        replay(vfs, &mut loaded, &mut rep, n, header, Some(n) == last)?;
+        match from {
+            Some(p) if n < p.seg => {
+                // Covered by the checkpoint (which checked its length).
+                let name = segment::name(n);
+                let file = vfs
+                    .open(&name, false)
+                    .map_err(io_err(vfs, "opening", &name))?;
+                let len = file.len().map_err(io_err(vfs, "reading", &name))?;
+                loaded.summary.bytes += len;
+                loaded.segments.insert(
+                    n,
+                    Segment {
+                        file,
+                        len,
+                        chain: 0,
+                    },
+                );
+            }
+            Some(p) if n == p.seg => {
+                replay(
+                    vfs,
+                    &mut loaded,
+                    &mut rep,
+                    n,
+                    header,
+                    Some(n) == last,
+                    Some(p),
+                )?;
+            }
+            _ => replay(vfs, &mut loaded, &mut rep, n, header, Some(n) == last, None)?,
+        }
     }
     loaded.index.dropped_files.clear();
     reconcile_snapshot_files(vfs, &mut loaded, &mut rep, &snapshot_files)?;
     loaded.active = last.unwrap_or(0);
     loaded.repairs = rep.repairs;
+    loaded.summary.streams = loaded.index.streams.len();
+    loaded.summary.took = started.elapsed();
+    let sum = &loaded.summary;
+    tracing::info!(
+        dir = %vfs.path("").display(),
+        segments = sum.segments,
+        streams = sum.streams,
+        bytes = sum.bytes,
+        scanned_bytes = sum.scanned_bytes,
+        verified_bytes = sum.verified_bytes,
+        checkpoint = ?sum.checkpoint,
+        millis = sum.took.as_millis() as u64,
+        "opened the file store"
+    );
     Ok(loaded)
+}
+
+/// The checkpoint, if there is one and it can be trusted: this store's, intact, standing in
+/// the log as it is on disk. `Err` says why one present cannot be used.
+fn trusted_checkpoint(
+    vfs: &dyn Vfs,
+    store: u64,
+    floor: u64,
+    headers: &BTreeMap<u64, SegmentHeader>,
+) -> Result<Option<Checkpoint>, String> {
+    let Some(bytes) = checkpoint::read(vfs).map_err(|e| format!("reading it failed: {e}"))? else {
+        return Ok(None);
+    };
+    let cp = checkpoint::decode(&bytes)?;
+    if cp.store != store {
+        return Err(format!("it belongs to store {:016x}", cp.store));
+    }
+    if cp.floor != floor {
+        return Err(format!(
+            "it was written before a compaction (floor {} against {floor})",
+            cp.floor
+        ));
+    }
+    let p = cp.position;
+    let covered: Vec<u64> = headers.range(..=p.seg).map(|(&n, _)| n).collect();
+    let listed: Vec<u64> = cp.segments.iter().map(|&(n, _)| n).collect();
+    if covered != listed || !headers.contains_key(&p.seg) {
+        return Err(format!(
+            "it covers segments {listed:?}, the log has {covered:?} up to segment {}",
+            p.seg
+        ));
+    }
+    for &(n, len) in &cp.segments {
+        let name = segment::name(n);
+        let file = vfs
+            .open(&name, false)
+            .map_err(|e| format!("opening {name}: {e}"))?;
+        let on_disk = file.len().map_err(|e| format!("reading {name}: {e}"))?;
+        if n == p.seg {
+            if len != p.len || on_disk < len {
+                return Err(format!(
+                    "it stands at offset {} of {name}, which holds {on_disk} bytes",
+                    p.len
+                ));
+            }
+            let chain = if p.len <= SEGMENT_HEADER_LEN as u64 {
+                SegmentHeader::chain(&headers[&n].encode())
+            } else {
+                let mut b = [0u8; 4];
+                file.read_at(&mut b, p.len - 4)
+                    .map_err(|e| format!("reading {name}: {e}"))?;
+                u32::from_le_bytes(b)
+            };
+            if chain != p.chain {
+                return Err(format!(
+                    "the frame before offset {} of {name} is not the one it covers",
+                    p.len
+                ));
+            }
+        } else if on_disk != len {
+            return Err(format!(
+                "it records {name} with {len} bytes, it holds {on_disk}"
+            ));
+        }
+    }
+    let known = |seg: u64| seg >= floor && seg <= p.seg;
+    for (name, s) in &cp.index.streams {
+        let runs_ok = s.runs.iter().all(|r| known(r.seg))
+            && s.runs
+                .iter()
+                .zip(s.runs.iter().skip(1))
+                .all(|(a, b)| a.first < b.first && a.seg <= b.seg)
+            && s.runs.front().is_none_or(|r| r.first == s.low_water + 1)
+            && s.runs.back().is_none_or(|r| r.first <= s.head)
+            && (s.runs.is_empty() == (s.head == s.low_water))
+            && s.low_water <= s.head;
+        let snaps_ok = s.snapshots.values().all(|l| match l {
+            SnapLoc::Log(l) => known(l.seg),
+            SnapLoc::File { .. } => true,
+        });
+        if !runs_ok || !snaps_ok {
+            return Err(format!("its entry of stream {name:?} does not fit the log"));
+        }
+    }
+    Ok(Some(cp))
 }
 
 fn replay(
@@ -335,6 +576,7 @@ fn replay(
     n: u64,
     header: &SegmentHeader,
     last: bool,
+    from: Option<Position>,
 ) -> Result<(), FileError> {
     let name = segment::name(n);
     let mut file = vfs
@@ -342,8 +584,11 @@ fn replay(
         .map_err(io_err(vfs, "opening", &name))?;
     let file_len = file.len().map_err(io_err(vfs, "reading", &name))?;
     let compacted = header.floor == n;
-    let mut seen_batch = false;
-    let mut marker: Option<Marker> = None;
+    let start = from.map_or(SEGMENT_HEADER_LEN as u64, |p| p.len);
+    // Compaction's stream checkpoints only open a compacted segment: none follows a place
+    // the index checkpoint stands at.
+    let mut seen_batch = start > SEGMENT_HEADER_LEN as u64;
+    let mut marker: Option<Marker> = from.and_then(|p| p.marker);
     let index = &mut loaded.index;
     let corrupt = |offset: u64, reason: String| FileError::Corrupt {
         file: vfs.path(&name),
@@ -352,9 +597,12 @@ fn replay(
     };
     let (end, chain) = segment::scan_frames(
         &*file,
+        (
+            start,
+            from.map_or_else(|| SegmentHeader::chain(&header.encode()), |p| p.chain),
+        ),
         file_len,
         loaded.store_id,
-        SegmentHeader::chain(&header.encode()),
         last,
         io_err(vfs, "reading", &name),
         |seen| {
@@ -448,6 +696,8 @@ fn replay(
         loaded.active_sealed = marker == Some(Marker::Seal);
         loaded.closed = marker == Some(Marker::Close);
     }
+    loaded.summary.bytes += len;
+    loaded.summary.scanned_bytes += len.saturating_sub(from.map_or(0, |p| p.len));
     loaded.segments.insert(n, Segment { file, len, chain });
     Ok(())
 }

@@ -88,22 +88,23 @@ pub(crate) struct Seen<'a> {
     pub at: u64,
 }
 
-/// Walks the frames of segment `file` of `len` bytes after its header (whose CRC is `chain`),
+/// Walks the frames of segment `file` of `len` bytes from offset `start` (the header's end,
+/// `chain` being the header's CRC, or the end of a frame whose trailer is `chain`),
 /// calling `each` on every intact frame; stops at the first bad one. `last` says whether this
 /// is the newest segment, the only one a crash can leave torn. Returns how the scan ended and
 /// the chain value after the last intact frame.
 pub(crate) fn scan_frames<E>(
     file: &dyn VfsFile,
+    (start, mut chain): (u64, u32),
     len: u64,
     store: u64,
-    mut chain: u32,
     last: bool,
     io_err: impl Fn(io::Error) -> E,
     mut each: impl FnMut(Seen<'_>) -> Result<(), E>,
 ) -> Result<(End, u32), E> {
     let mut buf: Vec<u8> = Vec::new();
     let mut base = 0u64;
-    let mut pos = SEGMENT_HEADER_LEN as u64;
+    let mut pos = start.max(SEGMENT_HEADER_LEN as u64);
     let load = |buf: &mut Vec<u8>, at: u64, want: usize| -> io::Result<()> {
         let n = (len - at).min(want.max(WINDOW) as u64) as usize;
         buf.resize(n, 0);

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use persevere_core::{
     Command, CommandResult, Completion, Repair, SharedBytes, StorageError, Store, StoredRecord,
@@ -11,16 +10,18 @@ use persevere_core::{
 };
 
 use crate::batch::{self, Placement, SnapIn};
-use crate::frame::{
-    FrameBuf, SegmentHeader, FRAME_TRAILER_LEN, GROUP_START, MAX_FRAME, SEGMENT_HEADER_LEN,
-};
-use crate::index::{Index, Loc, Marker, SnapLoc};
+use crate::frame::{FrameBuf, FRAME_TRAILER_LEN, GROUP_START, MAX_FRAME, SEGMENT_HEADER_LEN};
+use crate::index::{Index, Loc, Marker, Run, SegFine, SnapLoc};
 use crate::manifest::Manifest;
-use crate::open::{self, io_err, Loaded, Mode};
+use crate::open::{self, io_err, Loaded, Mode, OpenSummary};
 use crate::segment::{self, Segment};
 use crate::snapshot_file;
 use crate::vfs::{DirMode, RealFs, Vfs};
 use crate::FileError;
+
+/// How many sealed segments' event positions the index keeps loaded (besides the active
+/// segment's); others are rebuilt by scanning their segment when read.
+pub(crate) const FINE_CACHE: usize = 4;
 
 /// What open does with what it cannot use (a torn tail, a leftover temporary file, a segment
 /// replaced by compaction, a snapshot file no frame references).
@@ -75,6 +76,10 @@ pub struct FileOptions {
     pub frame_max: usize,
     /// What open does with what it cannot use (default: [`Recovery::Repair`]).
     pub recovery: Recovery,
+    /// How many bytes a compaction copies after each group commit (default 512 KiB): the most
+    /// it adds to one commit's latency. A compaction copies the live records between commits,
+    /// in steps of this size, so writers never wait for all of it.
+    pub compact_step_bytes: u64,
 }
 
 impl Default for FileOptions {
@@ -85,6 +90,7 @@ impl Default for FileOptions {
             snapshot_file_min: 64 << 10,
             frame_max: MAX_FRAME,
             recovery: Recovery::Repair,
+            compact_step_bytes: crate::compaction::STEP,
         }
     }
 }
@@ -118,7 +124,7 @@ pub struct Stats {
 /// Whether an `execute` is running: a store found `Executing` on entry panicked inside the
 /// last one, and its index may name bytes that were never written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     Idle,
     Executing,
 }
@@ -154,32 +160,38 @@ enum Phase {
 /// assert_eq!((records.len(), *head), (1, 1));
 /// ```
 pub struct FileStore {
-    vfs: Box<dyn Vfs>,
+    pub(crate) vfs: Box<dyn Vfs>,
     // Boxed: the store sits in enums and futures of the layers above; keep it small.
-    options: Box<FileOptions>,
-    store_id: u64,
-    index: Box<Index>,
-    segments: BTreeMap<u64, Segment>,
-    active: u64,
-    floor: u64,
+    pub(crate) options: Box<FileOptions>,
+    pub(crate) store_id: u64,
+    pub(crate) index: Box<Index>,
+    pub(crate) segments: BTreeMap<u64, Segment>,
+    pub(crate) active: u64,
+    pub(crate) floor: u64,
     /// The newest segment the identity file records.
-    newest_recorded: u64,
+    pub(crate) newest_recorded: u64,
     /// The active segment ends with a seal: the next write starts a new segment.
-    active_sealed: bool,
+    pub(crate) active_sealed: bool,
     /// The log ends with a close marker (nothing written since).
-    closed: bool,
+    pub(crate) closed: bool,
     /// Bytes that are neither live records nor reclaimable, as of the last compaction.
-    baseline: u64,
-    fenced: Option<String>,
-    phase: Phase,
-    repairs: Vec<Repair>,
-    torn_tail: Option<Box<TornTail>>,
-    stats: Stats,
-    next_snapshot_file: u64,
+    pub(crate) baseline: u64,
+    pub(crate) fenced: Option<String>,
+    pub(crate) phase: Phase,
+    pub(crate) repairs: Vec<Repair>,
+    pub(crate) torn_tail: Option<Box<TornTail>>,
+    pub(crate) stats: Stats,
+    pub(crate) next_snapshot_file: u64,
     /// Commits to let pass before trying a failed compaction again.
-    compact_wait: u64,
+    pub(crate) compact_wait: u64,
     /// The wait after the next failure (doubles, up to 4096 commits).
-    compact_backoff: u64,
+    pub(crate) compact_backoff: u64,
+    /// What the last open (or reopen) read.
+    pub(crate) summary: Box<OpenSummary>,
+    /// Where the newest index checkpoint stands (segment, offset), if known.
+    pub(crate) checkpoint_at: Option<(u64, u64)>,
+    /// A compaction under way, if any.
+    pub(crate) compaction: crate::compaction::Compaction,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -192,6 +204,25 @@ impl std::fmt::Debug for FileStore {
             .field("fenced", &self.fenced)
             .finish_non_exhaustive()
     }
+}
+
+/// The segments holding seqs `first..=last` according to `runs`, in order.
+pub(crate) fn segments_of(
+    runs: &std::collections::VecDeque<Run>,
+    first: u64,
+    last: u64,
+) -> Vec<u64> {
+    let from = runs.partition_point(|r| r.first <= first).saturating_sub(1);
+    let mut segs: Vec<u64> = Vec::new();
+    for r in runs.range(from..) {
+        if r.first > last {
+            break;
+        }
+        if segs.last() != Some(&r.seg) {
+            segs.push(r.seg);
+        }
+    }
+    segs
 }
 
 /// Whether an operation on `stream` holding records of these lengths still fits the frame.
@@ -220,7 +251,7 @@ fn too_large(max: usize) -> StorageError {
 }
 
 /// The frames one `execute` is building: written together, under one fdatasync.
-struct Pending {
+pub(crate) struct Pending {
     seg: u64,
     start: u64,
     /// Each frame's offset in the segment, its bytes so far, and its operation count.
@@ -239,7 +270,7 @@ impl Pending {
     }
 
     /// A pending nowhere (reads go to disk).
-    fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Self {
             seg: u64::MAX,
             start: u64::MAX,
@@ -428,6 +459,46 @@ impl FileStore {
         self.stats
     }
 
+    /// What the last open (or [`reopen`](Store::reopen)) read: segments, streams, bytes,
+    /// how much of the log it replayed and whether the index checkpoint was used.
+    pub fn open_summary(&self) -> &OpenSummary {
+        &self.summary
+    }
+
+    /// Writes the index checkpoint at the end of the log (after a seal, a close marker or a
+    /// compaction: `marker` is the one the log ends with). A failure is logged: the previous
+    /// checkpoint (or none) stays, and open replays a little more.
+    pub(crate) fn write_checkpoint(&mut self, marker: Option<Marker>) {
+        let Some(seg) = self.segments.get(&self.active) else {
+            return;
+        };
+        let position = crate::checkpoint::Position {
+            seg: self.active,
+            len: seg.len,
+            chain: seg.chain,
+            marker,
+        };
+        let segments: Vec<(u64, u64)> = self.segments.iter().map(|(&n, s)| (n, s.len)).collect();
+        let started = std::time::Instant::now();
+        let bytes =
+            crate::checkpoint::encode(self.store_id, position, self.floor, &segments, &self.index);
+        match crate::checkpoint::write(&*self.vfs, &bytes) {
+            Ok(()) => {
+                self.checkpoint_at = Some((position.seg, position.len));
+                tracing::debug!(
+                    segment = position.seg,
+                    offset = position.len,
+                    bytes = bytes.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "wrote the index checkpoint"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(%error, "writing the index checkpoint failed; open will replay more of the log")
+            }
+        }
+    }
+
     /// Opens a store over a simulated disk (feature `sim`), creating it if the disk is empty,
     /// for crash and fault simulations.
     #[cfg(any(test, feature = "sim"))]
@@ -466,6 +537,9 @@ impl FileStore {
             next_snapshot_file: 1,
             compact_wait: 0,
             compact_backoff: 1,
+            summary: Box::new(loaded.summary.clone()),
+            checkpoint_at: None,
+            compaction: crate::compaction::Compaction::Idle,
         };
         store.install(loaded)?;
         Ok(store)
@@ -474,6 +548,7 @@ impl FileStore {
     /// Takes over what open rebuilt; starts a segment when there is none or the newest is
     /// sealed.
     fn install(&mut self, loaded: Loaded) -> Result<(), FileError> {
+        self.compact_abort();
         let Loaded {
             store_id,
             index,
@@ -487,7 +562,13 @@ impl FileStore {
             next_snapshot_file,
             active_sealed,
             closed,
+            summary,
         } = loaded;
+        self.checkpoint_at = match summary.checkpoint {
+            crate::IndexCheckpoint::Used { segment, offset } => Some((segment, offset)),
+            _ => None,
+        };
+        *self.summary = summary;
         self.store_id = store_id;
         *self.index = index;
         self.segments = segments;
@@ -517,6 +598,9 @@ impl FileStore {
     fn start_segment(&mut self, n: u64) -> io::Result<()> {
         let seg = segment::create(&*self.vfs, self.store_id, n, self.floor)?;
         self.segments.insert(n, seg);
+        self.index.fine.insert(n, SegFine::default());
+        self.active = n;
+        self.trim_fine(n);
         self.active = n;
         self.active_sealed = false;
         Manifest {
@@ -529,7 +613,7 @@ impl FileStore {
         Ok(())
     }
 
-    fn fence(&mut self, what: &str, error: &io::Error) {
+    pub(crate) fn fence(&mut self, what: &str, error: &io::Error) {
         tracing::error!(%error, dir = %self.vfs.path("").display(), "{what} failed: the store is fenced until reopened");
         self.fenced = Some(format!(
             "{what} failed ({error}); the store is fenced: reopen it to recover"
@@ -553,15 +637,16 @@ impl FileStore {
     }
 
     /// Seals the active segment and starts the next.
-    fn roll(&mut self) -> io::Result<()> {
+    pub(crate) fn roll(&mut self) -> io::Result<()> {
         if !self.active_sealed {
             self.write_marker(Marker::Seal)?;
             self.active_sealed = true;
+            self.write_checkpoint(Some(Marker::Seal));
         }
         self.start_segment(self.active + 1)
     }
 
-    fn active_len(&self) -> u64 {
+    pub(crate) fn active_len(&self) -> u64 {
         self.segments.get(&self.active).map_or(0, |s| s.len)
     }
 
@@ -794,7 +879,11 @@ impl FileStore {
 
     /// The records at `locs`: each run of nearby records in one segment is read with one
     /// call into one buffer, and every record is a slice of it (no per-record copy).
-    fn read_locs(&self, locs: &[Loc], pending: &Pending) -> io::Result<Vec<SharedBytes>> {
+    pub(crate) fn read_locs(
+        &self,
+        locs: &[Loc],
+        pending: &Pending,
+    ) -> io::Result<Vec<SharedBytes>> {
         const RUN_MAX: u64 = 1 << 20;
         const GAP_MAX: u64 = 64 << 10;
         let bad = || io::Error::new(io::ErrorKind::InvalidData, "index points outside the log");
@@ -844,7 +933,7 @@ impl FileStore {
     }
 
     fn read_events(
-        &self,
+        &mut self,
         stream: &str,
         from: u64,
         limit: usize,
@@ -856,14 +945,17 @@ impl FileStore {
                 head: 0,
             });
         };
+        let head = s.head;
         let first = from.max(s.low_water + 1);
-        let available = (s.head + 1).saturating_sub(first);
-        let count = usize::try_from(available).unwrap_or(usize::MAX).min(limit);
-        let skip = usize::try_from(first - s.low_water - 1).unwrap_or(usize::MAX);
-        let end = skip.saturating_add(count).min(s.events.len());
-        let locs: Vec<Loc> = s.events.range(skip.min(end)..end).copied().collect();
+        if first > head || limit == 0 {
+            return Ok(Completion::Events {
+                records: Vec::new(),
+                head,
+            });
+        }
+        let last = head.min(first.saturating_add(limit as u64 - 1));
         let bytes = self
-            .read_locs(&locs, pending)
+            .read_range(stream, first, last, pending)
             .map_err(|e| self.read_failed(stream, e))?;
         Ok(Completion::Events {
             records: bytes
@@ -871,8 +963,152 @@ impl FileStore {
                 .zip(first..)
                 .map(|(bytes, seq)| StoredRecord { seq, bytes })
                 .collect(),
-            head: s.head,
+            head,
         })
+    }
+
+    /// Makes sure the positions of segment `seg`'s events are loaded (scanning the segment if
+    /// they are not), keeping at most [`FINE_CACHE`] sealed segments' positions.
+    fn load_fine(&mut self, seg: u64) -> io::Result<()> {
+        self.index.tick += 1;
+        let tick = self.index.tick;
+        if let Some(fine) = self.index.fine.get_mut(&seg) {
+            fine.used = tick;
+            return Ok(());
+        }
+        let segment = self.segments.get(&seg).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the index names segment {seg}, which is not open"),
+            )
+        })?;
+        let started = std::time::Instant::now();
+        let mut fine = crate::positions::scan(&*segment.file, segment.len, self.store_id, seg)
+            .map_err(|e| {
+                let e = io::Error::from(e);
+                io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", self.vfs.path(&segment::name(seg)).display()),
+                )
+            })?;
+        tracing::debug!(
+            segment = seg,
+            bytes = segment.len,
+            micros = started.elapsed().as_micros() as u64,
+            "loaded the positions of a segment's events"
+        );
+        fine.used = tick;
+        self.index.fine.insert(seg, fine);
+        self.trim_fine(seg);
+        Ok(())
+    }
+
+    /// Drops the least recently used sealed segments' positions beyond [`FINE_CACHE`] (never
+    /// the active segment's, nor `keep`'s).
+    fn trim_fine(&mut self, keep: u64) {
+        while self.index.fine.len() > FINE_CACHE + 1 {
+            let active = self.active;
+            let oldest = self
+                .index
+                .fine
+                .iter()
+                .filter(|(&n, _)| n != active && n != keep)
+                .min_by_key(|(_, f)| f.used)
+                .map(|(&n, _)| n);
+            match oldest {
+                Some(n) => self.index.fine.remove(&n),
+                None => break,
+            };
+        }
+    }
+
+    /// The bytes of live events `first..=last` of `stream` (all present in the index).
+    fn read_range(
+        &mut self,
+        stream: &str,
+        first: u64,
+        last: u64,
+        pending: &Pending,
+    ) -> io::Result<Vec<SharedBytes>> {
+        let segs = match self.index.streams.get(stream) {
+            Some(s) => segments_of(&s.runs, first, last),
+            None => return Ok(Vec::new()),
+        };
+        self.read_in(stream, &segs, first, last, pending)
+    }
+
+    /// The bytes of events `first..=last` of `stream`, which lie in segments `segs`.
+    pub(crate) fn read_in(
+        &mut self,
+        stream: &str,
+        segs: &[u64],
+        first: u64,
+        last: u64,
+        pending: &Pending,
+    ) -> io::Result<Vec<SharedBytes>> {
+        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+        // The extents to read: (where, first seq, count).
+        let mut want: Vec<(Loc, u64, u32)> = Vec::new();
+        let mut seq = first;
+        for &seg in segs {
+            self.load_fine(seg)?;
+            let Some(fine) = self.index.fine.get(&seg) else {
+                continue;
+            };
+            for e in fine.from(stream, seq) {
+                if e.first > last || seq > last {
+                    break;
+                }
+                if e.first > seq {
+                    return Err(bad(format!(
+                        "stream {stream:?}: event {seq} is not in segment {seg} where the index places it"
+                    )));
+                }
+                want.push((
+                    Loc {
+                        seg,
+                        off: e.off,
+                        len: e.span,
+                    },
+                    e.first,
+                    e.count,
+                ));
+                seq = e.first + u64::from(e.count);
+            }
+        }
+        if seq <= last {
+            return Err(bad(format!(
+                "stream {stream:?}: event {seq} is in no segment the index names"
+            )));
+        }
+        let locs: Vec<Loc> = want.iter().map(|w| w.0).collect();
+        let spans = self.read_locs(&locs, pending)?;
+        let mut out = Vec::with_capacity((last + 1 - first) as usize);
+        for (span, (loc, e_first, count)) in spans.into_iter().zip(want) {
+            let mut at = 0usize;
+            for s in e_first..e_first + u64::from(count) {
+                let len = span
+                    .get(at..at + 4)
+                    .map(|b| crate::frame::u32_at(b, 0) as usize)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "segment {}: a record's length at offset {} is outside the log",
+                            loc.seg, loc.off
+                        ))
+                    })?;
+                let record = span.slice_checked(at + 4..at + 4 + len).ok_or_else(|| {
+                    bad(format!(
+                        "segment {}: a record at offset {} is outside the log",
+                        loc.seg, loc.off
+                    ))
+                })?;
+                at += 4 + len;
+                if (first..=last).contains(&s) {
+                    out.push(record);
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn load_snapshot(
@@ -945,7 +1181,7 @@ impl FileStore {
 
     /// Removes the snapshot files the last (durable) commit dropped. A failure leaves an
     /// unreferenced file, which the next open removes.
-    fn remove_dropped_files(&mut self) {
+    pub(crate) fn remove_dropped_files(&mut self) {
         for id in std::mem::take(&mut self.index.dropped_files) {
             let name = snapshot_file::name(id);
             if let Err(error) = self.vfs.remove(&name) {
@@ -954,222 +1190,8 @@ impl FileStore {
         }
     }
 
-    fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.segments.values().map(|s| s.len).sum()
-    }
-
-    /// Compacts when enough is reclaimable. A failure is logged and retried after a growing
-    /// number of commits; it never fences the store (the batch before it was durable), unless
-    /// it happened after the compacted segment was renamed into place.
-    fn maybe_compact(&mut self) {
-        if self.compact_wait > 0 {
-            self.compact_wait -= 1;
-            return;
-        }
-        let live = self.index.live_bytes;
-        let reclaimable = self
-            .total_bytes()
-            .saturating_sub(live)
-            .saturating_sub(self.baseline);
-        if reclaimable >= self.options.compact_min_bytes && reclaimable >= live {
-            match self.compact_now() {
-                Ok(()) => self.compact_backoff = 1,
-                Err(CompactError::Before(error)) => {
-                    self.stats.failed_compactions += 1;
-                    self.compact_wait = self.compact_backoff;
-                    tracing::warn!(%error, retry_after_commits = self.compact_wait, "compaction failed; the log is unchanged and compaction will be retried");
-                    self.compact_backoff = (self.compact_backoff * 2).min(4096);
-                }
-                Err(CompactError::After(error)) => self.fence("compaction", &error),
-            }
-        }
-    }
-
-    /// Rewrites the log now: every live event and snapshot (and every stream's head and
-    /// compaction mark) into one new segment, dropping the old ones. Runs by itself when enough
-    /// space is reclaimable (see [`FileOptions::compact_min_bytes`]). A failure before the new
-    /// segment is in place changes nothing (the store stays open); one after fences the store.
-    pub fn compact(&mut self) -> Result<(), StorageError> {
-        if let Some(reason) = &self.fenced {
-            return Err(StorageError::Failed(reason.clone()));
-        }
-        match self.compact_now() {
-            Ok(()) => Ok(()),
-            Err(CompactError::Before(error)) => {
-                self.stats.failed_compactions += 1;
-                tracing::warn!(%error, "compaction failed; the log is unchanged");
-                Err(StorageError::Failed(format!(
-                    "compaction failed, the log is unchanged: {error}"
-                )))
-            }
-            Err(CompactError::After(error)) => {
-                self.fence("compaction", &error);
-                Err(StorageError::Failed(format!("compaction failed: {error}")))
-            }
-        }
-    }
-
-    /// Compaction protocol: write the state of every stream as checkpoint frames into a
-    /// temporary file for segment `k` (one past the active one) with floor `k`; fsync it,
-    /// rename it into place, fsync the directory; it becomes the active segment, the identity
-    /// file records it, and the segments below `k` (now obsolete) are removed. A crash before
-    /// the rename leaves the old log (and a stray temporary file, set aside at open); after
-    /// it, segment `k`'s floor makes open set the older segments aside.
-    fn compact_now(&mut self) -> Result<(), CompactError> {
-        let max = self.options.frame_max;
-        let too_big = self.index.streams.iter().find(|(name, s)| {
-            !fits(
-                &FrameBuf::new(),
-                max,
-                name,
-                s.events
-                    .iter()
-                    .chain(s.snapshots.values().filter_map(|l| match l {
-                        SnapLoc::Log(l) => Some(l),
-                        SnapLoc::File { .. } => None,
-                    }))
-                    .map(|l| l.len as usize + 8),
-            )
-        });
-        if let Some((name, _)) = too_big {
-            tracing::warn!(stream = %name, "compaction skipped: a stream's live records exceed one log frame");
-            return Ok(());
-        }
-        let before = self.total_bytes();
-        let k = self.active + 1;
-        let tmp = segment::temp_name(k);
-        let (file, off, chain, moved) = match self.write_compacted(k, &tmp) {
-            Ok(done) => done,
-            Err(error) => {
-                let _ = self.vfs.remove(&tmp);
-                return Err(CompactError::Before(error));
-            }
-        };
-        if let Err(error) = self.vfs.rename(&tmp, &segment::name(k)) {
-            let _ = self.vfs.remove(&tmp);
-            return Err(CompactError::Before(error));
-        }
-        self.vfs.sync_dir().map_err(CompactError::After)?;
-        // The new segment k is durable: switch the index over, then drop the old segments.
-        self.floor = k;
-        for (name, events, snapshots) in moved {
-            if let Some(s) = self.index.streams.get_mut(&name) {
-                s.events = events.into();
-                s.snapshots = snapshots.into_iter().collect();
-            }
-        }
-        let old: Vec<u64> = self.segments.keys().copied().collect();
-        self.segments.clear();
-        self.segments.insert(
-            k,
-            Segment {
-                file,
-                len: off,
-                chain,
-            },
-        );
-        self.active = k;
-        self.active_sealed = false;
-        self.closed = false;
-        if let Err(error) = (Manifest {
-            store: self.store_id,
-            newest: k,
-            closed: (0, 0),
-        })
-        .write(&*self.vfs)
-        {
-            tracing::warn!(%error, "recording the compacted segment in the identity file failed; open accepts it as the next segment");
-        } else {
-            self.newest_recorded = k;
-        }
-        for n in &old {
-            if let Err(error) = self.vfs.remove(&segment::name(*n)) {
-                tracing::warn!(%error, file = %self.vfs.path(&segment::name(*n)).display(), "could not remove a segment replaced by compaction; the next open sets it aside");
-            }
-        }
-        if let Err(error) = self.vfs.sync_dir() {
-            tracing::warn!(%error, "syncing the directory after compaction failed");
-        }
-        let after = self.total_bytes();
-        self.baseline = after.saturating_sub(self.index.live_bytes);
-        self.stats.compactions += 1;
-        tracing::info!(
-            bytes_before = before,
-            bytes_after = after,
-            segments_removed = old.len(),
-            "compacted the log"
-        );
-        Ok(())
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn write_compacted(
-        &self,
-        k: u64,
-        tmp: &str,
-    ) -> io::Result<(Box<dyn crate::vfs::VfsFile>, u64, u32, Vec<Moved>)> {
-        let mut file = self.vfs.open(tmp, true)?;
-        file.truncate(0)?;
-        let header = SegmentHeader {
-            store: self.store_id,
-            number: k,
-            floor: k,
-        }
-        .encode();
-        file.write_at(&header, 0)?;
-        let mut chain = SegmentHeader::chain(&header);
-        let mut off = SEGMENT_HEADER_LEN as u64;
-        let mut names: Vec<Arc<str>> = self.index.streams.keys().cloned().collect();
-        names.sort_unstable();
-        let none = Pending::none();
-        let mut moved = Vec::with_capacity(names.len());
-        for (i, name) in names.into_iter().enumerate() {
-            let Some(s) = self.index.streams.get(&name) else {
-                continue;
-            };
-            let place = Placement { seg: k, at: off };
-            let mut frame = FrameBuf::new();
-            frame.put_u32(1);
-            batch::checkpoint_start(
-                &mut frame,
-                &name,
-                s.head,
-                s.low_water,
-                s.events.len() as u32,
-            );
-            let mut events = Vec::with_capacity(s.events.len());
-            let locs: Vec<Loc> = s.events.iter().copied().collect();
-            for chunk in locs.chunks(4096) {
-                for bytes in self.read_locs(chunk, &none)? {
-                    events.push(batch::checkpoint_record(&mut frame, place, &bytes));
-                }
-            }
-            batch::checkpoint_snapshots(&mut frame, s.snapshots.len() as u32);
-            let mut snapshots = Vec::with_capacity(s.snapshots.len());
-            for (&seq, &loc) in &s.snapshots {
-                let snap = match loc {
-                    SnapLoc::Log(loc) => {
-                        let bytes = self.read_locs(&[loc], &none)?.pop().unwrap_or_default();
-                        batch::checkpoint_snapshot(&mut frame, place, seq, SnapIn::Inline(&bytes))
-                    }
-                    SnapLoc::File { id, len, crc } => batch::checkpoint_snapshot(
-                        &mut frame,
-                        place,
-                        seq,
-                        SnapIn::File { id, len, crc },
-                    ),
-                };
-                snapshots.push((seq, snap));
-            }
-            let flags = if i == 0 { GROUP_START } else { 0 };
-            let (bytes, crc) = frame.seal(self.store_id, chain, flags);
-            chain = crc;
-            file.write_at(&bytes, off)?;
-            off += bytes.len() as u64;
-            moved.push((name, events, snapshots));
-        }
-        file.sync()?;
-        Ok((file, off, chain, moved))
     }
 
     #[cfg(test)]
@@ -1186,15 +1208,6 @@ impl FileStore {
     pub(crate) fn segment_numbers(&self) -> Vec<u64> {
         self.segments.keys().copied().collect()
     }
-}
-
-type Moved = (Arc<str>, Vec<Loc>, Vec<(u64, SnapLoc)>);
-
-/// A compaction failure: before the compacted segment was in place (nothing changed), or
-/// after (the log's state is unknown: fence).
-enum CompactError {
-    Before(io::Error),
-    After(io::Error),
 }
 
 impl Store for FileStore {
@@ -1242,10 +1255,12 @@ impl Drop for FileStore {
     /// damage to any of them is corruption, never a torn tail) and records the log's end in
     /// the identity file (a log found shorter was cut).
     fn drop(&mut self) {
+        self.compact_abort();
         if self.fenced.is_none() && self.phase == Phase::Idle && !self.closed {
             let closed = self
                 .check_active()
                 .and_then(|()| self.write_marker(Marker::Close))
+                .map(|()| self.write_checkpoint(Some(Marker::Close)))
                 .and_then(|()| {
                     Manifest {
                         store: self.store_id,
@@ -1257,6 +1272,14 @@ impl Drop for FileStore {
             if let Err(error) = closed {
                 tracing::warn!(%error, "recording the clean shutdown failed");
             }
+        } else if self.fenced.is_none()
+            && self.phase == Phase::Idle
+            && self.checkpoint_at != Some((self.active, self.active_len()))
+        {
+            // Nothing written since a clean shutdown, but no checkpoint stands at the end
+            // (a store written before checkpoints existed): write one now.
+            let marker = (self.active_len() > SEGMENT_HEADER_LEN as u64).then_some(Marker::Close);
+            self.write_checkpoint(marker);
         }
     }
 }

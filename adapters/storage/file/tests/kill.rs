@@ -20,13 +20,21 @@ use persevere_file::{FileOptions, FileStore};
 const STREAMS: &[&str] = &["k", "k.1", "k/1", "k_1"];
 const CHILD_ENV: &str = "KILL_CHILD_DIR";
 
-fn options() -> FileOptions {
+fn options(compacting: bool) -> FileOptions {
     let mut options = FileOptions::default();
     options.segment_size = 32 << 10;
     options.compact_min_bytes = 16 << 10;
     options.snapshot_file_min = 22;
+    if compacting {
+        // Compactions that copy a little after each commit, often: kills land in them.
+        options.segment_size = 4 << 10;
+        options.compact_min_bytes = 2 << 10;
+        options.compact_step_bytes = 256;
+    }
     options
 }
+
+const COMPACT_ENV: &str = "KILL_CHILD_COMPACTING";
 
 /// The child's workload; does nothing unless run as the child.
 #[test]
@@ -38,7 +46,10 @@ fn kill_child() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let mut store = FileStore::open_or_create_with(&dir, options()).expect("child open");
+    let compacting = std::env::var(COMPACT_ENV).is_ok_and(|v| v == "1");
+    // Deletions often enough that compactions keep running.
+    let every = if compacting { 4 } else { 40 };
+    let mut store = FileStore::open_or_create_with(&dir, options(compacting)).expect("child open");
     let mut heads: HashMap<&str, u64> = HashMap::new();
     for &s in STREAMS {
         heads.insert(s, dump(&mut store, s).expect("child read").0);
@@ -60,8 +71,8 @@ fn kill_child() {
             batch.push(append(s, head, n, (rng >> 40) % 5 == 0));
             appended.push((s, head + n));
         }
-        if round % 40 == 39 {
-            let s = STREAMS[(round / 40) as usize % STREAMS.len()];
+        if round % every == every - 1 {
+            let s = STREAMS[(round / every) as usize % STREAMS.len()];
             batch.push(StreamCommand {
                 stream: Arc::from(s),
                 command: Command::DeleteEvents {
@@ -88,6 +99,24 @@ fn sigkill_at_random_moments_never_loses_acknowledged_events() {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
+    kill_loop(200, 2_000, 25_000, false);
+}
+
+/// The same with compactions running in steps between the child's commits, and kills later
+/// in its run (so that it compacts).
+#[test]
+fn sigkill_during_compactions_never_loses_acknowledged_events() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let (acks, interrupted) = kill_loop(40, 60_000, 200_000, true);
+    assert!(acks > 1000, "only {acks} acknowledged appends");
+    assert!(interrupted > 0, "no kill interrupted a compaction");
+}
+
+/// Kills `kills` children after `min + rng % spread` microseconds; returns the acknowledged
+/// appends checked and the compactions found interrupted.
+fn kill_loop(kills: usize, min: u64, spread: u64, compacting: bool) -> (u64, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("test binary");
     let seed = 0x5EED_u64;
@@ -95,7 +124,7 @@ fn sigkill_at_random_moments_never_loses_acknowledged_events() {
     let mut acked: HashMap<String, u64> = HashMap::new();
     let mut acks_total = 0u64;
     let mut torn = 0;
-    let kills = 200;
+    let mut interrupted_compactions = 0;
     for round in 0..kills {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -104,6 +133,7 @@ fn sigkill_at_random_moments_never_loses_acknowledged_events() {
             .args(["--exact", "kill_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
             .env("KILL_CHILD_SEED", (rng % 1000).to_string())
+            .env(COMPACT_ENV, if compacting { "1" } else { "" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -121,7 +151,7 @@ fn sigkill_at_random_moments_never_loses_acknowledged_events() {
                 })
                 .collect::<Vec<_>>()
         });
-        std::thread::sleep(Duration::from_micros(2_000 + rng % 25_000));
+        std::thread::sleep(Duration::from_micros(min + rng % spread));
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         for (stream, seq) in reader.join().expect("reader") {
@@ -129,9 +159,14 @@ fn sigkill_at_random_moments_never_loses_acknowledged_events() {
             let max = acked.entry(stream).or_default();
             *max = (*max).max(seq);
         }
-        let mut store = FileStore::open_with(dir.path(), options())
+        let mut store = FileStore::open_with(dir.path(), options(compacting))
             .unwrap_or_else(|e| panic!("seed {seed:#x}, kill {round}: reopen failed: {e}"));
         torn += usize::from(store.torn_tail().is_some());
+        interrupted_compactions += store
+            .repairs()
+            .iter()
+            .filter(|r| r.what.contains(".log.tmp"))
+            .count();
         for &s in STREAMS {
             let (head, records, _) =
                 dump(&mut store, s).unwrap_or_else(|e| panic!("seed {seed:#x}, kill {round}: {e}"));
@@ -164,10 +199,11 @@ fn sigkill_at_random_moments_never_loses_acknowledged_events() {
     // Written to the stderr handle so `cargo test` shows it without `--nocapture`.
     let _ = writeln!(
         std::io::stderr(),
-        "kills: {kills}, acknowledged appends checked: {acks_total}, torn tails truncated: {torn}"
+        "kills: {kills}, acknowledged appends checked: {acks_total}, torn tails truncated: {torn}, compactions interrupted: {interrupted_compactions}"
     );
     assert!(
         acks_total > 0,
         "the child never got to acknowledge anything"
     );
+    (acks_total, interrupted_compactions)
 }

@@ -1,0 +1,150 @@
+//! Tests of the index's size (runs per stream and segment, not per event) and of reads that
+//! rebuild the positions of sealed segments' events.
+
+use persevere_core::memory::MemoryStore;
+use persevere_core::{Command, CommandId, Store, StoredRecord, StreamCommand};
+
+use crate::sim::SimDisk;
+use crate::tests::{dump, sim_store, Rng};
+use crate::FileOptions;
+
+const NAMES: &[&str] = &["x", "x.y", "y"];
+
+fn one_event(id: u64, stream: &str, seq: u64, rng: &mut Rng) -> StreamCommand {
+    StreamCommand {
+        stream: stream.into(),
+        command: Command::Append {
+            id: CommandId(id),
+            expected_last: seq - 1,
+            events: vec![StoredRecord::new(
+                seq,
+                format!("{stream}:{seq}:{}", "p".repeat(rng.below(30) as usize)).into_bytes(),
+            )],
+            snapshot: None,
+        },
+    }
+}
+
+#[test]
+fn the_index_holds_one_run_per_stream_and_segment_not_one_entry_per_event() {
+    let seed = 11;
+    let mut rng = Rng::new(seed);
+    let options = FileOptions {
+        segment_size: 4000,
+        ..FileOptions::default()
+    };
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &options).expect("open");
+    let mut heads = [0u64; 3];
+    for i in 0..3000u64 {
+        let s = (i % 3) as usize;
+        heads[s] += 1;
+        let r = store.execute(vec![one_event(i, NAMES[s], heads[s], &mut rng)]);
+        assert!(r[0].1.is_ok(), "seed {seed}: {r:?}");
+    }
+    let segments = store.segment_numbers().len();
+    assert!(segments > 10, "seed {seed}: only {segments} segments");
+    let runs: usize = store.index.streams.values().map(|s| s.runs.len()).sum();
+    assert!(
+        runs <= NAMES.len() * segments,
+        "seed {seed}: {runs} runs for {segments} segments"
+    );
+    // Positions are held for the active segment (and a few recent ones) only.
+    assert!(
+        store.index.fine.len() <= super::store::FINE_CACHE + 1,
+        "seed {seed}"
+    );
+    drop(store);
+    let store = sim_store(&disk, &options).expect("reopen");
+    let reopened: usize = store.index.streams.values().map(|s| s.runs.len()).sum();
+    assert_eq!(reopened, runs, "seed {seed}");
+    assert_eq!(store.index.fine.len(), 1, "seed {seed}");
+}
+
+#[test]
+fn reads_anywhere_rebuild_sealed_segments_positions_within_a_bounded_cache() {
+    for seed in 0..6u64 {
+        let mut rng = Rng::new(seed);
+        let options = FileOptions {
+            segment_size: 300 + 200 * seed,
+            ..FileOptions::default()
+        };
+        let disk = SimDisk::new();
+        let mut store = sim_store(&disk, &options).expect("open");
+        let mut model = MemoryStore::new();
+        let mut heads = [0u64; 3];
+        let mut id = 0;
+        for round in 0..400u64 {
+            id += 1;
+            let s = rng.below(3) as usize;
+            let command = if rng.below(3) == 0 {
+                StreamCommand {
+                    stream: NAMES[s].into(),
+                    command: Command::ReadEvents {
+                        id: CommandId(id),
+                        from: rng.below(heads[s] + 2),
+                        limit: 1 + rng.below(40) as usize,
+                    },
+                }
+            } else {
+                heads[s] += 1;
+                one_event(id, NAMES[s], heads[s], &mut rng)
+            };
+            let want = Store::execute(&mut model, vec![command.clone()]);
+            let got = store.execute(vec![command]);
+            assert_eq!(got, want, "seed {seed}, round {round}");
+            assert!(
+                store.index.fine.len() <= super::store::FINE_CACHE + 1,
+                "seed {seed}, round {round}: {} segments' positions loaded",
+                store.index.fine.len()
+            );
+            if round % 150 == 149 {
+                drop(store);
+                store = sim_store(&disk, &options).expect("reopen");
+            }
+        }
+        assert!(store.segment_numbers().len() > 2 * super::store::FINE_CACHE);
+        assert_eq!(
+            dump(&mut store, NAMES),
+            dump(&mut model, NAMES),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_sealed_segment_damaged_under_a_running_store_fails_the_read_never_answers_wrong_events() {
+    use crate::vfs::Vfs;
+    let seed = 12;
+    let mut rng = Rng::new(seed);
+    let options = FileOptions {
+        segment_size: 400,
+        ..FileOptions::default()
+    };
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &options).expect("open");
+    for seq in 1..=60 {
+        store.execute(vec![one_event(seq, "x", seq, &mut rng)]);
+    }
+    drop(store);
+    let mut store = sim_store(&disk, &options).expect("reopen");
+    let first = store.segment_numbers()[0];
+    let name = crate::segment::name(first);
+    let mut file = Vfs::open(&disk, &name, false).expect("segment");
+    let mut byte = [0u8; 1];
+    file.read_at(&mut byte, 100).expect("read");
+    file.write_at(&[byte[0] ^ 0x20], 100).expect("write");
+    let read = StreamCommand {
+        stream: "x".into(),
+        command: Command::ReadEvents {
+            id: CommandId(1),
+            from: 1,
+            limit: 5,
+        },
+    };
+    let got = store.execute(vec![read]);
+    let Err(persevere_core::StorageError::Failed(reason)) = &got[0].1 else {
+        panic!("seed {seed}: a damaged segment answered {got:?}");
+    };
+    assert!(reason.contains("damaged"), "seed {seed}: {reason}");
+}
