@@ -237,3 +237,42 @@ impl Registry {
         slot.downcast::<T>().ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store replaced under the same actor and path is found at once, even while the old
+    /// one is still alive (held by a persist or a stop in progress) and this thread remembers
+    /// it.
+    #[test]
+    fn a_replaced_store_is_found_in_place_of_the_remembered_one() {
+        let registry = Registry {
+            system: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        };
+        let path = ActorPath::from("/user/replaced");
+        let actor = 0x5eed_0001;
+        let old: Arc<u32> = Arc::new(1);
+        registry.insert(
+            path.clone(),
+            actor,
+            7,
+            Arc::clone(&old) as Arc<dyn Any + Send + Sync>,
+        );
+        let found = Registry::find_by_actor::<u32>(&path, actor);
+        assert_eq!(found.as_deref(), Some(&1));
+        // Remembered now; the old store stays alive while it is replaced.
+        assert_eq!(registry.take(&path), Some(7));
+        let new = Arc::new(2_u32);
+        let weak = Arc::downgrade(&new);
+        registry.insert(path.clone(), actor, 8, new);
+        let found = Registry::find_by_actor::<u32>(&path, actor);
+        assert_eq!(found.as_deref(), Some(&2), "the old store was found");
+        drop(found);
+        registry.release(&path, 8);
+        assert_eq!(Registry::find_by_actor::<u32>(&path, actor), None);
+        // What this thread remembers does not keep a released store (its stream) alive.
+        assert!(weak.upgrade().is_none(), "a released store is still alive");
+        drop(old);
+    }
+}
