@@ -16,10 +16,10 @@ use crate::store::slot::{Batch, Recipe, Slot};
 use crate::store::store_actor::Store;
 
 /// An actor's store, shared by the actor (its persists) and its `store` child (commands, the
-/// stop snapshot). An async lock, because a persist holds it across the write; `futures`' lock
-/// rather than tokio's, because its uncontended release is one atomic operation (tokio's takes
-/// the waiters' lock), and the actor's own persists never contend.
-pub(crate) type Shared<A> = futures::lock::Mutex<Slot<A>>;
+/// stop snapshot). An async lock, because a persist holds it across the write; tokio's, because
+/// it is fair: a command of the child waiting for it is served at the next release, even while
+/// the actor persists in a loop.
+pub(crate) type Shared<A> = tokio::sync::Mutex<Slot<A>>;
 
 /// Light persists between two prunings of superseded snapshots.
 const LIGHT_HOUSEKEEPING: u64 = 16;
@@ -160,13 +160,13 @@ where
 }
 
 /// Locks the store: at once (it is the actor's own, so nobody else holds it), or by waiting.
-async fn lock<A>(slot: &Shared<A>) -> futures::lock::MutexGuard<'_, Slot<A>>
+async fn lock<A>(slot: &Shared<A>) -> tokio::sync::MutexGuard<'_, Slot<A>>
 where
     A: PersistentActor,
 {
     match slot.try_lock() {
-        Some(guard) => guard,
-        None => slot.lock().await,
+        Ok(guard) => guard,
+        Err(_) => slot.lock().await,
     }
 }
 
