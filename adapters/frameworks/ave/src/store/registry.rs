@@ -186,11 +186,17 @@ impl Registry {
         actor: usize,
     ) -> Option<Arc<T>> {
         let generation = GENERATION.load(Ordering::Acquire);
-        let remembered = LAST_FOUND.with_borrow(|last| {
-            last.as_ref()
-                .filter(|f| f.generation == generation && f.actor == actor && f.path == *path)
-                .and_then(|f| f.slot.upgrade())
-        });
+        // `try_with`: a thread tearing down its locals finds nothing remembered (and the
+        // index answers), rather than a panic.
+        let remembered = LAST_FOUND
+            .try_with(|last| {
+                last.borrow()
+                    .as_ref()
+                    .filter(|f| f.generation == generation && f.actor == actor && f.path == *path)
+                    .and_then(|f| f.slot.upgrade())
+            })
+            .ok()
+            .flatten();
         let slot = match remembered {
             Some(slot) => slot,
             None => {
@@ -208,8 +214,9 @@ impl Registry {
                     // Read under the lock: no change of the index can come in between.
                     (slot, GENERATION.load(Ordering::Acquire))
                 };
-                LAST_FOUND.with_borrow_mut(|last| {
-                    *last = Some(Found {
+                // Nothing is remembered on a thread tearing down its locals.
+                let _ = LAST_FOUND.try_with(|last| {
+                    *last.borrow_mut() = Some(Found {
                         generation,
                         actor,
                         path: path.clone(),
