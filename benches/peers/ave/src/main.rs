@@ -14,6 +14,11 @@
 //!   ave-actors-sqlite's, one actor; ave-actors-store's memory manager;
 //! - encrypted persist rate, memory (both an `EncryptedKey`);
 //! - memory, one message per persist (the actor system's round trip included);
+//! - the floor under persevere-ave's in-memory rows: the same counter as a bare persevere entity,
+//!   persisted (and recovered) through the driver alone on the same in-memory backend, from a
+//!   task of the same runtime, with no actor system, in the same interleaved rounds (printed
+//!   as `floor` under the rows it bounds: the best ratio persevere-ave could reach with an
+//!   adapter and an actor system costing nothing);
 //! - recovery of 100 000 events with no snapshot: the writer crashed (its runtime dropped
 //!   without a stop, so ave-actors-store takes no snapshot on the way out), then the start of
 //!   a new actor — `start_store` and the replay — is timed.
@@ -266,6 +271,85 @@ impl persevere_ave::store::PersistentActor for OurCounter {
     }
 }
 
+// --- The same counter as a bare persevere entity (the driver alone) ------------------------
+
+#[derive(Debug, Default, BorshSerialize, BorshDeserialize)]
+struct BareCounter {
+    value: u64,
+}
+
+impl persevere_core::Entity for BareCounter {
+    type Event = Incremented;
+    type Error = ActorError;
+
+    fn apply(&mut self, Incremented(n): &Incremented) -> Result<(), ActorError> {
+        self.value += n;
+        Ok(())
+    }
+}
+
+/// Opens the bare counter's stream on `manager`'s backend with persevere-ave's configuration
+/// for the counter (Full, no automatic snapshot), recovering `state`.
+async fn open_bare(
+    manager: &persevere_ave::MemoryManager,
+    state: &mut BareCounter,
+) -> Result<persevere_driver::Driver<BareCounter>, BenchError> {
+    let config = persevere_core::JournalConfig::new("/user/counter/counter").snapshot_every(None);
+    let journal = persevere_core::Journal::new(config, BareCounter::default);
+    Ok(persevere_driver::Driver::open(manager.manager().backend(), journal, state).await?)
+}
+
+/// Persists `events` increments through the driver alone, from a task of the runtime the
+/// actors run on; returns events per second.
+fn driver_rate(events: u64) -> Result<f64, BenchError> {
+    let runtime = runtime();
+    let rate = runtime.block_on(async move {
+        tokio::spawn(async move {
+            let manager = persevere_ave::MemoryManager::default();
+            let mut state = BareCounter::default();
+            let mut driver = open_bare(&manager, &mut state).await?;
+            let started = Instant::now();
+            for _ in 0..events {
+                driver.persist(Incremented(1), &mut state).await?;
+            }
+            let elapsed = started.elapsed();
+            assert_eq!(state.value, events);
+            Ok::<_, BenchError>(events as f64 / elapsed.as_secs_f64())
+        })
+        .await?
+    })?;
+    drop(runtime);
+    Ok(rate)
+}
+
+/// Writes `events` increments through the driver alone, one persist each, drops the driver,
+/// then times opening the stream again (the replay of every event).
+fn driver_recovery_time(events: u64) -> Result<Duration, BenchError> {
+    let runtime = runtime();
+    let elapsed = runtime.block_on(async move {
+        tokio::spawn(async move {
+            let manager = persevere_ave::MemoryManager::default();
+            let mut state = BareCounter::default();
+            let mut driver = open_bare(&manager, &mut state).await?;
+            // One persist per event, as the actor writes them (the store's records then lie
+            // in memory as they do under the actor's row).
+            for _ in 0..events {
+                driver.persist(Incremented(1), &mut state).await?;
+            }
+            drop(driver);
+            let mut state = BareCounter::default();
+            let started = Instant::now();
+            let driver = open_bare(&manager, &mut state).await?;
+            let elapsed = started.elapsed();
+            assert_eq!((state.value, driver.last_seq()), (events, events));
+            Ok::<_, BenchError>(elapsed)
+        })
+        .await?
+    })?;
+    drop(runtime);
+    Ok(elapsed)
+}
+
 // --- Measurements ---------------------------------------------------------------------------
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -342,6 +426,21 @@ fn median_pair(
         b.push(ours()?);
     }
     Ok((median(a), median(b)))
+}
+
+/// [`median_pair`] with a third measurement (the driver alone) in the same interleaved rounds.
+fn median_three(
+    mut theirs: impl FnMut() -> Result<f64, BenchError>,
+    mut ours: impl FnMut() -> Result<f64, BenchError>,
+    mut floor: impl FnMut() -> Result<f64, BenchError>,
+) -> Result<(f64, f64, f64), BenchError> {
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a.push(theirs()?);
+        b.push(ours()?);
+        c.push(floor()?);
+    }
+    Ok((median(a), median(b), median(c)))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -437,7 +536,7 @@ fn main() -> Result<(), BenchError> {
     println!("durable: ave-actors-store on ave-actors-sqlite 0.6 (WAL, synchronous=FULL); persevere-ave on the file journal (fdatasync before every acknowledgement)");
 
     if selected("persist, memory") {
-        let (theirs, our) = median_pair(
+        let (theirs, our, floor) = median_three(
             || {
                 persist_rate(
                     || ave(Backend::AveMemory(Default::default()), false),
@@ -454,8 +553,13 @@ fn main() -> Result<(), BenchError> {
                     PER_ASK,
                 )
             },
+            || driver_rate(MEMORY_EVENTS),
         )?;
         rate_line("persist, memory", MEMORY_EVENTS, theirs, our);
+        println!(
+            "{:<30} {MEMORY_EVENTS:>7} events   the driver alone, no actor system: {floor:>11.0}/s = {:.1}x ave-actors-store, {:.2}x persevere-ave",
+            "  floor", floor / theirs, floor / our
+        );
     }
 
     if selected("persist, durable") {
@@ -680,7 +784,7 @@ fn main() -> Result<(), BenchError> {
     }
 
     if selected("recovery, memory, no snapshot") {
-        let (theirs, our) = median_pair(
+        let (theirs, our, floor) = median_three(
             || {
                 let manager = ave_actors_store::memory::MemoryManager::default();
                 recovery_time(
@@ -697,6 +801,7 @@ fn main() -> Result<(), BenchError> {
                 )
                 .map(|d| d.as_secs_f64())
             },
+            || driver_recovery_time(RECOVERY_EVENTS).map(|d| d.as_secs_f64()),
         )?;
         println!(
             "{:<30} {RECOVERY_EVENTS:>7} events   ave-actors-store {:>9.1} ms   persevere-ave {:>9.1} ms   ours/theirs {:>6.1}x faster",
@@ -704,6 +809,12 @@ fn main() -> Result<(), BenchError> {
             theirs * 1e3,
             our * 1e3,
             theirs / our
+        );
+        println!(
+            "{:<30} {RECOVERY_EVENTS:>7} events   the driver alone, no actor system: {:>9.1} ms = {:.1}x faster than ave-actors-store",
+            "  floor",
+            floor * 1e3,
+            theirs / floor
         );
     }
 

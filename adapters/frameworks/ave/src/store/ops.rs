@@ -15,6 +15,10 @@ use crate::store::registry::Registry;
 use crate::store::slot::{Batch, Recipe, Slot};
 use crate::store::store_actor::Store;
 
+/// An actor's store, shared by the actor (its persists) and its `store` child (commands, the
+/// stop snapshot). An async lock, because a persist holds it across the write; tokio's, because
+/// it is fair: a command of the child waiting for it is served at the next release, even while
+/// the actor persists in a loop.
 pub(crate) type Shared<A> = tokio::sync::Mutex<Slot<A>>;
 
 /// Light persists between two prunings of superseded snapshots.

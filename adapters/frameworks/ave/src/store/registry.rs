@@ -3,13 +3,18 @@
 //! Entries are tagged with the id of their actor system (kept as a system helper), so two
 //! systems with the same actor path never see each other's store, and with the address of
 //! the actor they belong to: a persist finds its store by path and address without asking the
-//! actor system anything (the fast path), and by path and system id otherwise.
+//! actor system anything (the fast path), and by path and system id otherwise. Each thread
+//! remembers its last fast-path answer, with the generation of the index it came from: an
+//! actor persisting again and again finds its store without taking the index's lock, and any
+//! change of the index (a store started, stopped or replaced) makes every remembered answer
+//! stale.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use ave_actors_actor::{ActorPath, SystemRef};
 
@@ -24,6 +29,25 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Every live store of the process.
 static INDEX: LazyLock<Mutex<Index>> = LazyLock::new(Default::default);
+
+/// Bumped (under the index's lock) by every change of the index: a lookup remembered at one
+/// generation is the index's answer for as long as the generation stays the same.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The last store [`Registry::find_by_actor`] found on this thread: an actor persisting
+    /// again and again finds it here without taking the index's lock.
+    static LAST_FOUND: RefCell<Option<Found>> = const { RefCell::new(None) };
+}
+
+/// A remembered answer of [`Registry::find_by_actor`]. The slot is held weakly: a store the
+/// index dropped is released at once, whatever this thread remembers.
+struct Found {
+    generation: u64,
+    actor: usize,
+    path: ActorPath,
+    slot: Weak<dyn Any + Send + Sync>,
+}
 
 /// One actor's store: the slot (a `tokio::sync::Mutex<Slot<A>>`), the system and path of the
 /// actor it belongs to, and the id of the child actor whose stop or drop removes it.
@@ -50,6 +74,7 @@ impl Index {
             e.system == system && e.path == *path && keeper.is_none_or(|k| k == e.keeper)
         })?;
         let entry = entries.swap_remove(position);
+        GENERATION.fetch_add(1, Ordering::Release);
         if entries.is_empty() {
             self.by_actor.remove(&actor);
         }
@@ -136,6 +161,7 @@ impl Registry {
         let mut index = index();
         let replaced = index.remove(self.system, &path, None);
         index.by_path.insert((self.system, path.clone()), actor);
+        GENERATION.fetch_add(1, Ordering::Release);
         index.by_actor.entry(actor).or_default().push(Entry {
             system: self.system,
             path,
@@ -159,18 +185,46 @@ impl Registry {
         path: &ActorPath,
         actor: usize,
     ) -> Option<Arc<T>> {
-        let slot = {
-            let index = index();
-            let mut matches = index
-                .by_actor
-                .get(&actor)?
-                .iter()
-                .filter(|e| e.path == *path);
-            let slot = Arc::clone(&matches.next()?.slot);
-            if matches.next().is_some() {
-                return None;
+        let generation = GENERATION.load(Ordering::Acquire);
+        // `try_with`: a thread tearing down its locals finds nothing remembered (and the
+        // index answers), rather than a panic.
+        let remembered = LAST_FOUND
+            .try_with(|last| {
+                last.borrow()
+                    .as_ref()
+                    .filter(|f| f.generation == generation && f.actor == actor && f.path == *path)
+                    .and_then(|f| f.slot.upgrade())
+            })
+            .ok()
+            .flatten();
+        let slot = match remembered {
+            Some(slot) => slot,
+            None => {
+                let (slot, generation) = {
+                    let index = index();
+                    let mut matches = index
+                        .by_actor
+                        .get(&actor)?
+                        .iter()
+                        .filter(|e| e.path == *path);
+                    let slot = Arc::clone(&matches.next()?.slot);
+                    if matches.next().is_some() {
+                        return None;
+                    }
+                    // Read under the lock: no change of the index can come in between.
+                    (slot, GENERATION.load(Ordering::Acquire))
+                };
+                // Nothing is remembered on a thread tearing down its locals.
+                let _ = LAST_FOUND.try_with(|last| {
+                    *last.borrow_mut() = Some(Found {
+                        generation,
+                        actor,
+                        path: path.clone(),
+                        slot: Arc::downgrade(&slot),
+                    });
+                });
+                slot
             }
-            slot
         };
         slot.downcast::<T>().ok()
     }
@@ -188,5 +242,44 @@ impl Registry {
             Arc::clone(&entry.slot)
         };
         slot.downcast::<T>().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store replaced under the same actor and path is found at once, even while the old
+    /// one is still alive (held by a persist or a stop in progress) and this thread remembers
+    /// it.
+    #[test]
+    fn a_replaced_store_is_found_in_place_of_the_remembered_one() {
+        let registry = Registry {
+            system: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        };
+        let path = ActorPath::from("/user/replaced");
+        let actor = 0x5eed_0001;
+        let old: Arc<u32> = Arc::new(1);
+        registry.insert(
+            path.clone(),
+            actor,
+            7,
+            Arc::clone(&old) as Arc<dyn Any + Send + Sync>,
+        );
+        let found = Registry::find_by_actor::<u32>(&path, actor);
+        assert_eq!(found.as_deref(), Some(&1));
+        // Remembered now; the old store stays alive while it is replaced.
+        assert_eq!(registry.take(&path), Some(7));
+        let new = Arc::new(2_u32);
+        let weak = Arc::downgrade(&new);
+        registry.insert(path.clone(), actor, 8, new);
+        let found = Registry::find_by_actor::<u32>(&path, actor);
+        assert_eq!(found.as_deref(), Some(&2), "the old store was found");
+        drop(found);
+        registry.release(&path, 8);
+        assert_eq!(Registry::find_by_actor::<u32>(&path, actor), None);
+        // What this thread remembers does not keep a released store (its stream) alive.
+        assert!(weak.upgrade().is_none(), "a released store is still alive");
+        drop(old);
     }
 }

@@ -310,26 +310,17 @@ where
     }
 
     /// Persists `events` atomically into `actor`. On error the actor is as before.
+    ///
+    /// The rare paths (resuming after a storage outage, handling a failure) are boxed: the
+    /// future of every persist holds only the common path, so the box ave's `async_trait`
+    /// allocates per call stays small.
     pub(crate) async fn persist(
         &mut self,
         actor: &mut A,
         events: Batch<A::Event>,
     ) -> Result<(), AdapterError> {
         if self.driver.needs_resume() {
-            // A storage outage stopped the journal: the driver recovers the durable state (and
-            // refuses this request if a write of unknown outcome had landed); the actor takes it
-            // through `PersistentActor::update`, as at start.
-            let stream = self.driver.stream().to_owned();
-            let fail = |source| AdapterError::Persist {
-                stream: stream.clone(),
-                source,
-            };
-            let mut recovered = Held(A::clone(&self.recipe.base));
-            let resumed = self.driver.resume(&mut recovered).await.map_err(fail)?;
-            if resumed != Resume::Unchanged {
-                actor.update(recovered.0);
-            }
-            resumed.check().map_err(fail)?;
+            Box::pin(self.resume(actor)).await?;
         }
         let result = {
             let mut lent = Lent::new(actor, &mut self.spare);
@@ -340,22 +331,46 @@ where
         };
         match result {
             Ok(_) => Ok(()),
-            Err(source) => {
-                tracing::warn!(stream = %self.stream(), error = %source, "persist failed");
-                if matches!(
-                    source,
-                    persevere_driver::Error::Persist(PersistError::Rejected(Rejection::Refused(_)))
-                ) {
-                    // `apply` refused: it may have changed the actor before refusing. Rebuild
-                    // it from the durable log, as ave-actors-store's rollback promises.
-                    self.rebuild(actor).await?;
-                }
-                Err(AdapterError::Persist {
-                    stream: self.stream().to_owned(),
-                    source,
-                })
-            }
+            Err(source) => Box::pin(self.failed(actor, source)).await,
         }
+    }
+
+    /// A storage outage stopped the journal: the driver recovers the durable state (and
+    /// refuses the request if a write of unknown outcome had landed); the actor takes it
+    /// through `PersistentActor::update`, as at start.
+    async fn resume(&mut self, actor: &mut A) -> Result<(), AdapterError> {
+        let stream = self.driver.stream().to_owned();
+        let fail = |source| AdapterError::Persist {
+            stream: stream.clone(),
+            source,
+        };
+        let mut recovered = Held(A::clone(&self.recipe.base));
+        let resumed = self.driver.resume(&mut recovered).await.map_err(fail)?;
+        if resumed != Resume::Unchanged {
+            actor.update(recovered.0);
+        }
+        resumed.check().map_err(fail)
+    }
+
+    /// The error of a failed persist; after a refusal, the actor rebuilt first.
+    async fn failed(
+        &mut self,
+        actor: &mut A,
+        source: persevere_driver::Error,
+    ) -> Result<(), AdapterError> {
+        tracing::warn!(stream = %self.stream(), error = %source, "persist failed");
+        if matches!(
+            source,
+            persevere_driver::Error::Persist(PersistError::Rejected(Rejection::Refused(_)))
+        ) {
+            // `apply` refused: it may have changed the actor before refusing. Rebuild it from
+            // the durable log, as ave-actors-store's rollback promises.
+            self.rebuild(actor).await?;
+        }
+        Err(AdapterError::Persist {
+            stream: self.stream().to_owned(),
+            source,
+        })
     }
 
     /// Writes a snapshot of `state`. A journal stopped by a storage outage is not recovered
