@@ -143,7 +143,7 @@ fn a_sealed_segment_damaged_under_a_running_store_fails_the_read_never_answers_w
         },
     };
     let got = store.execute(vec![read]);
-    let Err(persevere_core::StorageError::Failed(reason)) = &got[0].1 else {
+    let Err(persevere_core::StorageError::Damaged { seq: 1, reason }) = &got[0].1 else {
         panic!("seed {seed}: a damaged segment answered {got:?}");
     };
     assert!(reason.contains("damaged"), "seed {seed}: {reason}");

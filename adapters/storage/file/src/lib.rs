@@ -107,8 +107,9 @@
 //!   only the log after it — nothing after a clean shutdown, the newest segment after a
 //!   crash. The newest segment is always read whole (verifying every frame); an older
 //!   segment the checkpoint covers is verified when it is first read, and damage found then
-//!   fails that read ([`StorageError::Failed`](persevere_core::StorageError::Failed), naming
-//!   the file and offset), never answering other bytes. A one-line summary is logged at
+//!   fails that stream's read ([`StorageError::Damaged`](persevere_core::StorageError::Damaged),
+//!   naming the file and offset; the store and its other streams go on), never answering
+//!   other bytes. A one-line summary is logged at
 //!   `INFO` and kept in [`FileStore::open_summary`]. Stores without `INDEX` (written before
 //!   it existed) open by replay and get one at their next clean shutdown.
 //! - **The index does not grow with events**: each stream's live events are kept as runs of

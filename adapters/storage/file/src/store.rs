@@ -928,7 +928,23 @@ impl FileStore {
         Ok(out)
     }
 
-    fn read_failed(&self, stream: &str, error: io::Error) -> StorageError {
+    /// What a failed read of `stream` from `first` answers: damaged bytes (found verifying a
+    /// segment the checkpoint covered, or an index naming bytes that are not there) are
+    /// [`StorageError::Damaged`] — that stream's read fails, the store and every other stream
+    /// go on; any other error is [`StorageError::Failed`].
+    fn read_failed(&self, stream: &str, first: u64, error: io::Error) -> StorageError {
+        if error.kind() == io::ErrorKind::InvalidData {
+            tracing::error!(
+                stream,
+                seq = first,
+                %error,
+                "reading events found damaged bytes; restore the file from a backup or set the stream aside"
+            );
+            return StorageError::Damaged {
+                seq: first,
+                reason: format!("reading stream {stream:?} found damage: {error}"),
+            };
+        }
         StorageError::Failed(format!("reading stream {stream:?} failed: {error}"))
     }
 
@@ -956,7 +972,7 @@ impl FileStore {
         let last = head.min(first.saturating_add(limit as u64 - 1));
         let bytes = self
             .read_range(stream, first, last, pending)
-            .map_err(|e| self.read_failed(stream, e))?;
+            .map_err(|e| self.read_failed(stream, first, e))?;
         Ok(Completion::Events {
             records: bytes
                 .into_iter()
@@ -1154,7 +1170,7 @@ impl FileStore {
 
     /// A snapshot's bytes. A snapshot file that is missing or damaged is
     /// [`StorageError::Damaged`] (the journal falls back to an older snapshot or a full
-    /// replay); a failed log read is [`StorageError::Failed`].
+    /// replay); a failed log read is answered as [`read_failed`](Self::read_failed) says.
     fn read_snapshot(
         &self,
         stream: &str,
@@ -1165,7 +1181,7 @@ impl FileStore {
         match loc {
             SnapLoc::Log(loc) => Ok(self
                 .read_locs(&[loc], pending)
-                .map_err(|e| self.read_failed(stream, e))?
+                .map_err(|e| self.read_failed(stream, seq, e))?
                 .pop()
                 .unwrap_or_default()),
             SnapLoc::File { id, len, crc } => {
