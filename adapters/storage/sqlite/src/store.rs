@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use persevere_core::{
     Command, CommandResult, Completion, SharedBytes, StorageError, Store, StoredRecord,
@@ -113,6 +113,11 @@ impl Default for SqliteOptions {
     }
 }
 
+/// How long opening keeps trying a held lock before [`SqliteError::Locked`]: long enough to
+/// outlast a child process between its fork and its exec, short enough that a real second
+/// opener hears of it at once.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
 /// The exclusive `flock` on the database's side lock file (`<database>.persevere-lock`), taken
 /// at open and held until the store is dropped (or the process dies: the kernel releases it).
 #[derive(Debug)]
@@ -140,17 +145,32 @@ impl Owner {
                 path: lock.clone(),
                 source,
             })?;
-        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Self { _file: file }),
-            Err(rustix::io::Errno::WOULDBLOCK) => Err(SqliteError::Locked {
-                path: path.to_owned(),
-                lock,
-            }),
-            Err(errno) => Err(SqliteError::Io {
-                op: "locking the store",
-                path: lock,
-                source: errno.into(),
-            }),
+        // A held lock is tried again for up to `LOCK_WAIT`: a child process that another
+        // thread is starting shares this process's descriptors between its fork and its exec,
+        // so a lock this process has just released can outlive its store for that moment.
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Self { _file: file }),
+                Err(rustix::io::Errno::WOULDBLOCK) if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(SqliteError::Locked {
+                        path: path.to_owned(),
+                        lock,
+                    })
+                }
+                Err(errno) => {
+                    return Err(SqliteError::Io {
+                        op: "locking the store",
+                        path: lock,
+                        source: errno.into(),
+                    })
+                }
+            }
         }
     }
 }
