@@ -148,3 +148,60 @@ fn a_sealed_segment_damaged_under_a_running_store_fails_the_read_never_answers_w
     };
     assert!(reason.contains("damaged"), "seed {seed}: {reason}");
 }
+
+#[test]
+fn a_snapshot_in_a_damaged_sealed_segment_is_damaged_never_answered() {
+    use crate::vfs::Vfs;
+    let seed = 13;
+    let mut rng = Rng::new(seed);
+    let options = FileOptions {
+        segment_size: 400,
+        ..FileOptions::default()
+    };
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &options).expect("open");
+    for seq in 1..=5 {
+        store.execute(vec![one_event(seq, "x", seq, &mut rng)]);
+    }
+    let marker = b"SNAPSHOT-OF-X-AT-5";
+    store.execute(vec![StreamCommand {
+        stream: "x".into(),
+        command: Command::SaveSnapshot {
+            id: CommandId(100),
+            snapshot: StoredRecord::new(5, marker.to_vec()),
+        },
+    }]);
+    for seq in 6..=60 {
+        store.execute(vec![one_event(seq + 100, "x", seq, &mut rng)]);
+    }
+    drop(store);
+    let mut store = sim_store(&disk, &options).expect("reopen");
+    // Flip a bit of the snapshot's bytes where they lie, in a sealed segment.
+    let mut flipped = false;
+    for seg in store.segment_numbers() {
+        let name = crate::segment::name(seg);
+        let mut file = Vfs::open(&disk, &name, false).expect("segment");
+        let mut bytes = vec![0u8; file.len().expect("len") as usize];
+        file.read_at(&mut bytes, 0).expect("read");
+        if let Some(at) = bytes.windows(marker.len()).position(|w| w == marker) {
+            assert_ne!(Some(&seg), store.segment_numbers().last(), "seed {seed}");
+            file.write_at(&[bytes[at + 3] ^ 0x01], (at + 3) as u64)
+                .expect("write");
+            flipped = true;
+            break;
+        }
+    }
+    assert!(flipped, "seed {seed}: the snapshot's bytes were not found");
+    let load = StreamCommand {
+        stream: "x".into(),
+        command: Command::LoadSnapshot {
+            id: CommandId(1),
+            before: None,
+        },
+    };
+    let got = store.execute(vec![load]);
+    let Err(persevere_core::StorageError::Damaged { seq: 5, reason }) = &got[0].1 else {
+        panic!("seed {seed}: a snapshot in a damaged segment answered {got:?}");
+    };
+    assert!(reason.contains("damage"), "seed {seed}: {reason}");
+}

@@ -1128,7 +1128,7 @@ impl FileStore {
     }
 
     fn load_snapshot(
-        &self,
+        &mut self,
         stream: &str,
         before: Option<u64>,
         pending: &Pending,
@@ -1172,15 +1172,17 @@ impl FileStore {
     /// [`StorageError::Damaged`] (the journal falls back to an older snapshot or a full
     /// replay); a failed log read is answered as [`read_failed`](Self::read_failed) says.
     fn read_snapshot(
-        &self,
+        &mut self,
         stream: &str,
         seq: u64,
         loc: SnapLoc,
         pending: &Pending,
     ) -> Result<SharedBytes, StorageError> {
         match loc {
+            // The segment is verified (once) before its bytes are answered, as for events.
             SnapLoc::Log(loc) => Ok(self
-                .read_locs(&[loc], pending)
+                .load_fine(loc.seg)
+                .and_then(|()| self.read_locs(&[loc], pending))
                 .map_err(|e| self.read_failed(stream, seq, e))?
                 .pop()
                 .unwrap_or_default()),
