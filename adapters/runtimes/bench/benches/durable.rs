@@ -14,8 +14,7 @@
 //! number of interleaved rounds (default 7) and `PERSEVERE_BENCH_PERSISTS` the persists per
 //! block (default 300). Medians of rates and of per-round ratios are printed.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
+use persevere_conformance::baseline::raw_fdatasync;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,27 +46,6 @@ fn env(name: &str, default: u32) -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn raw_fdatasync(dir: &Path, n: u32) -> f64 {
-    let path = dir.join("raw.bin");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .expect("raw file");
-    let record = [0x5Au8; 64];
-    let start = Instant::now();
-    for i in 0..u64::from(n) {
-        file.write_all_at(&record, i * 64).expect("write");
-        file.sync_data().expect("fdatasync");
-    }
-    let rate = f64::from(n) / start.elapsed().as_secs_f64();
-    drop(file);
-    std::fs::remove_file(path).expect("remove");
-    rate
 }
 
 /// The `Journal` driven directly: each persist is one `execute` (one fdatasync).

@@ -45,6 +45,8 @@
 //! [`check_reopenable`] return a [`Report`] instead.
 #![forbid(unsafe_code)]
 
+#[cfg(unix)]
+pub mod baseline;
 mod case;
 mod cases;
 pub mod fixtures;

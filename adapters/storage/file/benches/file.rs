@@ -8,8 +8,7 @@
 //!
 //! Set `PERSEVERE_BENCH_DIR` to measure another file system than the target directory's.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
+use persevere_conformance::baseline::raw_fdatasync;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,27 +86,6 @@ fn bench_dir() -> PathBuf {
     std::env::var_os("PERSEVERE_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")))
-}
-
-fn raw_fdatasync(dir: &Path, n: u32) -> f64 {
-    let path = dir.join("raw.bin");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .expect("raw file");
-    let record = [0x5Au8; 64];
-    let start = Instant::now();
-    for i in 0..u64::from(n) {
-        file.write_all_at(&record, i * 64).expect("write");
-        file.sync_data().expect("fdatasync");
-    }
-    let rate = f64::from(n) / start.elapsed().as_secs_f64();
-    drop(file);
-    std::fs::remove_file(path).expect("remove");
-    rate
 }
 
 fn single_entity(dir: &Path, round: u32, n: u32) -> f64 {

@@ -14,8 +14,7 @@
 //!
 //! Set `PERSEVERE_BENCH_DIR` to measure another file system than the target directory's.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
+use persevere_conformance::baseline::raw_fdatasync;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -59,27 +58,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime")
-}
-
-fn raw_fdatasync(dir: &Path, n: u32) -> f64 {
-    let path = dir.join("raw.bin");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .expect("raw file");
-    let record = [0x5Au8; 64];
-    let start = Instant::now();
-    for i in 0..u64::from(n) {
-        file.write_all_at(&record, i * 64).expect("write");
-        file.sync_data().expect("fdatasync");
-    }
-    let rate = f64::from(n) / start.elapsed().as_secs_f64();
-    drop(file);
-    std::fs::remove_file(path).expect("remove");
-    rate
 }
 
 /// A 64-byte event record, like the driver's for a 40-byte payload.
