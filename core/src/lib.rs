@@ -157,6 +157,7 @@ pub mod config;
 pub mod entity;
 pub mod error;
 mod journal;
+pub mod location;
 pub mod memory;
 pub mod output;
 pub mod record;

@@ -8,7 +8,8 @@ use crate::SqliteError;
 ///
 /// Accepts `sqlite:///absolute/path.db`, `sqlite://localhost/absolute/path.db` and
 /// `sqlite://relative/path.db` (no host: the rest is a path relative to the working
-/// directory); `%XX` escapes are decoded, a query or fragment is ignored.
+/// directory); `%XX` escapes are decoded, a query or fragment is ignored — the rules of
+/// [`persevere_core::location::url_path`], shared by every storage adapter.
 ///
 /// ```
 /// use std::path::PathBuf;
@@ -19,37 +20,9 @@ use crate::SqliteError;
 /// # Ok::<(), persevere_sqlite::SqliteError>(())
 /// ```
 pub fn parse_url(url: &str) -> Result<PathBuf, SqliteError> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .ok_or_else(|| SqliteError::Url(format!("{url:?} does not start with sqlite://")))?;
-    let rest = match rest.strip_prefix("localhost/") {
-        Some(path) => &rest[rest.len() - path.len() - 1..],
-        None => rest,
-    };
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    if rest.is_empty() || rest == "/" {
-        return Err(SqliteError::Url(format!("{url:?} names no database file")));
-    }
-    let bytes = rest.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| SqliteError::Url(format!("{url:?} has a bad %-escape")))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let path = String::from_utf8(out)
-        .map_err(|_| SqliteError::Url(format!("{url:?} does not decode to UTF-8")))?;
-    Ok(PathBuf::from(path))
+    persevere_core::location::url_path(url, "sqlite")
+        .map(PathBuf::from)
+        .map_err(|e| SqliteError::Url(e.to_string()))
 }
 
 #[cfg(test)]
