@@ -52,6 +52,8 @@ mod cases;
 pub mod fixtures;
 #[cfg(unix)]
 pub mod full_disk;
+#[cfg(unix)]
+pub mod kill;
 mod kit;
 mod report;
 
