@@ -24,8 +24,22 @@ pub(crate) type Outcome = Result<Completion, StorageError>;
 pub enum Execution {
     /// On the runtime's blocking pool, one batch at a time: every command submitted while a
     /// batch runs joins the next batch (one [`Store::execute`] call, one fsync or transaction).
-    /// Right for any store that does IO.
+    /// Right for any store that does IO; [`InPlace`](Self::InPlace) adds one shortcut to it.
     Blocking,
+    /// The default of [`Backend::new`]: as [`Blocking`](Self::Blocking), except that a command
+    /// that finds the backend idle (no batch running, none queued) runs at once on the
+    /// submitting thread — **when the runtime can let that thread block without holding up
+    /// its other tasks** ([`Runtime::block_in_place`]: tokio's multi-thread runtime, which
+    /// first hands the worker's other tasks to another thread). Every command submitted while
+    /// a batch runs is group-committed on the blocking pool, as with `Blocking`.
+    ///
+    /// It spares a lone writer the two thread hand-offs of the blocking pool (waking one of
+    /// its threads, then waking the task with the answer), which cost tens of microseconds per
+    /// command on top of the sync. Only the submitting task waits for the write, as it would
+    /// anyway (with whatever it runs concurrently inside itself, as in `join!`); the
+    /// executor's other tasks go on. On a runtime that cannot block in place (tokio's
+    /// current-thread runtime, smol, async-std) it is exactly `Blocking`.
+    InPlace,
     /// In the submitting task, at once, under a lock: for stores whose work is a few hundred
     /// nanoseconds in memory. Batches hold one command (there is no durability step to share).
     Inline,
@@ -41,8 +55,9 @@ pub enum Execution {
     /// fraction of a millisecond to a few milliseconds on a disk; longer on a stalled one).
     /// On a current-thread runtime every other task waits that long; on a multi-thread one,
     /// that worker's other tasks do. Choose it only where one entity's durable latency
-    /// matters more than the executor's responsiveness; [`Blocking`](Self::Blocking) keeps
-    /// blocking IO off async workers and stays the default.
+    /// matters more than the executor's responsiveness, on a runtime where
+    /// [`InPlace`](Self::InPlace) (the default, which spares the same hand-offs without
+    /// holding up other tasks) falls back to the blocking pool.
     Direct,
 }
 
@@ -251,9 +266,11 @@ impl Pending {
 }
 
 impl Backend {
-    /// A backend running `store` on `runtime`'s blocking pool, with group commit.
+    /// A backend running `store` on `runtime`'s blocking pool, with group commit; a command
+    /// that finds it idle runs on the submitting thread where the runtime allows it (see
+    /// [`Execution::InPlace`]).
     pub fn new(runtime: impl Runtime, store: impl Store) -> Self {
-        Self::with_execution(runtime, store, Execution::Blocking)
+        Self::with_execution(runtime, store, Execution::InPlace)
     }
 
     /// A backend running `store` inline in the submitting task (see [`Execution::Inline`]).
@@ -468,29 +485,51 @@ impl Backend {
         let command = StreamCommand { stream, command };
         match self.shared.execution {
             Execution::Inline => Pending::Ready(self.shared.run_one(command)),
-            Execution::Direct => {
-                let idle = {
-                    let mut queue = lock(&self.shared.queue);
-                    let idle = queue.phase == CommitPhase::Idle && queue.commands.is_empty();
-                    if idle {
-                        queue.phase = CommitPhase::Committing;
-                    }
-                    idle
-                };
-                if !idle {
-                    return self.enqueue(command);
-                }
-                // The backend is ours until the phase goes back: commands submitted meanwhile
-                // queue up for the blocking pool.
-                let guard = DirectCommit {
-                    shared: &self.shared,
-                };
-                let outcome = self.shared.run_one(command);
-                drop(guard);
-                Pending::Ready(outcome)
-            }
             Execution::Blocking => self.enqueue(command),
+            Execution::Direct => self.run_if_idle(command, Place::SubmittingTask),
+            Execution::InPlace => self.run_if_idle(command, Place::RuntimeAllowing),
         }
+    }
+
+    /// Runs `command` at once as a batch of one, at `place`, if the backend is idle; else (or
+    /// if the runtime refuses to block in place) queues it for the blocking pool.
+    fn run_if_idle(&self, command: StreamCommand, place: Place) -> Pending {
+        {
+            let mut queue = lock(&self.shared.queue);
+            if queue.phase != CommitPhase::Idle || !queue.commands.is_empty() {
+                drop(queue);
+                return self.enqueue(command);
+            }
+            queue.phase = CommitPhase::Committing;
+        }
+        // The backend is ours until the guard drops: commands submitted meanwhile queue up,
+        // and the guard hands them to the blocking pool.
+        let guard = DirectCommit {
+            shared: &self.shared,
+        };
+        let mut command = Some(command);
+        let mut outcome = None;
+        let mut run = || {
+            if let Some(command) = command.take() {
+                outcome = Some(self.shared.run_one(command));
+            }
+        };
+        match place {
+            Place::SubmittingTask => run(),
+            Place::RuntimeAllowing => {
+                self.shared.runtime.block_in_place(&mut run);
+            }
+        }
+        let pending = match (outcome, command) {
+            (Some(outcome), _) => Pending::Ready(outcome),
+            // Refused: it joins the queue, which the guard hands to the blocking pool.
+            (None, Some(command)) => self.enqueue(command),
+            (None, None) => Pending::Ready(Err(StorageError::Failed(
+                "the runtime ran the command in place but it gave no answer".into(),
+            ))),
+        };
+        drop(guard);
+        pending
     }
 
     /// Queues `command` for the next batch on the blocking pool, starting a commit task if
@@ -518,8 +557,19 @@ impl Backend {
     }
 }
 
-/// A batch running in the submitting task ([`Execution::Direct`]): when it ends (or unwinds),
-/// the commands queued meanwhile go to the blocking pool, or the backend goes idle.
+/// Where [`Backend::run_if_idle`] runs an idle backend's command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In the submitting task, whatever the runtime ([`Execution::Direct`]).
+    SubmittingTask,
+    /// On the submitting thread if the runtime lets it block there
+    /// ([`Execution::InPlace`]), else on the blocking pool.
+    RuntimeAllowing,
+}
+
+/// A batch running in the submitting task ([`Execution::Direct`], [`Execution::InPlace`]):
+/// when it ends (or unwinds), the commands queued meanwhile go to the blocking pool, or the
+/// backend goes idle.
 struct DirectCommit<'a> {
     shared: &'a Arc<Shared>,
 }

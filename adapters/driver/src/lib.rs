@@ -7,13 +7,16 @@
 //!
 //! - [`Runtime`]: what an executor supplies — spawn, spawn_blocking and a timer. The crates
 //!   `persevere-tokio`, `persevere-smol` and `persevere-async-std` implement it.
-//! - [`Backend`]: one store shared by many entities. With [`Execution::Blocking`] its batches
-//!   run on the runtime's blocking pool and are **group-committed**: every command waiting when
-//!   a batch starts goes to the store as one [`Store::execute`](persevere_core::Store::execute)
-//!   call (one fsync or transaction); the next batch starts when it returns. With
+//! - [`Backend`]: one store shared by many entities. Its batches run on the runtime's blocking
+//!   pool and are **group-committed**: every command waiting when a batch starts goes to the
+//!   store as one [`Store::execute`](persevere_core::Store::execute) call (one fsync or
+//!   transaction); the next batch starts when it returns. With [`Execution::InPlace`] (the
+//!   default) a command that finds the backend idle runs on the calling thread instead, where
+//!   the runtime can let it block without holding up its other tasks
+//!   ([`Runtime::block_in_place`]), sparing a lone writer the thread hand-offs. With
 //!   [`Execution::Inline`] a cheap in-memory store runs in the calling task; with
-//!   [`Execution::Direct`] (opt-in, see its trade-off) a command that finds a durable backend
-//!   idle runs in the calling task, sparing the thread hand-offs.
+//!   [`Execution::Direct`] (opt-in, see its trade-off) an idle backend's command runs in the
+//!   calling task on any runtime, blocking its worker.
 //! - [`Persistent`]: open → recovered state → `persist(event).await`,
 //!   `persist_all(events).await`, `snapshot().await`, `state()`. The journal runs in the
 //!   caller's task: no spawn, no channel on the inline path; the backend is reached only for

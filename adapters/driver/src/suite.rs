@@ -979,6 +979,93 @@ pub async fn direct_execution_runs_an_idle_command_in_place(runtime: SharedRunti
     assert_eq!(store.threads().last(), Some(&std::thread::current().id()));
 }
 
+/// [`Execution::InPlace`] (the default): an idle backend's command runs on the submitting
+/// thread where the runtime can let it block without holding up its other tasks, else on the
+/// blocking pool — and either way the executor's other tasks go on while it blocks, even with
+/// more blocked writers than the executor has workers.
+pub async fn in_place_execution_never_holds_up_other_tasks(runtime: SharedRuntime) {
+    /// More than any suite runtime has workers.
+    const WRITERS: usize = 4;
+    let memory = Memory::new();
+    let mut writers = Vec::new();
+    for i in 0..WRITERS {
+        let store = Gated::closed(&memory);
+        store.open_gate();
+        let backend = Backend::from_parts(
+            Arc::clone(&runtime),
+            Box::new(store.clone()),
+            Execution::InPlace,
+        );
+        let mut entity = open(&backend, &format!("w{i}")).await;
+        store.close_gate();
+        let (done, answer) = oneshot::channel();
+        let probe = Arc::clone(&runtime);
+        runtime.spawn(Box::pin(async move {
+            // Whether this executor blocks in place on the thread this task runs on.
+            let in_place = probe.block_in_place(&mut || ());
+            let result = entity.persist(1).await;
+            let _ = done.send((result, in_place, std::thread::current().id()));
+            drop(backend);
+        }));
+        writers.push((store, answer));
+    }
+    let mut stuck = None;
+    for (store, _) in &writers {
+        if within(until_arrived(&runtime, store, 1)).await.is_none() {
+            stuck = Some("a writer never reached its gate");
+            break;
+        }
+    }
+    if stuck.is_none() {
+        // Every writer blocks its thread; another task still runs.
+        let (ran, other) = oneshot::channel();
+        runtime.spawn(Box::pin(async move {
+            let _ = ran.send(());
+        }));
+        if within(other).await.is_none() {
+            stuck = Some("a task spawned while every writer blocks never ran");
+        }
+    }
+    // Opened even when stuck, so that the executor can shut down after the verdict.
+    for (store, _) in &writers {
+        store.open_gate();
+    }
+    if let Some(what) = stuck {
+        panic!("stuck: {what}");
+    }
+    for (i, (store, answer)) in writers.into_iter().enumerate() {
+        let (result, in_place, resumed_on) = answer.await.expect("the writer answered");
+        assert_eq!(result, Ok(1..=1), "writer {i}");
+        let ran_on = store.threads().last().copied();
+        if in_place {
+            assert_eq!(ran_on, Some(resumed_on), "writer {i} ran in place");
+        } else {
+            assert_ne!(
+                ran_on,
+                Some(resumed_on),
+                "writer {i} ran on the blocking pool"
+            );
+        }
+        assert_eq!(memory.head(&format!("w{i}")), 1);
+    }
+}
+
+/// `future`'s output, or `None` after a minute: a hang guard, never a verdict on speed. Its
+/// timer is a thread of its own, so it fires even when every worker of the executor (and its
+/// timer) is blocked.
+async fn within<T>(future: impl std::future::Future<Output = T>) -> Option<T> {
+    let (expired, timer) = oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        let _ = expired.send(());
+    });
+    let future = std::pin::pin!(future);
+    match futures::future::select(future, timer).await {
+        futures::future::Either::Left((output, _)) => Some(output),
+        futures::future::Either::Right(_) => None,
+    }
+}
+
 /// Generates one `#[test]` per behaviour-suite case, run on a real executor.
 ///
 /// `$block_on` runs a future to completion (`|future| runtime.block_on(future)`); `$runtime`
@@ -1010,7 +1097,8 @@ macro_rules! behaviour_suite {
             a_refusal_fails_only_its_caller,
             a_failed_coalesced_append_acknowledges_nothing_not_durable,
             a_cancelled_caller_leaves_the_others_answered,
-            direct_execution_runs_an_idle_command_in_place
+            direct_execution_runs_an_idle_command_in_place,
+            in_place_execution_never_holds_up_other_tasks
         );
     };
     (@cases $block_on:expr, $runtime:expr; $($case:ident),* $(,)?) => {

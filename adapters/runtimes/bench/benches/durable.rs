@@ -3,9 +3,12 @@
 //!
 //! - raw: 64 B `pwrite` + `fdatasync` in a loop;
 //! - journal: the core `Journal` driven directly over a `FileStore` (no executor);
-//! - driver: `Persistent::persist().await` from a tokio task (current-thread, and
-//!   multi-thread), over a `Backend` running the file store on the blocking pool — what users
-//!   run;
+//! - driver (default): `Persistent::persist().await` from a tokio task (multi-thread, and
+//!   current-thread) over a backend with the default `Execution::InPlace` — what users run: a
+//!   command that finds the backend idle runs on the submitting thread through tokio's
+//!   `block_in_place` on the multi-thread runtime, and on the blocking pool on the
+//!   current-thread one;
+//! - driver Blocking: the same with every command on the blocking pool (`Execution::Blocking`);
 //! - driver Direct: the same over a backend with `Execution::Direct` (opt-in: a command that
 //!   finds the backend idle runs in the submitting task, blocking its worker for the sync).
 //!
@@ -82,7 +85,7 @@ fn journal_direct(dir: &Path, name: &str, n: u32) -> f64 {
     rate
 }
 
-/// `Persistent::persist().await` in a tokio task over a blocking-pool backend.
+/// `Persistent::persist().await` in a tokio task over a file-store backend run as `execution` says.
 fn driver(dir: &Path, name: &str, n: u32, multi: bool, execution: Execution) -> f64 {
     let runtime = if multi {
         tokio::runtime::Builder::new_multi_thread()
@@ -151,11 +154,15 @@ fn main() {
             Box::new(move |d, s| journal_direct(d, s, n)),
         ),
         (
-            "driver, tokio current-thread",
-            Box::new(move |d, s| driver(d, s, n, false, Execution::Blocking)),
+            "driver (default), tokio multi-thread(2)",
+            Box::new(move |d, s| driver(d, s, n, true, Execution::InPlace)),
         ),
         (
-            "driver, tokio multi-thread(2)",
+            "driver (default), tokio current-thread",
+            Box::new(move |d, s| driver(d, s, n, false, Execution::InPlace)),
+        ),
+        (
+            "driver Blocking, tokio multi-thread(2)",
             Box::new(move |d, s| driver(d, s, n, true, Execution::Blocking)),
         ),
         (

@@ -33,7 +33,11 @@
 use std::time::Duration;
 
 use persevere_driver::{BlockingWork, Runtime, Task};
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// The names tokio gives the threads of a runtime unless its builder names them otherwise
+/// (`tokio-rt-worker` today, `tokio-runtime-worker` before tokio 1.50).
+const TOKIO_THREAD_NAMES: [&str; 2] = ["tokio-rt-worker", "tokio-runtime-worker"];
 
 /// The tokio [`Runtime`]: tasks, blocking work and timers on one tokio runtime, or on
 /// whichever runtime is current at each call ([`Tokio::ambient`]).
@@ -101,6 +105,42 @@ impl Runtime for Tokio {
                 std::thread::spawn(work);
             }
         }
+    }
+
+    /// On a thread of a multi-thread runtime, runs `work` through
+    /// [`tokio::task::block_in_place`] — which first hands the worker's other tasks to another
+    /// thread — and returns `true`; elsewhere returns `false` without running it.
+    ///
+    /// "A thread of a multi-thread runtime" is recognised by the runtime current on it being
+    /// multi-thread and by the thread's name being tokio's default (`tokio-rt-worker`):
+    /// tokio panics when asked to block in place on other threads of a runtime, such as the
+    /// thread of `block_on`, inside a `LocalSet`, or a current-thread runtime's. A runtime
+    /// whose builder renames its threads, and the future given to `block_on` (an
+    /// `async fn main`), therefore send their commands to the blocking pool instead.
+    ///
+    /// ```
+    /// use persevere_driver::Runtime;
+    /// use persevere_tokio::Tokio;
+    ///
+    /// let multi = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    /// let in_place = multi.block_on(async {
+    ///     tokio::spawn(async { Tokio::current().block_in_place(&mut || ()) }).await.unwrap()
+    /// });
+    /// assert!(in_place);
+    /// let single = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// assert!(!single.block_on(async { Tokio::current().block_in_place(&mut || ()) }));
+    /// ```
+    fn block_in_place(&self, work: &mut dyn FnMut()) -> bool {
+        let multi_thread = Handle::try_current()
+            .is_ok_and(|handle| handle.runtime_flavor() == RuntimeFlavor::MultiThread);
+        let tokio_thread = std::thread::current()
+            .name()
+            .is_some_and(|name| TOKIO_THREAD_NAMES.contains(&name));
+        if !multi_thread || !tokio_thread {
+            return false;
+        }
+        tokio::task::block_in_place(work);
+        true
     }
 
     fn sleep(&self, duration: Duration) -> Task {
