@@ -60,6 +60,7 @@ mod handle;
 mod open_stores;
 mod persistent;
 mod random;
+mod release;
 mod runtime;
 #[cfg(feature = "suite")]
 pub mod suite;
@@ -68,7 +69,8 @@ pub use backend::{Backend, Claim, CommitStats, Execution, Ownership, ReopenBacko
 pub use driver::{Driver, Recipe, Resume, REPLAY_SLICE};
 pub use error::Error;
 pub use handle::PersistentHandle;
-pub use open_stores::{Held, Hold, NotReleased, OpenError, OpenStores, Sharing, RELEASE_PATIENCE};
+pub use open_stores::{NotReleased, OpenError, OpenStores, Sharing, RELEASE_PATIENCE};
 pub use persistent::Persistent;
 pub use random::os_random;
+pub use release::{Held, Hold};
 pub use runtime::{BlockingWork, Runtime, Task};
