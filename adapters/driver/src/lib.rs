@@ -29,6 +29,9 @@
 //!   between slices, so a recovery never holds an async worker for a whole page.
 //! - [`Driver`]: the same run loop for state the caller owns (the actor adapters' building
 //!   block, where the state is the actor itself).
+//! - [`OpenStores`]: the stores an adapter opens by name, by location, once per process: the
+//!   live store of a location is shared, and an open waits (boundedly) until a store being
+//!   dropped has released its lock and files ([`Hold`], [`Held`]).
 //!
 //! # Storage failures and repairs
 //!
@@ -57,8 +60,10 @@ mod backend;
 mod driver;
 mod error;
 mod handle;
+mod open_stores;
 mod persistent;
 mod random;
+mod release;
 mod runtime;
 #[cfg(feature = "suite")]
 pub mod suite;
@@ -67,6 +72,8 @@ pub use backend::{Backend, Claim, CommitStats, Execution, Ownership, ReopenBacko
 pub use driver::{Driver, Recipe, Resume, REPLAY_SLICE};
 pub use error::Error;
 pub use handle::PersistentHandle;
+pub use open_stores::{NotReleased, OpenError, OpenStores, Sharing, RELEASE_PATIENCE};
 pub use persistent::Persistent;
 pub use random::os_random;
+pub use release::{Held, Hold};
 pub use runtime::{BlockingWork, Runtime, Task};

@@ -163,14 +163,14 @@ impl Manager {
         &self.inner.tables
     }
 
-    /// A handle that does not keep the manager alive.
-    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
-        Arc::downgrade(&self.inner)
+    /// What clones of the manager share (a registry of open stores holds it weakly).
+    pub(crate) fn into_shared(self) -> Arc<Inner> {
+        self.inner
     }
 
-    /// The manager behind a handle from [`downgrade`](Self::downgrade), if it still lives.
-    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
-        weak.upgrade().map(|inner| Self { inner })
+    /// The manager whose shared part is `inner` ([`into_shared`](Self::into_shared)).
+    pub(crate) fn from_shared(inner: Arc<Inner>) -> Self {
+        Self { inner }
     }
 
     /// The store id (empty unless set).

@@ -136,3 +136,58 @@ async fn a_stopped_systems_directory_reopens_at_once_every_time() {
         manager = FileManager::open(dir.path()).unwrap();
     }
 }
+
+/// Tells a channel when the driver's registry of open stores starts waiting for a store's
+/// release (its DEBUG event), so the test lets go of the store only while the open waits.
+struct OnReleaseWait(std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>);
+
+impl tracing::Subscriber for OnReleaseWait {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let metadata = event.metadata();
+        if metadata.target() == "persevere_driver::open_stores"
+            && *metadata.level() == tracing::Level::DEBUG
+        {
+            if let Some(waiting) = self.0.lock().unwrap().take() {
+                let _ = waiting.send(());
+            }
+        }
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// A store that outlives its last manager (its backend kept elsewhere, as a commit thread
+/// keeps it while dropping it) holds the directory's lock: an open waits until the store is
+/// dropped, then opens — never a lock error — for longer than the file store's own lock retry.
+#[test]
+fn an_open_waits_for_a_store_outliving_its_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = FileManager::open_or_create(dir.path()).unwrap();
+    let kept = manager.manager().backend().clone();
+    drop(manager);
+    let (waiting, wait_started) = std::sync::mpsc::channel();
+    let keeper = std::thread::spawn(move || {
+        // Until the open waits (or gives up): then the store is dropped.
+        let _ = wait_started.recv();
+        drop(kept);
+    });
+    let watcher = OnReleaseWait(std::sync::Mutex::new(Some(waiting)));
+    let opened = tracing::subscriber::with_default(watcher, || FileManager::open(dir.path()));
+    keeper.join().unwrap();
+    let manager = opened.unwrap();
+    assert!(manager.manager().repairs().is_empty());
+}

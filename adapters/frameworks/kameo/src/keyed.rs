@@ -530,7 +530,12 @@ pub(crate) async fn wait_closed(key: &Url) -> Result<bool, Error> {
     }
     drop(slot);
     registry::forget_if_unused(key);
-    scheme::close_idle(&location).await;
+    scheme::close_idle(&location)
+        .await
+        .map_err(|error| Error::Storage {
+            key: key.clone(),
+            reason: error.to_string(),
+        })?;
     Ok(true)
 }
 

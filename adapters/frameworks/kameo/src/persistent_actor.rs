@@ -258,7 +258,9 @@ pub trait PersistentActor: Actor {
 /// Waits until `key` has no live or stopping actor and, for a `file` key, closes its store if
 /// it is idle and waits until it is closed (the key's directory is then untouched by this
 /// process until the key is used again), e.g. before copying or inspecting the directory.
-/// Returns `false` at once while a live actor owns the key.
+/// Returns `false` at once while a live actor owns the key, and [`Error::Storage`] naming the
+/// store when something keeps it open past
+/// [`RELEASE_PATIENCE`](persevere_driver::RELEASE_PATIENCE) after its last handle is gone.
 ///
 /// Without it, the store of a `file` key whose actor is gone stays open among at most
 /// [`IDLE_KEY_STORES`](crate::IDLE_KEY_STORES) idle ones, then closes by itself (its lock and

@@ -54,24 +54,26 @@
 //! assert_eq!(persevere_kameo::split_key(&key).unwrap(), ("scratch://db", "counter-1"));
 //! ```
 //!
-//! Stores are opened on the runtime's blocking pool, never on an async worker. A store stays
-//! open (and, for the file journal, locked) until [`release_store`] (or, for a key of the
-//! kameo-persistence API, [`release_key_store`]) and the last journal using it is gone. The
-//! store of a kameo-persistence `file` key is kept open, once its actor and every call using
-//! it are done, among at most [`IDLE_KEY_STORES`] idle ones, and then closed by itself (on the
-//! blocking pool), unless a `Journaled` key names the same store; an open of it meanwhile
-//! waits until it is closed. Its work runs on whichever tokio runtime is current when it is used
-//! ([`Tokio::ambient`]), so it outlives the runtime that opened it.
+//! Stores are opened on the runtime's blocking pool, never on an async worker, through the
+//! driver's registry of open stores ([`OpenStores`]): one store per location in this process.
+//! A store stays open (and, for the file journal, locked) until [`release_store`] (or, for a
+//! key of the kameo-persistence API, [`release_key_store`]) and the last journal using it is
+//! gone. The store of a kameo-persistence `file` key is kept open, once its actor and every
+//! call using it are done, among at most [`IDLE_KEY_STORES`] idle ones, and then closed by
+//! itself (on the blocking pool), unless a `Journaled` key names the same store; an open of it
+//! meanwhile waits until it is closed (at most
+//! [`RELEASE_PATIENCE`](persevere_driver::RELEASE_PATIENCE); past it the open fails with
+//! [`Error::Storage`] naming the location). Its work runs on whichever tokio runtime is current
+//! when it is used ([`Tokio::ambient`]), so it outlives the runtime that opened it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use persevere_core::Repair;
-use persevere_driver::Backend;
+use persevere_driver::{Backend, Held, Hold, NotReleased, OpenError, OpenStores, Sharing};
 use persevere_file::{FileOptions, FileStore, Recovery};
 use persevere_memory::Memory;
 use persevere_tokio::Tokio;
-use tokio::sync::{watch, OnceCell};
 use url::Url;
 
 use crate::error::Error;
@@ -80,34 +82,48 @@ use crate::error::Error;
 /// has one) on the given runtime. Runs on the blocking pool; returns why it could not.
 pub type Opener = dyn Fn(&str, &Tokio) -> Result<Backend, String> + Send + Sync;
 
-/// The openers by scheme and the stores opened so far.
+/// A scheme's opener: one of this crate's, which keeps the store's [`Hold`] inside the store
+/// (so its location counts as released once the store itself is dropped), or one an
+/// application registered.
+#[derive(Clone)]
+enum SchemeOpener {
+    Builtin(fn(&str, &Tokio, Hold) -> Result<Backend, String>),
+    Registered(Arc<Opener>),
+}
+
+impl SchemeOpener {
+    fn open(&self, location: &str, runtime: &Tokio, hold: Hold) -> Result<Backend, String> {
+        match self {
+            SchemeOpener::Builtin(open) => open(location, runtime, hold),
+            SchemeOpener::Registered(open) => open(location, runtime),
+        }
+    }
+}
+
+/// The openers by scheme and this crate's policy over the open stores.
 struct Schemes {
-    openers: HashMap<String, Arc<Opener>>,
-    stores: HashMap<String, Arc<OnceCell<Backend>>>,
+    openers: HashMap<String, SchemeOpener>,
     /// How many journals of the kameo-persistence API use each store ([`KeyStore`]).
     key_users: HashMap<String, usize>,
-    /// Stores a `Journaled` key named: shared, never closed when their last key is done.
-    shared: HashSet<String>,
+    /// Stores never closed when their last key is done: those a `Journaled` key named, and
+    /// those of kameo-persistence keys of other schemes than `file`.
+    kept: HashMap<String, Arc<OpenStore>>,
     /// Stores of `file` keys no journal uses, kept open, the one idle longest first.
-    idle: VecDeque<String>,
-    /// Stores being closed on the blocking pool; an open of the same location waits for it.
-    closing: HashMap<String, watch::Receiver<bool>>,
+    idle: VecDeque<(String, Arc<OpenStore>)>,
 }
 
 static SCHEMES: LazyLock<Mutex<Schemes>> = LazyLock::new(|| {
-    let mut openers: HashMap<String, Arc<Opener>> = HashMap::new();
-    openers.insert("file".into(), Arc::new(open_file));
-    openers.insert("memory".into(), Arc::new(open_memory));
+    let mut openers: HashMap<String, SchemeOpener> = HashMap::new();
+    openers.insert("file".into(), SchemeOpener::Builtin(open_file));
+    openers.insert("memory".into(), SchemeOpener::Builtin(open_memory));
     #[cfg(feature = "sqlite")]
-    openers.insert("sqlite".into(), Arc::new(open_sqlite));
-    openers.insert("postgres".into(), Arc::new(open_postgres));
-    openers.insert("postgresql".into(), Arc::new(open_postgres));
+    openers.insert("sqlite".into(), SchemeOpener::Builtin(open_sqlite));
+    openers.insert("postgres".into(), SchemeOpener::Builtin(open_postgres));
+    openers.insert("postgresql".into(), SchemeOpener::Builtin(open_postgres));
     Mutex::new(Schemes {
         openers,
-        stores: HashMap::new(),
         key_users: HashMap::new(),
-        shared: HashSet::new(),
-        closing: HashMap::new(),
+        kept: HashMap::new(),
         idle: VecDeque::new(),
     })
 });
@@ -116,20 +132,37 @@ fn schemes() -> MutexGuard<'static, Schemes> {
     SCHEMES.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The stores open in this process, by location (`SCHEME://STORE`, without the key's query):
+/// shared while an [`OpenStore`] of theirs lives, and waited for while being dropped.
+static STORES: OpenStores<String, OpenStore> = OpenStores::new();
+
+/// A store open in this process: its backend, and the hold telling [`STORES`] when it is gone.
+#[derive(Debug)]
+struct OpenStore {
+    backend: Backend,
+    _hold: Hold,
+}
+
+/// Lets go of `store`; when it is its location's last handle, the store is closed on the
+/// blocking pool (its drop writes and syncs files).
+fn discard(store: Arc<OpenStore>) {
+    STORES.close(&Tokio::ambient(), store);
+}
+
 /// Opens (or, on first use, creates) the file store a `file://` location names, with the
 /// options its query gives: `?strict` refuses to open a store that needs repair instead of
 /// setting anything aside ([`Recovery::Strict`]).
-fn open_file(location: &str, runtime: &Tokio) -> Result<Backend, String> {
+fn open_file(location: &str, runtime: &Tokio, hold: Hold) -> Result<Backend, String> {
     let options = file_options(location)?;
     let dir = persevere_file::parse_url(location).map_err(|e| e.to_string())?;
     let store = FileStore::open_or_create_with(dir, options).map_err(|e| e.to_string())?;
-    Ok(Backend::new(runtime.clone(), store))
+    Ok(Backend::new(runtime.clone(), Held::new(store, hold)))
 }
 
 #[cfg(feature = "sqlite")]
-fn open_sqlite(location: &str, runtime: &Tokio) -> Result<Backend, String> {
+fn open_sqlite(location: &str, runtime: &Tokio, hold: Hold) -> Result<Backend, String> {
     let store = persevere_sqlite::SqliteStore::open_url(location).map_err(|e| e.to_string())?;
-    Ok(Backend::new(runtime.clone(), store))
+    Ok(Backend::new(runtime.clone(), Held::new(store, hold)))
 }
 
 /// The file store options in a location's query: `strict` (or `strict=true`).
@@ -153,12 +186,12 @@ fn file_options(location: &str) -> Result<FileOptions, String> {
 
 /// Opens the PostgreSQL journal a `postgres://` location names (the key's query, e.g.
 /// `?schema=name`, included).
-fn open_postgres(location: &str, runtime: &Tokio) -> Result<Backend, String> {
+fn open_postgres(location: &str, runtime: &Tokio, hold: Hold) -> Result<Backend, String> {
     let store = persevere_postgres::PostgresStore::open(location).map_err(|e| e.to_string())?;
-    Ok(Backend::new(runtime.clone(), store))
+    Ok(Backend::new(runtime.clone(), Held::new(store, hold)))
 }
 
-fn open_memory(_location: &str, runtime: &Tokio) -> Result<Backend, String> {
+fn open_memory(_location: &str, runtime: &Tokio, _hold: Hold) -> Result<Backend, String> {
     Ok(Backend::inline(runtime.clone(), Memory::new()))
 }
 
@@ -168,9 +201,10 @@ pub fn register_scheme(
     scheme: &str,
     opener: impl Fn(&str, &Tokio) -> Result<Backend, String> + Send + Sync + 'static,
 ) {
-    schemes()
-        .openers
-        .insert(scheme.to_ascii_lowercase(), Arc::new(opener));
+    schemes().openers.insert(
+        scheme.to_ascii_lowercase(),
+        SchemeOpener::Registered(Arc::new(opener)),
+    );
 }
 
 /// Splits a key into its store location (`SCHEME://STORE`) and its stream (the last path
@@ -282,12 +316,28 @@ pub fn locate_key(key: &Url) -> Result<(String, String), Error> {
 }
 
 /// The backend and stream a key of [`Journaled`](crate::Journaled) names
-/// (`SCHEME://STORE/STREAM`), opening its store on first use.
+/// (`SCHEME://STORE/STREAM`), opening its store on first use. The store is kept open.
 pub(crate) async fn resolve(key: &Url) -> Result<(Backend, String), Error> {
     let (location, stream) = split_key(key)?;
-    schemes().shared.insert(location.to_owned());
-    let backend = open_location(key, location).await?;
+    let store = open_location(key, location).await?;
+    let backend = store.backend.clone();
+    keep(location, store);
     Ok((backend, stream.into()))
+}
+
+/// Keeps the store at `location` open until [`release_store`], whoever uses it.
+fn keep(location: &str, store: Arc<OpenStore>) {
+    let mut schemes = schemes();
+    let idle = take_idle(&mut schemes, location);
+    let replaced = schemes.kept.insert(location.to_owned(), store);
+    drop(schemes);
+    idle.into_iter().chain(replaced).for_each(discard);
+}
+
+/// Takes the store at `location` out of the idle ones.
+fn take_idle(schemes: &mut Schemes, location: &str) -> Option<Arc<OpenStore>> {
+    let at = schemes.idle.iter().position(|(idle, _)| idle == location)?;
+    schemes.idle.remove(at).map(|(_, store)| store)
 }
 
 /// How many stores of kameo-persistence `file` keys no actor uses are kept open (two file
@@ -303,78 +353,56 @@ pub const IDLE_KEY_STORES: usize = 32;
 #[derive(Debug)]
 pub(crate) struct KeyStore {
     location: String,
+    store: Option<Arc<OpenStore>>,
     closes: bool,
 }
 
 impl Drop for KeyStore {
     fn drop(&mut self) {
+        let Some(store) = self.store.take() else {
+            return;
+        };
         let mut schemes = schemes();
         let users = schemes.key_users.entry(self.location.clone()).or_insert(1);
         *users = users.saturating_sub(1);
         if *users > 0 {
-            return;
+            drop(schemes);
+            return discard(store);
         }
         schemes.key_users.remove(&self.location);
-        if !self.closes || schemes.shared.contains(&self.location) {
-            return;
+        // A store forgotten by `release_key_store` closes with its last journal.
+        let current = STORES
+            .live(&self.location)
+            .is_some_and(|live| Arc::ptr_eq(&live, &store));
+        if !self.closes || schemes.kept.contains_key(&self.location) || !current {
+            drop(schemes);
+            return discard(store);
         }
-        schemes.idle.retain(|idle| *idle != self.location);
-        schemes.idle.push_back(self.location.clone());
+        let mut closing: Vec<_> = take_idle(&mut schemes, &self.location)
+            .into_iter()
+            .collect();
+        schemes.idle.push_back((self.location.clone(), store));
         while schemes.idle.len() > IDLE_KEY_STORES {
-            let Some(oldest) = schemes.idle.pop_front() else {
+            let Some((oldest, store)) = schemes.idle.pop_front() else {
                 break;
             };
-            start_close(&mut schemes, &oldest);
+            tracing::debug!(location = %oldest, "closing the store of a key, idle longest");
+            closing.push(store);
         }
+        drop(schemes);
+        closing.into_iter().for_each(discard);
     }
 }
 
-/// Closes the store at `location` on the blocking pool, unless something uses it; an open of
-/// the location meanwhile waits for the close ([`wait_closing`]).
-fn start_close(schemes: &mut Schemes, location: &str) {
-    if schemes.key_users.contains_key(location) || schemes.shared.contains(location) {
-        return;
+/// Closes the store at `location` now if it is idle, and waits until no store of the location
+/// is being closed.
+pub(crate) async fn close_idle(location: &str) -> Result<(), NotReleased> {
+    let idle = take_idle(&mut schemes(), location);
+    let runtime = Tokio::ambient();
+    if let Some(store) = idle {
+        STORES.close(&runtime, store);
     }
-    let Some(cell) = schemes.stores.remove(location) else {
-        return;
-    };
-    let (done, closed) = watch::channel(false);
-    schemes.closing.insert(location.to_owned(), closed);
-    let location = location.to_owned();
-    let close = move || {
-        // The store's drop writes its clean-shutdown marker: blocking work.
-        drop(cell);
-        let mut all = self::schemes();
-        if all
-            .closing
-            .get(&location)
-            .is_some_and(|closed| closed.same_channel(&done.subscribe()))
-        {
-            all.closing.remove(&location);
-        }
-        drop(all);
-        tracing::debug!(%location, "closed the store of a key");
-        let _ = done.send(true);
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn_blocking(close)),
-        // Outside a runtime, on this thread (after the registry's lock is released).
-        Err(_) => {
-            std::thread::spawn(close);
-        }
-    }
-}
-
-/// Closes the store at `location` now if it is idle, and waits until it is closed.
-pub(crate) async fn close_idle(location: &str) {
-    {
-        let mut schemes = schemes();
-        if schemes.idle.iter().any(|idle| idle == location) {
-            schemes.idle.retain(|idle| idle != location);
-            start_close(&mut schemes, location);
-        }
-    }
-    wait_closing(location).await;
+    STORES.released(&runtime, &location.to_owned()).await
 }
 
 /// The backend and stream a key of the kameo-persistence API names ([`locate_key`]),
@@ -382,78 +410,63 @@ pub(crate) async fn close_idle(location: &str) {
 /// last use.
 pub(crate) async fn resolve_persistent(key: &Url) -> Result<(Backend, String, KeyStore), Error> {
     let (location, stream) = locate_key(key)?;
-    let hold = {
+    let store = open_location(key, &location).await?;
+    let backend = store.backend.clone();
+    let closes = key.scheme() == "file";
+    if !closes {
+        keep(&location, Arc::clone(&store));
+    }
+    let idle = {
         let mut schemes = schemes();
         *schemes.key_users.entry(location.clone()).or_default() += 1;
-        schemes.idle.retain(|idle| *idle != location);
-        KeyStore {
-            location: location.clone(),
-            closes: key.scheme() == "file",
-        }
+        take_idle(&mut schemes, &location)
     };
-    let backend = open_location(key, &location).await?;
+    idle.into_iter().for_each(discard);
+    let hold = KeyStore {
+        location,
+        store: Some(store),
+        closes,
+    };
     Ok((backend, stream, hold))
 }
 
-/// Waits until no store of `location` is being closed.
-pub(crate) async fn wait_closing(location: &str) {
-    loop {
-        let closing = schemes().closing.get(location).cloned();
-        let Some(mut closed) = closing else {
-            return;
-        };
-        // An error means the closing work is gone: the store is dropped either way.
-        let _ = closed.wait_for(|closed| *closed).await;
-        let mut schemes = schemes();
-        if schemes
-            .closing
-            .get(location)
-            .is_some_and(|current| current.same_channel(&closed))
-        {
-            schemes.closing.remove(location);
-        }
-    }
-}
-
-/// The store at `location` (named by `key`), opened on first use.
-async fn open_location(key: &Url, location: &str) -> Result<Backend, Error> {
-    // A store of this location being closed still holds its directory: wait for it.
-    wait_closing(location).await;
-    let (opener, cell) = {
-        let mut schemes = schemes();
-        let Some(opener) = schemes.openers.get(key.scheme()).cloned() else {
-            return Err(Error::UnknownScheme {
-                scheme: key.scheme().into(),
-                key: key.clone(),
-            });
-        };
-        let cell = Arc::clone(schemes.stores.entry(location.into()).or_default());
-        (opener, cell)
+/// The store at `location` (named by `key`), opened on first use: shared while open, waited
+/// for while a store of the location is being closed.
+async fn open_location(key: &Url, location: &str) -> Result<Arc<OpenStore>, Error> {
+    let Some(opener) = schemes().openers.get(key.scheme()).cloned() else {
+        return Err(Error::UnknownScheme {
+            scheme: key.scheme().into(),
+            key: key.clone(),
+        });
     };
-    let backend = cell
-        .get_or_try_init(|| async {
-            let runtime = Tokio::ambient();
-            // The opener sees the key's query: its options for the store (e.g. `?strict`).
-            let location = match key.query() {
-                Some(query) => format!("{location}?{query}"),
-                None => location.to_owned(),
-            };
-            tracing::debug!(%location, "opening store");
-            let opened = tokio::task::spawn_blocking(move || opener(&location, &runtime)).await;
-            match opened {
-                Ok(result) => result,
-                Err(join) => Err(format!("the opener panicked: {join}")),
-            }
+    let runtime = Tokio::ambient();
+    // The opener sees the key's query: its options for the store (e.g. `?strict`).
+    let with_query = match key.query() {
+        Some(query) => format!("{location}?{query}"),
+        None => location.to_owned(),
+    };
+    let on = runtime.clone();
+    STORES
+        .open(&runtime, location.to_owned(), Sharing::Share, move |hold| {
+            tracing::debug!(location = %with_query, "opening store");
+            let backend = opener.open(&with_query, &on, hold.clone())?;
+            Ok(Arc::new(OpenStore {
+                backend,
+                _hold: hold,
+            }))
         })
         .await
-        .map_err(|reason| {
+        .map_err(|error| {
+            let reason = match error {
+                OpenError::Open(reason) => reason,
+                other => other.to_string(),
+            };
             tracing::error!(%key, %reason, "store could not be opened");
             Error::Storage {
                 key: key.clone(),
                 reason,
             }
-        })?;
-    Ok(backend.clone())
+        })
 }
 
 /// What the store behind `key` repaired or set aside — when this process opened it, or
@@ -479,14 +492,32 @@ pub async fn repairs(key: &Url) -> Result<Vec<Repair>, Error> {
 /// locked). Returns whether a store was open.
 pub fn release_store(key: &Url) -> Result<bool, Error> {
     let (location, _) = split_key(key)?;
-    Ok(schemes().stores.remove(location).is_some())
+    Ok(release(location))
+}
+
+/// Drops this process's own handles on the store at `location` (at once, in this thread) and,
+/// while journals still hold it, forgets it, so that the next use opens it again; whether it
+/// was open.
+fn release(location: &str) -> bool {
+    let location = location.to_owned();
+    let was_open = STORES.live(&location).is_some();
+    let (kept, idle) = {
+        let mut schemes = schemes();
+        let idle = take_idle(&mut schemes, &location);
+        (schemes.kept.remove(&location), idle)
+    };
+    drop((kept, idle));
+    if STORES.live(&location).is_some() {
+        STORES.forget(&location);
+    }
+    was_open
 }
 
 /// Like [`release_store`], for a key of the kameo-persistence API ([`locate_key`]): for a
 /// `file` key, the store in the key's own directory.
 pub fn release_key_store(key: &Url) -> Result<bool, Error> {
     let (location, _) = locate_key(key)?;
-    Ok(schemes().stores.remove(&location).is_some())
+    Ok(release(&location))
 }
 
 /// What the store behind a key of the kameo-persistence API ([`locate_key`]) repaired or set
@@ -522,9 +553,18 @@ mod tests {
     fn at_most_idle_key_stores_stay_open_unused() {
         let location = |i: usize| format!("file:///idle-test/{i}");
         for i in 0..IDLE_KEY_STORES + 3 {
+            let store = STORES
+                .open_blocking(location(i), Sharing::Share, |hold| {
+                    Ok::<_, ()>(Arc::new(OpenStore {
+                        backend: Backend::inline(Tokio::ambient(), Memory::new()),
+                        _hold: hold,
+                    }))
+                })
+                .unwrap();
             *schemes().key_users.entry(location(i)).or_default() += 1;
             drop(KeyStore {
                 location: location(i),
+                store: Some(store),
                 closes: true,
             });
         }
@@ -532,12 +572,18 @@ mod tests {
         let idle: Vec<_> = schemes
             .idle
             .iter()
+            .map(|(l, _)| l)
             .filter(|l| l.starts_with("file:///idle-test/"))
             .cloned()
             .collect();
         assert_eq!(idle.len(), IDLE_KEY_STORES);
         assert_eq!(idle.first(), Some(&location(3)), "the oldest went first");
         assert!(!schemes.key_users.contains_key(&location(0)));
+        assert!(STORES.live(&location(0)).is_none(), "the oldest was closed");
+        assert!(
+            STORES.live(&location(3)).is_some(),
+            "an idle store stays open"
+        );
     }
 
     #[test]
