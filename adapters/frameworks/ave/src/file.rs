@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use persevere_driver::{Backend, Held, OpenError, OpenStores, Sharing};
-use persevere_file::{FileError, FileOptions, FileStore, Recovery};
+use persevere_file::{FileError, FileOptions, FileStore};
 
 use crate::error::AdapterError;
 use crate::manager::{self, Manager};
@@ -23,7 +23,7 @@ use persevere_tokio::Tokio;
 /// ([`create`](Self::create)) are distinct, so a mistyped path or an unmounted volume is an
 /// error rather than a fresh, empty store; [`open_or_create`](Self::open_or_create) does
 /// either. What the store repaired when it opened is in [`Manager::repairs`] (and logged as a
-/// WARN); [`Recovery::Strict`] (or `?strict` in a URL) refuses to open a store that needs
+/// WARN); [`Recovery::Strict`](persevere_file::Recovery::Strict) (or `?strict` in a URL) refuses to open a store that needs
 /// repair instead.
 ///
 /// ```
@@ -59,7 +59,7 @@ impl FileManager {
     }
 
     /// Opens the existing file journal in `dir` with `options` (for example
-    /// [`Recovery::Strict`]); a directory already open in this process is shared as it is.
+    /// [`Recovery::Strict`](persevere_file::Recovery::Strict)); a directory already open in this process is shared as it is.
     pub fn open_with(dir: impl AsRef<Path>, options: FileOptions) -> Result<Self, AdapterError> {
         Self::registered(dir.as_ref(), Sharing::Share, |dir| {
             FileStore::open_with(dir, options)
@@ -106,7 +106,8 @@ impl FileManager {
     /// # Ok::<(), persevere_ave::Error>(())
     /// ```
     pub fn open_url(url: &str) -> Result<Self, AdapterError> {
-        let options = url_options(url)?;
+        let options = persevere_file::url_options(url)
+            .map_err(|error| AdapterError::Open(error.to_string()))?;
         let dir = persevere_file::parse_url(url)
             .map_err(|error| AdapterError::Open(error.to_string()))?;
         Self::registered(&dir, Sharing::Share, |dir| {
@@ -125,25 +126,6 @@ impl FileManager {
     pub fn manager(&self) -> &Manager {
         &self.manager
     }
-}
-
-/// The file store options in a URL's query: `strict` (or `strict=true`).
-fn url_options(url: &str) -> Result<FileOptions, AdapterError> {
-    let mut options = FileOptions::default();
-    let query = url.split('#').next().unwrap_or_default();
-    let query = query.split_once('?').map_or("", |(_, query)| query);
-    for option in query.split('&').filter(|option| !option.is_empty()) {
-        match option {
-            "strict" | "strict=true" => options.recovery = Recovery::Strict,
-            "strict=false" => options.recovery = Recovery::Repair,
-            other => {
-                return Err(AdapterError::Open(format!(
-                    "unknown file store option {other:?} in {url} (known: strict)"
-                )))
-            }
-        }
-    }
-    Ok(options)
 }
 
 impl From<FileManager> for Manager {

@@ -71,7 +71,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use persevere_core::Repair;
 use persevere_driver::{Backend, Held, Hold, NotReleased, OpenError, OpenStores, Sharing};
-use persevere_file::{FileOptions, FileStore, Recovery};
+use persevere_file::FileStore;
 use persevere_memory::Memory;
 use persevere_tokio::Tokio;
 use url::Url;
@@ -151,9 +151,9 @@ fn discard(store: Arc<OpenStore>) {
 
 /// Opens (or, on first use, creates) the file store a `file://` location names, with the
 /// options its query gives: `?strict` refuses to open a store that needs repair instead of
-/// setting anything aside ([`Recovery::Strict`]).
+/// setting anything aside ([`Recovery::Strict`](persevere_file::Recovery::Strict)).
 fn open_file(location: &str, runtime: &Tokio, hold: Hold) -> Result<Backend, String> {
-    let options = file_options(location)?;
+    let options = persevere_file::url_options(location).map_err(|e| e.to_string())?;
     let dir = persevere_file::parse_url(location).map_err(|e| e.to_string())?;
     let store = FileStore::open_or_create_with(dir, options).map_err(|e| e.to_string())?;
     Ok(Backend::new(runtime.clone(), Held::new(store, hold)))
@@ -163,25 +163,6 @@ fn open_file(location: &str, runtime: &Tokio, hold: Hold) -> Result<Backend, Str
 fn open_sqlite(location: &str, runtime: &Tokio, hold: Hold) -> Result<Backend, String> {
     let store = persevere_sqlite::SqliteStore::open_url(location).map_err(|e| e.to_string())?;
     Ok(Backend::new(runtime.clone(), Held::new(store, hold)))
-}
-
-/// The file store options in a location's query: `strict` (or `strict=true`).
-fn file_options(location: &str) -> Result<FileOptions, String> {
-    let mut options = FileOptions::default();
-    let query = location.split('#').next().unwrap_or_default();
-    let query = query.split_once('?').map_or("", |(_, query)| query);
-    for option in query.split('&').filter(|option| !option.is_empty()) {
-        match option {
-            "strict" | "strict=true" => options.recovery = Recovery::Strict,
-            "strict=false" => options.recovery = Recovery::Repair,
-            other => {
-                return Err(format!(
-                    "unknown file store option {other:?} (known: strict)"
-                ))
-            }
-        }
-    }
-    Ok(options)
 }
 
 /// Opens the PostgreSQL journal a `postgres://` location names (the key's query, e.g.
@@ -537,16 +518,6 @@ mod tests {
             reason: e.to_string(),
         })?;
         split_key(&key).map(|(l, s)| (l.to_owned(), s.to_owned()))
-    }
-
-    #[test]
-    fn file_locations_carry_the_strict_option() {
-        let strict = |l: &str| file_options(l).map(|o| o.recovery == Recovery::Strict);
-        assert_eq!(strict("file:///a"), Ok(false));
-        assert_eq!(strict("file:///a?strict"), Ok(true));
-        assert_eq!(strict("file:///a?strict=true#x"), Ok(true));
-        assert_eq!(strict("file:///a?strict=false"), Ok(false));
-        assert!(file_options("file:///a?fast").is_err());
     }
 
     #[test]

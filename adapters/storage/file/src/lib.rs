@@ -171,4 +171,4 @@ mod tests;
 pub use error::FileError;
 pub use open::{IndexCheckpoint, OpenSummary};
 pub use store::{FileOptions, FileStore, Recovery, Stats, TornTail};
-pub use url::parse_url;
+pub use url::{parse_url, url_options};
