@@ -41,6 +41,7 @@ enum Buffer {
 }
 
 impl Buffer {
+    #[inline]
     fn bytes(&self) -> &[u8] {
         match self {
             Buffer::Vec(vec) => vec,
@@ -48,6 +49,7 @@ impl Buffer {
         }
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.bytes().len()
     }
@@ -60,6 +62,7 @@ impl SharedBytes {
     }
 
     /// The bytes.
+    #[inline]
     pub fn as_slice(&self) -> &[u8] {
         &self.buf.bytes()[self.start..self.end]
     }
@@ -137,12 +140,14 @@ impl Default for SharedBytes {
 
 impl Deref for SharedBytes {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.as_slice()
     }
 }
 
 impl AsRef<[u8]> for SharedBytes {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self.as_slice()
     }

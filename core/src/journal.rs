@@ -101,10 +101,13 @@ enum Rebuild {
 }
 
 /// What the journal is doing. The public [`Phase`] is derived from it.
+///
+/// The rebuild phases keep their (large) state boxed: the phase is moved out and back on every
+/// completion, and the phases of the hot path (ready, appending) stay a few words.
 enum Op<E, C> {
     Recovering {
-        recovery: Recovery<E, C>,
-        why: Rebuild,
+        recovery: Box<Recovery<E, C>>,
+        why: Box<Rebuild>,
         attempt: u32,
     },
     Ready,
@@ -125,7 +128,7 @@ enum Op<E, C> {
     /// Waiting until `until` to retry a rebuild whose reads failed.
     Waiting {
         until: Duration,
-        why: Rebuild,
+        why: Box<Rebuild>,
         attempt: u32,
     },
     Stopped(StopReason),
@@ -291,10 +294,7 @@ where
     /// The phase.
     pub fn phase(&self) -> Phase {
         match &self.op {
-            Op::Recovering {
-                why: Rebuild::Start,
-                ..
-            } => Phase::Recovering,
+            Op::Recovering { why, .. } if matches!(**why, Rebuild::Start) => Phase::Recovering,
             Op::Recovering { .. } | Op::Waiting { .. } => Phase::Fenced,
             Op::Ready => Phase::Ready,
             Op::Appending(_)
@@ -470,7 +470,7 @@ where
             return;
         }
         if let Op::Waiting { why, attempt, .. } = mem::replace(&mut self.op, Op::Ready) {
-            self.start_recovery(why, attempt);
+            self.start_recovery(*why, attempt);
         }
     }
 
@@ -504,8 +504,8 @@ where
         &mut self,
         now: Duration,
         progress: Progress,
-        recovery: Recovery<E, C>,
-        why: Rebuild,
+        recovery: Box<Recovery<E, C>>,
+        why: Box<Rebuild>,
         attempt: u32,
         state: &mut E,
     ) {
@@ -525,7 +525,7 @@ where
                     attempt,
                 };
             }
-            Progress::Done(found) => self.on_recovered(why, found, state),
+            Progress::Done(found) => self.on_recovered(*why, found, state),
             Progress::Failed(error) => self.on_recovery_failed(now, why, attempt, error),
         }
     }
@@ -999,8 +999,8 @@ where
         );
         self.command = Some(command);
         self.op = Op::Recovering {
-            recovery,
-            why,
+            recovery: Box::new(recovery),
+            why: Box::new(why),
             attempt,
         };
     }
@@ -1177,13 +1177,13 @@ where
     fn on_recovery_failed(
         &mut self,
         now: Duration,
-        why: Rebuild,
+        why: Box<Rebuild>,
         attempt: u32,
         error: RecoveryError,
     ) {
         // How the request the rebuild was for is answered if it gives up: a write known to have
         // landed is still reported persisted.
-        let answer: Result<Append, (Vec<RequestId>, PersistError)> = match &why {
+        let answer: Result<Append, (Vec<RequestId>, PersistError)> = match &*why {
             Rebuild::Start => {
                 tracing::error!(stream = %self.config.stream, %error, "recovery failed");
                 self.events

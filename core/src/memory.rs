@@ -1,11 +1,14 @@
 //! A pure, synchronous in-memory store that executes [`Command`]s: the reference semantics of
 //! the storage contract, used by the testkit and wrapped by the async in-memory backend.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
-use crate::SharedBytes;
+
+mod records;
+
+pub use records::{Iter, IterMut, Records};
 
 /// One stream's records. Fields are public so tests can tamper with stored bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -13,9 +16,9 @@ pub struct StreamData {
     /// The highest seq ever appended (compaction does not lower it).
     pub head: u64,
     /// Event records by seq.
-    pub events: BTreeMap<u64, SharedBytes>,
+    pub events: Records,
     /// Snapshot records by the seq they cover.
-    pub snapshots: BTreeMap<u64, SharedBytes>,
+    pub snapshots: Records,
 }
 
 /// Streams by id; distinct ids never share records, whatever their spelling.
@@ -28,10 +31,29 @@ pub struct StreamData {
 /// assert_eq!(id, CommandId(1));
 /// assert_eq!(result, Ok(Completion::Events { records: vec![], head: 0 }));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    streams: HashMap<String, StreamData, BuildHasherDefault<StreamHasher>>,
+    /// Where each stream is in `streams`.
+    index: HashMap<String, usize, BuildHasherDefault<StreamHasher>>,
+    /// Every stream ever written, with its id, in the order of its first write.
+    streams: Vec<(String, StreamData)>,
+    /// The stream the last command addressed (an index into `streams`): a run of commands on
+    /// one stream finds it with one comparison of ids instead of a hashed lookup.
+    last: usize,
 }
+
+impl PartialEq for MemoryStore {
+    /// The same streams with the same records, whatever order they were written in.
+    fn eq(&self, other: &Self) -> bool {
+        self.streams.len() == other.streams.len()
+            && self
+                .streams
+                .iter()
+                .all(|(id, data)| other.stream(id) == Some(data))
+    }
+}
+
+impl Eq for MemoryStore {}
 
 /// A fast hasher for stream ids (multiply-rotate over 8-byte words, as rustc's FxHash): the
 /// in-memory store looks a stream up on every command, and SipHash's flooding resistance buys
@@ -82,22 +104,47 @@ impl MemoryStore {
         (id, self.apply(stream, command))
     }
 
-    /// The records of `stream`, created empty if need be: one lookup when it exists (every
-    /// append but the first), and its id allocated only when it does not.
-    fn stream_entry(&mut self, stream: &str) -> &mut StreamData {
-        if !self.streams.contains_key(stream) {
-            self.streams
-                .insert(stream.to_owned(), StreamData::default());
+    /// Where `stream` is in `streams`, if it was ever written: the stream of the last command
+    /// is recognised by its id, any other is looked up (and becomes the last).
+    fn position(&mut self, stream: &str) -> Option<usize> {
+        if self
+            .streams
+            .get(self.last)
+            .is_some_and(|(id, _)| id == stream)
+        {
+            return Some(self.last);
         }
-        self.streams
-            .get_mut(stream)
-            .expect("the stream exists or was just inserted")
+        let at = *self.index.get(stream)?;
+        self.last = at;
+        Some(at)
+    }
+
+    /// The records of `stream`, if it was ever written.
+    fn stream_data(&mut self, stream: &str) -> Option<&mut StreamData> {
+        let at = self.position(stream)?;
+        self.streams.get_mut(at).map(|(_, data)| data)
+    }
+
+    /// The records of `stream`, created empty if need be (its id allocated only then).
+    fn stream_entry(&mut self, stream: &str) -> &mut StreamData {
+        let at = match self.position(stream) {
+            Some(at) => at,
+            None => {
+                let at = self.streams.len();
+                self.streams
+                    .push((stream.to_owned(), StreamData::default()));
+                self.index.insert(stream.to_owned(), at);
+                self.last = at;
+                at
+            }
+        };
+        &mut self.streams[at].1
     }
 
     fn apply(&mut self, stream: &str, command: Command) -> Result<Completion, StorageError> {
         match command {
             Command::LoadSnapshot { before, .. } => {
-                let found = self.streams.get(stream).and_then(|s| {
+                let found = self.stream_data(stream).and_then(|s| {
                     s.snapshots
                         .range(..before.unwrap_or(u64::MAX))
                         .next_back()
@@ -109,19 +156,22 @@ impl MemoryStore {
                 Ok(Completion::Snapshot(found))
             }
             Command::ReadEvents { from, limit, .. } => {
-                let Some(s) = self.streams.get(stream) else {
+                let Some(s) = self.stream_data(stream) else {
                     return Ok(Completion::Events {
                         records: Vec::new(),
                         head: 0,
                     });
                 };
-                let mut records = Vec::with_capacity(limit.min(s.events.len()));
-                records.extend(s.events.range(from..).take(limit).map(|(&seq, bytes)| {
-                    StoredRecord {
+                // An exact-size iterator: the page is allocated once, at its size.
+                let records = s
+                    .events
+                    .range(from..)
+                    .take(limit)
+                    .map(|(&seq, bytes)| StoredRecord {
                         seq,
                         bytes: bytes.clone(),
-                    }
-                }));
+                    })
+                    .collect();
                 Ok(Completion::Events {
                     records,
                     head: s.head,
@@ -133,10 +183,7 @@ impl MemoryStore {
                 snapshot,
                 ..
             } => {
-                let s = match self.streams.get_mut(stream) {
-                    Some(s) => s,
-                    None => self.stream_entry(stream),
-                };
+                let s = self.stream_entry(stream);
                 if s.head != expected_last {
                     return Err(StorageError::Conflict {
                         expected: expected_last,
@@ -172,13 +219,13 @@ impl MemoryStore {
                 Ok(Completion::Done)
             }
             Command::DeleteEvents { up_to, .. } => {
-                if let Some(s) = self.streams.get_mut(stream) {
-                    s.events = s.events.split_off(&(up_to.saturating_add(1)));
+                if let Some(s) = self.stream_data(stream) {
+                    s.events.remove_through(up_to);
                 }
                 Ok(Completion::Done)
             }
             Command::DeleteSnapshots { keep, .. } => {
-                if let Some(s) = self.streams.get_mut(stream) {
+                if let Some(s) = self.stream_data(stream) {
                     let excess = s.snapshots.len().saturating_sub(keep.max(1));
                     for _ in 0..excess {
                         s.snapshots.pop_first();
@@ -191,12 +238,13 @@ impl MemoryStore {
 
     /// The records of `stream`, if it was ever written.
     pub fn stream(&self, stream: &str) -> Option<&StreamData> {
-        self.streams.get(stream)
+        let at = *self.index.get(stream)?;
+        self.streams.get(at).map(|(_, data)| data)
     }
 
     /// The records of `stream`, created empty if absent (for tests that tamper with storage).
     pub fn stream_mut(&mut self, stream: &str) -> &mut StreamData {
-        self.streams.entry(stream.to_owned()).or_default()
+        self.stream_entry(stream)
     }
 }
 
@@ -283,6 +331,41 @@ mod tests {
         for name in ["a", "a.b", "a/b", "a_b"] {
             assert_eq!(store.stream(name).map(|s| s.events.len()), Some(1));
         }
+    }
+
+    #[test]
+    fn alternating_streams_each_find_their_own_records() {
+        let mut store = MemoryStore::new();
+        let mut other = MemoryStore::new();
+        for seq in 1..=3 {
+            for name in ["a", "b", "ab"] {
+                assert_eq!(
+                    append(&mut store, name, seq - 1, &[seq]),
+                    Ok(Completion::Done)
+                );
+            }
+            // The same streams, written in another order.
+            for name in ["ab", "b", "a"] {
+                append(&mut other, name, seq - 1, &[seq]).unwrap();
+            }
+        }
+        for name in ["a", "b", "ab"] {
+            let (_, read) = store.execute(
+                name,
+                Command::ReadEvents {
+                    id: CommandId(2),
+                    from: 2,
+                    limit: 10,
+                },
+            );
+            assert!(
+                matches!(read, Ok(Completion::Events { ref records, head: 3 }) if records.len() == 2),
+                "{name}: {read:?}"
+            );
+        }
+        assert_eq!(store, other);
+        append(&mut other, "c", 0, &[1]).unwrap();
+        assert_ne!(store, other);
     }
 
     #[test]

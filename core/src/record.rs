@@ -22,6 +22,8 @@
 //! [`decode`] accepts any byte string and returns either a record or a typed [`RecordError`];
 //! it never panics and never reads past the slice.
 
+use std::sync::OnceLock;
+
 use thiserror::Error;
 
 use crate::codec::{Codec, CodecError};
@@ -53,6 +55,7 @@ impl RecordKind {
         }
     }
 
+    #[inline]
     fn from_byte(byte: u8) -> Option<Self> {
         match byte {
             1 => Some(RecordKind::Event),
@@ -155,7 +158,7 @@ pub(crate) fn encode_with(
         ))
     })?;
     out[start + 16..start + HEADER_LEN].copy_from_slice(&len.to_le_bytes());
-    let checksum = crc32fast::hash(&out[start..]);
+    let checksum = crc32(&out[start..]);
     out.extend_from_slice(&checksum.to_le_bytes());
     Ok(checksum)
 }
@@ -202,12 +205,28 @@ pub fn encode(header: RecordHeader, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The CRC-32 (ISO-HDLC) of `bytes`, as `crc32fast::hash` computes it.
+///
+/// Every record is checksummed when written and checked when read, so this runs once per
+/// record on both paths. `crc32fast::hash` asks the CPU which implementation to use on every
+/// call, which costs as much as checksumming a small record; a hasher is built (and the CPU
+/// asked) once, then cloned for each record.
+#[inline]
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    static FRESH: OnceLock<crc32fast::Hasher> = OnceLock::new();
+    let mut hasher = FRESH.get_or_init(crc32fast::Hasher::new).clone();
+    hasher.update(bytes);
+    hasher.finalize()
+}
+
+#[inline]
 fn le_u32(bytes: &[u8], at: usize) -> u32 {
     let mut word = [0; 4];
     word.copy_from_slice(&bytes[at..at + 4]);
     u32::from_le_bytes(word)
 }
 
+#[inline]
 fn le_u64(bytes: &[u8], at: usize) -> u64 {
     let mut word = [0; 8];
     word.copy_from_slice(&bytes[at..at + 8]);
@@ -225,6 +244,7 @@ pub fn stored_checksum(bytes: &[u8]) -> Option<u32> {
 /// use persevere_core::record::{decode, RecordError};
 /// assert_eq!(decode(b"abc"), Err(RecordError::Truncated { len: 3 }));
 /// ```
+#[inline]
 pub fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     if bytes.len() < OVERHEAD {
         return Err(RecordError::Truncated { len: bytes.len() });
@@ -236,7 +256,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     if declared != actual as u64 {
         return Err(RecordError::Length { declared, actual });
     }
-    let computed = crc32fast::hash(body);
+    let computed = crc32(body);
     if computed != stored {
         return Err(RecordError::Checksum { stored, computed });
     }
@@ -287,6 +307,21 @@ mod tests {
         assert_eq!(record.header.seq, 42);
         assert_eq!(record.payload, b"hello");
         assert_eq!(Some(record.checksum), stored_checksum(&bytes));
+    }
+
+    #[test]
+    fn the_checksum_is_crc32_iso_hdlc() {
+        // The check value of CRC-32/ISO-HDLC, and crc32fast's answer for every length around
+        // its implementation's thresholds.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        let bytes: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in 0..bytes.len() {
+            assert_eq!(
+                crc32(&bytes[..len]),
+                crc32fast::hash(&bytes[..len]),
+                "{len}"
+            );
+        }
     }
 
     #[test]

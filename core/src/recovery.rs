@@ -33,6 +33,7 @@ struct Payload<'a> {
 impl Reader<'_> {
     /// Opens `rec` (filed under `seq` as `kind`) if the journal is encrypted; `chain` is the
     /// expected chain value (events).
+    #[inline]
     fn open<'r>(
         &self,
         rec: &record::Record<'r>,
@@ -170,6 +171,7 @@ pub(crate) struct Recovery<E, C> {
     _types: PhantomData<fn() -> (E, C)>,
 }
 
+#[inline]
 fn decode_checked<'a>(
     stored: &'a StoredRecord,
     kind: RecordKind,

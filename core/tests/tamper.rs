@@ -5,12 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use persevere_core::memory::{MemoryStore, StreamData};
+use persevere_core::memory::{MemoryStore, Records, StreamData};
 use persevere_core::record::{self, RecordError, RecordKind, FLAG_SEALED, HEADER_LEN};
 use persevere_core::seal::{
     self, ChaChaRandom, HeadCommitment, Key, KeyId, KeyRing, SealError, ZeroizeOnDrop, CHAIN_LEN,
@@ -106,7 +106,7 @@ fn stream_mut(store: &mut MemoryStore) -> &mut StreamData {
     store.stream_mut(STREAM)
 }
 
-fn records(data: &mut StreamData, kind: RecordKind) -> &mut BTreeMap<u64, SharedBytes> {
+fn records(data: &mut StreamData, kind: RecordKind) -> &mut Records {
     match kind {
         RecordKind::Event => &mut data.events,
         _ => &mut data.snapshots,

@@ -758,8 +758,8 @@ impl Shared {
     /// Executes one batch on the store: one durability step for all of it.
     fn run_batch(&self, batch: Vec<StreamCommand>) -> std::vec::IntoIter<CommandResult> {
         let size = batch.len() as u64;
-        self.count(size);
         let mut store = lock(&self.store);
+        self.count(&store, size);
         if let Err(refusal) = self.ready(&mut **store) {
             return batch
                 .iter()
@@ -783,23 +783,26 @@ impl Shared {
         }
     }
 
-    /// Counts a batch of `size` commands.
-    fn count(&self, size: u64) {
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        self.commands.fetch_add(size, Ordering::Relaxed);
-        if size > 1 {
-            self.largest.fetch_max(size, Ordering::Relaxed);
-        } else if self.largest.load(Ordering::Relaxed) == 0 {
-            self.largest.store(1, Ordering::Relaxed);
+    /// Counts a batch of `size` commands. Only the holder of the store's lock (`_store`)
+    /// writes the counters, so each is updated with a plain load and store: no locked
+    /// read-modify-write on every command. Readers ([`Backend::stats`]) need no lock.
+    fn count(&self, _store: &MutexGuard<'_, Box<dyn Store>>, size: u64) {
+        let add = |counter: &AtomicU64, n: u64| {
+            counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        };
+        add(&self.batches, 1);
+        add(&self.commands, size);
+        if size > self.largest.load(Ordering::Relaxed) {
+            self.largest.store(size, Ordering::Relaxed);
         }
     }
 
     /// Executes one command on the store at once ([`Execution::Inline`]): a batch of one,
     /// through [`Store::execute_one`], under the same fencing rules as [`run_batch`](Self::run_batch).
     fn run_one(&self, command: StreamCommand) -> Outcome {
-        self.count(1);
         let id = command.command.id();
         let mut store = lock(&self.store);
+        self.count(&store, 1);
         self.ready(&mut **store)?;
         match catch_unwind(AssertUnwindSafe(|| store.execute_one(command))) {
             Ok((got, outcome)) => {

@@ -282,7 +282,18 @@ where
 
     /// [`resume`](Self::resume), then [`Resume::check`]: what a request does first.
     async fn ready_for_request(&mut self, state: &mut E) -> Result<(), Error> {
-        self.resume(state).await?.check()
+        match self.ready_at_once() {
+            Some(ready) => ready,
+            None => self.resume(state).await?.check(),
+        }
+    }
+
+    /// What [`ready_for_request`](Self::ready_for_request) answers when it can tell without
+    /// waiting (a settled journal with nothing to resume: every request but the rare one),
+    /// checked before its future is made.
+    fn ready_at_once(&self) -> Option<Result<(), Error>> {
+        (self.is_settled() && self.refused.is_none() && !self.needs_resume())
+            .then(|| self.ownership.check())
     }
 
     /// Whether every request made so far is settled: no command in flight, and the journal is
@@ -342,7 +353,10 @@ where
         event: E::Event,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.ready_for_request(state).await?;
+        match self.ready_at_once() {
+            Some(ready) => ready?,
+            None => self.ready_for_request(state).await?,
+        }
         let request = self.journal.handle_persist(event, state)?;
         self.finish(request, state).await
     }
@@ -479,10 +493,7 @@ where
                     if let InFlight::Ready(id, outcome) =
                         std::mem::replace(&mut self.in_flight, InFlight::Idle)
                     {
-                        let now = self.now_for(&outcome);
-                        let recovering = self.journal.phase() == Phase::Recovering;
-                        self.journal.handle_completion(now, id, outcome, state)?;
-                        if recovering {
+                        if self.complete(id, outcome, state)? {
                             return Ok(Wait::Yield);
                         }
                     }
@@ -495,10 +506,16 @@ where
             }
             if let Some(command) = self.journal.poll_command() {
                 let id = command.id();
-                self.in_flight = match self.backend.submit(Arc::clone(&self.stream), command) {
-                    Pending::Ready(outcome) => InFlight::Ready(id, outcome),
-                    Pending::Waiting(receiver) => InFlight::Waiting(id, receiver),
-                };
+                match self.backend.submit(Arc::clone(&self.stream), command) {
+                    // Answered at once (inline): fed back here, with no await in between, so
+                    // no cancellation can fall between the answer and the journal.
+                    Pending::Ready(outcome) => {
+                        if self.complete(id, outcome, state)? {
+                            return Ok(Wait::Yield);
+                        }
+                    }
+                    Pending::Waiting(receiver) => self.in_flight = InFlight::Waiting(id, receiver),
+                }
                 continue;
             }
             match self.journal.poll_timeout() {
@@ -521,6 +538,15 @@ where
                 }
             }
         }
+    }
+
+    /// Feeds the journal the completion of command `id`; true when it was a page of a
+    /// recovery (the loop then yields to the executor).
+    fn complete(&mut self, id: CommandId, outcome: Outcome, state: &mut E) -> Result<bool, Error> {
+        let now = self.now_for(&outcome);
+        let recovering = self.journal.phase() == Phase::Recovering;
+        self.journal.handle_completion(now, id, outcome, state)?;
+        Ok(recovering)
     }
 
     /// Applies the next slice of a paused replay, after a [`Wait::Yield`] (nothing otherwise).
@@ -696,10 +722,12 @@ impl Resume {
 
 /// The most replayed events the driver lets a journal apply before it yields to the executor,
 /// unless the journal's configuration sets its own
-/// ([`JournalConfig::replay_slice`](persevere_core::JournalConfig::replay_slice)): a few
+/// ([`JournalConfig::replay_slice`](persevere_core::JournalConfig::replay_slice)): about a
 /// hundred microseconds of decoding and applying for small events, so that a long recovery
-/// never holds an async worker for more than about a millisecond at a time.
-pub const REPLAY_SLICE: usize = 256;
+/// never holds an async worker for more than about a millisecond at a time. (Each yield costs
+/// a reschedule — on a multi-thread runtime often a wake of another worker — so a smaller
+/// slice makes a long recovery slower for no gain in responsiveness.)
+pub const REPLAY_SLICE: usize = 1024;
 
 /// `journal`, replaying [`REPLAY_SLICE`] events at a time unless its configuration says
 /// otherwise.

@@ -7,7 +7,10 @@
 //!
 //! Run with `cargo bench -p persevere-runtime-bench`. `PERSEVERE_BENCH_EVENTS` sets the number
 //! of sequential events (default 1,000,000); `PERSEVERE_BENCH_ONLY=sequential` runs only the
-//! sequential inline persist on tokio current-thread (for a profiler).
+//! sequential inline persist on tokio current-thread (for a profiler), and
+//! `PERSEVERE_BENCH_ONLY=recovery` only the recovery (open and replay, no snapshot) of that
+//! many events written one persist at a time, from a task on tokio current-thread and
+//! multi-thread.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,6 +51,27 @@ async fn sequential(runtime: Arc<dyn Runtime>, execution: Execution, events: u64
     for _ in 0..events {
         counter.persist(1).await.expect("persist");
     }
+    let elapsed = start.elapsed();
+    assert_eq!(counter.state().expect("settled").value, events);
+    elapsed
+}
+
+/// Writes `events` one persist at a time with no snapshot, then times opening the stream
+/// again: the replay of every event.
+async fn recovery(runtime: Arc<dyn Runtime>, events: u64) -> Duration {
+    let backend = Backend::from_parts(runtime, Box::new(Memory::new()), Execution::Inline);
+    let config = || JournalConfig::new("counter").snapshot_every(None);
+    let mut counter = Persistent::<Counter>::open(&backend, config(), Counter::default)
+        .await
+        .expect("open");
+    for _ in 0..events {
+        counter.persist(1).await.expect("persist");
+    }
+    drop(counter);
+    let start = Instant::now();
+    let counter = Persistent::<Counter>::open(&backend, config(), Counter::default)
+        .await
+        .expect("recover");
     let elapsed = start.elapsed();
     assert_eq!(counter.state().expect("settled").value, events);
     elapsed
@@ -165,6 +189,25 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    if std::env::var("PERSEVERE_BENCH_ONLY").as_deref() == Ok("recovery") {
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        for (name, runtime) in [("current-thread", &current), ("multi-thread(2)", &multi)] {
+            let elapsed = runtime.block_on(async {
+                let task = tokio::spawn(recovery(Arc::new(Tokio::current()), events));
+                task.await.expect("recovery task")
+            });
+            println!(
+                "tokio {name:<16} recovery of {events} events, inline memory   {:.1} ms  ({:.0} ns/event)",
+                elapsed.as_secs_f64() * 1e3,
+                elapsed.as_nanos() as f64 / events as f64
+            );
+        }
+        return;
+    }
     if std::env::var("PERSEVERE_BENCH_ONLY").as_deref() == Ok("sequential") {
         let elapsed = current.block_on(async {
             sequential(Arc::new(Tokio::current()), Execution::Inline, events).await
