@@ -358,7 +358,14 @@ where
             None => self.ready_for_request(state).await?,
         }
         let request = self.journal.handle_persist(event, state)?;
-        self.finish(request, state).await
+        // `finish`, in place: no future of its own on every persist.
+        let goal = Goal::Request(request);
+        let mut found = None;
+        let found = match self.pump_for(goal, state, &mut found)? {
+            Wait::Idle => found,
+            wait => self.drive_from(goal, state, found, wait).await?,
+        };
+        self.persisted(found)
     }
 
     /// Persists `events` atomically: all of them become durable and applied, or none.
@@ -404,12 +411,25 @@ where
         &self.journal
     }
 
+    /// Drives the journal until `request` is answered. A request the first pump answers (an
+    /// inline backend) returns without making the future of the rest of the loop.
     async fn finish(
         &mut self,
         request: RequestId,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        match self.drive(Goal::Request(request), state).await? {
+        let goal = Goal::Request(request);
+        let mut found = None;
+        let found = match self.pump_for(goal, state, &mut found)? {
+            Wait::Idle => found,
+            wait => self.drive_from(goal, state, found, wait).await?,
+        };
+        self.persisted(found)
+    }
+
+    /// The answer to a persist request, from what the run loop found for it.
+    fn persisted(&self, found: Option<Found>) -> Result<RangeInclusive<u64>, Error> {
+        match found {
             Some(Found::Persisted(range)) => Ok(range),
             Some(Found::Failed(error)) => Err(error),
             _ => Err(self.stopped()),
@@ -446,12 +466,34 @@ where
     /// Returns what it found for `goal`.
     async fn drive(&mut self, goal: Goal, state: &mut E) -> Result<Option<Found>, Error> {
         let mut found = None;
+        let wait = self.pump_for(goal, state, &mut found)?;
+        self.drive_from(goal, state, found, wait).await
+    }
+
+    /// [`pump`](Self::pump), keeping in `found` the first event that answers `goal`.
+    fn pump_for(
+        &mut self,
+        goal: Goal,
+        state: &mut E,
+        found: &mut Option<Found>,
+    ) -> Result<Wait, Error> {
+        self.pump(state, &mut |event| {
+            if let Some(hit) = answer(goal, event) {
+                found.get_or_insert(hit);
+            }
+        })
+    }
+
+    /// The rest of [`drive`](Self::drive) after a first pump, which found `found` and stopped
+    /// for `wait`.
+    async fn drive_from(
+        &mut self,
+        goal: Goal,
+        state: &mut E,
+        mut found: Option<Found>,
+        mut wait: Wait,
+    ) -> Result<Option<Found>, Error> {
         loop {
-            let wait = self.pump(state, &mut |event| {
-                if let Some(hit) = answer(goal, event) {
-                    found.get_or_insert(hit);
-                }
-            })?;
             match wait {
                 Wait::Idle => return Ok(found),
                 // Awaited in place, so a dropped call loses no completion.
@@ -470,6 +512,7 @@ where
                     self.replay(state);
                 }
             }
+            wait = self.pump_for(goal, state, &mut found)?;
         }
     }
 

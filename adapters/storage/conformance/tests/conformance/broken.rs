@@ -384,11 +384,10 @@ impl Broken {
                 (id, Ok(Completion::Done))
             }
             (Flaw::SnapshotNotReplaced, Command::SaveSnapshot { id, snapshot }) => {
-                store
-                    .stream_mut(stream)
-                    .snapshots
-                    .entry(snapshot.seq)
-                    .or_insert(snapshot.bytes);
+                let snapshots = &mut store.stream_mut(stream).snapshots;
+                if !snapshots.contains_key(&snapshot.seq) {
+                    snapshots.insert(snapshot.seq, snapshot.bytes);
+                }
                 (id, Ok(Completion::Done))
             }
             (Flaw::SnapshotSetsHead, command @ Command::SaveSnapshot { .. }) => {
