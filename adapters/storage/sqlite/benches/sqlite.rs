@@ -4,8 +4,8 @@
 //!    that all see the same disk (its sync rate swings within seconds here): raw fdatasync of
 //!    the database's directory (a 64 B append + fdatasync, the baseline of every ratio); one
 //!    stream appending to the store directly (`Store::execute`, no driver); the same with the
-//!    write-ahead log not preallocated (`SqliteOptions::preallocate_wal = false`: SQLite
-//!    extends the log at every commit); one entity persisting through the driver (tokio,
+//!    write-ahead log grown at each commit (`WalGrowth::AtCommit`: SQLite extends the log at
+//!    every commit); one entity persisting through the driver (tokio,
 //!    blocking pool) and over a backend with the opt-in `Execution::Direct` (an idle
 //!    backend's command runs in the calling task); and raw appends of 8,240 B + fdatasync, the
 //!    bytes of two log frames, what a commit that extends the log must sync. Each a median of
@@ -30,7 +30,7 @@ use persevere_core::{
     Command, CommandId, Completion, Entity, JournalConfig, Store, StoredRecord, StreamCommand,
 };
 use persevere_driver::{Backend, Execution, Persistent};
-use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore};
+use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore, WalGrowth};
 use persevere_tokio::Tokio;
 
 /// 40 payload bytes: with the record envelope's 24, a 64-byte event record.
@@ -94,10 +94,10 @@ struct Direct {
 }
 
 impl Direct {
-    fn create(path: &Path, preallocate_wal: bool) -> Self {
+    fn create(path: &Path, wal_growth: WalGrowth) -> Self {
         let mut options = SqliteOptions::default();
         options.mode = OpenMode::Create;
-        options.preallocate_wal = preallocate_wal;
+        options.wal_growth = wal_growth;
         Self {
             store: SqliteStore::open_with(path, options).expect("create"),
             stream: Arc::from("single"),
@@ -179,8 +179,12 @@ fn sequential(rt: &tokio::runtime::Runtime, dir: &Path, rounds: u32, n: u32) -> 
     for round in 0..rounds {
         let mut raw = RawAppend::create(dir, "raw.bin", RECORD);
         let mut raw_frames = RawAppend::create(dir, "raw-frames.bin", 2 * (4096 + 24));
-        let mut direct = Direct::create(&dir.join(format!("direct-{round}.db")), true);
-        let mut growing = Direct::create(&dir.join(format!("growing-{round}.db")), false);
+        let mut direct =
+            Direct::create(&dir.join(format!("direct-{round}.db")), WalGrowth::Reserved);
+        let mut growing = Direct::create(
+            &dir.join(format!("growing-{round}.db")),
+            WalGrowth::AtCommit,
+        );
         let mut blocking = Single::create(
             rt,
             &dir.join(format!("single-{round}.db")),
@@ -435,7 +439,7 @@ fn main() {
         ratio(DIRECT)
     );
     println!(
-        "  the same, log not preallocated:         {:>10.0} events/s (SQLite extends the log at each commit; {})",
+        "  the same, log grown at commit:          {:>10.0} events/s (SQLite extends the log at each commit; {})",
         rate(DIRECT_GROWING),
         ratio(DIRECT_GROWING)
     );

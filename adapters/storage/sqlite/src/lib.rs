@@ -26,7 +26,7 @@
 //!   the log. [`Durability::ProcessCrashOnly`] (`synchronous=NORMAL`) trades power-loss
 //!   durability for speed and says exactly what is lost.
 //! - **A commit syncs data, not the file's size**: the log is kept allocated ahead of the
-//!   writer ([`SqliteOptions::preallocate_wal`]): before a write transaction at least 1 MiB of
+//!   writer ([`WalGrowth::Reserved`], the default): before a write transaction at least 1 MiB of
 //!   zeros, written and synced, follows the frames in use, so a commit writes inside the file
 //!   and its sync need not also commit the file system's journal for a new size, as it would
 //!   at every commit of a log SQLite extends itself. SQLite reads the zeros as the log's end
@@ -101,5 +101,5 @@ mod wal;
 pub use error::SqliteError;
 pub use rusqlite;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-pub use store::{Durability, OpenCheck, OpenMode, SqliteOptions, SqliteStore};
+pub use store::{Durability, OpenCheck, OpenMode, SqliteOptions, SqliteStore, WalGrowth};
 pub use url::parse_url;

@@ -46,6 +46,34 @@ pub enum Durability {
     ProcessCrashOnly,
 }
 
+/// How the write-ahead log's file grows.
+///
+/// With `synchronous=FULL` every commit syncs the log. A commit that extends the file must also
+/// make its new size durable (a journal commit of the file system); one that writes inside it
+/// syncs only its data.
+///
+/// ```
+/// use persevere_sqlite::{SqliteOptions, WalGrowth};
+/// let mut options = SqliteOptions::default();
+/// assert_eq!(options.wal_growth, WalGrowth::Reserved);
+/// options.wal_growth = WalGrowth::AtCommit;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WalGrowth {
+    /// The default: with [`Durability::Full`], before a write transaction at least 1 MiB of
+    /// zeros is written and synced past the log's frames in use, the file growing by 1–8 MiB
+    /// at a time, so commits write inside the file. SQLite reads the zeros as the log's end,
+    /// like the older frames of a log it reuses. The log takes up to its checkpoint size
+    /// ([`SqliteOptions::checkpoint_pages`]) and 9 MiB more. No effect with
+    /// [`Durability::ProcessCrashOnly`], whose commits do not sync.
+    #[default]
+    Reserved,
+    /// SQLite extends the log at every commit that reaches its end: every commit until the
+    /// first checkpoint, and again after every reopen (SQLite deletes the log when it closes).
+    AtCommit,
+}
+
 /// How much of the database is checked when it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -98,16 +126,8 @@ pub struct SqliteOptions {
     /// append (≈15 % more appends per second measured with 1,000 streams, when each append
     /// touched a page of the stream's events, schema version 1).
     pub cache_kib: u32,
-    /// With [`Durability::Full`], keep the write-ahead log allocated ahead of the writer
-    /// (default: `true`): before a write transaction, at least 1 MiB of zeros is written and
-    /// synced past the log's frames in use, the file growing by 1–8 MiB at a time. A commit
-    /// that extends the file must also sync its new size (a journal commit of the file
-    /// system); one that writes inside it syncs only its data. SQLite reads the zeros as the
-    /// log's end, like the older frames of a log it reuses. `false` lets SQLite extend the
-    /// log at every commit until its first checkpoint (and again after every reopen, as it
-    /// deletes the log when it closes). No effect with [`Durability::ProcessCrashOnly`], whose
-    /// commits do not sync.
-    pub preallocate_wal: bool,
+    /// How the write-ahead log's file grows (default: [`WalGrowth::Reserved`]).
+    pub wal_growth: WalGrowth,
 }
 
 impl Default for SqliteOptions {
@@ -120,7 +140,7 @@ impl Default for SqliteOptions {
             check: OpenCheck::default(),
             checkpoint_pages: 10_000,
             cache_kib: 65_536,
-            preallocate_wal: true,
+            wal_growth: WalGrowth::default(),
         }
     }
 }
@@ -556,7 +576,7 @@ fn reserve(
     path: &Path,
     options: &SqliteOptions,
 ) -> Result<Option<WalReserve>, SqliteError> {
-    if !options.preallocate_wal || options.durability != Durability::Full {
+    if options.wal_growth != WalGrowth::Reserved || options.durability != Durability::Full {
         return Ok(None);
     }
     let page_size: i64 = conn

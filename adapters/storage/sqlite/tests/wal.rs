@@ -1,5 +1,5 @@
-//! The write-ahead log is kept allocated ahead of the writer (`SqliteOptions::preallocate_wal`,
-//! on by default with `Durability::Full`): commits write inside the file instead of extending
+//! The write-ahead log is kept allocated ahead of the writer (`WalGrowth::Reserved`, the
+//! default, with `Durability::Full`): commits write inside the file instead of extending
 //! it at every commit, the zeros past the frames read as the log's end after a crash, and a
 //! checkpointed log is reused within its allocation.
 
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::{append, dump};
 use persevere_core::{Completion, Store};
-use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore};
+use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore, WalGrowth};
 
 fn wal(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -21,10 +21,10 @@ fn wal_len(path: &Path) -> u64 {
     std::fs::metadata(wal(path)).map_or(0, |m| m.len())
 }
 
-fn store(path: &Path, preallocate_wal: bool, checkpoint_pages: u32) -> SqliteStore {
+fn store(path: &Path, wal_growth: WalGrowth, checkpoint_pages: u32) -> SqliteStore {
     let mut options = SqliteOptions::default();
     options.mode = OpenMode::OpenOrCreate;
-    options.preallocate_wal = preallocate_wal;
+    options.wal_growth = wal_growth;
     options.checkpoint_pages = checkpoint_pages;
     SqliteStore::open_with(path, options).expect("opens")
 }
@@ -50,7 +50,7 @@ fn appends(store: &mut SqliteStore, path: &Path, from: u64, n: u64) -> usize {
 fn the_log_grows_by_chunks_not_at_every_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("reserved.db");
-    let mut reserved = store(&path, true, 0);
+    let mut reserved = store(&path, WalGrowth::Reserved, 0);
     let changes = appends(&mut reserved, &path, 0, 400);
     // About 3.2 MiB of log in 400 commits: grown a few times, 1 MiB, then by its own size.
     assert!(
@@ -64,7 +64,7 @@ fn the_log_grows_by_chunks_not_at_every_commit() {
 
     // The control: SQLite alone extends the log at (nearly) every commit.
     let path = dir.path().join("growing.db");
-    let mut growing = store(&path, false, 0);
+    let mut growing = store(&path, WalGrowth::AtCommit, 0);
     let changes = appends(&mut growing, &path, 0, 400);
     assert!(
         changes >= 390,
@@ -76,7 +76,7 @@ fn the_log_grows_by_chunks_not_at_every_commit() {
 fn the_zeros_past_the_frames_read_as_the_end_of_the_log_after_a_crash() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("live.db");
-    let mut live = store(&path, true, 0);
+    let mut live = store(&path, WalGrowth::Reserved, 0);
     appends(&mut live, &path, 0, 150);
     let len = wal_len(&path);
     assert!(
@@ -90,7 +90,7 @@ fn the_zeros_past_the_frames_read_as_the_end_of_the_log_after_a_crash() {
     std::fs::copy(wal(&path), wal(&crashed)).expect("copy the log");
     drop(live);
 
-    let mut store = store(&crashed, true, 0);
+    let mut store = store(&crashed, WalGrowth::Reserved, 0);
     let (head, events, _) = dump(&mut store, "s").expect("reads");
     assert_eq!(
         (head, events.len()),
@@ -110,7 +110,7 @@ fn a_checkpointed_log_is_reused_within_its_allocation() {
     let path = dir.path().join("reused.db");
     // Checkpointed every 100 frames (about 50 commits): the log starts again from its
     // beginning and never needs more than its first chunk and the low water mark.
-    let mut store = store(&path, true, 100);
+    let mut store = store(&path, WalGrowth::Reserved, 100);
     let changes = appends(&mut store, &path, 0, 1_000);
     let len = wal_len(&path);
     assert!(len <= 3 << 20, "the log grew to {len} bytes");
