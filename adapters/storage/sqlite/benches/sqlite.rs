@@ -4,12 +4,14 @@
 //!    that all see the same disk (its sync rate swings within seconds here): raw fdatasync of
 //!    the database's directory (a 64 B append + fdatasync, the baseline of every ratio); one
 //!    stream appending to the store directly (`Store::execute`, no driver); the same with the
-//!    write-ahead log grown at each commit (`WalGrowth::AtCommit`: SQLite extends the log at
-//!    every commit); one entity persisting through the driver (tokio,
-//!    blocking pool) and over a backend with the opt-in `Execution::Direct` (an idle
-//!    backend's command runs in the calling task); and raw appends of 8,240 B + fdatasync, the
-//!    bytes of two log frames, what a commit that extends the log must sync. Each a median of
-//!    rounds on new databases, its ratio the median of the rounds' ratios to raw fdatasync;
+//!    write-ahead log grown at each commit (`WalGrowth::AtCommit`); one entity persisting
+//!    through the driver (tokio, blocking pool) and over a backend with the opt-in
+//!    `Execution::Direct` (an idle backend's command runs in the calling task); raw appends
+//!    of 8,240 B + fdatasync, the bytes of two log frames, growing the file (what a commit
+//!    that extends the log syncs) and inside a file already allocated (what a commit syncs
+//!    now); and one stream with no sync per commit (`Durability::ProcessCrashOnly`), the
+//!    store's own cost. Each a median of rounds on new databases and files, its ratio the
+//!    median of the rounds' ratios to raw fdatasync;
 //! 2. 1,000 streams appending concurrently: to the store directly (batches of one append per
 //!    stream, durable and with no sync per commit, the store's ceiling) and 1,000 entities
 //!    through the driver (group commit: one transaction per batch);
@@ -94,10 +96,11 @@ struct Direct {
 }
 
 impl Direct {
-    fn create(path: &Path, wal_growth: WalGrowth) -> Self {
+    fn create(path: &Path, wal_growth: WalGrowth, durability: Durability) -> Self {
         let mut options = SqliteOptions::default();
         options.mode = OpenMode::Create;
         options.wal_growth = wal_growth;
+        options.durability = durability;
         Self {
             store: SqliteStore::open_with(path, options).expect("create"),
             stream: Arc::from("single"),
@@ -167,7 +170,9 @@ const DIRECT_GROWING: usize = 2;
 const BLOCKING: usize = 3;
 const IN_PLACE: usize = 4;
 const RAW_FRAMES: usize = 5;
-const KINDS: usize = 6;
+const NO_SYNC: usize = 6;
+const RAW_FRAMES_INSIDE: usize = 7;
+const KINDS: usize = 8;
 
 /// `rounds` rounds of `n` operations of each kind, one of each in turn (the first kind
 /// rotating), each round on new databases and files.
@@ -179,11 +184,22 @@ fn sequential(rt: &tokio::runtime::Runtime, dir: &Path, rounds: u32, n: u32) -> 
     for round in 0..rounds {
         let mut raw = RawAppend::create(dir, "raw.bin", RECORD);
         let mut raw_frames = RawAppend::create(dir, "raw-frames.bin", 2 * (4096 + 24));
-        let mut direct =
-            Direct::create(&dir.join(format!("direct-{round}.db")), WalGrowth::Reserved);
+        let mut raw_frames_inside =
+            RawAppend::preallocated(dir, "raw-frames-inside.bin", 2 * (4096 + 24), n.into());
+        let mut direct = Direct::create(
+            &dir.join(format!("direct-{round}.db")),
+            WalGrowth::Reserved,
+            Durability::Full,
+        );
         let mut growing = Direct::create(
             &dir.join(format!("growing-{round}.db")),
             WalGrowth::AtCommit,
+            Durability::Full,
+        );
+        let mut no_sync = Direct::create(
+            &dir.join(format!("no-sync-{round}.db")),
+            WalGrowth::Reserved,
+            Durability::ProcessCrashOnly,
         );
         let mut blocking = Single::create(
             rt,
@@ -205,6 +221,8 @@ fn sequential(rt: &tokio::runtime::Runtime, dir: &Path, rounds: u32, n: u32) -> 
                     DIRECT_GROWING => growing.append(),
                     BLOCKING => blocking.persist(rt),
                     IN_PLACE => in_place.persist(rt),
+                    NO_SYNC => no_sync.append(),
+                    RAW_FRAMES_INSIDE => raw_frames_inside.append(),
                     _ => raw_frames.append(),
                 };
             }
@@ -457,6 +475,16 @@ fn main() {
         "raw 8,240 B append + fdatasync:           {:>10.0} /s  (two log frames' bytes, growing the file at each sync; {})",
         rate(RAW_FRAMES),
         ratio(RAW_FRAMES)
+    );
+    println!(
+        "raw 8,240 B written inside + fdatasync:   {:>10.0} /s  (the same bytes inside a file already allocated, what a commit syncs now; {})",
+        rate(RAW_FRAMES_INSIDE),
+        ratio(RAW_FRAMES_INSIDE)
+    );
+    println!(
+        "1 stream, no sync per commit:             {:>10.0} events/s to the store directly (ProcessCrashOnly: the store's own cost, {:.0} µs a commit)",
+        rate(NO_SYNC),
+        1e6 / rate(NO_SYNC)
     );
     if std::env::var_os("PERSEVERE_BENCH_SEQUENTIAL_ONLY").is_some() {
         return;
