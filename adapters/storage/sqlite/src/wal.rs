@@ -10,14 +10,15 @@
 //! Before a write transaction, [`WalReserve::ensure`] keeps at least [`LOW_WATER`] bytes of
 //! zeros written and synced past the end of the frames in use, growing the file by a chunk at a
 //! time (its own size, between [`MIN_CHUNK`] and [`MAX_CHUNK`]): one journal commit per chunk
-//! instead of one per commit. SQLite's recovery stops at the first frame whose salt and
-//! checksum do not match the log's header, and a zero frame never matches, so the zeros are
+//! instead of one per commit. SQLite's recovery stops at the first frame that is not valid,
+//! and a zero frame never is (its page number is 0, its salt not the log's), so the zeros are
 //! read as the end of the log, exactly like the stale frames a reused log holds; only bytes
 //! past the file's end are written, while the transaction holds SQLite's write lock (no other
 //! writer can be appending frames there).
 //!
-//! The file's length is remembered rather than asked for before every transaction: on Linux a
-//! `stat` of the file makes its next write take a new, fine-grained modification time, and an
+//! The file's length is remembered rather than asked for before every transaction: on a Linux
+//! kernel with multigrain timestamps (6.13 on, ext4 and others) a `stat` of the file makes
+//! its next write take a new, fine-grained modification time, and an
 //! `fsync` (what SQLite calls) then commits the file system's journal for it. The length is
 //! read again only when the remembered one looks short.
 
