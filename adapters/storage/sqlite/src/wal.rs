@@ -17,7 +17,7 @@
 //! writer can be appending frames there).
 //!
 //! The file's length is remembered rather than asked for before every transaction: on a Linux
-//! kernel with multigrain timestamps (6.13 on, ext4 and others) a `stat` of the file makes
+//! kernel with multigrain timestamps (ext4 here: measured) a `stat` of the file makes
 //! its next write take a new, fine-grained modification time, and an
 //! `fsync` (what SQLite calls) then commits the file system's journal for it. The length is
 //! read again only when the remembered one looks short.
