@@ -1,22 +1,30 @@
 //! Figures of the SQLite store, printed in one run (`cargo bench -p persevere-sqlite`):
 //!
-//! 1. raw fdatasync rate of the database's directory (64 B append + fdatasync), alternating
-//!    with one stream appending sequentially to the store driven directly (`Store::execute`,
-//!    no driver) and one entity persisting sequentially through the driver (tokio, blocking
-//!    pool), each append one durable transaction (`synchronous=FULL`): the ratios split the
-//!    cost between the store and the driver; and the same entity over a backend with the
-//!    opt-in `Execution::Direct` (an idle backend's command runs in the calling task);
+//! 1. sequential durable appends (`synchronous=FULL`), one operation of each kind in turn so
+//!    that all see the same disk (its sync rate swings within seconds here): raw fdatasync of
+//!    the database's directory (a 64 B append + fdatasync, the baseline of every ratio); one
+//!    stream appending to the store directly (`Store::execute`, no driver); the same with the
+//!    write-ahead log grown at each commit (`WalGrowth::AtCommit`); one entity persisting
+//!    through the driver (tokio, blocking pool) and over a backend with the opt-in
+//!    `Execution::Direct` (an idle backend's command runs in the calling task); raw appends
+//!    of 8,240 B + fdatasync, the bytes of two log frames, growing the file (what a commit
+//!    that extends the log syncs) and inside a file already allocated (what a commit syncs
+//!    now); and one stream with no sync per commit (`Durability::ProcessCrashOnly`), the
+//!    store's own cost. Each a median of rounds on new databases and files, its ratio the
+//!    median of the rounds' ratios to raw fdatasync;
 //! 2. 1,000 streams appending concurrently: to the store directly (batches of one append per
 //!    stream, durable and with no sync per commit, the store's ceiling) and 1,000 entities
 //!    through the driver (group commit: one transaction per batch);
 //! 3. replay of one stream of 1 M events through the driver (`Persistent::open`), and read
 //!    from the store directly.
 //!
-//! Set `PERSEVERE_BENCH_DIR` to measure another file system than the target directory's.
+//! Environment: `PERSEVERE_BENCH_DIR` measures another file system than the target
+//! directory's; `PERSEVERE_BENCH_ROUNDS` (default 7) and `PERSEVERE_BENCH_APPENDS` (default
+//! 300) size the sequential rounds; `PERSEVERE_BENCH_SEQUENTIAL_ONLY=1` stops after them.
 
-use persevere_conformance::baseline::raw_fdatasync;
+use persevere_conformance::baseline::{RawAppend, RECORD};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
@@ -24,7 +32,7 @@ use persevere_core::{
     Command, CommandId, Completion, Entity, JournalConfig, Store, StoredRecord, StreamCommand,
 };
 use persevere_driver::{Backend, Execution, Persistent};
-use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore};
+use persevere_sqlite::{Durability, OpenMode, SqliteOptions, SqliteStore, WalGrowth};
 use persevere_tokio::Tokio;
 
 /// 40 payload bytes: with the record envelope's 24, a 64-byte event record.
@@ -80,15 +88,158 @@ fn append(stream: &Arc<str>, seq: u64) -> StreamCommand {
     }
 }
 
-fn single_direct(dir: &Path, round: u32, n: u32) -> f64 {
-    let mut store = SqliteStore::create(dir.join(format!("direct-{round}.db"))).expect("create");
-    let stream: Arc<str> = Arc::from("single");
-    let start = Instant::now();
-    for seq in 1..=u64::from(n) {
-        let results = store.execute(vec![append(&stream, seq)]);
-        assert_eq!(results[0].1, Ok(Completion::Done));
+/// One stream appending sequentially to the store directly.
+struct Direct {
+    store: SqliteStore,
+    stream: Arc<str>,
+    seq: u64,
+}
+
+impl Direct {
+    fn create(path: &Path, wal_growth: WalGrowth, durability: Durability) -> Self {
+        let mut options = SqliteOptions::default();
+        options.mode = OpenMode::Create;
+        options.wal_growth = wal_growth;
+        options.durability = durability;
+        Self {
+            store: SqliteStore::open_with(path, options).expect("create"),
+            stream: Arc::from("single"),
+            seq: 0,
+        }
     }
-    f64::from(n) / start.elapsed().as_secs_f64()
+
+    /// One durable append; how long it took.
+    fn append(&mut self) -> Duration {
+        self.seq += 1;
+        let start = Instant::now();
+        let results = self.store.execute(vec![append(&self.stream, self.seq)]);
+        let took = start.elapsed();
+        assert_eq!(results[0].1, Ok(Completion::Done));
+        took
+    }
+}
+
+/// One entity persisting sequentially through the driver.
+struct Single {
+    _backend: Backend,
+    account: Persistent<Account>,
+    persisted: u64,
+}
+
+impl Single {
+    fn create(rt: &tokio::runtime::Runtime, path: &Path, execution: Execution) -> Self {
+        let backend = Backend::with_execution(
+            Tokio::from_handle(rt.handle().clone()),
+            SqliteStore::create(path).expect("create"),
+            execution,
+        );
+        let account = rt.block_on(open(&backend, JournalConfig::new("single")));
+        Self {
+            _backend: backend,
+            account,
+            persisted: 0,
+        }
+    }
+
+    /// One durable persist; how long it took.
+    fn persist(&mut self, rt: &tokio::runtime::Runtime) -> Duration {
+        let start = Instant::now();
+        rt.block_on(self.account.persist([self.persisted as u8; 40]))
+            .expect("persist");
+        let took = start.elapsed();
+        self.persisted += 1;
+        assert_eq!(
+            self.account.state().expect("settled").events,
+            self.persisted
+        );
+        took
+    }
+}
+
+/// The sequential figures: each kind's rate and ratio to raw fdatasync in each round.
+#[derive(Default)]
+struct Sequential {
+    rates: Vec<Vec<f64>>,
+    ratios: Vec<Vec<f64>>,
+}
+
+/// The kinds of sequential operation, in the order they are printed.
+const RAW: usize = 0;
+const DIRECT: usize = 1;
+const DIRECT_GROWING: usize = 2;
+const BLOCKING: usize = 3;
+const IN_PLACE: usize = 4;
+const RAW_FRAMES: usize = 5;
+const NO_SYNC: usize = 6;
+const RAW_FRAMES_INSIDE: usize = 7;
+const KINDS: usize = 8;
+
+/// `rounds` rounds of `n` operations of each kind, one of each in turn (the first kind
+/// rotating), each round on new databases and files.
+fn sequential(rt: &tokio::runtime::Runtime, dir: &Path, rounds: u32, n: u32) -> Sequential {
+    let mut figures = Sequential {
+        rates: vec![Vec::new(); KINDS],
+        ratios: vec![Vec::new(); KINDS],
+    };
+    for round in 0..rounds {
+        let mut raw = RawAppend::create(dir, "raw.bin", RECORD);
+        let mut raw_frames = RawAppend::create(dir, "raw-frames.bin", 2 * (4096 + 24));
+        let mut raw_frames_inside =
+            RawAppend::preallocated(dir, "raw-frames-inside.bin", 2 * (4096 + 24), n.into());
+        let mut direct = Direct::create(
+            &dir.join(format!("direct-{round}.db")),
+            WalGrowth::Reserved,
+            Durability::Full,
+        );
+        let mut growing = Direct::create(
+            &dir.join(format!("growing-{round}.db")),
+            WalGrowth::AtCommit,
+            Durability::Full,
+        );
+        let mut no_sync = Direct::create(
+            &dir.join(format!("no-sync-{round}.db")),
+            WalGrowth::Reserved,
+            Durability::ProcessCrashOnly,
+        );
+        let mut blocking = Single::create(
+            rt,
+            &dir.join(format!("single-{round}.db")),
+            Execution::Blocking,
+        );
+        let mut in_place = Single::create(
+            rt,
+            &dir.join(format!("in-place-{round}.db")),
+            Execution::Direct,
+        );
+        let mut took = [Duration::ZERO; KINDS];
+        for i in 0..n as usize {
+            for k in 0..KINDS {
+                let kind = (i + k) % KINDS;
+                took[kind] += match kind {
+                    RAW => raw.append(),
+                    DIRECT => direct.append(),
+                    DIRECT_GROWING => growing.append(),
+                    BLOCKING => blocking.persist(rt),
+                    IN_PLACE => in_place.persist(rt),
+                    NO_SYNC => no_sync.append(),
+                    RAW_FRAMES_INSIDE => raw_frames_inside.append(),
+                    _ => raw_frames.append(),
+                };
+            }
+        }
+        for kind in 0..KINDS {
+            figures.rates[kind].push(f64::from(n) / took[kind].as_secs_f64());
+            figures.ratios[kind].push(took[RAW].as_secs_f64() / took[kind].as_secs_f64());
+        }
+    }
+    figures
+}
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn many_direct(dir: &Path, durability: Durability, streams: u64, rounds: u64) -> f64 {
@@ -136,31 +287,6 @@ async fn open(backend: &Backend, config: JournalConfig) -> Persistent<Account> {
     Persistent::open(backend, config, Account::default)
         .await
         .expect("opens")
-}
-
-fn single_entity(
-    rt: &tokio::runtime::Runtime,
-    dir: &Path,
-    round: u32,
-    n: u32,
-    execution: Execution,
-) -> f64 {
-    let path = dir.join(format!("single-{round}-{execution:?}.db"));
-    let backend = Backend::with_execution(
-        Tokio::from_handle(rt.handle().clone()),
-        SqliteStore::create(&path).expect("create"),
-        execution,
-    );
-    rt.block_on(async {
-        let mut account = open(&backend, JournalConfig::new("single")).await;
-        let start = Instant::now();
-        for i in 0..n {
-            account.persist([i as u8; 40]).await.expect("persist");
-        }
-        let rate = f64::from(n) / start.elapsed().as_secs_f64();
-        assert_eq!(account.state().expect("settled").events, u64::from(n));
-        rate
-    })
 }
 
 fn many_entities(
@@ -299,48 +425,70 @@ fn main() {
     println!("persevere-sqlite benchmark in {}", dir.display());
     let rt = runtime();
 
-    // The disk is shared and noisy: alternate the measurements and take medians.
-    let rounds = 7;
-    let (mut raws, mut directs, mut singles, mut inplace) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut direct_ratios, mut single_ratios, mut inplace_ratios) =
-        (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let raw = raw_fdatasync(dir, 300);
-        let direct = single_direct(dir, round, 300);
-        let single = single_entity(&rt, dir, round, 300, Execution::Blocking);
-        let in_place = single_entity(&rt, dir, round, 300, Execution::Direct);
-        raws.push(raw);
-        directs.push(direct);
-        singles.push(single);
-        inplace.push(in_place);
-        direct_ratios.push(direct / raw);
-        single_ratios.push(single / raw);
-        inplace_ratios.push(in_place / raw);
-    }
-    let median = |mut v: Vec<f64>| {
+    // The disk is shared and noisy: one operation of each kind in turn, medians of rounds.
+    let rounds = env_u32("PERSEVERE_BENCH_ROUNDS", 7).max(1);
+    let n = env_u32("PERSEVERE_BENCH_APPENDS", 300).max(1);
+    let Sequential { rates, ratios } = sequential(&rt, dir, rounds, n);
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let raw = median(raws);
+    let range = |v: &[f64]| {
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{min:.2}-{max:.2}")
+    };
+    let rate = |kind: usize| median(&rates[kind]);
+    let ratio = |kind: usize| {
+        format!(
+            "median ratio to raw fdatasync {:.2}, rounds {}",
+            median(&ratios[kind]),
+            range(&ratios[kind])
+        )
+    };
     println!(
-        "raw 64 B append + fdatasync:              {raw:>10.0} /s  (median of {rounds} alternating rounds)"
+        "raw 64 B append + fdatasync:              {:>10.0} /s  (median of {rounds} rounds of {n}, one operation of each kind in turn)",
+        rate(RAW)
     );
     println!(
-        "1 stream, sequential durable appends:     {:>10.0} events/s to the store directly (median ratio to raw fdatasync {:.2})",
-        median(directs),
-        median(direct_ratios)
+        "1 stream, sequential durable appends:     {:>10.0} events/s to the store directly ({}; target >= 0.8)",
+        rate(DIRECT),
+        ratio(DIRECT)
     );
     println!(
-        "1 entity, sequential durable persists:    {:>10.0} events/s through the driver (median ratio to raw fdatasync {:.2}; target >= 0.8)",
-        median(singles),
-        median(single_ratios)
+        "  the same, log grown at commit:          {:>10.0} events/s (SQLite extends the log at each commit; {})",
+        rate(DIRECT_GROWING),
+        ratio(DIRECT_GROWING)
     );
     println!(
-        "1 entity, Execution::Direct (opt-in):     {:>10.0} events/s through the driver, an idle backend's command run in the calling task (median ratio to raw fdatasync {:.2})",
-        median(inplace),
-        median(inplace_ratios)
+        "1 entity, sequential durable persists:    {:>10.0} events/s through the driver ({}; target >= 0.8)",
+        rate(BLOCKING),
+        ratio(BLOCKING)
     );
+    println!(
+        "1 entity, Execution::Direct (opt-in):     {:>10.0} events/s through the driver, an idle backend's command run in the calling task ({})",
+        rate(IN_PLACE),
+        ratio(IN_PLACE)
+    );
+    println!(
+        "raw 8,240 B append + fdatasync:           {:>10.0} /s  (two log frames' bytes, growing the file at each sync; {})",
+        rate(RAW_FRAMES),
+        ratio(RAW_FRAMES)
+    );
+    println!(
+        "raw 8,240 B written inside + fdatasync:   {:>10.0} /s  (the same bytes inside a file already allocated, what a commit syncs now; {})",
+        rate(RAW_FRAMES_INSIDE),
+        ratio(RAW_FRAMES_INSIDE)
+    );
+    println!(
+        "1 stream, no sync per commit:             {:>10.0} events/s to the store directly (ProcessCrashOnly: the store's own cost, {:.0} µs a commit)",
+        rate(NO_SYNC),
+        1e6 / rate(NO_SYNC)
+    );
+    if std::env::var_os("PERSEVERE_BENCH_SEQUENTIAL_ONLY").is_some() {
+        return;
+    }
     let relaxed = many_direct(dir, Durability::ProcessCrashOnly, 1_000, 100);
     let direct = many_direct(dir, Durability::Full, 1_000, 100);
     println!(
