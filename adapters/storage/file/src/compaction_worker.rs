@@ -17,6 +17,10 @@
 //!
 //! It stops between frames when asked to ([`Shared::cancel`]): store close, reopen or fencing.
 //!
+//! It keeps out of the commits' way: its thread runs at a lower CPU priority, and it fsyncs
+//! its file every MiB, so that a commit's fdatasync (which on a journaling file system may
+//! have to wait for data written by the worker) never waits behind much of it.
+//!
 //! Over the simulated disk the same job is run by the commit thread itself, a step after each
 //! group commit ([`Pacing`]), so that the crash sweeps see its file operations in a fixed
 //! order.
@@ -38,8 +42,12 @@ use crate::vfs::{Vfs, VfsFile};
 /// The payload size the copy aims at per frame.
 pub(crate) const CHUNK: usize = 1 << 20;
 
-/// The copy fsyncs its file after this many bytes (so the final fsync is short).
-const SYNC_EVERY: u64 = 8 << 20;
+/// The copy fsyncs its file after this many bytes: small, so that a commit's fdatasync never
+/// waits behind much of the worker's data (and the final fsync is short).
+const SYNC_EVERY: u64 = 1 << 20;
+
+/// The nice value of the worker's thread.
+const WORKER_NICE: i32 = 10;
 
 /// A progress line is logged at `INFO` every this many bytes copied.
 const REPORT_EVERY: u64 = 256 << 20;
@@ -301,6 +309,11 @@ impl Job {
 
 /// Runs a compaction to its end on the worker's thread; reports through `shared`.
 pub(crate) fn run(plan: Plan, shared: &Shared) {
+    // The copy yields the CPU to the commit thread: a lower priority for this thread only
+    // (Linux keeps one per thread). Where it cannot be lowered, it copies all the same.
+    if let Err(error) = rustix::process::setpriority_process(None, WORKER_NICE) {
+        tracing::debug!(%error, "could not lower the compaction worker's priority");
+    }
     let mut job = Job::new(plan);
     let outcome = match job.copy_all(shared, true) {
         Ok(Go::On) => job.conclude(shared),
