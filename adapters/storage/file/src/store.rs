@@ -502,7 +502,8 @@ impl FileStore {
     }
 
     /// Opens a store over a simulated disk (feature `sim`), creating it if the disk is empty,
-    /// for crash and fault simulations.
+    /// for crash and fault simulations. Its compactions run on the calling thread, a bounded
+    /// step after each group commit, so that its file operations come in a fixed order.
     #[cfg(any(test, feature = "sim"))]
     pub fn open_sim(disk: crate::sim::SimDisk, options: FileOptions) -> Result<Self, FileError> {
         Self::open_vfs_mode(
