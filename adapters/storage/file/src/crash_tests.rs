@@ -11,12 +11,13 @@ use std::sync::Arc;
 use persevere_core::memory::MemoryStore;
 use persevere_core::{Command, CommandId, Completion, Store, StoredRecord, StreamCommand};
 
+use crate::compaction_worker::Pacing;
 use crate::sim::SimDisk;
-use crate::tests::{dump, generate, sim_store, small_options, Mix, STREAMS};
+use crate::tests::{dump, generate, sim_store, sim_store_paced, small_options, Mix, STREAMS};
 use crate::FileOptions;
 
 fn sweep(name: &str, seed: u64, batches: usize, mix: Mix, options: &FileOptions) -> usize {
-    sweep_counting(name, seed, batches, mix, options).0
+    sweep_counting(name, seed, batches, mix, options, Pacing::Lockstep).0
 }
 
 /// The sweep; also returns how many reboots opened from an index checkpoint.
@@ -26,10 +27,11 @@ fn sweep_counting(
     batches: usize,
     mix: Mix,
     options: &FileOptions,
+    pacing: Pacing,
 ) -> (usize, usize) {
     let batches = generate(seed, batches, mix);
     let clean = SimDisk::new();
-    let mut store = sim_store(&clean, options).expect("open");
+    let mut store = sim_store_paced(&clean, options, pacing).expect("open");
     for batch in &batches {
         store.execute(batch.clone());
     }
@@ -49,7 +51,7 @@ fn sweep_counting(
         // The states of the interrupted batch's command prefixes: each command is atomic,
         // and a batch split across frames may survive in part (none of it acknowledged).
         let mut prefixes = Vec::new();
-        if let Ok(mut store) = sim_store(&disk, options) {
+        if let Ok(mut store) = sim_store_paced(&disk, options, pacing) {
             for batch in &batches {
                 before = after.clone();
                 Store::execute(&mut after, batch.clone());
@@ -228,6 +230,17 @@ fn crash_sweep_at_every_file_operation() {
         },
     );
     points += sweep("compaction", 3, 30, all, &small_options());
+    // The worker installs the result itself (the idle path: no `execute` holds the lock),
+    // and the commit thread moves its index over at the next one.
+    points += sweep_counting(
+        "compaction installed by the worker",
+        3,
+        30,
+        all,
+        &small_options(),
+        Pacing::LockstepIdle,
+    )
+    .0;
     points += sweep(
         "segments",
         4,
@@ -253,6 +266,7 @@ fn crash_sweep_at_every_file_operation() {
             snapshot_file_min: 40,
             ..FileOptions::default()
         },
+        Pacing::Lockstep,
     );
     points += more;
     assert!(

@@ -92,11 +92,17 @@
 //!   the events as appends of at most 1 MiB so a stream of any size is never held in memory —
 //!   is copied into a replacement of that segment (temporary file, fsync, rename, directory
 //!   fsync), which becomes the floor; the older segments are then removed (they are the
-//!   store's own, replaced). The copy runs beside the commit path: a bounded number of bytes
-//!   ([`FileOptions::compact_step_bytes`]) after each group commit, while writers keep
-//!   committing to the segments after it; it logs its start, its progress and its end at
-//!   `INFO`. A stream's head survives compaction. Sealing the active segment is a log write:
-//!   its failure fences like any other; a failure of the copy leaves the log unchanged.
+//!   store's own, replaced). The copy runs off the commit path, on a worker thread of the
+//!   store with its own file handles (sealed segments are never written, so it reads them
+//!   beside the commit thread), while writers keep committing to the segments after it; no
+//!   commit waits for it. Installing the result (the rename, the removals, the index switch)
+//!   is done between commits, or by the worker itself when no `execute` runs, so an idle
+//!   store completes its compaction too; closing the store stops a copy under way and
+//!   removes its temporary file. It logs its start, its progress and its end at `INFO`
+//!   ([`FileStore::compacting`] says whether one is under way). A stream's head survives
+//!   compaction. Sealing the active segment is a log write: its failure fences like any
+//!   other; a failure of the copy leaves the log unchanged (logged, counted in
+//!   [`Stats::failed_compactions`], retried later).
 //!
 //! - **Open reads a checkpoint, not the history**: the index (every stream's head, compaction
 //!   mark, snapshots, and which segments hold its events) is written to the checkpoint file
@@ -141,6 +147,7 @@
 mod batch;
 mod checkpoint;
 mod compaction;
+mod compaction_worker;
 mod error;
 mod frame;
 mod index;

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use persevere_core::{
     Command, CommandResult, Completion, Repair, SharedBytes, StorageError, Store, StoredRecord,
@@ -10,6 +11,8 @@ use persevere_core::{
 };
 
 use crate::batch::{self, Placement, SnapIn};
+use crate::compaction::Stop;
+use crate::compaction_worker::Pacing;
 use crate::frame::{FrameBuf, FRAME_TRAILER_LEN, GROUP_START, MAX_FRAME, SEGMENT_HEADER_LEN};
 use crate::index::{Index, Loc, Marker, Run, SegFine, SnapLoc};
 use crate::manifest::Manifest;
@@ -76,9 +79,9 @@ pub struct FileOptions {
     pub frame_max: usize,
     /// What open does with what it cannot use (default: [`Recovery::Repair`]).
     pub recovery: Recovery,
-    /// How many bytes a compaction copies after each group commit (default 512 KiB): the most
-    /// it adds to one commit's latency. A compaction copies the live records between commits,
-    /// in steps of this size, so writers never wait for all of it.
+    /// How many bytes the compaction worker copies between two checks of whether it is asked
+    /// to stop (default 512 KiB): closing or reopening the store waits for at most this much
+    /// copying. The copy runs on its own thread, beside the commit path.
     pub compact_step_bytes: u64,
 }
 
@@ -160,7 +163,7 @@ pub(crate) enum Phase {
 /// assert_eq!((records.len(), *head), (1, 1));
 /// ```
 pub struct FileStore {
-    pub(crate) vfs: Box<dyn Vfs>,
+    pub(crate) vfs: Arc<dyn Vfs>,
     // Boxed: the store sits in enums and futures of the layers above; keep it small.
     pub(crate) options: Box<FileOptions>,
     pub(crate) store_id: u64,
@@ -192,6 +195,14 @@ pub struct FileStore {
     pub(crate) checkpoint_at: Option<(u64, u64)>,
     /// A compaction under way, if any.
     pub(crate) compaction: crate::compaction::Compaction,
+    /// Held by every entry point that uses the log (`execute`, `compact`, `reopen`, close);
+    /// the compaction worker installs its result itself only when it can take it.
+    pub(crate) dir_lock: Arc<Mutex<()>>,
+    /// How the compaction worker is paced: free on real stores, in lockstep with the commits
+    /// over the simulated disk (deterministic file operations).
+    pub(crate) pacing: Pacing,
+    /// Tests: the compaction worker waits once it has copied this many bytes, until released.
+    pub(crate) compact_hold: Option<u64>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -266,15 +277,6 @@ impl Pending {
             seg,
             start: at,
             frames: vec![(at, frame, 0)],
-        }
-    }
-
-    /// A pending nowhere (reads go to disk).
-    pub(crate) fn none() -> Self {
-        Self {
-            seg: u64::MAX,
-            start: u64::MAX,
-            frames: Vec::new(),
         }
     }
 
@@ -428,7 +430,7 @@ impl FileStore {
             Mode::Create | Mode::OpenOrCreate => DirMode::CreateIfAbsent,
         };
         let vfs = RealFs::open(dir, dir_mode)?;
-        Self::open_vfs_mode(Box::new(vfs), options, mode)
+        Self::open_vfs_mode(Arc::new(vfs), options, mode, Pacing::Free)
     }
 
     /// What open (and every reopen since) repaired or set aside: the same list as
@@ -500,21 +502,32 @@ impl FileStore {
     }
 
     /// Opens a store over a simulated disk (feature `sim`), creating it if the disk is empty,
-    /// for crash and fault simulations.
+    /// for crash and fault simulations. Its compactions run on the calling thread, a bounded
+    /// step after each group commit, so that its file operations come in a fixed order.
     #[cfg(any(test, feature = "sim"))]
     pub fn open_sim(disk: crate::sim::SimDisk, options: FileOptions) -> Result<Self, FileError> {
-        Self::open_vfs_mode(Box::new(disk), options, Mode::OpenOrCreate)
+        Self::open_vfs_mode(
+            Arc::new(disk),
+            options,
+            Mode::OpenOrCreate,
+            Pacing::Lockstep,
+        )
     }
 
     #[cfg(test)]
-    pub(crate) fn open_vfs(vfs: Box<dyn Vfs>, options: FileOptions) -> Result<Self, FileError> {
-        Self::open_vfs_mode(vfs, options, Mode::OpenOrCreate)
+    pub(crate) fn open_vfs(
+        vfs: Arc<dyn Vfs>,
+        options: FileOptions,
+        pacing: Pacing,
+    ) -> Result<Self, FileError> {
+        Self::open_vfs_mode(vfs, options, Mode::OpenOrCreate, pacing)
     }
 
     fn open_vfs_mode(
-        vfs: Box<dyn Vfs>,
+        vfs: Arc<dyn Vfs>,
         options: FileOptions,
         mode: Mode,
+        pacing: Pacing,
     ) -> Result<Self, FileError> {
         let loaded = open::load(&*vfs, &options, mode)?;
         let mut store = Self {
@@ -540,6 +553,9 @@ impl FileStore {
             summary: Box::new(loaded.summary.clone()),
             checkpoint_at: None,
             compaction: crate::compaction::Compaction::Idle,
+            dir_lock: Arc::new(Mutex::new(())),
+            pacing,
+            compact_hold: None,
         };
         store.install(loaded)?;
         Ok(store)
@@ -548,7 +564,7 @@ impl FileStore {
     /// Takes over what open rebuilt; starts a segment when there is none or the newest is
     /// sealed.
     fn install(&mut self, loaded: Loaded) -> Result<(), FileError> {
-        self.compact_abort();
+        self.compact_stop(Stop::Drop);
         let Loaded {
             store_id,
             index,
@@ -614,6 +630,7 @@ impl FileStore {
     }
 
     pub(crate) fn fence(&mut self, what: &str, error: &io::Error) {
+        self.compact_cancel();
         tracing::error!(%error, dir = %self.vfs.path("").display(), "{what} failed: the store is fenced until reopened");
         self.fenced = Some(format!(
             "{what} failed ({error}); the store is fenced: reopen it to recover"
@@ -1236,9 +1253,21 @@ impl Store for FileStore {
                 "a previous execute panicked; the store is fenced: reopen it to recover".into(),
             );
         }
+        let lock = Arc::clone(&self.dir_lock);
+        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         self.phase = Phase::Executing;
+        if self.fenced.is_none() {
+            // A compaction whose worker finished: its result goes in before this batch.
+            self.advance_compaction();
+        }
+        let commits = self.stats.commits;
         let results = self.run(batch);
         self.phase = Phase::Idle;
+        drop(guard);
+        if self.pacing == Pacing::LockstepIdle && self.stats.commits > commits {
+            // The step runs while no `execute` holds the lock, as an idle store's would.
+            self.compact_step(self.options.compact_step_bytes);
+        }
         results
     }
 
@@ -1253,6 +1282,10 @@ impl Store for FileStore {
     /// Reopens the store's files in place (keeping the directory lock) and rebuilds the index
     /// from what is durable; repairs it makes are added to [`Store::repairs`].
     fn reopen(&mut self) -> Result<(), StorageError> {
+        let lock = Arc::clone(&self.dir_lock);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        // The worker is stopped (and its files gone) before the directory is read again.
+        self.compact_stop(Stop::Drop);
         let loaded = open::load(&*self.vfs, &self.options, Mode::Open).map_err(|e| {
             tracing::warn!(error = %e, "reopening the store failed; it stays fenced");
             StorageError::Failed(format!("reopening the store failed: {e}"))
@@ -1273,7 +1306,11 @@ impl Drop for FileStore {
     /// damage to any of them is corruption, never a torn tail) and records the log's end in
     /// the identity file (a log found shorter was cut).
     fn drop(&mut self) {
-        self.compact_abort();
+        let lock = Arc::clone(&self.dir_lock);
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        // A compaction whose copy is complete is installed; one still copying is abandoned
+        // (its worker stops at its next frame) and its temporary file removed.
+        self.compact_stop(Stop::Keep);
         if self.fenced.is_none() && self.phase == Phase::Idle && !self.closed {
             let closed = self
                 .check_active()

@@ -8,6 +8,7 @@ use persevere_core::{
     Command, CommandId, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
 };
 
+use crate::compaction_worker::Pacing;
 use crate::sim::SimDisk;
 use crate::{FileError, FileOptions, FileStore};
 
@@ -178,7 +179,16 @@ pub(crate) fn generate(seed: u64, batches: usize, mix: Mix) -> Vec<Vec<StreamCom
 }
 
 pub(crate) fn sim_store(disk: &SimDisk, options: &FileOptions) -> Result<FileStore, FileError> {
-    FileStore::open_vfs(Box::new(disk.clone()), options.clone())
+    sim_store_paced(disk, options, Pacing::Lockstep)
+}
+
+/// A store over the simulated disk whose compaction worker is paced as `pacing` says.
+pub(crate) fn sim_store_paced(
+    disk: &SimDisk,
+    options: &FileOptions,
+    pacing: Pacing,
+) -> Result<FileStore, FileError> {
+    FileStore::open_vfs(Arc::new(disk.clone()), options.clone(), pacing)
 }
 
 pub(crate) fn small_options() -> FileOptions {

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// A directory of files, named relative to it.
-pub(crate) trait Vfs: Send {
+pub(crate) trait Vfs: Send + Sync {
     /// The full path of `name`, for error messages.
     fn path(&self, name: &str) -> PathBuf;
     /// The names of the directory's entries.
