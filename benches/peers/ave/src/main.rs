@@ -491,6 +491,55 @@ fn ours(backend: Backend, encrypted: bool) -> persevere_ave::InitializedActor<Ou
     OurCounter::initial(Setup { backend, encrypted })
 }
 
+/// A durable store for one side of a line, made new for each run.
+#[derive(Clone, Copy)]
+enum Durable {
+    AveSqlite,
+    OurFile,
+    OurSqlite,
+}
+
+impl Durable {
+    /// A new store of this kind in `dir`.
+    fn open(self, dir: &std::path::Path) -> Result<Backend, BenchError> {
+        Ok(match self {
+            Durable::AveSqlite => Backend::AveSqlite(ave_actors_sqlite::SqliteManager::new(
+                &dir.to_path_buf(),
+                true,
+                None,
+            )?),
+            Durable::OurFile => Backend::OurFile(persevere_ave::FileManager::open_or_create(dir)?),
+            Durable::OurSqlite => Backend::OurSqlite(persevere_ave::SqliteManager::open_or_create(
+                dir.join("a.db"),
+            )?),
+        })
+    }
+}
+
+/// ave-actors-store's [`persist_rate`] over a new `store` in a new temporary directory.
+fn ave_durable_rate(
+    store: Durable,
+    actors: u64,
+    events: u64,
+    per_ask: u64,
+) -> Result<f64, BenchError> {
+    let dir = tempfile::tempdir()?;
+    let backend = store.open(dir.path())?;
+    persist_rate(|| ave(backend.clone(), false), actors, events, per_ask)
+}
+
+/// persevere-ave's [`persist_rate`] over a new `store` in a new temporary directory.
+fn our_durable_rate(
+    store: Durable,
+    actors: u64,
+    events: u64,
+    per_ask: u64,
+) -> Result<f64, BenchError> {
+    let dir = tempfile::tempdir()?;
+    let backend = store.open(dir.path())?;
+    persist_rate(|| ours(backend.clone(), false), actors, events, per_ask)
+}
+
 fn rate_line(what: &str, events: u64, theirs: f64, ours: f64) {
     println!(
         "{what:<30} {events:>7} events   ave-actors-store {theirs:>11.0}/s   persevere-ave {ours:>11.0}/s   ours/theirs {:>7.1}x",
@@ -564,54 +613,16 @@ fn main() -> Result<(), BenchError> {
 
     if selected("persist, durable") {
         let (theirs, our) = median_pair(
-            || {
-                let dir = tempfile::tempdir()?;
-                let sqlite =
-                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-                persist_rate(
-                    || ave(Backend::AveSqlite(sqlite.clone()), false),
-                    1,
-                    DURABLE_EVENTS,
-                    PER_ASK,
-                )
-            },
-            || {
-                let dir = tempfile::tempdir()?;
-                let file = persevere_ave::FileManager::open_or_create(dir.path())?;
-                persist_rate(
-                    || ours(Backend::OurFile(file.clone()), false),
-                    1,
-                    DURABLE_EVENTS,
-                    PER_ASK,
-                )
-            },
+            || ave_durable_rate(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+            || our_durable_rate(Durable::OurFile, 1, DURABLE_EVENTS, PER_ASK),
         )?;
         rate_line("persist, durable", DURABLE_EVENTS, theirs, our);
     }
 
     if selected(&format!("durable, {ACTORS} actors, 1/ask")) {
         let (theirs, our) = median_pair(
-            || {
-                let dir = tempfile::tempdir()?;
-                let sqlite =
-                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-                persist_rate(
-                    || ave(Backend::AveSqlite(sqlite.clone()), false),
-                    ACTORS,
-                    DURABLE_EVENTS,
-                    1,
-                )
-            },
-            || {
-                let dir = tempfile::tempdir()?;
-                let file = persevere_ave::FileManager::open_or_create(dir.path())?;
-                persist_rate(
-                    || ours(Backend::OurFile(file.clone()), false),
-                    ACTORS,
-                    DURABLE_EVENTS,
-                    1,
-                )
-            },
+            || ave_durable_rate(Durable::AveSqlite, ACTORS, DURABLE_EVENTS, 1),
+            || our_durable_rate(Durable::OurFile, ACTORS, DURABLE_EVENTS, 1),
         )?;
         rate_line(
             &format!("durable, {ACTORS} actors, 1/ask"),
@@ -623,55 +634,16 @@ fn main() -> Result<(), BenchError> {
 
     if selected("durable, SQLite both") {
         let (theirs, our) = median_pair(
-            || {
-                let dir = tempfile::tempdir()?;
-                let sqlite =
-                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-                persist_rate(
-                    || ave(Backend::AveSqlite(sqlite.clone()), false),
-                    1,
-                    DURABLE_EVENTS,
-                    PER_ASK,
-                )
-            },
-            || {
-                let dir = tempfile::tempdir()?;
-                let sqlite = persevere_ave::SqliteManager::open_or_create(dir.path().join("a.db"))?;
-                persist_rate(
-                    || ours(Backend::OurSqlite(sqlite.clone()), false),
-                    1,
-                    DURABLE_EVENTS,
-                    PER_ASK,
-                )
-            },
+            || ave_durable_rate(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+            || our_durable_rate(Durable::OurSqlite, 1, DURABLE_EVENTS, PER_ASK),
         )?;
         rate_line("durable, SQLite both", DURABLE_EVENTS, theirs, our);
     }
 
     if selected("same DbManager, ave SQLite") {
         let (theirs, our) = median_pair(
-            || {
-                let dir = tempfile::tempdir()?;
-                let sqlite =
-                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-                persist_rate(
-                    || ave(Backend::AveSqlite(sqlite.clone()), false),
-                    1,
-                    DURABLE_EVENTS,
-                    PER_ASK,
-                )
-            },
-            || {
-                let dir = tempfile::tempdir()?;
-                let sqlite =
-                    ave_actors_sqlite::SqliteManager::new(&dir.path().to_path_buf(), true, None)?;
-                persist_rate(
-                    || ours(Backend::AveSqlite(sqlite.clone()), false),
-                    1,
-                    DURABLE_EVENTS,
-                    PER_ASK,
-                )
-            },
+            || ave_durable_rate(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+            || our_durable_rate(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
         )?;
         rate_line("same DbManager, ave SQLite", DURABLE_EVENTS, theirs, our);
     }
@@ -703,30 +675,10 @@ fn main() -> Result<(), BenchError> {
         let (theirs, our) = median_pair(
             || {
                 retry_locked(&mut locked, || {
-                    let dir = tempfile::tempdir()?;
-                    let sqlite = ave_actors_sqlite::SqliteManager::new(
-                        &dir.path().to_path_buf(),
-                        true,
-                        None,
-                    )?;
-                    persist_rate(
-                        || ave(Backend::AveSqlite(sqlite.clone()), false),
-                        SQLITE_ACTORS,
-                        SQLITE_EVENTS,
-                        1,
-                    )
+                    ave_durable_rate(Durable::AveSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1)
                 })
             },
-            || {
-                let dir = tempfile::tempdir()?;
-                let sqlite = persevere_ave::SqliteManager::open_or_create(dir.path().join("a.db"))?;
-                persist_rate(
-                    || ours(Backend::OurSqlite(sqlite.clone()), false),
-                    SQLITE_ACTORS,
-                    SQLITE_EVENTS,
-                    1,
-                )
-            },
+            || our_durable_rate(Durable::OurSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1),
         )?;
         rate_line(
             &format!("SQLite both, {SQLITE_ACTORS} actors"),
