@@ -516,28 +516,21 @@ impl Durable {
     }
 }
 
-/// ave-actors-store's [`persist_rate`] over a new `store` in a new temporary directory.
-fn ave_durable_rate(
+/// [`persist_rate`] of `side` (`ave` or `ours`) over a new `store` in a new temporary directory.
+fn durable_rate<A, I>(
+    side: fn(Backend, bool) -> I,
     store: Durable,
     actors: u64,
     events: u64,
     per_ask: u64,
-) -> Result<f64, BenchError> {
+) -> Result<f64, BenchError>
+where
+    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+    I: IntoActor<A> + Send + 'static,
+{
     let dir = tempfile::tempdir()?;
     let backend = store.open(dir.path())?;
-    persist_rate(|| ave(backend.clone(), false), actors, events, per_ask)
-}
-
-/// persevere-ave's [`persist_rate`] over a new `store` in a new temporary directory.
-fn our_durable_rate(
-    store: Durable,
-    actors: u64,
-    events: u64,
-    per_ask: u64,
-) -> Result<f64, BenchError> {
-    let dir = tempfile::tempdir()?;
-    let backend = store.open(dir.path())?;
-    persist_rate(|| ours(backend.clone(), false), actors, events, per_ask)
+    persist_rate(|| side(backend.clone(), false), actors, events, per_ask)
 }
 
 fn rate_line(what: &str, events: u64, theirs: f64, ours: f64) {
@@ -613,16 +606,16 @@ fn main() -> Result<(), BenchError> {
 
     if selected("persist, durable") {
         let (theirs, our) = median_pair(
-            || ave_durable_rate(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-            || our_durable_rate(Durable::OurFile, 1, DURABLE_EVENTS, PER_ASK),
+            || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+            || durable_rate(ours, Durable::OurFile, 1, DURABLE_EVENTS, PER_ASK),
         )?;
         rate_line("persist, durable", DURABLE_EVENTS, theirs, our);
     }
 
     if selected(&format!("durable, {ACTORS} actors, 1/ask")) {
         let (theirs, our) = median_pair(
-            || ave_durable_rate(Durable::AveSqlite, ACTORS, DURABLE_EVENTS, 1),
-            || our_durable_rate(Durable::OurFile, ACTORS, DURABLE_EVENTS, 1),
+            || durable_rate(ave, Durable::AveSqlite, ACTORS, DURABLE_EVENTS, 1),
+            || durable_rate(ours, Durable::OurFile, ACTORS, DURABLE_EVENTS, 1),
         )?;
         rate_line(
             &format!("durable, {ACTORS} actors, 1/ask"),
@@ -634,16 +627,16 @@ fn main() -> Result<(), BenchError> {
 
     if selected("durable, SQLite both") {
         let (theirs, our) = median_pair(
-            || ave_durable_rate(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-            || our_durable_rate(Durable::OurSqlite, 1, DURABLE_EVENTS, PER_ASK),
+            || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+            || durable_rate(ours, Durable::OurSqlite, 1, DURABLE_EVENTS, PER_ASK),
         )?;
         rate_line("durable, SQLite both", DURABLE_EVENTS, theirs, our);
     }
 
     if selected("same DbManager, ave SQLite") {
         let (theirs, our) = median_pair(
-            || ave_durable_rate(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-            || our_durable_rate(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+            || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+            || durable_rate(ours, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
         )?;
         rate_line("same DbManager, ave SQLite", DURABLE_EVENTS, theirs, our);
     }
@@ -675,10 +668,10 @@ fn main() -> Result<(), BenchError> {
         let (theirs, our) = median_pair(
             || {
                 retry_locked(&mut locked, || {
-                    ave_durable_rate(Durable::AveSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1)
+                    durable_rate(ave, Durable::AveSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1)
                 })
             },
-            || our_durable_rate(Durable::OurSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1),
+            || durable_rate(ours, Durable::OurSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1),
         )?;
         rate_line(
             &format!("SQLite both, {SQLITE_ACTORS} actors"),
