@@ -358,14 +358,7 @@ where
             None => self.ready_for_request(state).await?,
         }
         let request = self.journal.handle_persist(event, state)?;
-        // `finish`, in place: no future of its own on every persist.
-        let goal = Goal::Request(request);
-        let mut found = None;
-        let found = match self.pump_for(goal, state, &mut found)? {
-            Wait::Idle => found,
-            wait => self.drive_from(goal, state, found, wait).await?,
-        };
-        self.persisted(found)
+        self.finish(request, state).await
     }
 
     /// Persists `events` atomically: all of them become durable and applied, or none.
