@@ -159,6 +159,28 @@ mod long_recovery {
     const PAGE: usize = 50;
     const PAGES: u64 = 20;
 
+    /// Recovers `config`'s counter from `backend` while another task counts every turn it
+    /// gets; returns the recovered value and how many turns the task had meanwhile.
+    async fn recover_while_ticking(backend: &Backend, config: JournalConfig) -> (u64, u64) {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let ticker = {
+            let ticks = Arc::clone(&ticks);
+            tokio::spawn(async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let recovered = Persistent::<Count>::open(backend, config, Count::default)
+            .await
+            .expect("recovers");
+        // Read before this task yields again: every tick happened during the replay.
+        let during = ticks.load(Ordering::Relaxed);
+        ticker.abort();
+        (recovered.state().expect("settled").0, during)
+    }
+
     #[test]
     fn a_concurrent_task_ticks_between_the_pages_of_a_replay() {
         let runtime = crate::current_thread_runtime();
@@ -177,23 +199,8 @@ mod long_recovery {
             }
             drop(count);
 
-            let ticks = Arc::new(AtomicU64::new(0));
-            let ticker = {
-                let ticks = Arc::clone(&ticks);
-                tokio::spawn(async move {
-                    loop {
-                        ticks.fetch_add(1, Ordering::Relaxed);
-                        tokio::task::yield_now().await;
-                    }
-                })
-            };
-            let recovered = Persistent::<Count>::open(&backend, config(), Count::default)
-                .await
-                .expect("recovers");
-            // Read before this task yields again: every tick happened during the replay.
-            let during = ticks.load(Ordering::Relaxed);
-            ticker.abort();
-            assert_eq!(recovered.state().expect("settled").0, PAGES * PAGE as u64);
+            let (recovered, during) = recover_while_ticking(&backend, config()).await;
+            assert_eq!(recovered, PAGES * PAGE as u64);
             assert!(
                 during >= PAGES - 1,
                 "the ticker ran {during} times during a replay of {PAGES} pages"
@@ -218,22 +225,8 @@ mod long_recovery {
             }
             drop(count);
 
-            let ticks = Arc::new(AtomicU64::new(0));
-            let ticker = {
-                let ticks = Arc::clone(&ticks);
-                tokio::spawn(async move {
-                    loop {
-                        ticks.fetch_add(1, Ordering::Relaxed);
-                        tokio::task::yield_now().await;
-                    }
-                })
-            };
-            let recovered = Persistent::<Count>::open(&backend, config(), Count::default)
-                .await
-                .expect("recovers");
-            let during = ticks.load(Ordering::Relaxed);
-            ticker.abort();
-            assert_eq!(recovered.state().expect("settled").0, EVENTS);
+            let (recovered, during) = recover_while_ticking(&backend, config()).await;
+            assert_eq!(recovered, EVENTS);
             let slices = EVENTS / persevere_driver::REPLAY_SLICE as u64;
             assert!(
                 during >= slices,
