@@ -533,6 +533,32 @@ where
     persist_rate(|| side(backend.clone(), false), actors, events, per_ask)
 }
 
+/// ave-actors-store's in-memory store, new.
+fn ave_memory() -> Backend {
+    Backend::AveMemory(Default::default())
+}
+
+/// persevere-ave's in-memory store, new.
+fn our_memory() -> Backend {
+    Backend::OurMemory(Default::default())
+}
+
+/// [`persist_rate`] of one counter of `side` (`ave` or `ours`) over a new in-memory store
+/// `backend` makes.
+fn memory_rate<A, I>(
+    side: fn(Backend, bool) -> I,
+    backend: fn() -> Backend,
+    encrypted: bool,
+    events: u64,
+    per_ask: u64,
+) -> Result<f64, BenchError>
+where
+    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+    I: IntoActor<A> + Send + 'static,
+{
+    persist_rate(|| side(backend(), encrypted), 1, events, per_ask)
+}
+
 fn rate_line(what: &str, events: u64, theirs: f64, ours: f64) {
     println!(
         "{what:<30} {events:>7} events   ave-actors-store {theirs:>11.0}/s   persevere-ave {ours:>11.0}/s   ours/theirs {:>7.1}x",
@@ -579,22 +605,8 @@ fn main() -> Result<(), BenchError> {
 
     if selected("persist, memory") {
         let (theirs, our, floor) = median_three(
-            || {
-                persist_rate(
-                    || ave(Backend::AveMemory(Default::default()), false),
-                    1,
-                    MEMORY_EVENTS,
-                    PER_ASK,
-                )
-            },
-            || {
-                persist_rate(
-                    || ours(Backend::OurMemory(Default::default()), false),
-                    1,
-                    MEMORY_EVENTS,
-                    PER_ASK,
-                )
-            },
+            || memory_rate(ave, ave_memory, false, MEMORY_EVENTS, PER_ASK),
+            || memory_rate(ours, our_memory, false, MEMORY_EVENTS, PER_ASK),
             || driver_rate(MEMORY_EVENTS),
         )?;
         rate_line("persist, memory", MEMORY_EVENTS, theirs, our);
@@ -643,22 +655,8 @@ fn main() -> Result<(), BenchError> {
 
     if selected("same DbManager, ave memory") {
         let (theirs, our) = median_pair(
-            || {
-                persist_rate(
-                    || ave(Backend::AveMemory(Default::default()), false),
-                    1,
-                    ENCRYPTED_EVENTS,
-                    PER_ASK,
-                )
-            },
-            || {
-                persist_rate(
-                    || ours(Backend::AveMemory(Default::default()), false),
-                    1,
-                    ENCRYPTED_EVENTS,
-                    PER_ASK,
-                )
-            },
+            || memory_rate(ave, ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
+            || memory_rate(ours, ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
         )?;
         rate_line("same DbManager, ave memory", ENCRYPTED_EVENTS, theirs, our);
     }
@@ -686,44 +684,16 @@ fn main() -> Result<(), BenchError> {
 
     if selected("persist, encrypted, memory") {
         let (theirs, our) = median_pair(
-            || {
-                persist_rate(
-                    || ave(Backend::AveMemory(Default::default()), true),
-                    1,
-                    ENCRYPTED_EVENTS,
-                    PER_ASK,
-                )
-            },
-            || {
-                persist_rate(
-                    || ours(Backend::OurMemory(Default::default()), true),
-                    1,
-                    ENCRYPTED_EVENTS,
-                    PER_ASK,
-                )
-            },
+            || memory_rate(ave, ave_memory, true, ENCRYPTED_EVENTS, PER_ASK),
+            || memory_rate(ours, our_memory, true, ENCRYPTED_EVENTS, PER_ASK),
         )?;
         rate_line("persist, encrypted, memory", ENCRYPTED_EVENTS, theirs, our);
     }
 
     if selected("memory, one ask per persist") {
         let (theirs, our) = median_pair(
-            || {
-                persist_rate(
-                    || ave(Backend::AveMemory(Default::default()), false),
-                    1,
-                    ASK_EVENTS,
-                    1,
-                )
-            },
-            || {
-                persist_rate(
-                    || ours(Backend::OurMemory(Default::default()), false),
-                    1,
-                    ASK_EVENTS,
-                    1,
-                )
-            },
+            || memory_rate(ave, ave_memory, false, ASK_EVENTS, 1),
+            || memory_rate(ours, our_memory, false, ASK_EVENTS, 1),
         )?;
         rate_line("memory, one ask per persist", ASK_EVENTS, theirs, our);
     }
