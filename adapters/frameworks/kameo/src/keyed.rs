@@ -98,10 +98,22 @@ pub(crate) enum Mode<Args> {
 /// A key's slot, locked.
 type Held = OwnedMutexGuard<Option<Box<dyn Registered>>>;
 
-/// The key's slot, locked, once it holds no actor that is stopping: either empty, or holding
-/// a live actor of type `A` (returned). An actor of another type is [`Error::KeyInUse`].
+/// What [`settled_slot`] does when the key's actor of type `A` is stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopping {
+    /// Wait until it is gone (its `on_stop` may still save): another actor is to start.
+    WaitUntilGone,
+    /// Return its entry like a live actor's: a read or a write of the key goes through its
+    /// journal, and may come from that very `on_stop`, which waiting would deadlock.
+    UseEntry,
+}
+
+/// The key's slot, locked, once it holds no actor that is stopping (unless `stopping` says to
+/// use one): either empty, or holding an actor of type `A` (returned when live). An actor of
+/// another type is [`Error::KeyInUse`].
 async fn settled_slot<A: PersistentActor>(
     key: &Url,
+    stopping: Stopping,
 ) -> Result<(Slot, Held, Option<ActorRef<A>>), Error> {
     let slot = registry::slot(key);
     loop {
@@ -114,6 +126,9 @@ async fn settled_slot<A: PersistentActor>(
             Some(entry) => {
                 if let Some(actor_ref) = entry.actor.upgrade().filter(ActorRef::is_alive) {
                     return Ok((slot, held, Some(actor_ref)));
+                }
+                if stopping == Stopping::UseEntry {
+                    return Ok((slot, held, None));
                 }
             }
             None if alive => return Err(Error::KeyInUse(key.clone())),
@@ -295,7 +310,7 @@ pub(crate) async fn start<A: PersistentActor>(
             return Ok(actor_ref);
         }
     }
-    let (slot, mut held, live) = settled_slot::<A>(&key).await?;
+    let (slot, mut held, live) = settled_slot::<A>(&key, Stopping::WaitUntilGone).await?;
     if let Some(actor_ref) = live {
         return match mode {
             Mode::Spawn(_) => Err(Error::KeyInUse(key)),
@@ -469,11 +484,11 @@ async fn write<A: PersistentActor>(
         .map_err(|error| Error::journal(key, error))
 }
 
-/// The key's newest snapshot: its live actor's journal's, or read from the store.
+/// The key's newest snapshot: its live or stopping actor's journal's, or read from the store.
 pub(crate) async fn read<A: PersistentActor>(key: &Url) -> Result<A::Snapshot, Error> {
     scheme::locate_key(key)?;
-    let (_slot, mut held, live) = settled_slot::<A>(key).await?;
-    let newest = match live.and(entry_of::<A>(&mut held)) {
+    let (_slot, mut held, _) = settled_slot::<A>(key, Stopping::UseEntry).await?;
+    let newest = match entry_of::<A>(&mut held) {
         Some(entry) => {
             if entry.opened.is_none() {
                 entry.opened = Some(open::<A>(key, false, false).await?);
@@ -488,14 +503,14 @@ pub(crate) async fn read<A: PersistentActor>(key: &Url) -> Result<A::Snapshot, E
     newest.ok_or_else(|| Error::NotFound(key.clone()))
 }
 
-/// Stores `snapshot` under the key: through its live actor's journal, or directly.
+/// Stores `snapshot` under the key: through its live or stopping actor's journal, or directly.
 pub(crate) async fn store<A: PersistentActor>(
     key: &Url,
     snapshot: A::Snapshot,
 ) -> Result<(), Error> {
     scheme::locate_key(key)?;
-    let (_slot, mut held, live) = settled_slot::<A>(key).await?;
-    match live.and(entry_of::<A>(&mut held)) {
+    let (_slot, mut held, _) = settled_slot::<A>(key, Stopping::UseEntry).await?;
+    match entry_of::<A>(&mut held) {
         Some(entry) => write(key, entry, snapshot).await,
         None => {
             let mut opened = open::<A>(key, false, false).await?;

@@ -220,9 +220,9 @@ pub trait PersistentActor: Actor {
         async move { Ok(keyed::start::<Self>(persistence_key, Mode::TryRespawn(args)).await?) }
     }
 
-    /// The key's newest snapshot, encoded as kameo-persistence stores it (postcard): from its
-    /// live actor's journal, or read from the key's store. [`Error::NotFound`] when nothing is
-    /// stored.
+    /// The key's newest snapshot, encoded as kameo-persistence stores it (postcard): from the
+    /// journal of its live or stopping actor (so an actor may read its own key from its
+    /// `on_stop`), or read from the key's store. [`Error::NotFound`] when nothing is stored.
     fn try_read(persistence_key: &Url) -> impl Future<Output = anyhow::Result<Vec<u8>>> + Send {
         let key = persistence_key.clone();
         async move {
@@ -231,9 +231,10 @@ pub trait PersistentActor: Actor {
         }
     }
 
-    /// Stores `snapshot` as the key's newest (durable when it returns `Ok`): through its live
-    /// actor's journal, or straight into the key's store. A key whose actor is not live is
-    /// claimed for the write, so a concurrent spawn of it waits or fails rather than races.
+    /// Stores `snapshot` as the key's newest (durable when it returns `Ok`): through the
+    /// journal of its live or stopping actor (so an actor may write its own key from its
+    /// `on_stop`), or straight into the key's store. A key with no actor is claimed for the
+    /// write, so a concurrent spawn of it waits or fails rather than races.
     fn try_write(
         persistence_key: &Url,
         snapshot: Self::Snapshot,

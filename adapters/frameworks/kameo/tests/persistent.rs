@@ -336,3 +336,55 @@ async fn a_manager_restores_its_sub_actors() {
     assert!(manager.ask(Sub("two")).await.expect("ask").is_some());
     stop(&manager).await;
 }
+
+/// An actor that reads and rewrites its own key from its `on_stop`, through the static API.
+#[derive(Debug, Clone, Serialize, Deserialize, PersistentActor)]
+struct Farewell {
+    key: Url,
+    words: Vec<String>,
+}
+
+impl From<&Farewell> for Farewell {
+    fn from(actor: &Farewell) -> Self {
+        actor.clone()
+    }
+}
+
+impl Actor for Farewell {
+    type Args = Self;
+    type Error = anyhow::Error;
+
+    async fn on_start(args: Self, _: ActorRef<Self>) -> anyhow::Result<Self> {
+        Ok(args)
+    }
+
+    async fn on_stop(&mut self, _: WeakActorRef<Self>, _: ActorStopReason) -> anyhow::Result<()> {
+        let bytes = Self::try_read(&self.key).await?;
+        let mut stored: Farewell = postcard::from_bytes(&bytes)?;
+        stored.words.push("goodbye".into());
+        Self::try_write(&self.key, stored).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_reads_and_writes_its_own_key_while_it_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = file_key(dir.path(), "farewell");
+    let actor = Farewell::spawn_persistent(
+        key.clone(),
+        Farewell {
+            key: key.clone(),
+            words: vec!["hello".into()],
+        },
+    )
+    .await
+    .expect("spawn");
+    // A bound on a hang, not a speed limit: an on_stop waiting for its own actor to be gone
+    // never finishes.
+    tokio::time::timeout(std::time::Duration::from_secs(60), stop(&actor))
+        .await
+        .expect("on_stop waited for its own actor to stop");
+    let stored: Farewell =
+        postcard::from_bytes(&Farewell::try_read(&key).await.expect("read")).expect("decode");
+    assert_eq!(stored.words, ["hello", "goodbye"]);
+}
