@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use persevere_core::record::{self, RecordKind};
+use persevere_core::seal::{self, Binding, Chain, CHAIN_LEN, TAG_LEN};
 use persevere_core::{
-    Codec, Command, CommandId, Completion, Journal, JournalConfig, PersistError, Rejection,
+    Borsh, Codec, Command, CommandId, Completion, Journal, JournalConfig, PersistError, Rejection,
     Strategy,
 };
 use persevere_driver::{os_random, Driver, Resume};
@@ -235,8 +236,11 @@ where
         Ok(())
     }
 
-    /// The events with seqs `from..=to` that exist (an encrypted store refuses: its events are
-    /// chained from the start of the stream).
+    /// The events with seqs `from..=to` that exist. An encrypted store's events are opened
+    /// in order, each bound to the tag of the event before it: the range is read from the
+    /// event before `from` (whose tag it takes as stored: a changed tag fails the next event's
+    /// authentication), and an event whose predecessor was compacted away takes the chain value
+    /// the snapshot at that seq authenticates.
     pub(crate) async fn events(
         &mut self,
         from: u64,
@@ -248,13 +252,12 @@ where
             operation: "get_events_range",
             reason,
         };
-        if self.recipe.key.is_some() {
-            return Err(fail(
-                "reading a range of events of an encrypted store is not supported: its records are chained from the stream's start".into(),
-            ));
-        }
+        let keys = self.recipe.key.as_ref().map(|key| Arc::clone(key.ring()));
+        let from = from.max(1);
+        // The last event read and its tag: the chain value of the event after it.
+        let mut chain: Option<(u64, Chain)> = None;
         let mut events = Vec::new();
-        let mut next = from.max(1);
+        let mut next = if keys.is_some() { from - 1 } else { from }.max(1);
         while next <= to {
             let page = self
                 .command(
@@ -276,27 +279,128 @@ where
                 break;
             };
             for stored in records.iter().filter(|r| r.seq <= to) {
-                let record = record::decode(&stored.bytes)
-                    .map_err(|e| fail(format!("event {}: {e}", stored.seq)))?;
-                if record.header.kind != RecordKind::Event || record.sealed {
-                    return Err(fail(format!(
-                        "event {} is not a plain event record",
-                        stored.seq
-                    )));
+                let seq = stored.seq;
+                let record =
+                    record::decode(&stored.bytes).map_err(|e| fail(format!("event {seq}: {e}")))?;
+                if record.header.kind != RecordKind::Event {
+                    return Err(fail(format!("event {seq} is not an event record")));
                 }
+                let opened;
+                let payload = match &keys {
+                    None if record.sealed => {
+                        return Err(fail(format!(
+                            "event {seq} is sealed, and the store has no key"
+                        )))
+                    }
+                    None => record.payload,
+                    Some(_) if !record.sealed => {
+                        return Err(fail(format!(
+                            "event {seq} is not sealed in an encrypted store"
+                        )))
+                    }
+                    Some(_) if seq < from => {
+                        chain = Some((
+                            seq,
+                            stored_tag(record.payload).ok_or_else(|| {
+                                fail(format!("event {seq} is too short to be sealed"))
+                            })?,
+                        ));
+                        continue;
+                    }
+                    Some(keys) => {
+                        let before = match chain {
+                            Some((previous, tag)) if previous + 1 == seq => tag,
+                            _ => self.chain_before(seq).await?,
+                        };
+                        let at = Binding {
+                            store: self.recipe.config.store_id(),
+                            stream: &stream,
+                            kind: RecordKind::Event,
+                            codec: <Borsh as Codec<A::Event>>::ID,
+                            seq,
+                        };
+                        opened = seal::open_payload(
+                            keys,
+                            &at,
+                            record.header.type_version,
+                            &before,
+                            record.payload,
+                        )
+                        .map_err(|e| fail(format!("event {seq}: {e}")))?;
+                        chain = Some((seq, opened.tag));
+                        &opened.plaintext[..]
+                    }
+                };
                 let version = record.header.type_version;
                 let event = if version == A::EVENT_VERSION {
-                    <persevere_core::Borsh as Codec<A::Event>>::decode(record.payload)
-                        .map_err(|e| fail(format!("event {}: {e}", stored.seq)))?
+                    <Borsh as Codec<A::Event>>::decode(payload)
+                        .map_err(|e| fail(format!("event {seq}: {e}")))?
                 } else {
-                    A::upcast_event(version, record.payload)
-                        .map_err(|e| fail(format!("event {}: {e}", stored.seq)))?
+                    A::upcast_event(version, payload)
+                        .map_err(|e| fail(format!("event {seq}: {e}")))?
                 };
                 events.push(event);
             }
             next = last + 1;
         }
         Ok(events)
+    }
+
+    /// The chain value an encrypted event at `seq` is bound to when the event before it is not
+    /// stored: zero for the first event, else the one the snapshot at `seq - 1` authenticates.
+    async fn chain_before(&mut self, seq: u64) -> Result<Chain, AdapterError> {
+        let stream = self.stream().to_owned();
+        let fail = |reason: String| AdapterError::Command {
+            stream: stream.clone(),
+            operation: "get_events_range",
+            reason,
+        };
+        if seq <= 1 {
+            return Ok([0; CHAIN_LEN]);
+        }
+        let covered = seq - 1;
+        let found = self
+            .command(
+                "get_events_range",
+                Command::LoadSnapshot {
+                    id: CommandId(0),
+                    before: Some(seq),
+                },
+            )
+            .await?;
+        let snapshot = match found {
+            Completion::Snapshot(Some(snapshot)) if snapshot.seq == covered => snapshot,
+            Completion::Snapshot(_) => {
+                return Err(fail(format!(
+                    "event {covered} is not stored and no snapshot covers it, so event {seq} cannot be authenticated"
+                )))
+            }
+            other => {
+                return Err(fail(format!(
+                    "the store answered {} to a snapshot read",
+                    other.kind()
+                )))
+            }
+        };
+        let (Some(keys), Ok(record)) = (&self.recipe.key, record::decode(&snapshot.bytes)) else {
+            return Err(fail(format!("the snapshot at {covered} is unreadable")));
+        };
+        let at = Binding {
+            store: self.recipe.config.store_id(),
+            stream: &stream,
+            kind: RecordKind::Snapshot,
+            codec: <Borsh as Codec<A>>::ID,
+            seq: covered,
+        };
+        seal::open_payload(
+            keys.ring(),
+            &at,
+            record.header.type_version,
+            &[0; CHAIN_LEN],
+            record.payload,
+        )
+        .map(|opened| opened.chain)
+        .map_err(|e| fail(format!("the snapshot at {covered}: {e}")))
     }
 
     /// The stream id.
@@ -408,4 +512,10 @@ where
         actor.update(recovered.0);
         Ok(())
     }
+}
+
+/// The tag a sealed record's payload ends with (the chain value of the event after it).
+fn stored_tag(payload: &[u8]) -> Option<Chain> {
+    let start = payload.len().checked_sub(TAG_LEN)?;
+    payload.get(start..)?.try_into().ok()
 }
