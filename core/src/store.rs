@@ -82,20 +82,27 @@ pub trait Store: Send + 'static {
     /// Executes `batch` and returns one result per command, in the same order.
     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult>;
 
-    /// Executes one command: the same as a batch of one, for a driver that runs a cheap store
-    /// inline, one command at a time. The default calls [`execute`](Self::execute); a store
-    /// may override it to spare the batch and result vectors (the answer must be the same).
+    /// Executes one command on `stream`: the same as a batch of one, for a driver that runs a
+    /// cheap store inline, one command at a time. The default calls [`execute`](Self::execute);
+    /// a store may override it to spare the batch and result vectors and the stream's
+    /// reference count (the answer must be the same).
     ///
     /// ```
+    /// use std::sync::Arc;
     /// use persevere_core::memory::MemoryStore;
-    /// use persevere_core::{Command, CommandId, Completion, Store, StreamCommand};
+    /// use persevere_core::{Command, CommandId, Completion, Store};
     /// let mut store = MemoryStore::new();
     /// let read = Command::ReadEvents { id: CommandId(1), from: 1, limit: 10 };
-    /// let (id, result) = Store::execute_one(&mut store, StreamCommand { stream: "a".into(), command: read });
+    /// let stream: Arc<str> = "a".into();
+    /// let (id, result) = Store::execute_one(&mut store, &stream, read);
     /// assert_eq!((id, result), (CommandId(1), Ok(Completion::Events { records: vec![], head: 0 })));
     /// ```
-    fn execute_one(&mut self, command: StreamCommand) -> CommandResult {
-        let id = command.command.id();
+    fn execute_one(&mut self, stream: &Arc<str>, command: Command) -> CommandResult {
+        let id = command.id();
+        let command = StreamCommand {
+            stream: Arc::clone(stream),
+            command,
+        };
         self.execute(vec![command]).pop().unwrap_or_else(|| {
             (
                 id,
@@ -136,7 +143,7 @@ impl Store for MemoryStore {
             .collect()
     }
 
-    fn execute_one(&mut self, StreamCommand { stream, command }: StreamCommand) -> CommandResult {
-        MemoryStore::execute(self, &stream, command)
+    fn execute_one(&mut self, stream: &Arc<str>, command: Command) -> CommandResult {
+        MemoryStore::execute(self, stream, command)
     }
 }

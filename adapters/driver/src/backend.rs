@@ -478,27 +478,35 @@ impl Backend {
 
     /// Executes one command on `stream` (in the next batch) and returns its result.
     pub async fn execute(&self, stream: Arc<str>, command: Command) -> Outcome {
-        self.submit(stream, command).outcome().await
+        self.submit(&stream, command).outcome().await
     }
 
-    pub(crate) fn submit(&self, stream: Arc<str>, command: Command) -> Pending {
-        let command = StreamCommand { stream, command };
+    /// Submits `command` on `stream`. A command run at once borrows the stream; only one that
+    /// waits in the queue holds a reference to it.
+    pub(crate) fn submit(&self, stream: &Arc<str>, command: Command) -> Pending {
         match self.shared.execution {
-            Execution::Inline => Pending::Ready(self.shared.run_one(command)),
-            Execution::Blocking => self.enqueue(command),
-            Execution::Direct => self.run_if_idle(command, Place::SubmittingTask),
-            Execution::InPlace => self.run_if_idle(command, Place::RuntimeAllowing),
+            Execution::Inline => Pending::Ready(self.shared.run_one(stream, command)),
+            Execution::Blocking => self.enqueue(StreamCommand {
+                stream: Arc::clone(stream),
+                command,
+            }),
+            Execution::Direct => self.run_if_idle(stream, command, Place::SubmittingTask),
+            Execution::InPlace => self.run_if_idle(stream, command, Place::RuntimeAllowing),
         }
     }
 
     /// Runs `command` at once as a batch of one, at `place`, if the backend is idle; else (or
     /// if the runtime refuses to block in place) queues it for the blocking pool.
-    fn run_if_idle(&self, command: StreamCommand, place: Place) -> Pending {
+    fn run_if_idle(&self, stream: &Arc<str>, command: Command, place: Place) -> Pending {
+        let queued = |command| StreamCommand {
+            stream: Arc::clone(stream),
+            command,
+        };
         {
             let mut queue = lock(&self.shared.queue);
             if queue.phase != CommitPhase::Idle || !queue.commands.is_empty() {
                 drop(queue);
-                return self.enqueue(command);
+                return self.enqueue(queued(command));
             }
             queue.phase = CommitPhase::Committing;
         }
@@ -511,7 +519,7 @@ impl Backend {
         let mut outcome = None;
         let mut run = || {
             if let Some(command) = command.take() {
-                outcome = Some(self.shared.run_one(command));
+                outcome = Some(self.shared.run_one(stream, command));
             }
         };
         match place {
@@ -523,7 +531,7 @@ impl Backend {
         let pending = match (outcome, command) {
             (Some(outcome), _) => Pending::Ready(outcome),
             // Refused: it joins the queue, which the guard hands to the blocking pool.
-            (None, Some(command)) => self.enqueue(command),
+            (None, Some(command)) => self.enqueue(queued(command)),
             (None, None) => Pending::Ready(Err(StorageError::Failed(
                 "the runtime ran the command in place but it gave no answer".into(),
             ))),
@@ -799,12 +807,12 @@ impl Shared {
 
     /// Executes one command on the store at once ([`Execution::Inline`]): a batch of one,
     /// through [`Store::execute_one`], under the same fencing rules as [`run_batch`](Self::run_batch).
-    fn run_one(&self, command: StreamCommand) -> Outcome {
-        let id = command.command.id();
+    fn run_one(&self, stream: &Arc<str>, command: Command) -> Outcome {
+        let id = command.id();
         let mut store = lock(&self.store);
         self.count(&store, 1);
         self.ready(&mut **store)?;
-        match catch_unwind(AssertUnwindSafe(|| store.execute_one(command))) {
+        match catch_unwind(AssertUnwindSafe(|| store.execute_one(stream, command))) {
             Ok((got, outcome)) => {
                 // A store fences itself on a failed write, which fails the command: only then
                 // is it asked.

@@ -542,7 +542,7 @@ where
             }
             if let Some(command) = self.journal.poll_command() {
                 let id = command.id();
-                match self.backend.submit(Arc::clone(&self.stream), command) {
+                match self.backend.submit(&self.stream, command) {
                     // Answered at once (inline): fed back here, with no await in between, so
                     // no cancellation can fall between the answer and the journal.
                     Pending::Ready(outcome) => {

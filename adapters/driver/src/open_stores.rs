@@ -507,8 +507,8 @@ mod tests {
     use crate::release::Held;
     use crate::runtime::{BlockingWork, Task};
     use persevere_core::memory::MemoryStore;
+    use persevere_core::Store;
     use persevere_core::{Command, CommandId, Completion};
-    use persevere_core::{Store, StreamCommand};
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -797,10 +797,7 @@ mod tests {
             from: 1,
             limit: 10,
         };
-        let answer = store.lock().unwrap().execute_one(StreamCommand {
-            stream: "s".into(),
-            command: read,
-        });
+        let answer = store.lock().unwrap().execute_one(&"s".into(), read);
         assert_eq!(
             answer,
             (

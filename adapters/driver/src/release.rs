@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use persevere_core::{CommandResult, Repair, StorageError, Store, StreamCommand};
+use persevere_core::{Command, CommandResult, Repair, StorageError, Store, StreamCommand};
 
 /// A one-shot signal, awaited by threads (blocking) and tasks alike.
 pub(crate) struct Signal {
@@ -196,8 +196,8 @@ impl<S: Store> Store for Held<S> {
         self.store.execute(batch)
     }
 
-    fn execute_one(&mut self, command: StreamCommand) -> CommandResult {
-        self.store.execute_one(command)
+    fn execute_one(&mut self, stream: &Arc<str>, command: Command) -> CommandResult {
+        self.store.execute_one(stream, command)
     }
 
     fn repairs(&self) -> &[Repair] {

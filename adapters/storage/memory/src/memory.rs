@@ -195,14 +195,14 @@ impl Store for Memory {
         results
     }
 
-    fn execute_one(&mut self, StreamCommand { stream, command }: StreamCommand) -> CommandResult {
+    fn execute_one(&mut self, stream: &Arc<str>, command: Command) -> CommandResult {
         let mut inner = self.lock();
         inner.batches += 1;
         inner.commands += 1;
         if let Some(latency) = inner.latency {
             std::thread::sleep(latency);
         }
-        inner.run(&stream, command)
+        inner.run(stream, command)
     }
 
     fn fenced(&self) -> Option<String> {
