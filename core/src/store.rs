@@ -147,3 +147,61 @@ impl Store for MemoryStore {
         MemoryStore::execute(self, stream, command)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::StoredRecord;
+
+    fn append(id: u64, expected_last: u64, byte: u8) -> Command {
+        Command::Append {
+            id: CommandId(id),
+            expected_last,
+            events: vec![StoredRecord::new(expected_last + 1, vec![byte])],
+            snapshot: None,
+        }
+    }
+
+    /// `execute_one` on a borrowed stream answers exactly as a batch of one, and writes to the
+    /// stream it is given, never to another.
+    #[test]
+    fn execute_one_is_a_batch_of_one_on_its_own_stream() {
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "a/b".into());
+        let mut one = MemoryStore::new();
+        let mut batched = MemoryStore::new();
+        for (id, stream, expected_last, byte) in [(1, &a, 0, 1), (2, &b, 0, 2), (3, &a, 1, 3)] {
+            let single = Store::execute_one(&mut one, stream, append(id, expected_last, byte));
+            let batch = Store::execute(
+                &mut batched,
+                vec![StreamCommand {
+                    stream: Arc::clone(stream),
+                    command: append(id, expected_last, byte),
+                }],
+            );
+            assert_eq!(vec![single], batch);
+        }
+        // A conflict is answered the same way, and writes nothing.
+        let single = Store::execute_one(&mut one, &b, append(4, 0, 9));
+        assert_eq!(
+            single,
+            (
+                CommandId(4),
+                Err(StorageError::Conflict {
+                    expected: 0,
+                    actual: 1
+                })
+            )
+        );
+        assert_eq!(one, batched);
+        let bytes = |store: &MemoryStore, stream: &str| {
+            store.stream(stream).map(|s| {
+                s.events
+                    .values()
+                    .map(|bytes| bytes.as_slice().to_vec())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(bytes(&one, "a"), Some(vec![vec![1], vec![3]]));
+        assert_eq!(bytes(&one, "a/b"), Some(vec![vec![2]]));
+    }
+}
