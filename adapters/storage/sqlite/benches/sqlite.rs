@@ -11,7 +11,8 @@
 //!    that extends the log syncs) and inside a file already allocated (what a commit syncs
 //!    now); and one stream with no sync per commit (`Durability::ProcessCrashOnly`), the
 //!    store's own cost. Each a median of rounds on new databases and files, its ratio the
-//!    median of the rounds' ratios to raw fdatasync;
+//!    median of the rounds' ratios to raw fdatasync; and the time to create a store, with the
+//!    log's pass written at open (`WalGrowth::Reserved`) and without (`WalGrowth::AtCommit`);
 //! 2. 1,000 streams appending concurrently: to the store directly (batches of one append per
 //!    stream, durable and with no sync per commit, the store's ceiling) and 1,000 entities
 //!    through the driver (group commit: one transaction per batch);
@@ -161,6 +162,8 @@ impl Single {
 struct Sequential {
     rates: Vec<Vec<f64>>,
     ratios: Vec<Vec<f64>>,
+    /// Milliseconds to create a store: with the log reserved, and grown at commit.
+    opens: [Vec<f64>; 2],
 }
 
 /// The kinds of sequential operation, in the order they are printed.
@@ -180,22 +183,27 @@ fn sequential(rt: &tokio::runtime::Runtime, dir: &Path, rounds: u32, n: u32) -> 
     let mut figures = Sequential {
         rates: vec![Vec::new(); KINDS],
         ratios: vec![Vec::new(); KINDS],
+        opens: [Vec::new(), Vec::new()],
     };
     for round in 0..rounds {
         let mut raw = RawAppend::create(dir, "raw.bin", RECORD);
         let mut raw_frames = RawAppend::create(dir, "raw-frames.bin", 2 * (4096 + 24));
         let mut raw_frames_inside =
             RawAppend::preallocated(dir, "raw-frames-inside.bin", 2 * (4096 + 24), n.into());
+        let start = Instant::now();
         let mut direct = Direct::create(
             &dir.join(format!("direct-{round}.db")),
             WalGrowth::Reserved,
             Durability::Full,
         );
+        figures.opens[0].push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
         let mut growing = Direct::create(
             &dir.join(format!("growing-{round}.db")),
             WalGrowth::AtCommit,
             Durability::Full,
         );
+        figures.opens[1].push(start.elapsed().as_secs_f64() * 1e3);
         let mut no_sync = Direct::create(
             &dir.join(format!("no-sync-{round}.db")),
             WalGrowth::Reserved,
@@ -428,7 +436,11 @@ fn main() {
     // The disk is shared and noisy: one operation of each kind in turn, medians of rounds.
     let rounds = env_u32("PERSEVERE_BENCH_ROUNDS", 7).max(1);
     let n = env_u32("PERSEVERE_BENCH_APPENDS", 300).max(1);
-    let Sequential { rates, ratios } = sequential(&rt, dir, rounds, n);
+    let Sequential {
+        rates,
+        ratios,
+        opens,
+    } = sequential(&rt, dir, rounds, n);
     let median = |v: &[f64]| {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
@@ -485,6 +497,12 @@ fn main() {
         "1 stream, no sync per commit:             {:>10.0} events/s to the store directly (ProcessCrashOnly: the store's own cost, {:.0} µs a commit)",
         rate(NO_SYNC),
         1e6 / rate(NO_SYNC)
+    );
+    println!(
+        "create a store:                           {:>10.1} ms with the log reserved ({} ms over the rounds); {:.1} ms with it grown at commit",
+        median(&opens[0]),
+        range(&opens[0]),
+        median(&opens[1])
     );
     if std::env::var_os("PERSEVERE_BENCH_SEQUENTIAL_ONLY").is_some() {
         return;

@@ -26,12 +26,13 @@
 //!   the log. [`Durability::ProcessCrashOnly`] (`synchronous=NORMAL`) trades power-loss
 //!   durability for speed and says exactly what is lost.
 //! - **A commit syncs data, not the file's size**: the log is kept allocated ahead of the
-//!   writer ([`WalGrowth::Reserved`], the default): before a write transaction at least 1 MiB of
-//!   zeros, written and synced, follows the frames in use, so a commit writes inside the file
-//!   and its sync need not also commit the file system's journal for a new size, as it would
-//!   at every commit of a log SQLite extends itself. SQLite reads the zeros as the log's end
-//!   (a zero frame never matches the log's salt and checksum), like the older frames of a
-//!   log it reuses after a checkpoint.
+//!   writer ([`WalGrowth::Reserved`], the default): the log's whole pass up to its checkpoint
+//!   size is written with zeros and synced at open, and before a write transaction at least
+//!   1 MiB of zeros follows the frames in use, so a commit writes inside the file and its sync
+//!   need not also commit the file system's journal for a new size, as it would at every
+//!   commit of a log SQLite extends itself. SQLite reads the zeros as the log's end (a zero
+//!   frame never matches the log's salt and checksum), like the older frames of a log it
+//!   reuses after a checkpoint.
 //! - **Faults stay where they happen**: inside the transaction, an append whose expected head
 //!   is not the stream's gets [`StorageError::Conflict`](persevere_core::StorageError::Conflict)
 //!   and writes nothing, and the batch's other commands still commit (checks run before any

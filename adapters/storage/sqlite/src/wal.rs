@@ -16,6 +16,16 @@
 //! past the file's end are written, while the transaction holds SQLite's write lock (no other
 //! writer can be appending frames there).
 //!
+//! Growing the reserve on the commit path still costs the commit that finds it short (its
+//! zeros written and synced before its own frames), and a log's first pass would write every
+//! byte twice there. So when the log has a checkpoint size, the store writes the whole pass at
+//! open ([`WalReserve::ensure_len`] with [`WalReserve::pass_len`], under the write lock too):
+//! the frames up to the checkpoint, the last transaction's overshoot and the low water mark.
+//! After the checkpoint SQLite starts the log again from its beginning, inside that pass, so
+//! [`WalReserve::ensure`] finds enough and no commit grows the file, unless the log outgrows
+//! its pass (a reader holding the checkpoint back, a transaction larger than [`LOW_WATER`], a
+//! pass larger than [`MAX_PASS`]).
+//!
 //! The file's length is remembered rather than asked for before every transaction: on a Linux
 //! kernel with multigrain timestamps (ext4 here: measured) a `stat` of the file makes
 //! its next write take a new, fine-grained modification time, and an
@@ -40,6 +50,9 @@ pub(crate) const MIN_CHUNK: u64 = 1 << 20;
 pub(crate) const MAX_CHUNK: u64 = 8 << 20;
 /// Zeros written per `pwrite`.
 const ZEROS: usize = 256 << 10;
+/// The most zeros written at open ([`WalReserve::pass_len`]): past it, the log's first pass
+/// grows on the commit path, by chunks.
+pub(crate) const MAX_PASS: u64 = 16 << 20;
 
 /// Keeps the write-ahead log of one database allocated ahead of its writer.
 #[derive(Debug)]
@@ -88,6 +101,43 @@ impl WalReserve {
     /// them, written and synced. Call it inside a write transaction (SQLite's write lock held),
     /// with the frame count read just before it began.
     pub(crate) fn ensure(&mut self, frames: u64) -> io::Result<Reserve> {
+        let used = self.used(frames);
+        let low_water = used.saturating_add(LOW_WATER);
+        self.grow(low_water, |len| {
+            let chunk = len.clamp(MIN_CHUNK, MAX_CHUNK);
+            used.max(len).saturating_add(chunk).max(low_water)
+        })
+    }
+
+    /// With `frames` frames in the log, makes sure the file is at least `bytes` long (and
+    /// [`LOW_WATER`] bytes past the frames), its new bytes zeros written and synced: the whole
+    /// pass of a log checkpointed at a known size, written once before the first commit needs
+    /// it. Call it like [`ensure`](Self::ensure), under SQLite's write lock.
+    pub(crate) fn ensure_len(&mut self, frames: u64, bytes: u64) -> io::Result<Reserve> {
+        let want = self.used(frames).saturating_add(LOW_WATER).max(bytes);
+        self.grow(want, |_| want)
+    }
+
+    /// The file's length that holds a whole pass of a log checkpointed at `pages` frames: the
+    /// header, the frames, the last transaction's overshoot past them (up to [`LOW_WATER`]) and
+    /// the [`LOW_WATER`] mark, at most [`MAX_PASS`].
+    pub(crate) fn pass_len(&self, pages: u32) -> u64 {
+        self.used(u64::from(pages))
+            .saturating_add(2 * LOW_WATER)
+            .min(MAX_PASS)
+    }
+
+    /// The bytes of the log's header and `frames` frames.
+    fn used(&self, frames: u64) -> u64 {
+        HEADER.saturating_add(frames.saturating_mul(self.frame))
+    }
+
+    /// Unless the file is already `want` bytes long, writes zeros from its end to
+    /// `target(its length)` (rounded up to 4 KiB) and syncs them.
+    ///
+    /// Only bytes past the file's end, read under the write lock, are written: every frame
+    /// SQLite has written lies before it, so no frame is ever overwritten.
+    fn grow(&mut self, want: u64, target: impl FnOnce(u64) -> u64) -> io::Result<Reserve> {
         let file = match &self.file {
             Some(file) => file,
             None => match OpenOptions::new().write(true).open(&self.path) {
@@ -96,22 +146,15 @@ impl WalReserve {
                 Err(error) => return Err(error),
             },
         };
-        let used = HEADER.saturating_add(frames.saturating_mul(self.frame));
-        let low_water = used.saturating_add(LOW_WATER);
-        if self.len >= low_water {
+        if self.len >= want {
             return Ok(Reserve::Enough);
         }
         let len = file.metadata()?.len();
         self.len = len;
-        if len >= low_water {
+        if len >= want {
             return Ok(Reserve::Enough);
         }
-        let chunk = len.clamp(MIN_CHUNK, MAX_CHUNK);
-        let to = used
-            .max(len)
-            .saturating_add(chunk)
-            .max(low_water)
-            .next_multiple_of(4096);
+        let to = target(len).max(want).next_multiple_of(4096);
         let zeros = vec![0u8; ZEROS];
         let mut at = len;
         while at < to {

@@ -1,7 +1,7 @@
 //! The write-ahead log is kept allocated ahead of the writer (`WalGrowth::Reserved`, the
 //! default, with `Durability::Full`): commits write inside the file instead of extending
 //! it at every commit, the zeros past the frames read as the log's end after a crash, and a
-//! checkpointed log is reused within its allocation.
+//! log with a checkpoint size has its whole pass written at open and is reused within it.
 
 mod common;
 
@@ -105,18 +105,62 @@ fn the_zeros_past_the_frames_read_as_the_end_of_the_log_after_a_crash() {
 }
 
 #[test]
-fn a_checkpointed_log_is_reused_within_its_allocation() {
+fn a_checkpointed_log_is_reused_within_the_pass_written_at_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("reused.db");
     // Checkpointed every 100 frames (about 50 commits): the log starts again from its
-    // beginning and never needs more than its first chunk and the low water mark.
+    // beginning, so the whole pass (100 frames, the last commit's overshoot and the low water
+    // mark) is written at open and no commit changes the file's length.
     let mut store = store(&path, WalGrowth::Reserved, 100);
+    let opened = wal_len(&path);
+    assert!(
+        opened >= 32 + 100 * (4096 + 24) + (2 << 20),
+        "the log's pass was not written at open: {opened} bytes"
+    );
     let changes = appends(&mut store, &path, 0, 1_000);
     let len = wal_len(&path);
-    assert!(len <= 3 << 20, "the log grew to {len} bytes");
-    assert!(changes <= 3, "the log's length changed {changes} times");
+    assert_eq!(
+        (changes, len),
+        (0, opened),
+        "the log's length changed at {changes} of 1,000 commits"
+    );
     let (head, events, _) = dump(&mut store, "s").expect("reads");
     assert_eq!((head, events.len()), (1_000, 1_000));
+}
+
+#[test]
+fn the_pass_written_at_open_keeps_the_frames_of_a_crashed_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("live.db");
+    // SQLite extends this log at each commit: it ends exactly at its last frame.
+    let mut live = store(&path, WalGrowth::AtCommit, 0);
+    appends(&mut live, &path, 0, 150);
+    let len = wal_len(&path);
+    assert_eq!(
+        (len - 32) % (4096 + 24),
+        0,
+        "the log ends at a frame: {len}"
+    );
+    let crashed = dir.path().join("crashed.db");
+    std::fs::copy(&path, &crashed).expect("copy the database");
+    std::fs::copy(wal(&path), wal(&crashed)).expect("copy the log");
+    drop(live);
+
+    // Opening it writes the log's pass right after its last frame, before SQLite has
+    // checkpointed them into the database.
+    let mut store = store(&crashed, WalGrowth::Reserved, 1_000);
+    assert!(wal_len(&crashed) > len, "the pass was written at open");
+    let (head, events, _) = dump(&mut store, "s").expect("reads");
+    assert_eq!(
+        (head, events.len()),
+        (150, 150),
+        "every committed event is back"
+    );
+    assert_eq!(appends(&mut store, &crashed, 150, 50), 0);
+    drop(store);
+    let mut store = SqliteStore::open(&crashed).expect("reopens");
+    let (head, events, _) = dump(&mut store, "s").expect("reads");
+    assert_eq!((head, events.len()), (200, 200));
 }
 
 #[test]
