@@ -78,6 +78,9 @@ fn sigkill_during_compactions_never_loses_acknowledged_events() {
 /// appends checked and the compactions found interrupted.
 fn kill_loop(kills: usize, min: u64, spread: u64, compacting: bool) -> (u64, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
+    // The store exists before the first child starts: a child killed before it got as far as
+    // creating it would otherwise leave nothing to reopen.
+    drop(FileStore::create_with(dir.path(), options(compacting)).expect("create"));
     let seed = 0x5EED_u64;
     let mut rng = seed;
     let mut acked: HashMap<String, u64> = HashMap::new();
