@@ -46,6 +46,26 @@ fn appends(store: &mut SqliteStore, path: &Path, from: u64, n: u64) -> usize {
     changes
 }
 
+/// Copies the database at `path` and its log beside it (`crashed.db`), as a crash leaves them
+/// while `live` still has them open, then closes `live`.
+fn crash_copy(path: &Path, live: SqliteStore) -> PathBuf {
+    let crashed = path.with_file_name("crashed.db");
+    std::fs::copy(path, &crashed).expect("copy the database");
+    std::fs::copy(wal(path), wal(&crashed)).expect("copy the log");
+    drop(live);
+    crashed
+}
+
+/// Checks that stream `s` holds its `n` committed events.
+fn assert_all_back(store: &mut SqliteStore, n: u64) {
+    let (head, events, _) = dump(store, "s").expect("reads");
+    assert_eq!(
+        (head, events.len() as u64),
+        (n, n),
+        "every committed event is back"
+    );
+}
+
 #[test]
 fn the_log_grows_by_chunks_not_at_every_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -85,18 +105,10 @@ fn the_zeros_past_the_frames_read_as_the_end_of_the_log_after_a_crash() {
     );
     // The files as a crash leaves them: no checkpoint, no index, the log's zeros after its
     // frames.
-    let crashed = dir.path().join("crashed.db");
-    std::fs::copy(&path, &crashed).expect("copy the database");
-    std::fs::copy(wal(&path), wal(&crashed)).expect("copy the log");
-    drop(live);
+    let crashed = crash_copy(&path, live);
 
     let mut store = store(&crashed, WalGrowth::Reserved, 0);
-    let (head, events, _) = dump(&mut store, "s").expect("reads");
-    assert_eq!(
-        (head, events.len()),
-        (150, 150),
-        "every committed event is back"
-    );
+    assert_all_back(&mut store, 150);
     appends(&mut store, &crashed, 150, 50);
     drop(store);
     let mut store = SqliteStore::open(&crashed).expect("reopens");
@@ -141,21 +153,13 @@ fn the_pass_written_at_open_keeps_the_frames_of_a_crashed_log() {
         0,
         "the log ends at a frame: {len}"
     );
-    let crashed = dir.path().join("crashed.db");
-    std::fs::copy(&path, &crashed).expect("copy the database");
-    std::fs::copy(wal(&path), wal(&crashed)).expect("copy the log");
-    drop(live);
+    let crashed = crash_copy(&path, live);
 
     // Opening it writes the log's pass right after its last frame, before SQLite has
     // checkpointed them into the database.
     let mut store = store(&crashed, WalGrowth::Reserved, 1_000);
     assert!(wal_len(&crashed) > len, "the pass was written at open");
-    let (head, events, _) = dump(&mut store, "s").expect("reads");
-    assert_eq!(
-        (head, events.len()),
-        (150, 150),
-        "every committed event is back"
-    );
+    assert_all_back(&mut store, 150);
     assert_eq!(appends(&mut store, &crashed, 150, 50), 0);
     drop(store);
     let mut store = SqliteStore::open(&crashed).expect("reopens");
