@@ -97,6 +97,14 @@ struct Direct {
 }
 
 impl Direct {
+    /// [`create`](Self::create) with durable commits, its time in milliseconds pushed to `opens`.
+    fn timed_create(path: &Path, wal_growth: WalGrowth, opens: &mut Vec<f64>) -> Self {
+        let start = Instant::now();
+        let store = Self::create(path, wal_growth, Durability::Full);
+        opens.push(start.elapsed().as_secs_f64() * 1e3);
+        store
+    }
+
     fn create(path: &Path, wal_growth: WalGrowth, durability: Durability) -> Self {
         let mut options = SqliteOptions::default();
         options.mode = OpenMode::Create;
@@ -190,20 +198,17 @@ fn sequential(rt: &tokio::runtime::Runtime, dir: &Path, rounds: u32, n: u32) -> 
         let mut raw_frames = RawAppend::create(dir, "raw-frames.bin", 2 * (4096 + 24));
         let mut raw_frames_inside =
             RawAppend::preallocated(dir, "raw-frames-inside.bin", 2 * (4096 + 24), n.into());
-        let start = Instant::now();
-        let mut direct = Direct::create(
+        let [reserved_opens, growing_opens] = &mut figures.opens;
+        let mut direct = Direct::timed_create(
             &dir.join(format!("direct-{round}.db")),
             WalGrowth::Reserved,
-            Durability::Full,
+            reserved_opens,
         );
-        figures.opens[0].push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        let mut growing = Direct::create(
+        let mut growing = Direct::timed_create(
             &dir.join(format!("growing-{round}.db")),
             WalGrowth::AtCommit,
-            Durability::Full,
+            growing_opens,
         );
-        figures.opens[1].push(start.elapsed().as_secs_f64() * 1e3);
         let mut no_sync = Direct::create(
             &dir.join(format!("no-sync-{round}.db")),
             WalGrowth::Reserved,
