@@ -126,12 +126,16 @@ pub trait PersistentActor:
 
     /// Applies `event` and records it durably. On `Err` the actor is as before (see the
     /// trait documentation for what each failure means).
-    async fn persist(
+    ///
+    /// Called as ave-actors-store's (`self.persist(&event, ctx).await?`). Unlike the trait's
+    /// other async methods it returns its future unboxed: a persist costs no allocation of
+    /// its own.
+    fn persist(
         &mut self,
         event: &Self::Event,
         ctx: &mut ActorContext<Self>,
-    ) -> Result<(), ActorError> {
-        ops::persist(self, event, ctx).await.map_err(Into::into)
+    ) -> impl std::future::Future<Output = Result<(), ActorError>> + Send {
+        async move { ops::persist(self, event, ctx).await.map_err(Into::into) }
     }
 
     /// Writes a snapshot of the current state now (this clones the actor once).
