@@ -360,6 +360,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
+/// Either side's counter actor, as the measurements drive it.
+trait CounterActor: Actor<Message = Msg, Response = Value> + Handler<Self> {}
+
+impl<A: Actor<Message = Msg, Response = Value> + Handler<A>> CounterActor for A {}
+
 /// Persists `events` increments spread over `actors` fresh counters working at once,
 /// `per_ask` persist calls per message; returns events per second.
 fn persist_rate<A, I>(
@@ -369,7 +374,7 @@ fn persist_rate<A, I>(
     per_ask: u64,
 ) -> Result<f64, BenchError>
 where
-    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+    A: CounterActor,
     I: IntoActor<A> + Send + 'static,
 {
     let inits: Vec<I> = (0..actors).map(|_| init()).collect();
@@ -414,33 +419,32 @@ where
     Ok(rate)
 }
 
-/// The median of `ROUNDS` runs of `theirs` and of `ours`, interleaved.
-fn median_pair(
-    mut theirs: impl FnMut() -> Result<f64, BenchError>,
-    mut ours: impl FnMut() -> Result<f64, BenchError>,
-) -> Result<(f64, f64), BenchError> {
-    let mut a = Vec::new();
-    let mut b = Vec::new();
+/// The median of `ROUNDS` runs of each measurement, the measurements interleaved in each round
+/// (theirs, ours and, where a row has one, the driver alone).
+fn medians<const N: usize>(
+    mut runs: [&mut dyn FnMut() -> Result<f64, BenchError>; N],
+) -> Result<[f64; N], BenchError> {
+    let mut values: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(ROUNDS));
     for _ in 0..ROUNDS {
-        a.push(theirs()?);
-        b.push(ours()?);
+        for (run, values) in runs.iter_mut().zip(&mut values) {
+            values.push(run()?);
+        }
     }
-    Ok((median(a), median(b)))
+    Ok(values.map(median))
 }
 
-/// [`median_pair`] with a third measurement (the driver alone) in the same interleaved rounds.
-fn median_three(
+/// The row `label`, if selected: the medians of `theirs` and `ours`, with their ratio.
+fn pair_row(
+    label: &str,
+    events: u64,
     mut theirs: impl FnMut() -> Result<f64, BenchError>,
     mut ours: impl FnMut() -> Result<f64, BenchError>,
-    mut floor: impl FnMut() -> Result<f64, BenchError>,
-) -> Result<(f64, f64, f64), BenchError> {
-    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        a.push(theirs()?);
-        b.push(ours()?);
-        c.push(floor()?);
+) -> Result<(), BenchError> {
+    if selected(label) {
+        let [theirs, ours] = medians([&mut theirs, &mut ours])?;
+        rate_line(label, events, theirs, ours);
     }
-    Ok((median(a), median(b), median(c)))
+    Ok(())
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -452,7 +456,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// start of a new counter on the same store: `start_store` and the replay of every event.
 fn recovery_time<A, I>(init: impl Fn() -> I, events: u64) -> Result<Duration, BenchError>
 where
-    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+    A: CounterActor,
     I: IntoActor<A> + Send + 'static,
 {
     let writer = runtime();
@@ -525,7 +529,7 @@ fn durable_rate<A, I>(
     per_ask: u64,
 ) -> Result<f64, BenchError>
 where
-    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+    A: CounterActor,
     I: IntoActor<A> + Send + 'static,
 {
     let dir = tempfile::tempdir()?;
@@ -553,7 +557,7 @@ fn memory_rate<A, I>(
     per_ask: u64,
 ) -> Result<f64, BenchError>
 where
-    A: Actor<Message = Msg, Response = Value> + Handler<A>,
+    A: CounterActor,
     I: IntoActor<A> + Send + 'static,
 {
     persist_rate(|| side(backend(), encrypted), 1, events, per_ask)
@@ -604,11 +608,11 @@ fn main() -> Result<(), BenchError> {
     println!("durable: ave-actors-store on ave-actors-sqlite 0.6 (WAL, synchronous=FULL); persevere-ave on the file journal (fdatasync before every acknowledgement)");
 
     if selected("persist, memory") {
-        let (theirs, our, floor) = median_three(
-            || memory_rate(ave, ave_memory, false, MEMORY_EVENTS, PER_ASK),
-            || memory_rate(ours, our_memory, false, MEMORY_EVENTS, PER_ASK),
-            || driver_rate(MEMORY_EVENTS),
-        )?;
+        let [theirs, our, floor] = medians([
+            &mut || memory_rate(ave, ave_memory, false, MEMORY_EVENTS, PER_ASK),
+            &mut || memory_rate(ours, our_memory, false, MEMORY_EVENTS, PER_ASK),
+            &mut || driver_rate(MEMORY_EVENTS),
+        ])?;
         rate_line("persist, memory", MEMORY_EVENTS, theirs, our);
         println!(
             "{:<30} {MEMORY_EVENTS:>7} events   the driver alone, no actor system: {floor:>11.0}/s = {:.1}x ave-actors-store, {:.2}x persevere-ave",
@@ -616,91 +620,68 @@ fn main() -> Result<(), BenchError> {
         );
     }
 
-    if selected("persist, durable") {
-        let (theirs, our) = median_pair(
-            || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-            || durable_rate(ours, Durable::OurFile, 1, DURABLE_EVENTS, PER_ASK),
-        )?;
-        rate_line("persist, durable", DURABLE_EVENTS, theirs, our);
+    pair_row(
+        "persist, durable",
+        DURABLE_EVENTS,
+        || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+        || durable_rate(ours, Durable::OurFile, 1, DURABLE_EVENTS, PER_ASK),
+    )?;
+    pair_row(
+        &format!("durable, {ACTORS} actors, 1/ask"),
+        DURABLE_EVENTS,
+        || durable_rate(ave, Durable::AveSqlite, ACTORS, DURABLE_EVENTS, 1),
+        || durable_rate(ours, Durable::OurFile, ACTORS, DURABLE_EVENTS, 1),
+    )?;
+    pair_row(
+        "durable, SQLite both",
+        DURABLE_EVENTS,
+        || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+        || durable_rate(ours, Durable::OurSqlite, 1, DURABLE_EVENTS, PER_ASK),
+    )?;
+    pair_row(
+        "same DbManager, ave SQLite",
+        DURABLE_EVENTS,
+        || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+        || durable_rate(ours, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+    )?;
+    pair_row(
+        "same DbManager, ave memory",
+        ENCRYPTED_EVENTS,
+        || memory_rate(ave, ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
+        || memory_rate(ours, ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
+    )?;
+
+    let mut locked = 0;
+    pair_row(
+        &format!("SQLite both, {SQLITE_ACTORS} actors"),
+        SQLITE_EVENTS,
+        || {
+            retry_locked(&mut locked, || {
+                durable_rate(ave, Durable::AveSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1)
+            })
+        },
+        || durable_rate(ours, Durable::OurSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1),
+    )?;
+    if locked > 0 {
+        println!("{:<30} ave-actors-store failed {locked} runs with \"database is locked\" (each run again on a new database)", "");
     }
 
-    if selected(&format!("durable, {ACTORS} actors, 1/ask")) {
-        let (theirs, our) = median_pair(
-            || durable_rate(ave, Durable::AveSqlite, ACTORS, DURABLE_EVENTS, 1),
-            || durable_rate(ours, Durable::OurFile, ACTORS, DURABLE_EVENTS, 1),
-        )?;
-        rate_line(
-            &format!("durable, {ACTORS} actors, 1/ask"),
-            DURABLE_EVENTS,
-            theirs,
-            our,
-        );
-    }
-
-    if selected("durable, SQLite both") {
-        let (theirs, our) = median_pair(
-            || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-            || durable_rate(ours, Durable::OurSqlite, 1, DURABLE_EVENTS, PER_ASK),
-        )?;
-        rate_line("durable, SQLite both", DURABLE_EVENTS, theirs, our);
-    }
-
-    if selected("same DbManager, ave SQLite") {
-        let (theirs, our) = median_pair(
-            || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-            || durable_rate(ours, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-        )?;
-        rate_line("same DbManager, ave SQLite", DURABLE_EVENTS, theirs, our);
-    }
-
-    if selected("same DbManager, ave memory") {
-        let (theirs, our) = median_pair(
-            || memory_rate(ave, ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
-            || memory_rate(ours, ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
-        )?;
-        rate_line("same DbManager, ave memory", ENCRYPTED_EVENTS, theirs, our);
-    }
-
-    if selected(&format!("SQLite both, {SQLITE_ACTORS} actors")) {
-        let mut locked = 0;
-        let (theirs, our) = median_pair(
-            || {
-                retry_locked(&mut locked, || {
-                    durable_rate(ave, Durable::AveSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1)
-                })
-            },
-            || durable_rate(ours, Durable::OurSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1),
-        )?;
-        rate_line(
-            &format!("SQLite both, {SQLITE_ACTORS} actors"),
-            SQLITE_EVENTS,
-            theirs,
-            our,
-        );
-        if locked > 0 {
-            println!("{:<30} ave-actors-store failed {locked} runs with \"database is locked\" (each run again on a new database)", "");
-        }
-    }
-
-    if selected("persist, encrypted, memory") {
-        let (theirs, our) = median_pair(
-            || memory_rate(ave, ave_memory, true, ENCRYPTED_EVENTS, PER_ASK),
-            || memory_rate(ours, our_memory, true, ENCRYPTED_EVENTS, PER_ASK),
-        )?;
-        rate_line("persist, encrypted, memory", ENCRYPTED_EVENTS, theirs, our);
-    }
-
-    if selected("memory, one ask per persist") {
-        let (theirs, our) = median_pair(
-            || memory_rate(ave, ave_memory, false, ASK_EVENTS, 1),
-            || memory_rate(ours, our_memory, false, ASK_EVENTS, 1),
-        )?;
-        rate_line("memory, one ask per persist", ASK_EVENTS, theirs, our);
-    }
+    pair_row(
+        "persist, encrypted, memory",
+        ENCRYPTED_EVENTS,
+        || memory_rate(ave, ave_memory, true, ENCRYPTED_EVENTS, PER_ASK),
+        || memory_rate(ours, our_memory, true, ENCRYPTED_EVENTS, PER_ASK),
+    )?;
+    pair_row(
+        "memory, one ask per persist",
+        ASK_EVENTS,
+        || memory_rate(ave, ave_memory, false, ASK_EVENTS, 1),
+        || memory_rate(ours, our_memory, false, ASK_EVENTS, 1),
+    )?;
 
     if selected("recovery, memory, no snapshot") {
-        let (theirs, our, floor) = median_three(
-            || {
+        let [theirs, our, floor] = medians([
+            &mut || {
                 let manager = ave_actors_store::memory::MemoryManager::default();
                 recovery_time(
                     || ave(Backend::AveMemory(manager.clone()), false),
@@ -708,7 +689,7 @@ fn main() -> Result<(), BenchError> {
                 )
                 .map(|d| d.as_secs_f64())
             },
-            || {
+            &mut || {
                 let manager = persevere_ave::MemoryManager::default();
                 recovery_time(
                     || ours(Backend::OurMemory(manager.clone()), false),
@@ -716,8 +697,8 @@ fn main() -> Result<(), BenchError> {
                 )
                 .map(|d| d.as_secs_f64())
             },
-            || driver_recovery_time(RECOVERY_EVENTS).map(|d| d.as_secs_f64()),
-        )?;
+            &mut || driver_recovery_time(RECOVERY_EVENTS).map(|d| d.as_secs_f64()),
+        ])?;
         println!(
             "{:<30} {RECOVERY_EVENTS:>7} events   ave-actors-store {:>9.1} ms   persevere-ave {:>9.1} ms   ours/theirs {:>6.1}x faster",
             "recovery, memory, no snapshot",
