@@ -578,6 +578,57 @@ fn selected(label: &str) -> bool {
         .is_none_or(|filter| label.contains(&filter))
 }
 
+/// A row measured by [`durable_row`] or [`memory_row`], with their arguments after the label.
+enum Row {
+    Durable(Durable, u64, u64, u64),
+    Memory(fn() -> Backend, bool, u64, u64),
+}
+
+/// The row `label` of a durable store: ave-actors-store on ave-actors-sqlite against
+/// persevere-ave on `ours`, `actors` counters sharing `events`, `per_ask` persists per message.
+/// A run of ave-actors-sqlite failing with "database is locked" runs again (the row says how
+/// many did).
+fn durable_row(
+    label: &str,
+    ours_on: Durable,
+    actors: u64,
+    events: u64,
+    per_ask: u64,
+) -> Result<(), BenchError> {
+    let mut locked = 0;
+    pair_row(
+        label,
+        events,
+        || {
+            retry_locked(&mut locked, || {
+                durable_rate(ave, Durable::AveSqlite, actors, events, per_ask)
+            })
+        },
+        || durable_rate(ours, ours_on, actors, events, per_ask),
+    )?;
+    if locked > 0 {
+        println!("{:<30} ave-actors-store failed {locked} runs with \"database is locked\" (each run again on a new database)", "");
+    }
+    Ok(())
+}
+
+/// The row `label` of one counter in memory: ave-actors-store's memory store against
+/// persevere-ave on the store `ours_on` makes.
+fn memory_row(
+    label: &str,
+    ours_on: fn() -> Backend,
+    encrypted: bool,
+    events: u64,
+    per_ask: u64,
+) -> Result<(), BenchError> {
+    pair_row(
+        label,
+        events,
+        || memory_rate(ave, ave_memory, encrypted, events, per_ask),
+        || memory_rate(ours, ours_on, encrypted, events, per_ask),
+    )
+}
+
 /// Runs `run` again, on a new database, when ave-actors-sqlite fails a write with "database
 /// is locked" (it does under load), at most `LOCKED_RETRIES` times in all; counts the
 /// failures in `locked`, which the row reports.
@@ -620,64 +671,52 @@ fn main() -> Result<(), BenchError> {
         );
     }
 
-    pair_row(
-        "persist, durable",
-        DURABLE_EVENTS,
-        || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-        || durable_rate(ours, Durable::OurFile, 1, DURABLE_EVENTS, PER_ASK),
-    )?;
-    pair_row(
-        &format!("durable, {ACTORS} actors, 1/ask"),
-        DURABLE_EVENTS,
-        || durable_rate(ave, Durable::AveSqlite, ACTORS, DURABLE_EVENTS, 1),
-        || durable_rate(ours, Durable::OurFile, ACTORS, DURABLE_EVENTS, 1),
-    )?;
-    pair_row(
-        "durable, SQLite both",
-        DURABLE_EVENTS,
-        || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-        || durable_rate(ours, Durable::OurSqlite, 1, DURABLE_EVENTS, PER_ASK),
-    )?;
-    pair_row(
-        "same DbManager, ave SQLite",
-        DURABLE_EVENTS,
-        || durable_rate(ave, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-        || durable_rate(ours, Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
-    )?;
-    pair_row(
-        "same DbManager, ave memory",
-        ENCRYPTED_EVENTS,
-        || memory_rate(ave, ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
-        || memory_rate(ours, ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
-    )?;
-
-    let mut locked = 0;
-    pair_row(
-        &format!("SQLite both, {SQLITE_ACTORS} actors"),
-        SQLITE_EVENTS,
-        || {
-            retry_locked(&mut locked, || {
-                durable_rate(ave, Durable::AveSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1)
-            })
-        },
-        || durable_rate(ours, Durable::OurSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1),
-    )?;
-    if locked > 0 {
-        println!("{:<30} ave-actors-store failed {locked} runs with \"database is locked\" (each run again on a new database)", "");
+    // (label, the run: persevere-ave's store, counters, events, persists per message).
+    // "same DbManager": ave's own manager on both sides, persevere's journal over its collections.
+    let rows = [
+        (
+            "persist, durable".to_owned(),
+            Row::Durable(Durable::OurFile, 1, DURABLE_EVENTS, PER_ASK),
+        ),
+        (
+            format!("durable, {ACTORS} actors, 1/ask"),
+            Row::Durable(Durable::OurFile, ACTORS, DURABLE_EVENTS, 1),
+        ),
+        (
+            "durable, SQLite both".to_owned(),
+            Row::Durable(Durable::OurSqlite, 1, DURABLE_EVENTS, PER_ASK),
+        ),
+        (
+            "same DbManager, ave SQLite".to_owned(),
+            Row::Durable(Durable::AveSqlite, 1, DURABLE_EVENTS, PER_ASK),
+        ),
+        (
+            "same DbManager, ave memory".to_owned(),
+            Row::Memory(ave_memory, false, ENCRYPTED_EVENTS, PER_ASK),
+        ),
+        (
+            format!("SQLite both, {SQLITE_ACTORS} actors"),
+            Row::Durable(Durable::OurSqlite, SQLITE_ACTORS, SQLITE_EVENTS, 1),
+        ),
+        (
+            "persist, encrypted, memory".to_owned(),
+            Row::Memory(our_memory, true, ENCRYPTED_EVENTS, PER_ASK),
+        ),
+        (
+            "memory, one ask per persist".to_owned(),
+            Row::Memory(our_memory, false, ASK_EVENTS, 1),
+        ),
+    ];
+    for (label, row) in rows {
+        match row {
+            Row::Durable(store, actors, events, per_ask) => {
+                durable_row(&label, store, actors, events, per_ask)?
+            }
+            Row::Memory(store, encrypted, events, per_ask) => {
+                memory_row(&label, store, encrypted, events, per_ask)?
+            }
+        }
     }
-
-    pair_row(
-        "persist, encrypted, memory",
-        ENCRYPTED_EVENTS,
-        || memory_rate(ave, ave_memory, true, ENCRYPTED_EVENTS, PER_ASK),
-        || memory_rate(ours, our_memory, true, ENCRYPTED_EVENTS, PER_ASK),
-    )?;
-    pair_row(
-        "memory, one ask per persist",
-        ASK_EVENTS,
-        || memory_rate(ave, ave_memory, false, ASK_EVENTS, 1),
-        || memory_rate(ours, our_memory, false, ASK_EVENTS, 1),
-    )?;
 
     if selected("recovery, memory, no snapshot") {
         let [theirs, our, floor] = medians([
