@@ -547,22 +547,6 @@ fn our_memory() -> Backend {
     Backend::OurMemory(Default::default())
 }
 
-/// [`persist_rate`] of one counter of `side` (`ave` or `ours`) over a new in-memory store
-/// `backend` makes.
-fn memory_rate<A, I>(
-    side: fn(Backend, bool) -> I,
-    backend: fn() -> Backend,
-    encrypted: bool,
-    events: u64,
-    per_ask: u64,
-) -> Result<f64, BenchError>
-where
-    A: CounterActor,
-    I: IntoActor<A> + Send + 'static,
-{
-    persist_rate(|| side(backend(), encrypted), 1, events, per_ask)
-}
-
 fn rate_line(what: &str, events: u64, theirs: f64, ours: f64) {
     println!(
         "{what:<30} {events:>7} events   ave-actors-store {theirs:>11.0}/s   persevere-ave {ours:>11.0}/s   ours/theirs {:>7.1}x",
@@ -624,8 +608,8 @@ fn memory_row(
     pair_row(
         label,
         events,
-        || memory_rate(ave, ave_memory, encrypted, events, per_ask),
-        || memory_rate(ours, ours_on, encrypted, events, per_ask),
+        || persist_rate(|| ave(ave_memory(), encrypted), 1, events, per_ask),
+        || persist_rate(|| ours(ours_on(), encrypted), 1, events, per_ask),
     )
 }
 
@@ -660,8 +644,8 @@ fn main() -> Result<(), BenchError> {
 
     if selected("persist, memory") {
         let [theirs, our, floor] = medians([
-            &mut || memory_rate(ave, ave_memory, false, MEMORY_EVENTS, PER_ASK),
-            &mut || memory_rate(ours, our_memory, false, MEMORY_EVENTS, PER_ASK),
+            &mut || persist_rate(|| ave(ave_memory(), false), 1, MEMORY_EVENTS, PER_ASK),
+            &mut || persist_rate(|| ours(our_memory(), false), 1, MEMORY_EVENTS, PER_ASK),
             &mut || driver_rate(MEMORY_EVENTS),
         ])?;
         rate_line("persist, memory", MEMORY_EVENTS, theirs, our);
