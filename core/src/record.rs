@@ -280,6 +280,45 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, RecordError> {
     })
 }
 
+/// Decodes and verifies one record that must be a `kind` record at `seq` in codec `codec`: the
+/// checks of [`decode`] and those three, in one pass over the header. The replay's hot path:
+/// `None` when anything is wrong, and [`decode`] (kept off that path) then says what.
+#[inline]
+pub(crate) fn decode_expected(
+    bytes: &[u8],
+    kind: RecordKind,
+    seq: u64,
+    codec: u8,
+) -> Option<Record<'_>> {
+    let body_len = bytes.len().checked_sub(4)?;
+    let (body, stored) = bytes.split_at(body_len);
+    let header: &[u8; HEADER_LEN] = body.first_chunk()?;
+    let fields_match = header[0] == FORMAT_VERSION
+        && header[1] == kind.to_byte()
+        && header[2] == codec
+        && header[3] <= FLAG_SEALED
+        && le_u64(header, 8) == seq
+        && le_u32(header, 16) as usize == body_len - HEADER_LEN;
+    if !fields_match {
+        return None;
+    }
+    let checksum = le_u32(stored, 0);
+    if crc32(body) != checksum {
+        return None;
+    }
+    Some(Record {
+        header: RecordHeader {
+            kind,
+            codec,
+            type_version: le_u32(header, 4),
+            seq,
+        },
+        payload: &body[HEADER_LEN..],
+        checksum,
+        sealed: header[3] == FLAG_SEALED,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -337,6 +376,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn decode_expected_refuses_exactly_what_decode_and_the_field_checks_refuse() {
+        let agree = |bytes: &[u8], kind: RecordKind, seq: u64, codec: u8| {
+            let slow = decode(bytes).ok().filter(|rec| {
+                rec.header.kind == kind && rec.header.seq == seq && rec.header.codec == codec
+            });
+            assert_eq!(decode_expected(bytes, kind, seq, codec), slow, "{bytes:?}");
+        };
+        let bytes = sample();
+        agree(&bytes, RecordKind::Snapshot, 42, 1);
+        assert!(decode_expected(&bytes, RecordKind::Snapshot, 42, 1).is_some());
+        agree(&bytes, RecordKind::Event, 42, 1);
+        agree(&bytes, RecordKind::Snapshot, 41, 1);
+        agree(&bytes, RecordKind::Snapshot, 42, 2);
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut copy = bytes.clone();
+                copy[i] ^= 1 << bit;
+                agree(&copy, RecordKind::Snapshot, 42, 1);
+            }
+        }
+        for len in 0..bytes.len() {
+            agree(&bytes[..len], RecordKind::Snapshot, 42, 1);
+        }
+        let sealed = {
+            let mut copy = bytes[..bytes.len() - 4].to_vec();
+            copy[3] = FLAG_SEALED;
+            let crc = crc32fast::hash(&copy);
+            copy.extend_from_slice(&crc.to_le_bytes());
+            copy
+        };
+        agree(&sealed, RecordKind::Snapshot, 42, 1);
+        assert!(decode_expected(&sealed, RecordKind::Snapshot, 42, 1).is_some_and(|r| r.sealed));
     }
 
     #[test]

@@ -171,35 +171,51 @@ pub(crate) struct Recovery<E, C> {
     _types: PhantomData<fn() -> (E, C)>,
 }
 
-#[inline]
-fn decode_checked<'a>(
-    stored: &'a StoredRecord,
+/// Decodes `stored` and checks that it is a `kind` record at its seq in codec `codec_id`.
+#[inline(always)]
+fn decode_checked(
+    stored: &StoredRecord,
     kind: RecordKind,
     codec_id: u8,
-) -> Result<record::Record<'a>, RecoveryError> {
-    let rec = record::decode(&stored.bytes).map_err(|source| RecoveryError::Corrupt {
-        kind,
-        seq: stored.seq,
-        source,
-    })?;
-    let mismatch = |detail: String| RecoveryError::Mismatch {
+) -> Result<record::Record<'_>, RecoveryError> {
+    match record::decode_expected(&stored.bytes, kind, stored.seq, codec_id) {
+        Some(rec) => Ok(rec),
+        None => Err(envelope_error(stored, kind, codec_id)),
+    }
+}
+
+/// What is wrong with a record that [`record::decode_expected`] refused.
+#[cold]
+#[inline(never)]
+fn envelope_error(stored: &StoredRecord, kind: RecordKind, codec_id: u8) -> RecoveryError {
+    let rec = match record::decode(&stored.bytes) {
+        Ok(rec) => rec,
+        Err(source) => {
+            return RecoveryError::Corrupt {
+                kind,
+                seq: stored.seq,
+                source,
+            }
+        }
+    };
+    let detail = if rec.header.kind != kind {
+        format!("envelope holds a {:?}", rec.header.kind)
+    } else if rec.header.seq != stored.seq {
+        format!("envelope seq is {}", rec.header.seq)
+    } else if rec.header.codec != codec_id {
+        format!(
+            "codec {} where the journal uses {codec_id}",
+            rec.header.codec
+        )
+    } else {
+        // Both decoders check the same fields; they cannot disagree.
+        "the envelope failed its checks".to_owned()
+    };
+    RecoveryError::Mismatch {
         kind,
         seq: stored.seq,
         detail,
-    };
-    if rec.header.kind != kind {
-        return Err(mismatch(format!("envelope holds a {:?}", rec.header.kind)));
     }
-    if rec.header.seq != stored.seq {
-        return Err(mismatch(format!("envelope seq is {}", rec.header.seq)));
-    }
-    if rec.header.codec != codec_id {
-        return Err(mismatch(format!(
-            "codec {} where the journal uses {codec_id}",
-            rec.header.codec
-        )));
-    }
-    Ok(rec)
 }
 
 impl<E, C> Recovery<E, C>
@@ -501,11 +517,19 @@ where
             }
             let codec = <C as Codec<E::Event>>::ID;
             let rec = decode_checked(stored, RecordKind::Event, codec)?;
-            let payload = reader.open(&rec, RecordKind::Event, stored.seq, codec, &self.chain)?;
+            // A plaintext journal's chain stays zero: only sealed records are opened.
+            let (bytes, tag) = match (reader.keys, rec.sealed) {
+                (None, false) => (Cow::Borrowed(rec.payload), None),
+                _ => {
+                    let payload =
+                        reader.open(&rec, RecordKind::Event, stored.seq, codec, &self.chain)?;
+                    (payload.bytes, Some(payload.tag))
+                }
+            };
             let event = if rec.header.type_version == E::EVENT_VERSION {
-                <C as Codec<E::Event>>::decode(&payload.bytes).map_err(|e| e.to_string())
+                <C as Codec<E::Event>>::decode(&bytes).map_err(|e| e.to_string())
             } else {
-                E::upcast_event(rec.header.type_version, &payload.bytes).map_err(|e| e.to_string())
+                E::upcast_event(rec.header.type_version, &bytes).map_err(|e| e.to_string())
             }
             .map_err(|reason| RecoveryError::Decode {
                 seq: stored.seq,
@@ -519,7 +543,9 @@ where
                 let ours = probe.event_checksum == rec.checksum;
                 probe.observe(ours);
             }
-            self.chain = payload.tag;
+            if let Some(tag) = tag {
+                self.chain = tag;
+            }
             self.next += 1;
             self.replayed += 1;
         }
