@@ -23,9 +23,15 @@ pub(crate) struct Reader<'a> {
     pub(crate) stream: &'a str,
 }
 
-/// A record's payload in the codec's encoding, its tag, and the chain value it carries.
+/// A record's payload in the codec's encoding and, for a sealed record, what its seal holds.
 struct Payload<'a> {
     bytes: Cow<'a, [u8]>,
+    /// `None` for a plaintext record, whose tag and chain value are zero.
+    seal: Option<Sealed>,
+}
+
+/// A sealed record's tag, and the chain value it carries.
+struct Sealed {
     tag: Chain,
     chain: Chain,
 }
@@ -33,7 +39,7 @@ struct Payload<'a> {
 impl Reader<'_> {
     /// Opens `rec` (filed under `seq` as `kind`) if the journal is encrypted; `chain` is the
     /// expected chain value (events).
-    #[inline]
+    #[inline(always)]
     fn open<'r>(
         &self,
         rec: &record::Record<'r>,
@@ -46,8 +52,7 @@ impl Reader<'_> {
         match (self.keys, rec.sealed) {
             (None, false) => Ok(Payload {
                 bytes: Cow::Borrowed(rec.payload),
-                tag: [0; CHAIN_LEN],
-                chain: [0; CHAIN_LEN],
+                seal: None,
             }),
             (None, true) => Err(fail(SealError::NoKeys)),
             (Some(_), false) => Err(fail(SealError::NotSealed)),
@@ -64,8 +69,10 @@ impl Reader<'_> {
                         .map_err(fail)?;
                 Ok(Payload {
                     bytes: Cow::Owned(opened.plaintext),
-                    tag: opened.tag,
-                    chain: opened.chain,
+                    seal: Some(Sealed {
+                        tag: opened.tag,
+                        chain: opened.chain,
+                    }),
                 })
             }
         }
@@ -486,7 +493,8 @@ where
         } else {
             E::upcast_snapshot(rec.header.type_version, &payload.bytes).map_err(|e| soft(&e))?
         };
-        Ok((value, rec.checksum, payload.chain))
+        let chain = payload.seal.map_or([0; CHAIN_LEN], |seal| seal.chain);
+        Ok((value, rec.checksum, chain))
     }
 
     /// Applies the next slice of the page being replayed; pauses if records remain.
@@ -517,19 +525,11 @@ where
             }
             let codec = <C as Codec<E::Event>>::ID;
             let rec = decode_checked(stored, RecordKind::Event, codec)?;
-            // A plaintext journal's chain stays zero: only sealed records are opened.
-            let (bytes, tag) = match (reader.keys, rec.sealed) {
-                (None, false) => (Cow::Borrowed(rec.payload), None),
-                _ => {
-                    let payload =
-                        reader.open(&rec, RecordKind::Event, stored.seq, codec, &self.chain)?;
-                    (payload.bytes, Some(payload.tag))
-                }
-            };
+            let payload = reader.open(&rec, RecordKind::Event, stored.seq, codec, &self.chain)?;
             let event = if rec.header.type_version == E::EVENT_VERSION {
-                <C as Codec<E::Event>>::decode(&bytes).map_err(|e| e.to_string())
+                <C as Codec<E::Event>>::decode(&payload.bytes).map_err(|e| e.to_string())
             } else {
-                E::upcast_event(rec.header.type_version, &bytes).map_err(|e| e.to_string())
+                E::upcast_event(rec.header.type_version, &payload.bytes).map_err(|e| e.to_string())
             }
             .map_err(|reason| RecoveryError::Decode {
                 seq: stored.seq,
@@ -543,8 +543,9 @@ where
                 let ours = probe.event_checksum == rec.checksum;
                 probe.observe(ours);
             }
-            if let Some(tag) = tag {
-                self.chain = tag;
+            // A plaintext journal's chain stays zero.
+            if let Some(seal) = payload.seal {
+                self.chain = seal.tag;
             }
             self.next += 1;
             self.replayed += 1;
