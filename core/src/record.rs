@@ -296,7 +296,7 @@ pub(crate) fn decode_expected(
     let fields_match = header[0] == FORMAT_VERSION
         && header[1] == kind.to_byte()
         && header[2] == codec
-        && header[3] <= FLAG_SEALED
+        && (header[3] == 0 || header[3] == FLAG_SEALED)
         && le_u64(header, 8) == seq
         && le_u32(header, 16) as usize == body_len - HEADER_LEN;
     if !fields_match {
