@@ -425,6 +425,29 @@ fn a_record_of_another_codec_is_a_mismatch() {
 }
 
 #[test]
+fn a_snapshot_record_among_the_events_is_a_mismatch() {
+    let mut h = harness(config());
+    h.persist(add(1)).unwrap();
+    let events = &mut h.store_mut().stream_mut(STREAM).events;
+    let event = record::decode(&events[&1]).unwrap();
+    let header = RecordHeader {
+        kind: RecordKind::Snapshot,
+        ..event.header
+    };
+    let payload = event.payload.to_vec();
+    events.insert(1, record::encode(header, &payload).into());
+    h.crash();
+    assert_eq!(
+        h.restart().err(),
+        Some(HarnessError::Recovery(RecoveryError::Mismatch {
+            kind: RecordKind::Event,
+            seq: 1,
+            detail: "envelope holds a Snapshot".into(),
+        }))
+    );
+}
+
+#[test]
 fn a_stored_event_that_apply_refuses_is_an_error() {
     let mut h =
         Harness::<Ledger>::recover_from_events(config(), Ledger::default, [add(1)]).unwrap();
