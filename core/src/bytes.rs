@@ -173,6 +173,7 @@ impl From<Vec<u8>> for SharedBytes {
 
 impl From<&[u8]> for SharedBytes {
     /// Copies the bytes into one allocation with the reference count.
+    #[inline]
     fn from(bytes: &[u8]) -> Self {
         Self {
             buf: Buffer::Slice(Arc::from(bytes)),

@@ -95,6 +95,7 @@ impl MemoryStore {
     }
 
     /// Executes `command` against `stream`, returning its id and result.
+    #[inline]
     pub fn execute(
         &mut self,
         stream: &str,

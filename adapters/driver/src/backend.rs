@@ -483,6 +483,7 @@ impl Backend {
 
     /// Submits `command` on `stream`. A command run at once borrows the stream; only one that
     /// waits in the queue holds a reference to it.
+    #[inline]
     pub(crate) fn submit(&self, stream: &Arc<str>, command: Command) -> Pending {
         match self.shared.execution {
             Execution::Inline => Pending::Ready(self.shared.run_one(stream, command)),
@@ -629,11 +630,13 @@ pub struct Ownership {
 impl Ownership {
     /// Whether this is still the stream's owner (no newer owner took it over, and the backend
     /// is alive).
+    #[inline]
     pub fn is_current(&self) -> bool {
         self.current.load(Ordering::Acquire) && self.backend.strong_count() > 0
     }
 
     /// `Ok` while [current](Self::is_current), else [`Error::Superseded`] naming the stream.
+    #[inline]
     pub fn check(&self) -> Result<(), Error> {
         if self.is_current() {
             Ok(())
