@@ -1,6 +1,7 @@
 //! The file operations the store performs, behind a small trait so tests can run the store over
 //! a simulated disk that loses power.
 
+use std::cell::OnceCell;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -128,7 +129,10 @@ impl Vfs for RealFs {
             .create(create)
             .truncate(false)
             .open(self.dir.join(name))?;
-        Ok(Box::new(RealFile(file)))
+        Ok(Box::new(RealFile {
+            file,
+            id: OnceCell::new(),
+        }))
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -155,30 +159,40 @@ impl Vfs for RealFs {
     }
 }
 
-struct RealFile(File);
+/// An open file, with its identity read once: the device and inode of an open descriptor never
+/// change, so the store's check that a path still leads to its active segment costs one `stat`
+/// of the path per batch, not a `stat` and an `fstat`.
+struct RealFile {
+    file: File,
+    id: OnceCell<(u64, u64)>,
+}
 
 impl VfsFile for RealFile {
     fn len(&self) -> io::Result<u64> {
-        Ok(self.0.metadata()?.len())
+        Ok(self.file.metadata()?.len())
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.0.read_exact_at(buf, offset)
+        self.file.read_exact_at(buf, offset)
     }
 
     fn write_at(&mut self, data: &[u8], offset: u64) -> io::Result<()> {
-        self.0.write_all_at(data, offset)
+        self.file.write_all_at(data, offset)
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.0.sync_data()
+        self.file.sync_data()
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        self.file.set_len(len)
     }
 
     fn id(&self) -> io::Result<(u64, u64)> {
-        Ok(stat_id(&rustix::fs::fstat(&self.0)?))
+        if let Some(id) = self.id.get() {
+            return Ok(*id);
+        }
+        let id = stat_id(&rustix::fs::fstat(&self.file)?);
+        Ok(*self.id.get_or_init(|| id))
     }
 }
