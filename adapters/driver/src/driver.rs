@@ -516,7 +516,7 @@ where
     pub(crate) fn pump(
         &mut self,
         state: &mut E,
-        sink: &mut dyn FnMut(JournalEvent),
+        sink: &mut impl FnMut(JournalEvent),
     ) -> Result<Wait, Error> {
         loop {
             while let Some(event) = self.journal.poll_event() {
