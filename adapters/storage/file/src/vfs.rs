@@ -155,7 +155,10 @@ impl Vfs for RealFs {
     }
 
     fn file_id(&self, name: &str) -> io::Result<(u64, u64)> {
-        Ok(stat_id(&rustix::fs::stat(self.dir.join(name))?))
+        // Looked up in the directory this store holds open (and locked): one path component
+        // to resolve, on every batch.
+        let stat = rustix::fs::statat(&self.handle, name, rustix::fs::AtFlags::empty())?;
+        Ok(stat_id(&stat))
     }
 }
 
