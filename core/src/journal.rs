@@ -1212,10 +1212,19 @@ where
                 return;
             }
             self.answer(answer);
-            return self.stop(StopReason::Unresolved {
-                attempts: attempt,
-                last_error: reason.clone(),
-            });
+            let reason = match &*why {
+                // Another writer's events were already found after ours: whatever the reads
+                // say now, that stop is final, never one a resume gets past.
+                Rebuild::Landed { append, actual } => StopReason::Conflict {
+                    expected: append.last,
+                    actual: *actual,
+                },
+                _ => StopReason::Unresolved {
+                    attempts: attempt,
+                    last_error: reason.clone(),
+                },
+            };
+            return self.stop(reason);
         }
         self.answer(answer);
         self.stop(StopReason::Recovery(error));

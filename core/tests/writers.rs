@@ -709,3 +709,65 @@ fn a_coalesced_append_whose_positions_another_writer_took_fails_whole_as_a_confl
         }
     }
 }
+
+/// Our write landed and another writer appended after it (found by the re-read), then the
+/// store failed the reads of the rebuild that follows, past every retry. The journal already
+/// knows of the other writer: it stops on a `Conflict` (final), never on an `Unresolved`
+/// failure that a driver resumes from, to write on after the other writer.
+#[test]
+fn a_landed_write_behind_another_writer_stops_on_a_conflict_even_if_the_rebuild_fails() {
+    // The re-read that finds both writes makes three reads; the rebuild after it fails from
+    // its first read, or from its second.
+    for good_reads in [3, 4] {
+        let config = config(Strategy::Full).reread(3, Duration::from_millis(1));
+        let (mut journal, mut store, mut state) = started(&config, None);
+        let request = journal.handle_persist(add(2), &mut state).unwrap();
+        let mut events = Vec::new();
+        let mut now = Duration::ZERO;
+        let mut reads = 0;
+        for _ in 0..10_000 {
+            events.extend(std::iter::from_fn(|| journal.poll_event()));
+            if let Some(command) = journal.poll_command() {
+                let id = command.id();
+                let result = if command.is_write() {
+                    store.execute(STREAM, command).1.expect("the append lands");
+                    other_writer(&mut store, &config, None, &[add(10)]);
+                    Err(StorageError::Failed(
+                        "connection lost after the write".into(),
+                    ))
+                } else {
+                    reads += 1;
+                    if reads > good_reads {
+                        Err(StorageError::Failed("the store is gone".into()))
+                    } else {
+                        plain(&mut store, command)
+                    }
+                };
+                journal
+                    .handle_completion(now, id, result, &mut state)
+                    .unwrap();
+                continue;
+            }
+            match journal.poll_timeout() {
+                Some(deadline) => {
+                    now = now.max(deadline);
+                    journal.handle_timeout(now);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(
+            outcome(&events, request),
+            Ok((2, 2)),
+            "{good_reads} good reads"
+        );
+        assert_eq!(
+            journal.stop_reason(),
+            Some(&StopReason::Conflict {
+                expected: 2,
+                actual: 3
+            }),
+            "{good_reads} good reads"
+        );
+    }
+}
