@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use persevere_core::{
     Borsh, Codec, CommandId, Entity, Journal, JournalEvent, Phase, RecoveryError, Repair,
-    RequestId, StopReason,
+    RequestId, StopReason, StorageError,
 };
 
 use crate::backend::{Backend, Claim, Outcome, Ownership, Pending};
@@ -137,6 +137,10 @@ pub struct Driver<E: Entity, C = Borsh> {
     recipe: Option<Recipe<E, C>>,
     /// The last seq the caller was told is durable (kept across a rebuilt journal).
     acknowledged: u64,
+    /// While a resume is under way: the head acknowledged before it, which what it recovers is
+    /// compared with. Set when the journal is rebuilt, cleared once the comparison is made —
+    /// so a call dropped in the middle of the recovery leaves it for the next call to make.
+    resuming: Option<u64>,
     /// Set when a rebuilt journal found fewer events than were acknowledged: the driver never
     /// writes on top of a log that lost acknowledged events.
     refused: Option<Error>,
@@ -217,6 +221,7 @@ where
             journal,
             recipe,
             acknowledged: 0,
+            resuming: None,
             refused: None,
             backend: backend.clone(),
             stream,
@@ -235,7 +240,9 @@ where
     /// has a recipe, builds it again and recovers `state` from the durable log (`state` is
     /// replaced). Returns what it did (see [`Resume`]); an error when recovery fails (the next
     /// call tries again). The request methods call it first and refuse the request unless the
-    /// outcome is [`Resume::Unchanged`] or [`Resume::Recovered`] (see [`Resume::check`]).
+    /// outcome is [`Resume::Unchanged`] or [`Resume::Recovered`] (see [`Resume::check`]). A
+    /// call dropped during the recovery leaves the comparison with what was acknowledged to
+    /// the next call, which answers it as this one would have.
     pub async fn resume(&mut self, state: &mut E) -> Result<Resume, Error> {
         if !self.is_settled() {
             self.drive(Goal::Settled, state).await?;
@@ -244,20 +251,33 @@ where
         if let Some(refused) = &self.refused {
             return Err(refused.clone());
         }
-        let Some(reason) = self.journal.stop_reason().filter(|r| resumable(r)).cloned() else {
-            return Ok(Resume::Unchanged);
-        };
-        let Some(recipe) = self.recipe.as_mut() else {
-            return Ok(Resume::Unchanged);
-        };
-        self.journal = sliced(recipe()?);
-        self.in_flight = InFlight::Idle;
-        tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure");
-        // Read before the drive, which records the recovered head as acknowledged.
-        let acknowledged = self.acknowledged;
-        if let Some(Found::Failed(error)) = self.drive(Goal::Recovered, state).await? {
-            return Err(error);
+        if let Some(reason) = self.journal.stop_reason().filter(|r| resumable(r)).cloned() {
+            let Some(recipe) = self.recipe.as_mut() else {
+                return Ok(Resume::Unchanged);
+            };
+            self.journal = sliced(recipe()?);
+            self.in_flight = InFlight::Idle;
+            // What the recovery is compared with: the head acknowledged before the first attempt.
+            self.resuming.get_or_insert(self.acknowledged);
+            tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure");
+            if let Some(Found::Failed(error)) = self.drive(Goal::Recovered, state).await? {
+                return Err(error);
+            }
         }
+        self.finish_resume()
+    }
+
+    /// Compares what a resume recovered with what was acknowledged before it (see
+    /// [`resume`](Self::resume)); nothing to do when no resume is under way.
+    fn finish_resume(&mut self) -> Result<Resume, Error> {
+        let Some(acknowledged) = self.resuming else {
+            return Ok(Resume::Unchanged);
+        };
+        if let Some(reason) = self.journal.stop_reason() {
+            // The recovery failed for good: there is nothing to compare.
+            return Err(Error::Stopped(reason.clone()));
+        }
+        self.resuming = None;
         let durable = self.journal.last_seq();
         if durable < acknowledged {
             let error = Error::Recovery(RecoveryError::MissingTail {
@@ -292,8 +312,11 @@ where
     /// waiting (a settled journal with nothing to resume: every request but the rare one),
     /// checked before its future is made.
     fn ready_at_once(&self) -> Option<Result<(), Error>> {
-        (self.is_settled() && self.refused.is_none() && !self.needs_resume())
-            .then(|| self.ownership.check())
+        (self.is_settled()
+            && self.refused.is_none()
+            && self.resuming.is_none()
+            && !self.needs_resume())
+        .then(|| self.ownership.check())
     }
 
     /// Whether every request made so far is settled: no command in flight, and the journal is
@@ -308,23 +331,41 @@ where
 
     /// Drives whatever a call dropped mid-flight left in flight to its end (the completion
     /// applied or rolled back, a re-read finished), so that `state` holds exactly the
-    /// acknowledged events. Does nothing when [`is_settled`](Self::is_settled).
+    /// acknowledged events; then [`Error::StateUnknown`] if the journal stopped on a failure
+    /// that leaves them unknown (see [`check_settled`](Self::check_settled)).
     pub async fn settle(&mut self, state: &mut E) -> Result<(), Error> {
         if !self.is_settled() {
             self.drive(Goal::Settled, state).await?;
         }
-        Ok(())
+        self.check_state_known()
     }
 
-    /// `Ok` when [`is_settled`](Self::is_settled), else [`Error::Unsettled`] naming the stream:
-    /// what an accessor that cannot settle checks before it shows the state.
+    /// `Ok` when `state` holds exactly the acknowledged events: what an accessor that cannot
+    /// settle checks before it shows the state. Else [`Error::Unsettled`] while a request is
+    /// unsettled ([`is_settled`](Self::is_settled)), or [`Error::StateUnknown`] when the journal
+    /// stopped on a failure after which the state may hold events that are not acknowledged
+    /// (a write whose outcome stayed unknown) or miss some (a recovery that failed part-way),
+    /// until [`resume`](Self::resume) recovers it from the log.
     pub fn check_settled(&self) -> Result<(), Error> {
-        if self.is_settled() {
-            Ok(())
-        } else {
-            Err(Error::Unsettled {
+        if !self.is_settled() {
+            return Err(Error::Unsettled {
                 stream: self.stream.to_string(),
-            })
+            });
+        }
+        self.check_state_known()
+    }
+
+    /// [`Error::StateUnknown`] when the journal stopped on a failure that leaves the state
+    /// unknown (see [`check_settled`](Self::check_settled)).
+    fn check_state_known(&self) -> Result<(), Error> {
+        match self.journal.stop_reason() {
+            Some(reason @ (StopReason::Unresolved { .. } | StopReason::Recovery(_))) => {
+                Err(Error::StateUnknown {
+                    stream: self.stream.to_string(),
+                    reason: reason.clone(),
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -542,6 +583,16 @@ where
             }
             if let Some(command) = self.journal.poll_command() {
                 let id = command.id();
+                if let Err(superseded) = self.ownership.check() {
+                    // A newer writer took the stream over while this command was being made
+                    // (say, by the completion of one in flight): nothing more is sent, and the
+                    // journal hears that nothing of it was done.
+                    let outcome = Err(StorageError::Rejected(superseded.to_string()));
+                    if self.complete(id, outcome, state)? {
+                        return Ok(Wait::Yield);
+                    }
+                    continue;
+                }
                 match self.backend.submit(&self.stream, command) {
                     // Answered at once (inline): fed back here, with no await in between, so
                     // no cancellation can fall between the answer and the journal.
@@ -567,7 +618,7 @@ where
                     }
                 }
                 None => {
-                    if self.journal.phase() != Phase::Stopped {
+                    if self.journal.phase() != Phase::Stopped && self.resuming.is_none() {
                         self.acknowledged = self.journal.last_seq();
                     }
                     return Ok(Wait::Idle);
@@ -597,7 +648,7 @@ where
         if let InFlight::Waiting(id, receiver) = &mut self.in_flight {
             let id = *id;
             let outcome = receiver.await.unwrap_or_else(|_| {
-                Err(persevere_core::StorageError::Failed(
+                Err(StorageError::Failed(
                     "the backend dropped the command".into(),
                 ))
             });

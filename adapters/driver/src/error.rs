@@ -56,7 +56,8 @@ pub enum Error {
         stream: String,
     },
     /// A newer writer took the stream over ([`Claim::TakeOver`](crate::Claim::TakeOver)): this
-    /// one writes nothing more.
+    /// one writes nothing more. A request it had already accepted and not yet sent to the store
+    /// fails with [`PersistError::Rejected`] giving this reason; nothing of it is written.
     #[error("stream {stream} was taken over by a newer writer; this one writes nothing more")]
     Superseded {
         /// The stream.
@@ -70,6 +71,19 @@ pub enum Error {
     Unsettled {
         /// The stream.
         stream: String,
+    },
+    /// The state was asked for after the journal stopped on a failure that leaves it unknown:
+    /// a write whose outcome stayed unknown after every re-read (the state may hold its events
+    /// although they are not acknowledged), or a recovery that failed part-way (the state may
+    /// miss acknowledged events). It is not shown. Once the store can be read again,
+    /// [`Persistent::resume`](crate::Persistent::resume) (or the next request) recovers it from
+    /// the log; a recovery that failed on the log's content needs the store repaired first.
+    #[error("stream {stream}: the journal stopped ({reason}), so its state may not be the acknowledged one and is not shown; resume it once the store can be read")]
+    StateUnknown {
+        /// The stream.
+        stream: String,
+        /// Why the journal stopped.
+        reason: StopReason,
     },
     /// The entity's task behind a [`PersistentHandle`](crate::PersistentHandle) is gone (its
     /// runtime shut down, or it ended on a panic): the request was not answered, and may or

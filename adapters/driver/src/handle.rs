@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::persistent::Persistent;
 
 /// A read of the settled state, run by the entity's task.
-type Read<E> = Box<dyn FnOnce(&E) + Send>;
+type Read<E> = Box<dyn FnOnce(Result<&E, Error>) + Send>;
 
 /// A call from a handle to the entity's task.
 enum Call<E: Entity> {
@@ -62,7 +62,11 @@ impl Reply {
 ///   others of its append go on;
 /// - a write that failed is rolled back for every request it carried (the state is rebuilt
 ///   from the durable log) and each hears why; a write whose outcome was unknown is resolved
-///   by re-reading the log (fencing), and only requests found durable are acknowledged.
+///   by re-reading the log (fencing), and only requests found durable are acknowledged;
+/// - after a storage outage stopped the journal, the first request resumes it; if a write
+///   reported unknown had in fact landed, that request and every other request already sent
+///   with it are refused with [`Error::Landed`] (each was sent before its caller could know),
+///   so a blind retry among them is not applied twice. Requests sent after that answer go on.
 ///
 /// A call whose future is dropped after it was made is not withdrawn: its request is answered
 /// into the void, persisted or not, and the other callers are unaffected. Once every handle is
@@ -168,16 +172,18 @@ impl<E: Entity> PersistentHandle<E> {
     }
 
     /// Runs `read` on the state once every request made before it is answered and nothing is
-    /// in flight: the state then holds every acknowledged event and no other.
+    /// in flight: the state then holds every acknowledged event and no other. If the journal
+    /// stopped on a failure that leaves that unknown, `read` is not run and the answer is
+    /// [`Error::StateUnknown`] (see [`Persistent::state`]).
     pub async fn read<R: Send + 'static>(
         &self,
         read: impl FnOnce(&E) -> R + Send + 'static,
     ) -> Result<R, Error> {
         let (reply, answer) = oneshot::channel();
-        self.send(Call::Read(Box::new(move |state: &E| {
-            let _ = reply.send(read(state));
+        self.send(Call::Read(Box::new(move |state: Result<&E, Error>| {
+            let _ = reply.send(state.map(read));
         })))?;
-        answer.await.map_err(|_| self.closed())
+        answer.await.unwrap_or_else(|_| Err(self.closed()))
     }
 
     /// Ends the entity's task once every request made before this call is answered, and
@@ -276,7 +282,7 @@ where
                     }
                 }
                 for read in reads.drain(..) {
-                    read(state);
+                    read(driver.check_settled().map(|()| &*state));
                 }
                 if !*open {
                     break;
@@ -294,13 +300,27 @@ where
                     Call::Read(_) => Ok(()),
                     _ => driver.ready(state).await,
                 };
-                match first {
-                    Ok(()) => accept(&mut entity, call, &mut book),
-                    Err(error) => refuse(call, error),
-                }
-                // Everything already sent joins this burst (and so the same append).
+                let refused = match first {
+                    Ok(()) => {
+                        accept(&mut entity, call, &mut book);
+                        None
+                    }
+                    Err(error) => {
+                        refuse(call, error.clone());
+                        Some(error)
+                    }
+                };
+                // Everything already sent joins this burst (and so the same append) — or, if
+                // its first request was refused, gets the same answer: each was sent before its
+                // caller could learn why (say, that a write reported unknown had landed, which
+                // a blind retry among them would apply twice).
                 while let Ok(call) = calls.try_recv() {
-                    accept(&mut entity, call, &mut book);
+                    match (&refused, call) {
+                        (Some(error), call @ (Call::Persist { .. } | Call::Snapshot { .. })) => {
+                            refuse(call, error.clone());
+                        }
+                        (_, call) => accept(&mut entity, call, &mut book),
+                    }
                 }
             }
             Wait::Yield => {

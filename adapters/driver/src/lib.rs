@@ -46,7 +46,9 @@
 //! - **A journal stopped by the outage recovers on its next use** ([`Driver`] documents the
 //!   policy): built again from its recipe and recovered from the durable log; a request made
 //!   blindly after an unknown outcome that turns out to have landed is refused once
-//!   ([`Error::Landed`]), and a log found missing acknowledged events is never written on top.
+//!   ([`Error::Landed`]), even if the call that started the recovery was dropped half-way, and
+//!   a log found missing acknowledged events is never written on top. Until then the state is
+//!   not shown ([`Error::StateUnknown`]): it may hold the unacknowledged write.
 //! - **Every repair is visible.** What the store repaired or set aside at open and at each
 //!   reopen is logged as a WARN naming the streams, kept in [`Backend::repairs`], and offered
 //!   per stream by [`Backend::repairs_for`], [`Driver::repairs`] and [`Persistent::repairs`].

@@ -196,7 +196,10 @@ where
     /// A call dropped mid-flight (a `timeout`, a `select!`) leaves its request unsettled, and
     /// the state may then hold events that are not acknowledged: until the request is settled
     /// ([`settle`](Self::settle), or any other request, which settles it first) this returns
-    /// [`Error::Unsettled`] instead of showing them.
+    /// [`Error::Unsettled`] instead of showing them. After the journal stopped on a failure
+    /// that leaves the state unknown (a write whose outcome stayed unknown, a recovery that
+    /// failed part-way) it returns [`Error::StateUnknown`] until [`resume`](Self::resume) (or
+    /// the next request) has recovered the state from the log.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -238,7 +241,8 @@ where
 
     /// Settles a request left in flight by a call dropped mid-flight (see
     /// [`state`](Self::state)), then returns the state: every acknowledged event applied, and
-    /// no other.
+    /// no other ([`Error::StateUnknown`] if the journal stopped on a failure that leaves that
+    /// unknown).
     pub async fn settle(&mut self) -> Result<&E, Error> {
         self.driver.settle(&mut self.state).await?;
         Ok(&self.state)
@@ -246,7 +250,7 @@ where
 
     /// Whether the state holds exactly the acknowledged events (see [`state`](Self::state)).
     pub fn is_settled(&self) -> bool {
-        self.driver.is_settled()
+        self.driver.check_settled().is_ok()
     }
 
     /// The state, consuming the handle, once any request left in flight is settled.

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures::FutureExt;
 use persevere_core::memory::MemoryStore;
 use persevere_core::{
     Command, CommandResult, Entity, Journal, JournalConfig, PersistError, Phase, Repair,
@@ -24,6 +25,42 @@ impl Runtime for Threads {
     }
     fn spawn_blocking(&self, work: BlockingWork) {
         std::thread::spawn(work);
+    }
+    fn sleep(&self, duration: Duration) -> Task {
+        Box::pin(async move { std::thread::sleep(duration) })
+    }
+}
+
+/// Threads whose blocking work can be held back: while held, it waits in a queue, so a test
+/// can act while a command is known to be in flight.
+#[derive(Clone, Default)]
+struct Gated(Arc<Mutex<Option<Vec<BlockingWork>>>>);
+
+impl Gated {
+    fn hold(&self) {
+        *self.0.lock().unwrap() = Some(Vec::new());
+    }
+    fn release(&self) {
+        let held = self.0.lock().unwrap().take();
+        for work in held.into_iter().flatten() {
+            std::thread::spawn(work);
+        }
+    }
+}
+
+impl Runtime for Gated {
+    fn spawn(&self, task: Task) {
+        std::thread::spawn(move || futures::executor::block_on(task));
+    }
+    fn spawn_blocking(&self, work: BlockingWork) {
+        let mut held = self.0.lock().unwrap();
+        match held.as_mut() {
+            Some(queue) => queue.push(work),
+            None => {
+                drop(held);
+                std::thread::spawn(work);
+            }
+        }
     }
     fn sleep(&self, duration: Duration) -> Task {
         Box::pin(async move { std::thread::sleep(duration) })
@@ -68,6 +105,8 @@ struct Control {
     repair_at_reopen: Option<Repair>,
     /// The next reopen finds an empty store (acknowledged events lost underneath).
     lose_everything: bool,
+    /// The seq of every snapshot the store was asked to save.
+    snapshots: Vec<u64>,
 }
 
 #[derive(Clone)]
@@ -96,6 +135,7 @@ fn flaky(repairs: Vec<Repair>) -> (Flaky, Handle) {
         reopens: 0,
         repair_at_reopen: None,
         lose_everything: false,
+        snapshots: Vec::new(),
     })));
     let store = Flaky {
         inner: MemoryStore::new(),
@@ -124,6 +164,11 @@ fn fail_all(batch: &[StreamCommand], reason: &str) -> Vec<CommandResult> {
 impl Store for Flaky {
     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
         let mut control = self.control.get();
+        for c in &batch {
+            if let Command::SaveSnapshot { snapshot, .. } = &c.command {
+                control.snapshots.push(snapshot.seq);
+            }
+        }
         if let Some(reason) = &control.fenced {
             return fail_all(&batch, &format!("fenced: {reason}"));
         }
@@ -199,8 +244,27 @@ fn open(backend: &Backend, stream: &str) -> Persistent<Counter> {
 }
 
 fn instant_reopen(store: Flaky) -> Backend {
-    Backend::new(Threads, store)
+    instant_reopen_on(Threads, store)
+}
+
+fn instant_reopen_on(runtime: impl Runtime, store: Flaky) -> Backend {
+    Backend::new(runtime, store)
         .with_reopen_backoff(ReopenBackoff::new(Duration::ZERO, Duration::ZERO))
+}
+
+/// A journal on `backend` whose second write (of 10, after an acknowledged 1) landed but was
+/// reported failed, then stopped unresolved; the store is back.
+fn landed_unresolved(backend: &Backend, disk: &Handle) -> Persistent<Counter> {
+    let mut counter = open(backend, "c");
+    run(counter.persist(1)).unwrap();
+    disk.set(Disk::LandsThenGone);
+    assert!(run(counter.persist(10)).is_err());
+    assert!(matches!(
+        counter.journal().stop_reason(),
+        Some(StopReason::Unresolved { .. })
+    ));
+    disk.set(Disk::Space);
+    counter
 }
 
 /// The durable truth, read by a fresh journal that takes the stream over from the test's
@@ -288,6 +352,12 @@ fn a_journal_stopped_unresolved_recovers_on_its_next_use() {
         counter.journal().stop_reason(),
         Some(StopReason::Unresolved { .. })
     ));
+    // The state holds the unacknowledged event (the durable value is 1): it is not shown.
+    let unknown =
+        |error: Error| matches!(error, Error::StateUnknown { stream, .. } if stream == "c");
+    assert!(unknown(counter.state().unwrap_err()));
+    assert!(!counter.is_settled());
+    assert!(unknown(run(counter.settle()).unwrap_err()));
     // Still gone: recovery fails, and the next call tries again.
     assert!(run(counter.persist(1)).is_err());
     assert!(run(counter.persist(1)).is_err());
@@ -442,4 +512,109 @@ fn repairs_reach_the_backend_and_the_streams_they_involve() {
         vec![torn, unknown.clone(), later.clone()]
     );
     assert_eq!(b.repairs(), vec![unknown, later]);
+}
+
+#[test]
+fn a_resume_cut_short_still_refuses_the_blind_retry_once() {
+    let (store, disk) = flaky(Vec::new());
+    let gate = Gated::default();
+    let backend = instant_reopen_on(gate.clone(), store);
+    let mut counter = landed_unresolved(&backend, &disk);
+    // The retry's call is dropped while the resume's recovery waits for the store.
+    gate.hold();
+    assert!(counter.persist(10).now_or_never().is_none());
+    gate.release();
+    // Whatever settles the recovery, the retry is still refused once.
+    assert_eq!(run(counter.settle()).unwrap().value, 11);
+    assert_eq!(
+        run(counter.persist(10)).unwrap_err(),
+        Error::Landed {
+            acknowledged: 1,
+            last_seq: 2
+        }
+    );
+    assert_eq!(run(counter.persist(100)).unwrap(), 3..=3);
+    assert_eq!(durable(&backend, "c"), (111, 3));
+}
+
+#[test]
+fn a_handle_refuses_every_request_of_the_burst_that_finds_a_write_landed() {
+    let (store, disk) = flaky(Vec::new());
+    let gate = Gated::default();
+    let backend = instant_reopen_on(gate.clone(), store);
+    let handle = landed_unresolved(&backend, &disk).into_handle();
+    // The first request makes the entity's task resume the journal, which waits for the
+    // store; a blind retry of the write that landed is sent meanwhile.
+    gate.hold();
+    let mut first = Box::pin(handle.persist(5));
+    let mut retry = Box::pin(handle.persist(10));
+    assert!((&mut first).now_or_never().is_none());
+    assert!((&mut retry).now_or_never().is_none());
+    gate.release();
+    let landed = Error::Landed {
+        acknowledged: 1,
+        last_seq: 2,
+    };
+    assert_eq!(run(first).unwrap_err(), landed);
+    assert_eq!(run(retry).unwrap_err(), landed);
+    assert_eq!(run(handle.read(|c| c.value)), Ok(11));
+    assert_eq!(run(handle.persist(100)), Ok(3..=3));
+    run(handle.close());
+    assert_eq!(durable(&backend, "c"), (111, 3));
+}
+
+#[test]
+fn a_handle_does_not_read_a_state_left_unknown() {
+    let (store, disk) = flaky(Vec::new());
+    let backend = instant_reopen(store);
+    let mut counter = open(&backend, "c");
+    run(counter.persist(1)).unwrap();
+    disk.set(Disk::Gone);
+    assert!(run(counter.persist(1)).is_err());
+    let handle = counter.into_handle();
+    assert!(matches!(
+        run(handle.read(|c| c.value)),
+        Err(Error::StateUnknown { .. })
+    ));
+    disk.set(Disk::Space);
+    assert_eq!(run(handle.persist(5)), Ok(2..=2));
+    assert_eq!(run(handle.read(|c| c.value)), Ok(6));
+}
+
+#[test]
+fn a_writer_taken_over_sends_nothing_more() {
+    let (store, disk) = flaky(Vec::new());
+    let gate = Gated::default();
+    let backend = instant_reopen_on(gate.clone(), store);
+    let config = || config("c").snapshot_every(Some(2));
+    let recipe = move || Ok(Journal::<Counter>::new(config(), Counter::default));
+    let mut old = run(Persistent::open_with(&backend, recipe, Counter::default())).unwrap();
+    run(old.persist(1)).unwrap();
+    // Its second write is in flight (the call dropped) when a newer writer takes over.
+    gate.hold();
+    assert!(old.persist(2).now_or_never().is_none());
+    let newer = std::thread::spawn({
+        let backend = backend.clone();
+        move || {
+            run(Persistent::open_claiming(
+                &backend,
+                recipe,
+                Counter::default(),
+                Claim::TakeOver,
+            ))
+        }
+    });
+    while old.owns_stream() {
+        std::thread::yield_now();
+    }
+    gate.release();
+    let mut newer = newer.join().unwrap().unwrap();
+    // Settling the old writer takes its write's answer: the snapshot every second event would
+    // then be due, and is never sent.
+    assert_eq!(run(old.settle()).unwrap().value, 3);
+    assert!(matches!(run(old.persist(4)), Err(Error::Superseded { .. })));
+    assert_eq!(run(newer.persist(10)).unwrap(), 3..=3);
+    run(newer.snapshot()).unwrap();
+    // The newer writer's own snapshot, due at its first write; none from the old one.
+    assert_eq!(disk.get().snapshots, vec![3]);
 }
