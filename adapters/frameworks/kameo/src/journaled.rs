@@ -250,7 +250,9 @@ where
     /// (a `timeout`, a `select!`) leaves its request unsettled and the state may then hold its
     /// unacknowledged events: until it is settled ([`settle`](Self::settle), or any request)
     /// this returns an error wrapping
-    /// [`persevere_driver::Error::Unsettled`] instead of showing them.
+    /// [`persevere_driver::Error::Unsettled`] instead of showing them; after a storage outage
+    /// stopped the journal, one wrapping [`persevere_driver::Error::StateUnknown`] until the
+    /// next request has recovered the state from the log.
     pub fn state(&self) -> Result<&S, Error> {
         self.persistent
             .state()
