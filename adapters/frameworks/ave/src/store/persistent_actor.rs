@@ -38,8 +38,12 @@ where
 ///   a refused event, a failed write or a conflict leaves the actor exactly as before;
 /// - Light persistence writes the event and the snapshot in **one atomic write**;
 /// - a write whose outcome was unknown is re-read: if it landed, `persist` returns `Ok` (a
-///   retry never applies the event twice); if that cannot be learnt, the store stops and every
-///   later call fails until the actor restarts and recovers;
+///   retry never applies the event twice); if that cannot be learnt, the store stops, and the
+///   actor holds the event meanwhile (its outcome is unknown, and the store cannot be read to
+///   roll it back). The next `persist` first recovers the actor from the log (through
+///   [`update`](Self::update)) once the store can be read again; if the write had landed,
+///   that `persist` fails once (the state now shows the event) so that a blind retry does not
+///   apply it twice;
 /// - with a key, every record is sealed **bound to its store, stream and position**.
 ///
 /// `apply` must be deterministic. When it returns `Err` the event is not written; the actor
