@@ -183,7 +183,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
                 first: r.u64()?,
                 bytes: r.u64()?,
             };
-            index.live_bytes += run.bytes;
+            index.live_bytes = index
+                .live_bytes
+                .checked_add(run.bytes)
+                .ok_or("its live byte count overflows")?;
             runs.push_back(run);
         }
         let mut snapshots = BTreeMap::new();
@@ -196,7 +199,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
                         off: r.u64()?,
                         len: r.u32()?,
                     };
-                    index.live_bytes += u64::from(loc.len) + crate::index::RECORD_OVERHEAD;
+                    index.live_bytes = index
+                        .live_bytes
+                        .checked_add(u64::from(loc.len) + crate::index::RECORD_OVERHEAD)
+                        .ok_or("its live byte count overflows")?;
                     SnapLoc::Log(loc)
                 }
                 2 => SnapLoc::File {

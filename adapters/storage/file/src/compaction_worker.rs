@@ -25,7 +25,7 @@
 //! group commit ([`Pacing`]), so that the crash sweeps see its file operations in a fixed
 //! order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -275,6 +275,9 @@ pub(crate) struct Job {
     handles: HashMap<u64, Box<dyn VfsFile>>,
     /// The positions of the segment whose events are being copied.
     fine: Option<(u64, SegFine)>,
+    /// The segments this copy has verified (every frame intact): nothing is copied from
+    /// any other, so damaged bytes never get a fresh checksum.
+    verified: HashSet<u64>,
 }
 
 /// Runs a compaction on the worker's thread; reports through `shared`.
@@ -302,6 +305,7 @@ impl Job {
             started: Instant::now(),
             handles: HashMap::new(),
             fine: None,
+            verified: HashSet::new(),
             plan,
         }
     }
@@ -511,8 +515,11 @@ impl Job {
             })
     }
 
-    /// The bytes of a snapshot record in a sealed segment.
+    /// The bytes of a snapshot record in a sealed segment, once that segment is verified:
+    /// damage there fails the copy (the segment stays, and reading the snapshot answers
+    /// `Damaged`), never gives the damaged bytes a fresh checksum.
     fn read_loc(&mut self, loc: Loc) -> io::Result<SharedBytes> {
+        self.verify(loc.seg)?;
         let len = self.seg_len(loc.seg)?;
         if loc.off + u64::from(loc.len) > len {
             return Err(io::Error::new(
@@ -528,20 +535,41 @@ impl Job {
         Ok(SharedBytes::from(buf))
     }
 
-    /// Loads the positions of segment `seg`'s events (scanning and verifying it).
-    fn load_fine(&mut self, seg: u64) -> io::Result<()> {
-        if self.fine.as_ref().is_some_and(|(n, _)| *n == seg) {
-            return Ok(());
+    /// Verifies segment `seg` (every frame) unless this copy already has.
+    fn verify(&mut self, seg: u64) -> io::Result<()> {
+        if !self.verified.contains(&seg) {
+            self.scan(seg)?;
         }
-        self.fine = None;
+        Ok(())
+    }
+
+    /// Scans segment `seg`, verifying every frame; returns its events' positions.
+    fn scan(&mut self, seg: u64) -> io::Result<SegFine> {
         let len = self.seg_len(seg)?;
         let store = self.plan.store;
         let path = self.plan.vfs.path(&segment::name(seg));
         let file = self.handle(seg)?;
         let fine = crate::positions::scan(file, len, store, seg).map_err(|e| {
             let e = io::Error::from(e);
-            io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{}: {e}; the compaction keeps this segment (restore it from a backup)",
+                    path.display()
+                ),
+            )
         })?;
+        self.verified.insert(seg);
+        Ok(fine)
+    }
+
+    /// Loads the positions of segment `seg`'s events (scanning and verifying it).
+    fn load_fine(&mut self, seg: u64) -> io::Result<()> {
+        if self.fine.as_ref().is_some_and(|(n, _)| *n == seg) {
+            return Ok(());
+        }
+        self.fine = None;
+        let fine = self.scan(seg)?;
         self.fine = Some((seg, fine));
         Ok(())
     }
@@ -676,7 +704,12 @@ impl Job {
             for (seq, loc) in snapshots {
                 match loc {
                     SnapLoc::Log(l) => {
-                        let bytes = self.read_loc(l)?;
+                        let bytes = self.read_loc(l).map_err(|e| {
+                            io::Error::new(
+                                e.kind(),
+                                format!("the snapshot of stream {name:?} at seq {seq}: {e}"),
+                            )
+                        })?;
                         let to = batch::checkpoint_snapshot(
                             &mut frame,
                             place,

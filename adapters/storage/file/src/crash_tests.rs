@@ -289,3 +289,92 @@ fn crash_sweep_at_every_file_operation() {
     let _ = writeln!(std::io::stderr(), "crash points: {points}");
     assert!(points > 1000);
 }
+
+/// What open sets aside is durable in `quarantine/` before it leaves its place: losing power
+/// at any file operation of an open that cuts a torn tail (alone, or after moving a leftover
+/// temporary file aside), no disk image a reboot may find has the cut (or the move) without
+/// the quarantined copy (the sub-directory's entries are synced, not only the store
+/// directory's).
+#[test]
+fn what_open_sets_aside_is_in_quarantine_before_it_leaves_its_place() {
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &FileOptions::default()).expect("create");
+    for i in 1..=3 {
+        let append = StreamCommand {
+            stream: "s".into(),
+            command: Command::Append {
+                id: CommandId(i),
+                expected_last: i - 1,
+                events: vec![StoredRecord::new(i, format!("event {i}").into_bytes())],
+                snapshot: None,
+            },
+        };
+        assert_eq!(store.execute(vec![append])[0].1, Ok(Completion::Done));
+    }
+    // The running store's files (a crash) with a torn write at the end of the active
+    // segment; then also a leftover temporary file of the identity file.
+    let mut torn_only = disk.image();
+    drop(store);
+    let set_aside = SetAside {
+        segment: crate::segment::name(1),
+        whole: torn_only[&crate::segment::name(1)].len(),
+        torn: vec![0xAB; 30],
+        leftover: b"a temporary identity file".to_vec(),
+    };
+    torn_only
+        .get_mut(&set_aside.segment)
+        .expect("segment")
+        .extend_from_slice(&set_aside.torn);
+    let mut both = torn_only.clone();
+    both.insert(crate::manifest::TEMP.into(), set_aside.leftover.clone());
+    let checked = set_aside.crash_at_each_operation(&torn_only, 1)
+        + set_aside.crash_at_each_operation(&both, 2);
+    assert!(checked > 20, "{checked}");
+}
+
+/// What the open in [`what_open_sets_aside_is_in_quarantine_before_it_leaves_its_place`]
+/// sets aside.
+struct SetAside {
+    segment: String,
+    /// The segment's length without its torn tail.
+    whole: usize,
+    torn: Vec<u8>,
+    leftover: Vec<u8>,
+}
+
+impl SetAside {
+    /// Loses power at each file operation of an open of `image` (which makes `repairs`);
+    /// checks every image a reboot may find; returns how many.
+    fn crash_at_each_operation(&self, image: &crate::sim::Image, repairs: usize) -> usize {
+        let options = FileOptions::default();
+        let probe = SimDisk::from_image(image);
+        let store = sim_store(&probe, &options).expect("open");
+        assert_eq!(store.repairs().len(), repairs, "{:?}", store.repairs());
+        drop(store);
+        let kept = |image: &crate::sim::Image, bytes: &[u8]| {
+            image.iter().any(|(name, b)| {
+                name.starts_with("quarantine/") && !name.ends_with(".note") && b == bytes
+            })
+        };
+        let mut checked = 0;
+        for n in 1..=probe.ops() {
+            let disk = SimDisk::from_image(image);
+            disk.crash_at(n);
+            drop(sim_store(&disk, &options));
+            for after in disk.images() {
+                checked += 1;
+                let cut = after.get(&self.segment).map(Vec::len) == Some(self.whole);
+                assert!(
+                    !cut || kept(&after, &self.torn),
+                    "op {n}: the torn tail was cut, no copy kept"
+                );
+                let moved = repairs == 2 && !after.contains_key(crate::manifest::TEMP);
+                assert!(
+                    !moved || kept(&after, &self.leftover),
+                    "op {n}: the leftover was moved, no copy kept"
+                );
+            }
+        }
+        checked
+    }
+}

@@ -193,6 +193,13 @@ pub(crate) struct Index {
     pub tick: u64,
 }
 
+/// The seq after `n` events that follow seq `after` (`after + n + 1`), if it fits a u64: every
+/// seq of those events, and the end of their range, can then be computed without overflow.
+/// Seqs and counts read from disk are checked with it before any arithmetic.
+pub(crate) fn seq_after(after: u64, n: usize) -> Option<u64> {
+    after.checked_add(u64::try_from(n).ok()?)?.checked_add(1)
+}
+
 fn cost(loc: &Loc) -> u64 {
     u64::from(loc.len) + RECORD_OVERHEAD
 }
@@ -291,7 +298,13 @@ impl Index {
                 if events.is_empty() {
                     return Err("append without events".into());
                 }
-                s.head += events.len() as u64;
+                let Some(after) = seq_after(expected_last, events.len()) else {
+                    return Err(format!(
+                        "append of {} events after seq {expected_last} passes the largest seq",
+                        events.len()
+                    ));
+                };
+                s.head = after - 1;
                 self.add_events(&stream, expected_last + 1, &events);
                 let s = self.streams.entry(Arc::clone(&stream)).or_default();
                 let head = s.head;
@@ -336,7 +349,10 @@ impl Index {
                 events,
                 snapshots,
             } => {
-                if low_water > head || head - low_water != events.len() as u64 {
+                if low_water > head
+                    || head - low_water != events.len() as u64
+                    || seq_after(head, 0).is_none()
+                {
                     return Err(format!(
                         "checkpoint of head {head} and low-water mark {low_water} holds {} events",
                         events.len()

@@ -205,3 +205,95 @@ fn a_snapshot_in_a_damaged_sealed_segment_is_damaged_never_answered() {
     };
     assert!(reason.contains("damage"), "seed {seed}: {reason}");
 }
+
+/// A snapshot whose events were all deleted, in a sealed segment the index checkpoint covers
+/// (so open did not verify it), damaged before a compaction: the compaction copies no event
+/// from that segment, yet it must not give the damaged bytes a fresh checksum and delete the
+/// original. It fails (the log is unchanged), and loading the snapshot answers `Damaged`,
+/// before and after a reopen.
+#[test]
+fn compaction_never_launders_a_damaged_snapshot_whose_events_were_deleted() {
+    use crate::vfs::Vfs;
+    let seed = 14;
+    let mut rng = Rng::new(seed);
+    let options = FileOptions {
+        segment_size: 400,
+        ..FileOptions::default()
+    };
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &options).expect("open");
+    for seq in 1..=5 {
+        store.execute(vec![one_event(seq, "x", seq, &mut rng)]);
+    }
+    // Larger than a segment: the next write starts a new segment, so no live event shares
+    // the snapshot's segment.
+    let mut snapshot = b"SNAPSHOT-OF-X-AT-5".to_vec();
+    snapshot.resize(500, b's');
+    let cmd = |id, command| StreamCommand {
+        stream: "x".into(),
+        command: match command {
+            0 => Command::SaveSnapshot {
+                id: CommandId(id),
+                snapshot: StoredRecord::new(5, snapshot.clone()),
+            },
+            1 => Command::DeleteEvents {
+                id: CommandId(id),
+                up_to: 5,
+            },
+            _ => Command::LoadSnapshot {
+                id: CommandId(id),
+                before: None,
+            },
+        },
+    };
+    store.execute(vec![cmd(100, 0)]);
+    store.execute(vec![cmd(101, 1)]);
+    for seq in 6..=60 {
+        store.execute(vec![one_event(seq + 100, "x", seq, &mut rng)]);
+    }
+    drop(store);
+    let mut store = sim_store(&disk, &options).expect("reopen");
+    let mut flipped = None;
+    for seg in store.segment_numbers() {
+        let name = crate::segment::name(seg);
+        let mut file = Vfs::open(&disk, &name, false).expect("segment");
+        let mut bytes = vec![0u8; file.len().expect("len") as usize];
+        file.read_at(&mut bytes, 0).expect("read");
+        if let Some(at) = bytes.windows(18).position(|w| w == &snapshot[..18]) {
+            file.write_at(&[bytes[at + 3] ^ 0x01], (at + 3) as u64)
+                .expect("write");
+            flipped = Some(seg);
+            break;
+        }
+    }
+    let seg = flipped.expect("the snapshot's bytes were not found");
+    assert_ne!(Some(&seg), store.segment_numbers().last(), "seed {seed}");
+    let compacted = store.compact();
+    let load = |store: &mut crate::FileStore| store.execute(vec![cmd(1, 2)]).remove(0).1;
+    let got = load(&mut store);
+    assert!(
+        matches!(
+            got,
+            Err(persevere_core::StorageError::Damaged { seq: 5, .. })
+        ),
+        "seed {seed}: after compaction ({compacted:?}) a damaged snapshot answered {got:?}"
+    );
+    let Err(persevere_core::StorageError::Failed(reason)) = &compacted else {
+        panic!("seed {seed}: the compaction over a damaged snapshot answered {compacted:?}");
+    };
+    assert!(
+        reason.contains("damaged") && reason.contains(&crate::segment::name(seg)),
+        "seed {seed}: {reason}"
+    );
+    assert!(store.segment_numbers().contains(&seg), "seed {seed}");
+    drop(store);
+    let mut store = sim_store(&disk, &options).expect("reopen");
+    let got = load(&mut store);
+    assert!(
+        matches!(
+            got,
+            Err(persevere_core::StorageError::Damaged { seq: 5, .. })
+        ),
+        "seed {seed}: after a reopen a damaged snapshot answered {got:?}"
+    );
+}

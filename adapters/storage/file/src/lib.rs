@@ -133,7 +133,9 @@
 //! store and the file) with the atomic protocol — temporary file, fsync, rename, directory
 //! fsync — and only then referenced (with its length and CRC-32) from the batch's frame, so
 //! it too appears atomically with its batch. Files no longer referenced are removed after the
-//! commit that dropped them; leftovers are set aside at the next open.
+//! commit that dropped them; leftovers are set aside at the next open. A snapshot longer than
+//! 4 GiB − 1 bytes (its length is a u32 in the log) is refused with
+//! [`StorageError::Rejected`](persevere_core::StorageError::Rejected), never cut.
 //!
 //! # Layout (format 2)
 //!
@@ -166,6 +168,8 @@ mod vfs;
 mod checkpoint_tests;
 #[cfg(test)]
 mod compaction_tests;
+#[cfg(test)]
+mod crafted_tests;
 #[cfg(test)]
 mod crash_tests;
 #[cfg(test)]

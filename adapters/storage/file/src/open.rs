@@ -43,7 +43,9 @@ pub(crate) struct Loaded {
     pub clean_end: (u64, u64),
     pub repairs: Vec<Repair>,
     pub torn_tail: Option<TornTail>,
-    pub next_snapshot_file: u64,
+    /// The id of the next snapshot file: above every one present or referenced; `None` when
+    /// one holds the last id (see [`reconcile_snapshot_files`]).
+    pub next_snapshot_file: Option<u64>,
     /// The newest segment ends with a seal: the next write needs a new segment.
     pub active_sealed: bool,
     /// Frames written after the last close marker (or since creation).
@@ -386,7 +388,7 @@ pub(crate) fn load(vfs: &dyn Vfs, options: &FileOptions, mode: Mode) -> Result<L
         clean_end: manifest.closed,
         repairs: Vec::new(),
         torn_tail: None,
-        next_snapshot_file: 1,
+        next_snapshot_file: Some(1),
         active_sealed: false,
         closed: true,
         summary: OpenSummary {
@@ -547,17 +549,34 @@ fn trusted_checkpoint(
             ));
         }
     }
+    // Every live byte lies in the segments it covers: a larger count is not this log's (and
+    // could overflow as the store adds to it).
+    let log_bytes = cp
+        .segments
+        .iter()
+        .fold(0u64, |sum, &(_, len)| sum.saturating_add(len));
+    if cp.index.live_bytes > log_bytes {
+        return Err(format!(
+            "it counts {} live bytes in a log of {log_bytes} bytes",
+            cp.index.live_bytes
+        ));
+    }
     let known = |seg: u64| seg >= floor && seg <= p.seg;
     for (name, s) in &cp.index.streams {
-        let runs_ok = s.runs.iter().all(|r| known(r.seg))
+        // The head leaves room for the seq after it, so `low_water + 1` and the runs' ends
+        // are computed without overflow.
+        let runs_ok = crate::index::seq_after(s.head, 0).is_some()
+            && s.low_water <= s.head
+            && s.runs.iter().all(|r| known(r.seg))
             && s.runs
                 .iter()
                 .zip(s.runs.iter().skip(1))
                 .all(|(a, b)| a.first < b.first && a.seg <= b.seg)
-            && s.runs.front().is_none_or(|r| r.first == s.low_water + 1)
+            && s.runs
+                .front()
+                .is_none_or(|r| Some(r.first) == s.low_water.checked_add(1))
             && s.runs.back().is_none_or(|r| r.first <= s.head)
-            && (s.runs.is_empty() == (s.head == s.low_water))
-            && s.low_water <= s.head;
+            && (s.runs.is_empty() == (s.head == s.low_water));
         let snaps_ok = s.snapshots.values().all(|l| match l {
             SnapLoc::Log(l) => known(l.seg),
             SnapLoc::File { .. } => true,
@@ -722,7 +741,7 @@ fn reconcile_snapshot_files(
             SnapLoc::Log(_) => None,
         })
         .collect();
-    let present_set: HashSet<u64> = present.iter().copied().collect();
+    let mut present_set: HashSet<u64> = present.iter().copied().collect();
     for (stream, s) in &loaded.index.streams {
         for (seq, loc) in &s.snapshots {
             if let SnapLoc::File { id, .. } = loc {
@@ -737,12 +756,22 @@ fn reconcile_snapshot_files(
         match snapshot_file::owner(vfs, *id) {
             Some(owner) if owner == loaded.store_id => {
                 rep.set_aside(&name, "a snapshot file no log frame references")?;
+                present_set.remove(id);
             }
             _ => {
                 tracing::warn!(file = %vfs.path(&name).display(), "a snapshot file this store did not write: left untouched");
             }
         }
     }
-    loaded.next_snapshot_file = present.iter().chain(&referenced).max().map_or(1, |m| m + 1);
+    // New files are numbered above every file in the directory (never renamed over one)
+    // and every file the log references.
+    let highest = present_set.iter().chain(&referenced).max().copied();
+    loaded.next_snapshot_file = match highest {
+        None => Some(1),
+        Some(m) => m.checked_add(1),
+    };
+    if loaded.next_snapshot_file.is_none() {
+        tracing::warn!(file = %vfs.path(&snapshot_file::name(u64::MAX)).display(), "a snapshot file holds the last id: large snapshots are refused until it is moved out of the store directory");
+    }
     Ok(())
 }

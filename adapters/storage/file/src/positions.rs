@@ -5,7 +5,7 @@ use std::io;
 
 use crate::batch;
 use crate::frame::{SegmentHeader, SEGMENT_HEADER_LEN};
-use crate::index::{Op, SegFine};
+use crate::index::{seq_after, Op, SegFine};
 use crate::segment::{self, End};
 use crate::vfs::VfsFile;
 
@@ -63,21 +63,31 @@ pub(crate) fn scan(
                 }
             })?;
             for op in ops {
-                match op {
+                let (stream, after, events) = match op {
                     Op::Append {
                         stream,
                         expected_last,
                         events,
                         ..
-                    } => fine.add(&stream, expected_last + 1, &events),
+                    } => (stream, expected_last, events),
                     Op::Checkpoint {
                         stream,
                         low_water,
                         events,
                         ..
-                    } => fine.add(&stream, low_water + 1, &events),
-                    _ => {}
+                    } => (stream, low_water, events),
+                    _ => continue,
+                };
+                if seq_after(after, events.len()).is_none() {
+                    return Err(ScanError::Damaged {
+                        at: seen.at,
+                        reason: format!(
+                            "{} events of stream {stream:?} after seq {after} pass the largest seq",
+                            events.len()
+                        ),
+                    });
                 }
+                fine.add(&stream, after + 1, &events);
             }
             Ok(())
         },

@@ -30,27 +30,36 @@ fn note(vfs: &dyn Vfs, kept: &str, why: &str) -> io::Result<()> {
     file.sync()
 }
 
-/// Moves the file `name` into the quarantine folder with a note; returns its new name. The
-/// directory is synced.
-pub(crate) fn move_file(vfs: &dyn Vfs, name: &str, why: &str) -> io::Result<String> {
+/// Creates the quarantine folder if absent and makes its entry in the store directory durable.
+fn create(vfs: &dyn Vfs) -> io::Result<()> {
     vfs.create_dir(DIR)?;
+    vfs.sync_dir()
+}
+
+/// Moves the file `name` into the quarantine folder with a note; returns its new name. Both
+/// directories are synced: the quarantine folder first (the file's new entry), then the store
+/// directory (its old entry gone), so that no crash loses the file from both.
+pub(crate) fn move_file(vfs: &dyn Vfs, name: &str, why: &str) -> io::Result<String> {
+    create(vfs)?;
     let kept = target(name);
     note(vfs, &kept, why)?;
     vfs.rename(name, &kept)?;
+    vfs.sync_subdir(DIR)?;
     vfs.sync_dir()?;
     Ok(kept)
 }
 
-/// Copies `bytes` (cut from the file `name`) into the quarantine folder with a note, durably;
-/// returns the copy's name. The caller then cuts the original.
+/// Copies `bytes` (cut from the file `name`) into the quarantine folder with a note, durably
+/// (the copy and the quarantine folder's entries synced); returns the copy's name. The caller
+/// then cuts the original.
 pub(crate) fn keep_bytes(vfs: &dyn Vfs, name: &str, bytes: &[u8], why: &str) -> io::Result<String> {
-    vfs.create_dir(DIR)?;
+    create(vfs)?;
     let kept = target(name);
     note(vfs, &kept, why)?;
     let mut file = vfs.open(&kept, true)?;
     file.truncate(0)?;
     file.write_at(bytes, 0)?;
     file.sync()?;
-    vfs.sync_dir()?;
+    vfs.sync_subdir(DIR)?;
     Ok(kept)
 }

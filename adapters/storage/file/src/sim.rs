@@ -5,12 +5,15 @@
 //! is a numbered point. Losing power at point `n` means operation `n` does not complete; the
 //! disk images a reboot may then find are:
 //!
-//! 1. the durable directory entries with each file's durable (fsync'd) content;
+//! 1. the durable directory entries with each file's durable (fsync'd) content — an entry
+//!    of a sub-directory (`quarantine/x`) is durable once that sub-directory's entries were
+//!    synced (`Vfs::sync_subdir`) and its own entry was (by a sync of the directory after
+//!    its creation); a sync of the directory covers its own entries only;
 //! 2. the current directory entries (metadata flushed, data not) with durable content;
 //! 3. if operation `n` is a write: the current entries, with that write torn after every byte
 //!    count `0..=len` on top of the file's current content.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +34,9 @@ struct Disk {
     inodes: Vec<Inode>,
     dir: BTreeMap<String, usize>,
     durable_dir: BTreeMap<String, usize>,
+    /// Sub-directories, and those whose own entry is durable.
+    subdirs: BTreeSet<String>,
+    durable_subdirs: BTreeSet<String>,
     ops: u64,
     crash_at: Option<u64>,
     fail_at: Option<u64>,
@@ -50,11 +56,28 @@ fn write_into(content: &mut Vec<u8>, data: &[u8], offset: usize) {
     content[offset..offset + data.len()].copy_from_slice(data);
 }
 
+/// The sub-directory a flat name lies in, if any.
+fn parent(name: &str) -> Option<&str> {
+    name.rsplit_once('/').map(|(dir, _)| dir)
+}
+
 impl Disk {
-    fn image_of(&self, dir: &BTreeMap<String, usize>) -> Image {
+    /// The files of `dir` in sub-directories `subdirs` (or at the top), with durable content.
+    fn image_of(&self, dir: &BTreeMap<String, usize>, subdirs: &BTreeSet<String>) -> Image {
         dir.iter()
+            .filter(|(name, _)| parent(name).is_none_or(|p| subdirs.contains(p)))
             .map(|(name, &ino)| (name.clone(), self.inodes[ino].durable.clone()))
             .collect()
+    }
+
+    /// Makes the entries `in_scope` selects durable as they are now.
+    fn sync_entries(&mut self, in_scope: impl Fn(&str) -> bool) {
+        self.durable_dir.retain(|name, _| !in_scope(name));
+        for (name, &ino) in &self.dir {
+            if in_scope(name) {
+                self.durable_dir.insert(name.clone(), ino);
+            }
+        }
     }
 
     /// Counts an operation; loses power or fails it if it is the chosen one.
@@ -74,7 +97,10 @@ impl Disk {
         }
         if self.crash_at == Some(self.ops) {
             self.crashed = true;
-            let mut images = vec![self.image_of(&self.durable_dir), self.image_of(&self.dir)];
+            let mut images = vec![
+                self.image_of(&self.durable_dir, &self.durable_subdirs),
+                self.image_of(&self.dir, &self.subdirs),
+            ];
             if let Some((ino, data, offset)) = write {
                 let name = self
                     .dir
@@ -85,7 +111,7 @@ impl Disk {
                     for cut in 0..=data.len() {
                         let mut content = self.inodes[ino].current.clone();
                         write_into(&mut content, &data[..cut], offset);
-                        let mut image = self.image_of(&self.dir);
+                        let mut image = self.image_of(&self.dir, &self.subdirs);
                         image.insert(name.clone(), content);
                         images.push(image);
                     }
@@ -122,8 +148,12 @@ impl SimDisk {
                     current: content.clone(),
                 });
                 d.dir.insert(name.clone(), ino);
+                if let Some(p) = parent(name) {
+                    d.subdirs.insert(p.to_owned());
+                }
             }
             d.durable_dir = d.dir.clone();
+            d.durable_subdirs = d.subdirs.clone();
         }
         disk
     }
@@ -192,6 +222,9 @@ impl Vfs for SimDisk {
         }
         let ino = match d.dir.get(name) {
             Some(&ino) => ino,
+            None if parent(name).is_some_and(|p| !d.subdirs.contains(p)) => {
+                return Err(io::Error::new(io::ErrorKind::NotFound, name.to_owned()))
+            }
             None if create => {
                 d.tick(None)?;
                 let ino = d.inodes.len();
@@ -210,6 +243,9 @@ impl Vfs for SimDisk {
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         let mut d = self.lock();
         d.tick(None)?;
+        if parent(to).is_some_and(|p| !d.subdirs.contains(p)) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, to.to_owned()));
+        }
         let ino = d
             .dir
             .remove(from)
@@ -230,15 +266,32 @@ impl Vfs for SimDisk {
     fn sync_dir(&self) -> io::Result<()> {
         let mut d = self.lock();
         d.tick(None)?;
-        d.durable_dir = d.dir.clone();
+        d.sync_entries(|name| parent(name).is_none());
+        d.durable_subdirs = d.subdirs.clone();
         Ok(())
     }
 
-    fn create_dir(&self, _name: &str) -> io::Result<()> {
-        // Names are flat keys: `quarantine/x` needs no directory.
-        if self.lock().crashed {
+    fn create_dir(&self, name: &str) -> io::Result<()> {
+        // Names are flat keys (`quarantine/x`); the sub-directory is a name whose own entry
+        // becomes durable with the directory's.
+        let mut d = self.lock();
+        if d.crashed {
             return Err(lost());
         }
+        if !d.subdirs.contains(name) {
+            d.tick(None)?;
+            d.subdirs.insert(name.to_owned());
+        }
+        Ok(())
+    }
+
+    fn sync_subdir(&self, name: &str) -> io::Result<()> {
+        let mut d = self.lock();
+        d.tick(None)?;
+        if !d.subdirs.contains(name) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, name.to_owned()));
+        }
+        d.sync_entries(|entry| parent(entry) == Some(name));
         Ok(())
     }
 

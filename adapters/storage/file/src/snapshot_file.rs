@@ -16,12 +16,44 @@
 
 use std::io;
 
+use persevere_core::StorageError;
+
 use crate::frame::{u32_at, u64_at, version_after, FORMAT};
 use crate::vfs::Vfs;
 
 const MAGIC: &[u8; 6] = b"PSVSNP";
 /// The header's length.
 pub(crate) const HEADER_LEN: usize = 32;
+
+/// The largest snapshot the store keeps, in bytes: the log records a snapshot's length (in a
+/// record's prefix, or in a snapshot file's reference) as a u32.
+pub(crate) const MAX_LEN: u64 = u32::MAX as u64;
+
+/// Where a snapshot goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// In the log, a record of its frame.
+    Log,
+    /// In a file of its own, referenced from the log.
+    File,
+}
+
+/// Where a snapshot of `len` bytes goes: in the log when it is shorter than `file_min`, else
+/// in a file of its own. One longer than [`MAX_LEN`] is refused (nothing of its command is
+/// written), never cut.
+pub(crate) fn place(len: usize, file_min: usize) -> Result<Place, StorageError> {
+    if u64::try_from(len).map_or(true, |len| len > MAX_LEN) {
+        return Err(StorageError::Rejected(format!(
+            "a snapshot of {len} bytes is larger than the file store keeps ({MAX_LEN} bytes); \
+             nothing of this command was written: make the snapshot smaller"
+        )));
+    }
+    Ok(if len < file_min {
+        Place::Log
+    } else {
+        Place::File
+    })
+}
 
 /// The file name of snapshot file `id`.
 pub(crate) fn name(id: u64) -> String {
@@ -114,4 +146,29 @@ pub(crate) fn read(
     }
     bytes.drain(..HEADER_LEN);
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_longer_than_a_u32_is_refused_never_cut() {
+        let over = usize::try_from(MAX_LEN + 1).expect("a 64-bit target");
+        for file_min in [0, 64 << 10, over, usize::MAX] {
+            assert!(
+                matches!(place(over, file_min), Err(StorageError::Rejected(_))),
+                "file_min {file_min}"
+            );
+            assert!(
+                matches!(place(usize::MAX, file_min), Err(StorageError::Rejected(_))),
+                "file_min {file_min}"
+            );
+        }
+        let max = usize::try_from(MAX_LEN).expect("a 64-bit target");
+        assert_eq!(place(max, 64 << 10), Ok(Place::File));
+        assert_eq!(place(max, usize::MAX), Ok(Place::Log));
+        assert_eq!(place(10, 64 << 10), Ok(Place::Log));
+        assert_eq!(place(64 << 10, 64 << 10), Ok(Place::File));
+    }
 }

@@ -18,7 +18,7 @@ use crate::index::{Index, Loc, Marker, Run, SegFine, SnapLoc};
 use crate::manifest::Manifest;
 use crate::open::{self, io_err, Loaded, Mode, OpenSummary};
 use crate::segment::{self, Segment};
-use crate::snapshot_file;
+use crate::snapshot_file::{self, Place};
 use crate::vfs::{DirMode, RealFs, Vfs};
 use crate::FileError;
 
@@ -184,7 +184,8 @@ pub struct FileStore {
     pub(crate) repairs: Vec<Repair>,
     pub(crate) torn_tail: Option<Box<TornTail>>,
     pub(crate) stats: Stats,
-    pub(crate) next_snapshot_file: u64,
+    /// The id of the next snapshot file; `None` once the last id is taken.
+    pub(crate) next_snapshot_file: Option<u64>,
     /// Commits to let pass before trying a failed compaction again.
     pub(crate) compact_wait: u64,
     /// The wait after the next failure (doubles, up to 4096 commits).
@@ -547,7 +548,7 @@ impl FileStore {
             repairs: Vec::new(),
             torn_tail: None,
             stats: Stats::default(),
-            next_snapshot_file: 1,
+            next_snapshot_file: Some(1),
             compact_wait: 0,
             compact_backoff: 1,
             summary: Box::new(loaded.summary.clone()),
@@ -565,6 +566,9 @@ impl FileStore {
     /// sealed.
     fn install(&mut self, loaded: Loaded) -> Result<(), FileError> {
         self.compact_stop(Stop::Drop);
+        // Fenced until whole: a failure below leaves a half-built store, whose drop must write
+        // nothing (its newest segment may end with a seal that nothing may follow).
+        self.fenced = Some("the store's files are being opened; reopen it if this persists".into());
         let Loaded {
             store_id,
             index,
@@ -599,13 +603,13 @@ impl FileStore {
         self.active_sealed = active_sealed;
         self.closed = closed;
         self.baseline = 0;
-        self.fenced = None;
         self.phase = Phase::Idle;
         if self.active == 0 || self.active_sealed {
             let n = self.active + 1;
             self.start_segment(n)
                 .map_err(io_err(&*self.vfs, "creating", &segment::name(n)))?;
         }
+        self.fenced = None;
         Ok(())
     }
 
@@ -638,8 +642,14 @@ impl FileStore {
     }
 
     /// Writes a marker frame (a seal or a close marker) at the end of the active segment and
-    /// makes it durable.
+    /// makes it durable. Nothing is ever written after a seal: a sealed segment is an error.
     fn write_marker(&mut self, marker: Marker) -> io::Result<()> {
+        if self.active_sealed {
+            return Err(io::Error::other(format!(
+                "{} is sealed: nothing may be written after its seal",
+                self.vfs.path(&segment::name(self.active)).display()
+            )));
+        }
         let store = self.store_id;
         let seg = self
             .segments
@@ -742,10 +752,16 @@ impl FileStore {
                     ..
                 } => {
                     let head = self.index.streams.get(&stream).map_or(0, |s| s.head);
-                    let last = expected_last + events.len() as u64;
+                    let after = crate::index::seq_after(expected_last, events.len());
+                    let placed = snapshot
+                        .as_ref()
+                        .map(|s| {
+                            snapshot_file::place(s.bytes.len(), self.options.snapshot_file_min)
+                        })
+                        .transpose();
                     let inline_snapshot = snapshot
                         .as_ref()
-                        .filter(|s| s.bytes.len() < self.options.snapshot_file_min);
+                        .filter(|_| matches!(placed, Ok(Some(Place::Log))));
                     let sizes: Vec<usize> = events
                         .iter()
                         .chain(inline_snapshot)
@@ -757,52 +773,66 @@ impl FileStore {
                             actual: head,
                         })
                     } else if events.is_empty()
+                        || after.is_none()
                         || !events
                             .iter()
                             .zip(expected_last + 1..)
                             .all(|(r, s)| r.seq == s)
-                        || snapshot.as_ref().is_some_and(|s| s.seq != last)
+                        || snapshot
+                            .as_ref()
+                            .is_some_and(|s| s.seq.checked_add(1) != after)
                     {
                         Err(StorageError::Rejected(
-                            "append must hold contiguous events after the head, and a snapshot at the last one".into(),
+                            "append must hold contiguous events after the head (below the largest seq), and a snapshot at the last one".into(),
                         ))
+                    } else if let Err(refused) = placed {
+                        Err(refused)
                     } else if !room(&mut pending, &sizes) {
                         Err(too_large(max))
                     } else {
-                        match self
-                            .place_snapshot(snapshot.as_ref().map(|s| &s.bytes[..]), &mut dir_sync)
-                        {
-                            Ok(snap) => {
-                                let (frame, place) = pending.current();
-                                op = Some(batch::append(
-                                    frame,
-                                    place,
-                                    &stream,
-                                    expected_last,
-                                    &events,
-                                    snap,
-                                ));
-                                Ok(Completion::Done)
-                            }
-                            Err(error) => Err(self.snapshot_file_failed(&stream, &error)),
-                        }
+                        self.place_snapshot(
+                            &stream,
+                            snapshot.as_ref().map(|s| &s.bytes[..]),
+                            &mut dir_sync,
+                        )
+                        .map(|snap| {
+                            let (frame, place) = pending.current();
+                            op = Some(batch::append(
+                                frame,
+                                place,
+                                &stream,
+                                expected_last,
+                                &events,
+                                snap,
+                            ));
+                            Completion::Done
+                        })
                     }
                 }
                 Command::SaveSnapshot { snapshot, .. } => {
-                    let inline = usize::from(snapshot.bytes.len() < self.options.snapshot_file_min)
-                        * snapshot.bytes.len();
-                    if !room(&mut pending, &[inline]) {
-                        Err(too_large(max))
-                    } else {
-                        match self.place_snapshot(Some(&snapshot.bytes), &mut dir_sync) {
-                            Ok(snap) => {
-                                op = snap.map(|snap| {
-                                    let (frame, place) = pending.current();
-                                    batch::save_snapshot(frame, place, &stream, snapshot.seq, snap)
-                                });
-                                Ok(Completion::Done)
+                    let len = snapshot.bytes.len();
+                    match snapshot_file::place(len, self.options.snapshot_file_min) {
+                        Err(refused) => Err(refused),
+                        Ok(placed) => {
+                            let inline = if placed == Place::Log { len } else { 0 };
+                            if !room(&mut pending, &[inline]) {
+                                Err(too_large(max))
+                            } else {
+                                self.place_snapshot(&stream, Some(&snapshot.bytes), &mut dir_sync)
+                                    .map(|snap| {
+                                        op = snap.map(|snap| {
+                                            let (frame, place) = pending.current();
+                                            batch::save_snapshot(
+                                                frame,
+                                                place,
+                                                &stream,
+                                                snapshot.seq,
+                                                snap,
+                                            )
+                                        });
+                                        Completion::Done
+                                    })
                             }
-                            Err(error) => Err(self.snapshot_file_failed(&stream, &error)),
                         }
                     }
                 }
@@ -1162,25 +1192,36 @@ impl FileStore {
         Ok(Completion::Snapshot(Some(StoredRecord { seq, bytes })))
     }
 
-    /// Where a snapshot of `bytes` goes: a large one is written to its own file now (temporary
-    /// file, fsync, rename; the directory fsync comes before the frame is written, see
-    /// `dir_sync`), a small one goes in the frame.
+    /// Where a snapshot of `bytes` of `stream` goes (see [`snapshot_file::place`]): a large
+    /// one is written to its own file now (temporary file, fsync, rename; the directory fsync
+    /// comes before the frame is written, see `dir_sync`), a small one goes in the frame; one
+    /// too large for the format is refused, never cut.
     fn place_snapshot<'a>(
         &mut self,
+        stream: &str,
         bytes: Option<&'a [u8]>,
         dir_sync: &mut bool,
-    ) -> io::Result<Option<SnapIn<'a>>> {
+    ) -> Result<Option<SnapIn<'a>>, StorageError> {
         let Some(bytes) = bytes else { return Ok(None) };
-        if bytes.len() < self.options.snapshot_file_min || bytes.len() > u32::MAX as usize {
+        if snapshot_file::place(bytes.len(), self.options.snapshot_file_min)? == Place::Log {
             return Ok(Some(SnapIn::Inline(bytes)));
         }
-        let id = self.next_snapshot_file;
-        self.next_snapshot_file += 1;
-        snapshot_file::write(&*self.vfs, self.store_id, id, bytes)?;
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| StorageError::Rejected("a snapshot too large for its file".into()))?;
+        let Some(id) = self.next_snapshot_file else {
+            return Err(StorageError::Rejected(format!(
+                "no snapshot file id is left after {}: move that file out of the store directory \
+                 (if the store does not use it) and reopen; nothing of this command was written",
+                self.vfs.path(&snapshot_file::name(u64::MAX)).display()
+            )));
+        };
+        self.next_snapshot_file = id.checked_add(1);
+        snapshot_file::write(&*self.vfs, self.store_id, id, bytes)
+            .map_err(|error| self.snapshot_file_failed(stream, &error))?;
         *dir_sync = true;
         Ok(Some(SnapIn::File {
             id,
-            len: bytes.len() as u32,
+            len,
             crc: crc32fast::hash(bytes),
         }))
     }

@@ -670,3 +670,85 @@ fn a_failed_compaction_never_fences_and_a_fenced_store_reopens() {
         Ok(Completion::Done)
     );
 }
+
+/// The disk a crash leaves between sealing segment 2 and creating segment 3: segments 1 and 2
+/// (both sealed, event 1 of stream `s` in 2) and the identity file naming segment 2.
+fn sealed_without_successor(options: &FileOptions) -> crate::sim::Image {
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, options).expect("create");
+    assert_eq!(
+        store.execute(vec![append(1, "s", 0, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    let identity = disk
+        .image()
+        .remove(crate::manifest::NAME)
+        .expect("identity");
+    assert_eq!(
+        store.execute(vec![append(2, "s", 1, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    let mut image = disk.image();
+    image.retain(|name, _| crate::segment::parse_name(name).is_some_and(|n| n <= 2));
+    image.insert(crate::manifest::NAME.into(), identity);
+    image
+}
+
+/// An open that fails while it starts the segment after a sealed one (ENOSPC, EMFILE, a failed
+/// fsync, at each file operation in turn) writes nothing on its way out: the next open
+/// succeeds with every event.
+#[test]
+fn an_open_that_fails_starting_the_next_segment_never_bricks_the_store() {
+    let options = FileOptions {
+        segment_size: 1,
+        ..FileOptions::default()
+    };
+    let image = sealed_without_successor(&options);
+    let mut failed_opens = 0;
+    for k in 1..=64 {
+        let probe = SimDisk::from_image(&image);
+        probe.fail_at(k);
+        let opened = sim_store(&probe, &options);
+        let done = opened.is_ok();
+        failed_opens += usize::from(!done);
+        drop(opened);
+        if !done {
+            // Nothing of a clean shutdown: no close marker, no checkpoint.
+            let after = probe.image();
+            let seg2 = crate::segment::name(2);
+            assert_eq!(after.get(&seg2), image.get(&seg2), "op {k}");
+            assert!(!after.contains_key(crate::checkpoint::NAME), "op {k}");
+        }
+        let mut store = sim_store(&probe, &options)
+            .unwrap_or_else(|e| panic!("op {k}: the open after a failed one: {e}"));
+        let d = dump(&mut store, &["s"]).expect("dump");
+        assert_eq!((d[0].1, d[0].2.len()), (1, 1), "op {k}");
+        assert_eq!(
+            store.execute(vec![append(3, "s", 1, 1)])[0].1,
+            Ok(Completion::Done),
+            "op {k}"
+        );
+        if done {
+            break;
+        }
+    }
+    assert!(failed_opens >= 3, "{failed_opens}");
+}
+
+/// A close marker is never written after a segment's seal, whatever state the store is in.
+#[test]
+fn a_sealed_segment_never_gets_a_close_marker() {
+    let options = FileOptions {
+        segment_size: 1,
+        ..FileOptions::default()
+    };
+    let image = sealed_without_successor(&options);
+    let disk = SimDisk::from_image(&image);
+    let mut store = sim_store(&disk, &options).expect("open");
+    // A store whose active segment is sealed but not fenced (which no path should leave).
+    store.active = 2;
+    store.active_sealed = true;
+    let sealed = disk.image()[&crate::segment::name(2)].clone();
+    drop(store);
+    assert_eq!(disk.image()[&crate::segment::name(2)], sealed);
+}

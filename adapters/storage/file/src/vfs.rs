@@ -19,10 +19,15 @@ pub(crate) trait Vfs: Send + Sync {
     fn rename(&self, from: &str, to: &str) -> io::Result<()>;
     /// Removes `name`.
     fn remove(&self, name: &str) -> io::Result<()>;
-    /// Makes the directory's entries (creations, renames, removals) durable.
+    /// Makes the directory's entries (creations, renames, removals) durable — its own, not
+    /// those of its sub-directories.
     fn sync_dir(&self) -> io::Result<()>;
-    /// Creates the sub-directory `name` if absent (the quarantine folder).
+    /// Creates the sub-directory `name` if absent (the quarantine folder); its entry is
+    /// durable after the next [`sync_dir`](Self::sync_dir).
     fn create_dir(&self, name: &str) -> io::Result<()>;
+    /// Makes the entries of the sub-directory `name` (files created or renamed into it)
+    /// durable.
+    fn sync_subdir(&self, name: &str) -> io::Result<()>;
     /// The identity (device, inode) of the file the name `name` leads to now.
     fn file_id(&self, name: &str) -> io::Result<(u64, u64)>;
 }
@@ -152,6 +157,10 @@ impl Vfs for RealFs {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
             other => other,
         }
+    }
+
+    fn sync_subdir(&self, name: &str) -> io::Result<()> {
+        File::open(self.dir.join(name))?.sync_all()
     }
 
     fn file_id(&self, name: &str) -> io::Result<(u64, u64)> {
