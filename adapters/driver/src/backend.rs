@@ -641,9 +641,15 @@ impl Ownership {
         if self.is_current() {
             Ok(())
         } else {
-            Err(Error::Superseded {
-                stream: self.stream.to_string(),
-            })
+            Err(self.superseded())
+        }
+    }
+
+    /// [`Error::Superseded`] naming the stream: what a writer taken over answers.
+    #[cold]
+    pub fn superseded(&self) -> Error {
+        Error::Superseded {
+            stream: self.stream.to_string(),
         }
     }
 

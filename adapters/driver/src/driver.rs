@@ -583,11 +583,12 @@ where
             }
             if let Some(command) = self.journal.poll_command() {
                 let id = command.id();
-                if let Err(superseded) = self.ownership.check() {
+                if !self.ownership.is_current() {
                     // A newer writer took the stream over while this command was being made
                     // (say, by the completion of one in flight): nothing more is sent, and the
                     // journal hears that nothing of it was done.
-                    let outcome = Err(StorageError::Rejected(superseded.to_string()));
+                    let superseded = self.ownership.superseded().to_string();
+                    let outcome = Err(StorageError::Rejected(superseded));
                     if self.complete(id, outcome, state)? {
                         return Ok(Wait::Yield);
                     }
