@@ -100,3 +100,61 @@ fn another_process_gets_a_lock_error() {
     assert!(status.success(), "the child process: {status}");
     drop(manager);
 }
+
+/// Two stores over clones of one ave manager (as two `start_store` calls given a foreign
+/// manager build): an append after the other store's is a conflict, never an overwrite of an
+/// acknowledged event.
+#[test]
+fn a_second_store_over_one_manager_never_overwrites_the_first_ones_events() {
+    use persevere_ave::database::DbStore;
+    use persevere_core::{Command, CommandId, Completion, StorageError, Store, StoredRecord};
+    use std::sync::Arc;
+
+    let theirs = ave_actors_store::memory::MemoryManager::default();
+    let mut first = DbStore::new(theirs.clone());
+    let mut second = DbStore::new(theirs.clone());
+    let stream: Arc<str> = "/user/c/counter".into();
+    let read = |store: &mut DbStore<_, _, _>| {
+        store.execute_one(
+            &stream,
+            Command::ReadEvents {
+                id: CommandId(1),
+                from: 1,
+                limit: 10,
+            },
+        )
+    };
+    let append = |store: &mut DbStore<_, _, _>, byte: u8| {
+        store
+            .execute_one(
+                &stream,
+                Command::Append {
+                    id: CommandId(2),
+                    expected_last: 0,
+                    events: vec![StoredRecord::new(1, vec![byte])],
+                    snapshot: None,
+                },
+            )
+            .1
+    };
+    // Both recover the empty stream (and know its head), then both append at seq 1.
+    for store in [&mut first, &mut second] {
+        assert!(matches!(
+            read(store).1,
+            Ok(Completion::Events { head: 0, .. })
+        ));
+    }
+    assert_eq!(append(&mut first, 1), Ok(Completion::Done));
+    assert_eq!(
+        append(&mut second, 2),
+        Err(StorageError::Conflict {
+            expected: 0,
+            actual: 1
+        })
+    );
+    let Ok(Completion::Events { records, head }) = read(&mut DbStore::new(theirs)).1 else {
+        panic!("the stream reads back");
+    };
+    assert_eq!((head, records.len()), (1, 1));
+    assert_eq!(&records[0].bytes[..], &[1]);
+}

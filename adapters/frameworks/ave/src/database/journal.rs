@@ -97,8 +97,10 @@ impl Batch {
     }
 }
 
-/// One stream's two collections and its head (read once, then kept: the backend's claim makes
-/// this store the stream's only writer in the process).
+/// One stream's two collections and its head. Reads use the head as last read or written;
+/// an append reads it again from the collection first, because nothing makes this store the
+/// stream's only writer: an ave manager can be cloned into several stores (each `start_store`
+/// given a foreign manager builds its own), and ave's collections have no conditional put.
 struct Open<C> {
     events: C,
     snapshots: C,
@@ -112,7 +114,9 @@ struct Open<C> {
 ///   atomic on any backend whose single put is; a Light append's snapshot is put first and
 ///   stays invisible until the events' put lands (snapshots above the head are ignored, and
 ///   overwritten by the next append at that seq);
-/// - the head is the last entry's key; a write that fails is an unknown outcome
+/// - the head is the last entry's key, read from the collection before every append (so an
+///   append after another store's over the same collections is a [`StorageError::Conflict`],
+///   never an overwrite); a write that fails is an unknown outcome
 ///   ([`StorageError::Failed`]), after which the head is read again from the collection, so
 ///   the journal learns whether it landed (exactly once);
 /// - compaction deletes whole entries and rewrites the one it cuts, keeping the head's entry
@@ -121,7 +125,11 @@ struct Open<C> {
 ///   collection only across a compacted stretch.
 ///
 /// It is as durable as the manager's `put` (ave-actors-sqlite's `durability` flag, for
-/// example) and as exclusive as the manager: two processes must not open one database.
+/// example) and as exclusive as the manager: two processes must not open one database. Two
+/// stores over one manager in a process see each other's appends (a conflict, not an
+/// overwrite) when they append one after the other; ave's collections offer no conditional
+/// put, so two appends racing at the same instant from two stores are not told apart — give
+/// each stream one store (one [`Manager`](crate::Manager) built once and cloned).
 /// Build it through [`Manager::from_db`](crate::Manager::from_db), or let `start_store` do it.
 ///
 /// ```
@@ -323,6 +331,9 @@ impl<C: Collection> Open<C> {
                 snapshot,
                 ..
             } => {
+                // Read afresh: another store over the same collections may have appended since
+                // (whose entry this put would otherwise overwrite).
+                self.head = None;
                 let head = self.head(stream)?;
                 if head != expected_last {
                     return Err(StorageError::Conflict {
