@@ -25,6 +25,13 @@ pub enum UrlError {
         /// The URL as given.
         url: String,
     },
+    /// A `%`-escape hides a path separator (`%2F`, `%5C`) or a NUL (`%00`): decoded, it would
+    /// name another place than the URL's segments show.
+    #[error("{url:?} hides a path separator or NUL in a %-escape (%2F, %5C, %00); write a separator as a plain /")]
+    HiddenSeparator {
+        /// The URL as given.
+        url: String,
+    },
     /// The decoded path is not UTF-8.
     #[error("{url:?} does not decode to UTF-8")]
     NotUtf8 {
@@ -38,7 +45,8 @@ pub enum UrlError {
 /// Accepts `SCHEME:///absolute/path`, `SCHEME://localhost/absolute/path` and
 /// `SCHEME://relative/path` (no host: the rest is a path relative to the working directory);
 /// `%XX` escapes are decoded, a query or fragment is ignored, and a URL naming no path or the
-/// root `/` alone is refused.
+/// root `/` alone is refused, as is an escape of a path separator or NUL (`%2F`, `%5C`,
+/// `%00`), which would make one segment of the URL several of the path.
 ///
 /// ```
 /// use persevere_core::location::{url_path, UrlError};
@@ -48,6 +56,10 @@ pub enum UrlError {
 /// assert!(matches!(url_path("sqlite:///", "sqlite"), Err(UrlError::NoPath { .. })));
 /// assert!(matches!(url_path("/a", "file"), Err(UrlError::WrongScheme { .. })));
 /// assert!(matches!(url_path("file:///a%2", "file"), Err(UrlError::BadEscape { .. })));
+/// assert!(matches!(
+///     url_path("file:///d/k%2F..%2F..%2Fetc", "file"),
+///     Err(UrlError::HiddenSeparator { .. })
+/// ));
 /// ```
 pub fn url_path(url: &str, scheme: &str) -> Result<String, UrlError> {
     let rest = url
@@ -79,6 +91,11 @@ pub fn url_path(url: &str, scheme: &str) -> Result<String, UrlError> {
                 .ok_or_else(|| UrlError::BadEscape {
                     url: url.to_owned(),
                 })?;
+            if matches!(byte, b'/' | b'\\' | 0) {
+                return Err(UrlError::HiddenSeparator {
+                    url: url.to_owned(),
+                });
+            }
             out.push(byte);
             i += 3;
         } else {

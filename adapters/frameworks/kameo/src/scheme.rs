@@ -188,8 +188,21 @@ pub fn register_scheme(
     );
 }
 
+const HIDDEN_SEPARATOR: &str =
+    "a %-escape in the path hides a separator or NUL (%2F, %5C, %00): it would name another directory than the key shows";
+
+/// Whether `key`'s path escapes a path separator or NUL: one segment of the key that the
+/// store's location would decode into several (`k%2F..%2Fother` → `k/../other`).
+fn hides_a_separator(key: &Url) -> bool {
+    let path = key.path().to_ascii_lowercase();
+    ["%2f", "%5c", "%00"]
+        .iter()
+        .any(|hidden| path.contains(hidden))
+}
+
 /// Splits a key into its store location (`SCHEME://STORE`) and its stream (the last path
-/// segment). The query and fragment are ignored.
+/// segment). The query and fragment are ignored; a path whose %-escapes hide a separator is
+/// refused.
 pub fn split_key(key: &Url) -> Result<(&str, &str), Error> {
     let invalid = |reason: &str| Error::Key {
         key: key.to_string(),
@@ -213,6 +226,9 @@ pub fn split_key(key: &Url) -> Result<(&str, &str), Error> {
         return Err(invalid(
             "a file key names an absolute directory, file:///DIR/STREAM; file://HOST/… is refused",
         ));
+    }
+    if hides_a_separator(key) {
+        return Err(invalid(HIDDEN_SEPARATOR));
     }
     if key.scheme() == "memory" && key.query().is_some() {
         // The store is shared by location: an option would be silently ignored, and a key
@@ -286,6 +302,9 @@ pub fn locate_key(key: &Url) -> Result<(String, String), Error> {
         return Err(invalid(
             "a file key names an absolute directory, file:///DIR/KEY; file://HOST/… is refused",
         ));
+    }
+    if hides_a_separator(key) {
+        return Err(invalid(HIDDEN_SEPARATOR));
     }
     let path = key.path().trim_end_matches('/');
     if path.is_empty() {

@@ -106,6 +106,23 @@ async fn relative_and_malformed_keys_are_refused() {
         persevere_kameo::parse_key("file:relative/dir"),
         Err(Error::Key { .. })
     ));
+    // As is an escaped separator, which the store's location would decode into other
+    // directories than the key's segments show.
+    for hidden in [
+        "file:///srv/keys/x%2F..%2F..%2Fetc",
+        "file:///srv/keys/x%2f..%5Cother/stream",
+        "file:///srv/keys/x%00y",
+    ] {
+        assert!(
+            matches!(persevere_kameo::parse_key(hidden), Err(Error::Key { .. })),
+            "{hidden}"
+        );
+        let key = Url::parse(hidden).expect("a URL");
+        assert!(
+            matches!(persevere_kameo::locate_key(&key), Err(Error::Key { .. })),
+            "{hidden}"
+        );
+    }
 }
 
 /// The environment variable that makes [`second_process`] run, naming the parent directory.
