@@ -27,6 +27,28 @@ pub enum PostgresError {
         #[source]
         source: std::io::Error,
     },
+    /// The server (or something in between) took a TCP connection and then did not answer
+    /// in time: a host or network gone silent, a stopped server, a proxy that holds the line.
+    #[error("the PostgreSQL server at {address} did not answer within {after:?} during {doing}: check that the server is up and the network to it works (if it is only slow, raise {parameter} in the URL)")]
+    TimedOut {
+        /// The host and port.
+        address: String,
+        /// What the store was waiting for.
+        doing: &'static str,
+        /// How long it waited.
+        after: std::time::Duration,
+        /// The URL parameter that sets the limit.
+        parameter: &'static str,
+    },
+    /// The TCP socket refused an option the store sets (keepalive, `TCP_USER_TIMEOUT`).
+    #[error("cannot configure the TCP socket to the PostgreSQL server at {address}: {source} (set keepalives=0 or other keepalive or tcp_user_timeout values in the URL if this platform refuses them)")]
+    Socket {
+        /// The host and port.
+        address: String,
+        /// The socket error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The server refused the credentials (a wrong password, an unknown role, a `pg_hba.conf`
     /// rule).
     #[error("the PostgreSQL server refused user {user:?}: {message} (check the user and password in the URL, and pg_hba.conf)")]

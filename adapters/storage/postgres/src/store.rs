@@ -1,9 +1,9 @@
 //! The [`Store`] implementation: one write connection, one transaction per group commit.
 
 use std::collections::HashSet;
-use std::future::Future;
+use std::net::{Shutdown, TcpStream};
 
-use crate::block::block_on;
+use crate::block::{block_on_until, deadline_after};
 use persevere_core::{
     Command, CommandId, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
 };
@@ -37,7 +37,10 @@ fn bytes_of(record: &StoredRecord) -> &[u8] {
 ///
 /// `execute` blocks on the client's futures; the connection runs on a thread of its own, so
 /// the store works from any executor's blocking pool (or a plain thread), and can be dropped
-/// anywhere.
+/// anywhere. No call waits on the server longer than the configured
+/// [`request_timeout`](PostgresConfig::request_timeout): a batch cut short fails with
+/// [`StorageError::Failed`] (its outcome is unknown) and fences the store until
+/// [`reopen`](Store::reopen), as a lost connection does.
 ///
 /// ```no_run
 /// use persevere_core::{Command, CommandId, Completion, Store, StreamCommand};
@@ -70,6 +73,18 @@ impl std::fmt::Debug for PostgresStore {
 struct Conn {
     client: Client,
     st: Statements,
+    /// A second handle to the client's socket, to cut the connection off when it is fenced.
+    socket: TcpStream,
+    /// The server's address, for messages.
+    address: String,
+}
+
+impl Conn {
+    /// Ends the connection now, even while a request waits on a silent server: the connection
+    /// thread sees the socket closed and exits, so nothing is left waiting.
+    fn cut(self) {
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
 }
 
 struct Statements {
@@ -294,8 +309,10 @@ impl PostgresStore {
     }
 
     fn connect(config: &PostgresConfig) -> Result<Conn, PostgresError> {
-        let mut client = config.connect()?;
-        block_on(async {
+        let connected = config.connect_socket()?;
+        let (mut client, socket, address) = (connected.client, connected.socket, connected.address);
+        let deadline = deadline_after(config.request_timeout());
+        let setup = async {
             client
                 .batch_execute("SET synchronous_commit = on")
                 .await
@@ -310,8 +327,26 @@ impl PostgresStore {
                     doing: "preparing statements",
                     source,
                 })?;
-            Ok(Conn { client, st })
-        })
+            Ok(st)
+        };
+        match block_on_until(setup, deadline) {
+            Some(Ok(st)) => Ok(Conn {
+                client,
+                st,
+                socket,
+                address,
+            }),
+            Some(Err(e)) => Err(e),
+            None => {
+                let _ = socket.shutdown(Shutdown::Both);
+                Err(PostgresError::TimedOut {
+                    address,
+                    doing: "the session set-up at open (migrations, prepared statements)",
+                    after: config.request_timeout(),
+                    parameter: "request_timeout",
+                })
+            }
+        }
     }
 
     /// Reads up to `limit` events after `after` in the journal's global order, across every
@@ -342,11 +377,24 @@ impl PostgresStore {
             return Err(StorageError::Failed("no connection".into()));
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = block_on(
-            conn.client
-                .query(&conn.st.global, &[&after.tx, &after.pos, &limit]),
-        )
-        .map_err(|e| StorageError::Failed(e.to_string()))?;
+        let deadline = deadline_after(self.config.request_timeout());
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&after.tx, &after.pos, &limit];
+        let rows = match block_on_until(conn.client.query(&conn.st.global, &params), deadline) {
+            Some(Ok(rows)) => rows,
+            Some(Err(e)) => {
+                let message = e.to_string();
+                if let BatchError::Connection(reason) = classify(&e) {
+                    self.fence(reason);
+                }
+                return Err(StorageError::Failed(message));
+            }
+            None => {
+                let reason = timed_out(&self.config, &conn.address, "the read was given up");
+                self.fence(reason.clone());
+                return Err(StorageError::Failed(reason));
+            }
+        };
         rows.iter()
             .map(|row| {
                 let failed =
@@ -365,10 +413,24 @@ impl PostgresStore {
     }
 
     fn fence(&mut self, reason: String) {
-        tracing::warn!(schema = self.config.schema(), %reason, "PostgreSQL journal fenced: the connection broke, reopening");
-        self.conn = None;
+        tracing::warn!(schema = self.config.schema(), %reason, "PostgreSQL journal fenced until it reopens: the connection broke or the server did not answer");
+        if let Some(conn) = self.conn.take() {
+            conn.cut();
+        }
         self.fenced = Some(reason);
     }
+}
+
+/// Why a call was given up: no answer within the request timeout. `outcome` says what that
+/// means for the call.
+fn timed_out(config: &PostgresConfig, address: &str, outcome: &str) -> String {
+    format!(
+        "no answer from the PostgreSQL server at {address} (schema {}) within {:?} \
+         (request_timeout): {outcome}; the store is fenced: reopen it, and check the server and \
+         the network to it (raise request_timeout in the URL if the server is only slow)",
+        config.schema(),
+        config.request_timeout()
+    )
 }
 
 impl Conn {
@@ -595,10 +657,6 @@ async fn appends<C: GenericClient>(
     Ok(())
 }
 
-fn run_blocking<F: Future>(future: F) -> F::Output {
-    block_on(future)
-}
-
 impl Store for PostgresStore {
     fn execute(&mut self, batch: Vec<StreamCommand>) -> Vec<CommandResult> {
         let ids: Vec<CommandId> = batch.iter().map(|c| c.command.id()).collect();
@@ -609,9 +667,19 @@ impl Store for PostgresStore {
         let Some(conn) = self.conn.as_mut() else {
             return all(StorageError::Failed("no connection".into()));
         };
+        // One bound for the whole call, retries included: the caller never waits longer.
+        let deadline = deadline_after(self.config.request_timeout());
         let mut attempt = 0;
         loop {
-            match run_blocking(conn.run(&batch)) {
+            let outcome = block_on_until(conn.run(&batch), deadline).unwrap_or_else(|| {
+                // Cut short: whatever was sent may have been committed.
+                Err(BatchError::Connection(timed_out(
+                    &self.config,
+                    &conn.address,
+                    "the outcome of the batch's writes is unknown (the journal re-reads its tail)",
+                )))
+            });
+            match outcome {
                 Ok(results) => {
                     return ids
                         .iter()
