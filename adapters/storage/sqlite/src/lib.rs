@@ -42,9 +42,12 @@
 //!   command of the batch gets [`StorageError::Failed`](persevere_core::StorageError::Failed),
 //!   the store is [fenced](persevere_core::Store::fenced) and refuses everything until
 //!   [`reopen`](persevere_core::Store::reopen) reconnects and re-reads what is durable.
-//! - **Damage is typed**: a snapshot row failing its CRC-32, or a row that is not a blob,
-//!   answers [`StorageError::Damaged`](persevere_core::StorageError::Damaged) (the journal falls
-//!   back to an older snapshot). A file that is not a SQLite database, or fails the
+//! - **Damage is typed**: a snapshot row failing its CRC-32, a row holding what the store
+//!   never writes (a payload that is not a blob; a seq, CRC or head that is not an integer
+//!   SQLite kept in an integer column, or a seq no append writes), or a corrupt page a read
+//!   meets, answers [`StorageError::Damaged`](persevere_core::StorageError::Damaged) for that
+//!   command alone, naming the stream, the row and what to do (the journal falls back to an
+//!   older snapshot); the rest of the batch commits and the store is not fenced. A file that is not a SQLite database, or fails the
 //!   [`OpenCheck`] asked for, is [`SqliteError::Corrupt`]; a database of something else is
 //!   [`SqliteError::Foreign`]; one from a newer persevere is [`SqliteError::NewerSchema`]:
 //!   never a fresh empty store.

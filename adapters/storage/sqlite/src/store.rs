@@ -423,10 +423,11 @@ impl SqliteStore {
         let writes = batch.iter().any(|c| c.command.is_write());
         let start = self.next_position;
         // Commands SQLite refused part-way (a constraint a foreign row violates, a value too
-        // big): the transaction is rolled back and the batch runs again without them, so a
-        // refused command leaves nothing behind and the others still commit. No savepoint
-        // per command on the common path.
-        let mut refused: Vec<Option<String>> = Vec::new();
+        // big), and reads that met damage SQLite reports (a corrupt page, after which the
+        // transaction no longer commits): the transaction is rolled back and the batch runs
+        // again without them, each answered alone, so a refused command leaves nothing behind
+        // and the others still commit. No savepoint per command on the common path.
+        let mut answered: Vec<Option<StorageError>> = Vec::new();
         // The log's frames, read before the write lock is taken (a NOOP checkpoint reads the
         // count and does nothing else; it cannot run inside a transaction).
         let mut frames = match (&self.wal, writes) {
@@ -454,18 +455,32 @@ impl SqliteStore {
             let mut position = start;
             let mut results = Vec::with_capacity(batch.len());
             for (i, StreamCommand { stream, command }) in batch.iter().enumerate() {
-                if let Some(Some(reason)) = refused.get(i) {
-                    results.push((command.id(), Err(StorageError::Rejected(reason.clone()))));
+                if let Some(Some(answer)) = answered.get(i) {
+                    results.push((command.id(), Err(answer.clone())));
                     continue;
                 }
+                let at = At {
+                    path: &self.path,
+                    stream,
+                };
                 let result = if command.is_write() {
-                    write(conn, &self.path, stream, command, &mut position)
+                    write(conn, at, command, &mut position)
                 } else {
-                    read(conn, &self.path, stream, command)
+                    read(conn, at, command)
                 };
                 match result {
                     Ok(completion) => results.push((command.id(), Ok(completion))),
                     Err(Stop::Answer(error)) => results.push((command.id(), Err(error))),
+                    // A read writes nothing: damage it meets is its answer alone.
+                    Err(Stop::Fatal(error)) if !command.is_write() && is_damage(&error) => {
+                        tracing::warn!(path = %self.path.display(), stream = &**stream, %error, "a read met damage in the SQLite store; the rest of its batch goes on");
+                        if !conn.is_autocommit() {
+                            let _ = conn.execute_batch("ROLLBACK");
+                        }
+                        answered.resize(batch.len(), None);
+                        answered[i] = Some(damage_met(at, &error));
+                        continue 'attempt;
+                    }
                     Err(Stop::Fatal(error))
                         if command.is_write()
                             && !conn.is_autocommit()
@@ -473,11 +488,11 @@ impl SqliteStore {
                     {
                         tracing::warn!(path = %self.path.display(), stream = &**stream, %error, "SQLite refused one command; the rest of its batch goes on");
                         let _ = conn.execute_batch("ROLLBACK");
-                        refused.resize(batch.len(), None);
-                        refused[i] = Some(format!(
+                        answered.resize(batch.len(), None);
+                        answered[i] = Some(StorageError::Rejected(format!(
                             "SQLite refused the command on {}: {error}",
                             self.path.display()
-                        ));
+                        )));
                         continue 'attempt;
                     }
                     Err(Stop::Fatal(error)) => break 'attempt (results, position, Err(error)),
@@ -650,103 +665,262 @@ fn log_frames(conn: &Connection, path: &Path) -> Option<u64> {
     }
 }
 
-fn stream_row(conn: &Connection, path: &Path, stream: &str) -> Result<Option<(i64, u64)>, Stop> {
-    let found = conn
-        .prepare_cached(STREAM)?
-        .query_row([stream], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-        })
-        .optional()?;
-    match found {
-        None => Ok(None),
-        Some((id, head)) => match u64::try_from(head) {
-            Ok(head) => Ok(Some((id, head))),
-            Err(_) => Err(Stop::Answer(StorageError::Damaged {
-                seq: 0,
-                reason: format!(
-                    "the head of stream {stream:?} in {} is the negative {head}",
-                    path.display()
-                ),
-            })),
-        },
-    }
+/// Where a command runs: the database and the stream, named by the errors it answers.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    path: &'a Path,
+    stream: &'a str,
 }
 
-fn seq_of(value: i64, path: &Path, table: &str) -> Result<u64, Stop> {
-    u64::try_from(value).map_err(|_| {
-        Stop::Answer(StorageError::Damaged {
-            seq: 0,
-            reason: format!(
-                "a row of {table} in {} has the negative seq {value}",
-                path.display()
-            ),
-        })
-    })
-}
+/// What to do about an event or a stream row holding what the store never writes there.
+const RESTORE: &str = "the row was changed outside the store: restore the database from a backup";
 
-fn blob(value: ValueRef<'_>, seq: u64, path: &Path, what: &str) -> Result<Vec<u8>, Stop> {
-    blob_ref(value, seq, path, what).map(<[u8]>::to_vec)
-}
+/// What to do about a snapshot row holding what the store never writes there.
+const DROP_SNAPSHOT: &str = "the row was changed outside the store: delete that snapshot row \
+     (the stream then recovers from an older snapshot or its events) or restore the database \
+     from a backup";
 
-fn blob_ref<'a>(value: ValueRef<'a>, seq: u64, path: &Path, what: &str) -> Result<&'a [u8], Stop> {
-    match value {
-        ValueRef::Blob(bytes) => Ok(bytes),
-        other => Err(Stop::Answer(StorageError::Damaged {
+impl At<'_> {
+    /// `Damaged` at `seq`: `what` (a row and what is wrong with it), then what to do.
+    fn damage(&self, seq: u64, what: &str, remedy: &str) -> StorageError {
+        StorageError::Damaged {
             seq,
             reason: format!(
-                "the {what} row at seq {seq} in {} holds {:?} instead of a blob",
-                path.display(),
-                other.data_type()
+                "stream {:?} in {}: {what}; {remedy}",
+                self.stream,
+                self.path.display()
             ),
-        })),
+        }
+    }
+
+    /// [`damage`](Self::damage), as the answer of the command.
+    fn damaged(&self, seq: u64, what: &str, remedy: &str) -> Stop {
+        Stop::Answer(self.damage(seq, what, remedy))
     }
 }
 
-fn read(
-    conn: &Connection,
-    path: &Path,
-    stream: &str,
-    command: &Command,
-) -> Result<Completion, Stop> {
+/// A column the store writes as an integer: its value, or what the row holds instead (shown).
+fn integer(value: ValueRef<'_>) -> Result<i64, String> {
+    match value {
+        ValueRef::Integer(v) => Ok(v),
+        other => Err(shown(other)),
+    }
+}
+
+/// A value for an error message (a text cut to 32 bytes, a blob by its length).
+fn shown(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(v) => format!("the integer {v}"),
+        ValueRef::Real(v) => format!("the real number {v}"),
+        ValueRef::Text(t) => format!(
+            "the text {:?}",
+            String::from_utf8_lossy(&t[..t.len().min(32)])
+        ),
+        ValueRef::Blob(b) => format!("a blob of {} bytes", b.len()),
+    }
+}
+
+/// The seq a damaged seq column is reported at: a real number sorts among the seqs, so it is
+/// reported at the whole seq at or below it (a load before that seq passes the row); anything
+/// else at `otherwise`.
+fn seq_near(value: ValueRef<'_>, otherwise: u64) -> u64 {
+    match value {
+        // Saturating casts: a negative or NaN value is 0.
+        ValueRef::Real(v) => v.floor() as u64,
+        _ => otherwise,
+    }
+}
+
+/// A stream's id and head. A head its rows cannot give is kept as the `Damaged` answer of
+/// the commands that need it, so the others (a snapshot load) still run.
+struct StreamRow {
+    id: i64,
+    head: Result<u64, StorageError>,
+}
+
+fn stream_row(conn: &Connection, at: At<'_>) -> Result<Option<StreamRow>, Stop> {
+    let found = conn
+        .prepare_cached(STREAM)?
+        .query_row([at.stream], |row| {
+            Ok((integer(row.get_ref(0)?), integer(row.get_ref(1)?)))
+        })
+        .optional()?;
+    let Some((id, head)) = found else {
+        return Ok(None);
+    };
+    let id = id.map_err(|found| {
+        at.damaged(
+            0,
+            &format!(
+                "the persevere_streams row holds {found} in its stream_id column, where the \
+                 store writes an integer"
+            ),
+            RESTORE,
+        )
+    })?;
+    let head = match head {
+        Ok(head) => u64::try_from(head).map_err(|_| shown(ValueRef::Integer(head))),
+        Err(found) => Err(found),
+    };
+    let head = head.map_err(|found| head_damage(conn, at, id, &found));
+    Ok(Some(StreamRow { id, head }))
+}
+
+/// `Damaged` for a stream head that is `found`: the head is the larger of the stream row's
+/// compacted head and its newest event's seq; the one to blame is looked up (on this rare
+/// path only).
+fn head_damage(conn: &Connection, at: At<'_>, id: i64, found: &str) -> StorageError {
+    let compacted_ok: Option<bool> = conn
+        .query_row(
+            "SELECT typeof(compacted_head) = 'integer' AND compacted_head >= 0 \
+             FROM persevere_streams WHERE stream_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .ok();
+    let culprit = if compacted_ok == Some(true) {
+        "the seq column of its newest persevere_events row"
+    } else {
+        "the compacted_head column of its persevere_streams row"
+    };
+    at.damage(
+        0,
+        &format!(
+            "its head is {found}, read from {culprit}, where the store writes an integer from \
+             0 up"
+        ),
+        RESTORE,
+    )
+}
+
+/// A snapshot's seq as stored: the store writes 0 and up.
+fn snapshot_seq(value: ValueRef<'_>, at: At<'_>) -> Result<u64, Stop> {
+    if let ValueRef::Integer(v) = value {
+        if let Ok(seq) = u64::try_from(v) {
+            return Ok(seq);
+        }
+    }
+    Err(at.damaged(
+        seq_near(value, 0),
+        &format!(
+            "a persevere_snapshots row holds {} in its seq column, where the store writes an \
+             integer from 0 up",
+            shown(value)
+        ),
+        DROP_SNAPSHOT,
+    ))
+}
+
+/// The seq of the event in `row` (at column 0, its global position at column
+/// `position_column`), as stored: the store writes 1 and up. Damage is reported at `expected`,
+/// the seq the row stands for, when it is not a number.
+fn event_seq(
+    row: &rusqlite::Row<'_>,
+    position_column: usize,
+    expected: u64,
+    at: At<'_>,
+) -> Result<u64, Stop> {
+    let value = row.get_ref(0)?;
+    if let ValueRef::Integer(v) = value {
+        if let Some(seq) = u64::try_from(v).ok().filter(|&seq| seq >= 1) {
+            return Ok(seq);
+        }
+    }
+    let position = row.get_ref(position_column).map_or_else(
+        |_| "(unreadable)".into(),
+        |p| match p {
+            ValueRef::Integer(p) => p.to_string(),
+            other => shown(other),
+        },
+    );
+    Err(at.damaged(
+        seq_near(value, expected),
+        &format!(
+            "the persevere_events row at position {position} holds {} in its seq column, where \
+             the store writes an integer from 1 up",
+            shown(value)
+        ),
+        RESTORE,
+    ))
+}
+
+fn blob<'a>(value: ValueRef<'a>, at: At<'_>, seq: u64, table: &str) -> Result<&'a [u8], Stop> {
+    match value {
+        ValueRef::Blob(bytes) => Ok(bytes),
+        other => Err(at.damaged(
+            seq,
+            &format!(
+                "the {table} row at seq {seq} holds {} in its payload column, where the store \
+                 writes a blob",
+                shown(other)
+            ),
+            if table == "persevere_snapshots" {
+                DROP_SNAPSHOT
+            } else {
+                RESTORE
+            },
+        )),
+    }
+}
+
+fn read(conn: &Connection, at: At<'_>, command: &Command) -> Result<Completion, Stop> {
     match command {
         Command::LoadSnapshot { before, .. } => {
-            let Some((id, _)) = stream_row(conn, path, stream)? else {
+            // The snapshot needs the stream's id, not its head.
+            let Some(StreamRow { id, .. }) = stream_row(conn, at)? else {
                 return Ok(Completion::Snapshot(None));
             };
-            let before = before.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX));
+            // The newest snapshot at or below this seq (none is below 0).
+            let newest = match before {
+                None => i64::MAX,
+                Some(0) => return Ok(Completion::Snapshot(None)),
+                Some(before) => i64::try_from(before - 1).unwrap_or(i64::MAX),
+            };
             let mut statement = conn.prepare_cached(
                 "SELECT seq, payload, crc32 FROM persevere_snapshots \
-                 WHERE stream_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1",
+                 WHERE stream_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1",
             )?;
-            let mut rows = statement.query((id, before))?;
+            let mut rows = statement.query((id, newest))?;
             let Some(row) = rows.next()? else {
                 return Ok(Completion::Snapshot(None));
             };
-            let seq = seq_of(row.get(0)?, path, "persevere_snapshots")?;
-            let bytes = blob(row.get_ref(1)?, seq, path, "snapshot")?;
-            let crc: i64 = row.get(2)?;
-            if i64::from(crc32fast::hash(&bytes)) != crc {
-                return Err(Stop::Answer(StorageError::Damaged {
+            let seq = snapshot_seq(row.get_ref(0)?, at)?;
+            let bytes = blob(row.get_ref(1)?, at, seq, "persevere_snapshots")?;
+            let crc = integer(row.get_ref(2)?).map_err(|found| {
+                at.damaged(
                     seq,
-                    reason: format!(
-                        "the snapshot at seq {seq} of stream {stream:?} in {} fails its CRC-32",
-                        path.display()
+                    &format!(
+                        "the persevere_snapshots row at seq {seq} holds {found} in its crc32 \
+                         column, where the store writes an integer"
                     ),
-                }));
+                    DROP_SNAPSHOT,
+                )
+            })?;
+            if i64::from(crc32fast::hash(bytes)) != crc {
+                return Err(at.damaged(
+                    seq,
+                    &format!(
+                        "the persevere_snapshots row at seq {seq} fails its CRC-32 (its payload \
+                         or its crc32 column was changed)"
+                    ),
+                    DROP_SNAPSHOT,
+                ));
             }
             Ok(Completion::Snapshot(Some(StoredRecord {
                 seq,
-                bytes: bytes.into(),
+                bytes: bytes.to_vec().into(),
             })))
         }
         Command::ReadEvents { from, limit, .. } => {
-            let Some((id, head)) = stream_row(conn, path, stream)? else {
+            let Some(StreamRow { id, head }) = stream_row(conn, at)? else {
                 return Ok(Completion::Events {
                     records: Vec::new(),
                     head: 0,
                 });
             };
-            let records = read_events(conn, path, id, *from, *limit)?;
+            let head = head.map_err(Stop::Answer)?;
+            let records = read_events(conn, at, id, *from, *limit)?;
             Ok(Completion::Events { records, head })
         }
         _ => Err(Stop::Answer(StorageError::Rejected(
@@ -765,14 +939,13 @@ struct EventPage {
 }
 
 impl EventPage {
-    /// Adds the event in `row` (its seq at column 0, its payload at column 1).
-    fn push(&mut self, row: &rusqlite::Row<'_>, path: &Path) -> Result<u64, Stop> {
-        let seq = seq_of(row.get(0)?, path, "persevere_events")?;
-        let bytes = blob_ref(row.get_ref(1)?, seq, path, "event")?;
+    /// Adds the event at `seq` in `row` (its payload at column 1).
+    fn push(&mut self, row: &rusqlite::Row<'_>, seq: u64, at: At<'_>) -> Result<(), Stop> {
+        let bytes = blob(row.get_ref(1)?, at, seq, "persevere_events")?;
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
         self.spans.push((seq, start, self.buf.len()));
-        Ok(seq)
+        Ok(())
     }
 
     fn into_records(self) -> Vec<StoredRecord> {
@@ -796,74 +969,119 @@ impl EventPage {
 /// order. Otherwise (a stream interleaved with many others) they are read by one range scan of
 /// the index, each row found by its position. The table scan's seqs are checked to be the
 /// contiguous range the index promised; anything else falls back to the index scan.
+///
+/// Every seq read is checked to be one the store writes (an integer, 1 and up): a row changed
+/// outside the store answers `Damaged`, naming it.
 fn read_events(
     conn: &Connection,
-    path: &Path,
+    at: At<'_>,
     id: i64,
     from: u64,
     limit: usize,
 ) -> Result<Vec<StoredRecord>, Stop> {
-    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    // No stored seq is past i64::MAX.
+    let Ok(from) = i64::try_from(from) else {
+        return Ok(Vec::new());
+    };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let first: Option<(i64, i64)> = conn
+    let expected = u64::try_from(from.max(1)).unwrap_or(1);
+    let first = conn
         .prepare_cached(
             "SELECT seq, position FROM persevere_events \
              WHERE stream_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1",
         )?
-        .query_row((id, from), |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row((id, from), |row| {
+            Ok((event_seq(row, 1, expected, at), row.get::<_, i64>(1)?))
+        })
         .optional()?;
     let Some((first_seq, first_position)) = first else {
         return Ok(Vec::new());
     };
-    let (last_seq, last_position): (i64, i64) = conn
+    let first_seq = first_seq?;
+    let first_i64 = i64::try_from(first_seq).unwrap_or(i64::MAX);
+    let (last_seq, last_position) = conn
         .prepare_cached(
             "SELECT seq, position FROM persevere_events \
              WHERE stream_id = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1",
         )?
-        .query_row((id, first_seq.saturating_add(limit - 1)), |row| {
-            Ok((row.get(0)?, row.get(1)?))
+        .query_row((id, first_i64.saturating_add(limit - 1)), |row| {
+            Ok((event_seq(row, 1, first_seq, at), row.get::<_, i64>(1)?))
         })?;
+    let last_seq = last_seq?;
     let wanted = last_seq.saturating_sub(first_seq).saturating_add(1);
-    let span = last_position
-        .saturating_sub(first_position)
-        .saturating_add(1);
-    if span <= wanted.saturating_mul(2) {
+    let span = u64::try_from(last_position.saturating_sub(first_position)).unwrap_or(u64::MAX);
+    if span.saturating_add(1) <= wanted.saturating_mul(2) {
         // `+stream_id`: the filter must not make SQLite pick the (stream, seq) index and
         // sort; this is a scan of the table's position range.
         let mut statement = conn.prepare_cached(
-            "SELECT seq, payload FROM persevere_events \
+            "SELECT seq, payload, position FROM persevere_events \
              WHERE position BETWEEN ?2 AND ?3 AND +stream_id = ?1 ORDER BY position",
         )?;
         let mut rows = statement.query((id, first_position, last_position))?;
         let mut page = EventPage::default();
-        let mut next = first_seq;
+        // The seq the next row must hold (`None`: past the last seq there can be).
+        let mut next = Some(first_seq);
+        let mut read_to = None;
         let mut contiguous = true;
         while let Some(row) = rows.next()? {
-            if row.get::<_, i64>(0)? != next {
+            let Some(want) = next else {
+                contiguous = false;
+                break;
+            };
+            let seq = event_seq(row, 2, want, at)?;
+            if seq != want {
                 contiguous = false;
                 break;
             }
-            next += 1;
-            page.push(row, path)?;
+            page.push(row, seq, at)?;
+            read_to = Some(seq);
+            next = seq.checked_add(1);
         }
-        if contiguous && next == last_seq + 1 {
+        if contiguous && read_to == Some(last_seq) {
             return Ok(page.into_records());
         }
-        tracing::warn!(path = %path.display(), stream_id = id, "the events of a stream are not in position order; reading them by seq");
+        tracing::warn!(path = %at.path.display(), stream = at.stream, "the events of a stream are not in position order; reading them by seq");
     }
     let mut statement = conn.prepare_cached(
-        "SELECT seq, payload FROM persevere_events \
+        "SELECT seq, payload, position FROM persevere_events \
          WHERE stream_id = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
     )?;
     let mut rows = statement.query((id, from, limit))?;
     let mut page = EventPage::default();
+    let mut next = expected;
     while let Some(row) = rows.next()? {
-        page.push(row, path)?;
+        let seq = event_seq(row, 2, next, at)?;
+        page.push(row, seq, at)?;
+        next = seq.saturating_add(1);
     }
     Ok(page.into_records())
+}
+
+/// Whether an error met by a read is damage in the database: a value of a type the store never
+/// writes there (a row changed outside the store), or a corrupt page.
+fn is_damage(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+    ) || error.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt)
+}
+
+/// The `Damaged` answer of a read that met `error` ([`is_damage`]); which record is unknown.
+fn damage_met(at: At<'_>, error: &rusqlite::Error) -> StorageError {
+    StorageError::Damaged {
+        seq: 0,
+        reason: format!(
+            "stream {:?} in {}: reading it met damage ({error}); `PRAGMA integrity_check` \
+             shows where; restore the database from a backup",
+            at.stream,
+            at.path.display()
+        ),
+    }
 }
 
 /// Whether an error inside one command is that command's alone (it is rejected and the batch
@@ -877,12 +1095,15 @@ fn is_command_local(error: &rusqlite::Error) -> bool {
 
 fn write(
     conn: &Connection,
-    path: &Path,
-    stream: &str,
+    at: At<'_>,
     command: &Command,
     position: &mut i64,
 ) -> Result<Completion, Stop> {
-    let found = stream_row(conn, path, stream)?;
+    // A stream whose head cannot be read is not written.
+    let found = match stream_row(conn, at)? {
+        None => None,
+        Some(StreamRow { id, head }) => Some((id, head.map_err(Stop::Answer)?)),
+    };
     // Checks before any write: a refused command writes nothing.
     match command {
         Command::Append {
@@ -911,6 +1132,20 @@ fn write(
                 )));
             }
             to_i64(last, "seq")?;
+            // The counter read from the database may be anything: positions must not run out.
+            let after = i64::try_from(events.len())
+                .ok()
+                .and_then(|n| position.checked_add(n));
+            if after.is_none() {
+                return Err(Stop::Answer(StorageError::Rejected(format!(
+                    "the SQLite store {} has no global position left for {} events of stream \
+                     {:?} (its next position is {position}): its position counter was changed \
+                     outside the store; restore the database from a backup",
+                    at.path.display(),
+                    events.len(),
+                    at.stream
+                ))));
+            }
         }
         Command::SaveSnapshot { snapshot, .. } => {
             to_i64(snapshot.seq, "seq")?;
@@ -920,7 +1155,7 @@ fn write(
         }
         _ => {}
     }
-    write_checked(conn, stream, found, command, position)?;
+    write_checked(conn, at.stream, found, command, position)?;
     Ok(Completion::Done)
 }
 
