@@ -30,6 +30,13 @@ pub enum Rejection {
     /// The journal is stopped and accepts no more requests.
     #[error("the journal is stopped: {0}")]
     Stopped(StopReason),
+    /// The batch does not fit below `u64::MAX`, a seq no journal writes: the stream's last
+    /// seq is `last_seq`, and it cannot grow by as many events as the batch holds.
+    #[error("no seq left for the batch: the stream's last seq is {last_seq}")]
+    SeqExhausted {
+        /// The stream's last seq.
+        last_seq: u64,
+    },
 }
 
 /// Why `apply` refused an event: the entity's own [`Entity::Error`](crate::Entity::Error)

@@ -70,7 +70,11 @@ struct Append {
     expected_last: u64,
     first: u64,
     last: u64,
+    /// The checksum of the event record at `last`.
     event_checksum: u32,
+    /// The fold of the checksums of the event records at `first..=last`, in order
+    /// ([`record::fold_checksum`]): what the re-read after an unknown outcome compares.
+    event_fold: u64,
     snapshot_checksum: Option<u32>,
     /// The chain value after the last event (its tag; zero for a plaintext journal).
     chain: Chain,
@@ -638,16 +642,30 @@ where
         let mut bytes = 0usize;
         let mut members: Option<Batch<Member>> = None;
         let mut event_checksum = 0;
+        let mut event_fold = record::CHECKSUM_FOLD;
         let mut chain = self.chain;
+        // The most events the append can hold: its last seq stays below `u64::MAX`, a seq no
+        // journal writes (so recovery can tell one there is damage).
+        let room = (u64::MAX - 1).saturating_sub(expected_last);
         'requests: while let Some(Request::Persist { id, events }) = queue.get(taken) {
             let (id, events) = (*id, events.as_slice());
             if members.is_some() && records.len() + events.len() > max_events {
                 break;
             }
             let mark = records.len();
+            if (mark as u64).saturating_add(events.len() as u64) > room {
+                let error = PersistError::Rejected(Rejection::SeqExhausted {
+                    last_seq: expected_last,
+                });
+                self.fail(id, error);
+                rejected.push(taken);
+                taken += 1;
+                continue;
+            }
             let first = expected_last + mark as u64 + 1;
             let mut request_chain = chain;
             let mut request_checksum = event_checksum;
+            let mut request_fold = event_fold;
             let mut request_bytes = 0usize;
             for (seq, event) in (first..).zip(events) {
                 match self.encode_record(
@@ -659,6 +677,7 @@ where
                 ) {
                     Ok((encoded, checksum, tag)) => {
                         request_checksum = checksum;
+                        request_fold = record::fold_checksum(request_fold, checksum);
                         request_chain = tag;
                         request_bytes += encoded.len();
                         records.push(StoredRecord {
@@ -706,6 +725,7 @@ where
             bytes += request_bytes;
             chain = request_chain;
             event_checksum = request_checksum;
+            event_fold = request_fold;
             Batch::push(
                 &mut members,
                 Member {
@@ -761,6 +781,7 @@ where
             first,
             last,
             event_checksum,
+            event_fold,
             snapshot_checksum,
             chain,
         });
@@ -981,12 +1002,14 @@ where
             Rebuild::Landed { append, .. } => (Some(append.last), None),
             Rebuild::Resolve { append, .. } => (
                 None,
-                Some(Probe {
-                    seq: append.last,
-                    event_checksum: append.event_checksum,
-                    snapshot_checksum: append.snapshot_checksum,
-                    seen: None,
-                }),
+                Some(Probe::new(
+                    append.first,
+                    append.last,
+                    append.event_checksum,
+                    append.event_fold,
+                    self.encryption.as_ref().map(|_| append.chain),
+                    append.snapshot_checksum,
+                )),
             ),
         };
         self.next_command += 1;
@@ -1056,7 +1079,7 @@ where
                 }
             }
             Rebuild::Resolve { append, reason } => {
-                let seen = found.probe.and_then(|probe| probe.seen);
+                let seen = found.probe.and_then(|probe| probe.seen());
                 self.resolve(append, reason, found.last_seq, seen, state);
             }
             Rebuild::Landed { append, actual } => {
@@ -1076,17 +1099,18 @@ where
     }
 
     /// Classifies an append whose outcome was unknown by what the re-read found: the head
-    /// (`found.last_seq`) and the probe of the append's last seq.
+    /// (`found.last_seq`) and the probe of the append's positions (see `Probe`: every position
+    /// `first..=last` is compared, by a fold of the records' checksums).
     ///
     /// | found                                                   | outcome                        |
     /// |---------------------------------------------------------|--------------------------------|
     /// | head below the expected last seq                        | acknowledged events lost: stop |
-    /// | our record at our last seq, head there                  | `Persisted`, go on             |
-    /// | our record at our last seq, head beyond it              | `Persisted`, then stop (conflict) |
-    /// | another writer's record at our last seq                 | `Conflict`, stop               |
+    /// | our records at our positions, head at our last seq      | `Persisted`, go on             |
+    /// | our records at our positions, head beyond it            | `Persisted`, then stop (conflict) |
+    /// | another writer's record at any of our positions         | `Conflict`, stop               |
     /// | nothing at our positions, head the expected last seq    | `Failed { landed: Some(false) }`, go on |
     /// | head inside our positions (an atomic append of ours would reach its last seq) | `Conflict`, stop |
-    /// | head at or past our last seq, our last seq unreadable (compacted under a snapshot not ours) | `Failed { landed: None }`, stop |
+    /// | head at or past our last seq, our positions unreadable (compacted under a snapshot not provably ours) | `Failed { landed: None }`, stop |
     fn resolve(
         &mut self,
         append: Append,
@@ -1137,13 +1161,14 @@ where
                     },
                 );
             }
-            // Another writer's record is at our last seq, or the head stops inside our
+            // Another writer's record is at one of our positions, or the head stops inside our
             // positions (ours is atomic and would reach its last seq): ours did not land.
             Some(false) => self.taken_over(append, head),
             None if head < append.last => self.taken_over(append, head),
             None => {
-                // The head moved past our last seq and the event there cannot be read any more:
-                // another writer exists, and whether ours landed is unknown.
+                // The head is at or past our last seq and our positions cannot be read (or, in
+                // plaintext, only in part, with a last record identical to ours): another
+                // writer exists, and whether ours landed is unknown.
                 tracing::warn!(%stream, seq = append.last, head, "outcome of a failed append unknown");
                 self.fail_all(
                     append.requests(),

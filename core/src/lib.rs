@@ -111,9 +111,29 @@
 //!   (another writer: the journal stops and never overwrites), `Failed` (outcome unknown: the
 //!   journal is fenced, re-reads the log and learns whether the write landed — a write that
 //!   landed is reported persisted, so a retry never applies an event twice; if another writer
-//!   appended after it, the journal then stops. The re-read reads the write's last position
-//!   directly and recognises its own record there by checksum: another writer's record there
-//!   is a `Conflict`, nothing there with the head unmoved is `Failed { landed: Some(false) }`).
+//!   appended after it, the journal then stops. The re-read reads **every** position of the
+//!   write (`first..=last`) directly, in pages of at most [`JournalConfig::read_batch`]
+//!   events, and compares what it finds with what the write would have left: the checksum of
+//!   the record at the last position and a fold, in order, of the checksums of the records at
+//!   all of them (computed while encoding, with no allocation), and for a sealed journal the
+//!   tag of the last record, which commits through the chain to every event before it. Ours
+//!   there is `Persisted`; another writer's record at any position is a `Conflict`; nothing
+//!   there with the head unmoved is `Failed { landed: Some(false) }`; positions another writer
+//!   compacted away are unknown, `Failed { landed: None }`, and the journal stops. A Light
+//!   snapshot counts as proof only when sealed (its own nonce, bound to the write's chain
+//!   value): a plaintext snapshot encodes the state, which other events can reach.)
+//! - **the limit of a plaintext re-read**: a plaintext record is deterministic (header, payload
+//!   in the codec's encoding, CRC-32), and records carry no writer token. So if, after a
+//!   `Failed` append, another writer appended **the same events, with the same type versions
+//!   and codec, at exactly the same positions** (its first at our first seq, as many as ours),
+//!   the log holds byte for byte what ours would have left: the re-read reports our requests
+//!   `Persisted` (and goes on if the head is our last seq). The log and the state then agree
+//!   (those events once each), but two writers' requests were acknowledged for one copy of
+//!   them. Any difference at any position — another event, another order, fewer or more
+//!   events — is told apart, barring a 2^-32 CRC collision per differing record. With
+//!   encryption every record has a fresh random nonce, so identical appends differ. Changing
+//!   this for plaintext would take a per-writer token in the record format, which version 1
+//!   does not have.
 //! - **coalesced appends**: persist requests queued while a command is in flight go into the
 //!   next append together, in request order, up to [`JournalConfig::max_append`] (default
 //!   1024 events and 4 MiB of event records; the first request always goes, a request is
@@ -123,7 +143,7 @@
 //!   the state, then the others are applied again). The append is one atomic write, so it
 //!   succeeds or fails as a whole: `Rejected` or `Conflict` fails every request in it with that
 //!   class and rebuilds the state to the last durable seq; `Failed` fences the journal, and the
-//!   re-read of the append's last position decides for all of them — each reported
+//!   re-read of the append's positions decides for all of them — each reported
 //!   `Persisted` if it landed, none acknowledged if it did not, none applied twice. Snapshots
 //!   are taken per append: every-N and the predicate are checked once after it, and a
 //!   [`Strategy::Light`] append carries one snapshot, at its last seq.
@@ -134,7 +154,10 @@
 //! - **recovery**: newest readable snapshot + replay. An unreadable snapshot falls back to an
 //!   older one or a full replay, unless the events it covers were compacted
 //!   ([`RecoveryError::SnapshotUnrecoverable`]). Gaps, duplicates, out-of-order seqs, a log
-//!   shorter than its head, and a snapshot beyond the head are errors.
+//!   shorter than its head, and a snapshot beyond the head are errors. A journal writes seqs up
+//!   to `u64::MAX - 1` (a batch that would reach further is `Rejected` with
+//!   [`Rejection::SeqExhausted`]), so a record at `u64::MAX` is damage: a snapshot there is
+//!   skipped like an unreadable one, an event there is a [`RecoveryError::Mismatch`].
 //! - **records** ([`record`]): a versioned envelope with a CRC-32; any byte string decodes to a
 //!   record or a typed error. **Schema evolution**: each record carries its type version, and
 //!   [`Entity::upcast_event`] / [`Entity::upcast_snapshot`] read older ones.

@@ -85,30 +85,170 @@ enum Unreadable {
     Hard(RecoveryError),
 }
 
-/// A write whose landing recovery checks, by the checksums of the records it would have left.
+/// A write whose landing recovery checks, by the records it would have left at its positions.
 ///
-/// A probing recovery first reads the event at `seq` directly (so a snapshot at or past `seq`
-/// cannot hide it), then recovers as usual; the replay and the snapshot it loads are checked too.
-/// Only conclusive observations set `seen`: our event or our Light snapshot at `seq` (ours
-/// landed: an append is atomic), or another event at `seq` (ours did not). Another snapshot at
-/// `seq` proves nothing: a writer that recovered after our write may have snapshotted there.
+/// An append is atomic: it landed if and only if its records are at `first..=last`. A probing
+/// recovery first reads those positions directly (in pages of at most the read batch, so a
+/// snapshot at or past them cannot hide them), then recovers as usual; the replay and the
+/// snapshot it loads are checked too. Only conclusive observations set `seen` (the first wins):
+///
+/// - the record at `last` is not our last record (another checksum; sealed, another tag):
+///   ours did not land;
+/// - it is, and every position `first..=last` was read in order: ours landed if the fold of
+///   their checksums ([`record::fold_checksum`]) is the fold of ours, and did not otherwise
+///   (another writer's events before a last event identical to ours);
+/// - it is, sealed, with earlier positions unread (compacted): ours landed. A sealed record
+///   covers a random nonce, so no other writer's record has its checksum and tag, and an
+///   event's tag commits, through the chain, to every event before it;
+/// - sealed, our Light snapshot (our checksum) at `last`, bound to our chain value: ours landed.
+///
+/// Inconclusive: plaintext positions missing (compacted) or unreadable before an identical last
+/// record; every plaintext snapshot (it encodes the state, which other events can reach: another
+/// writer's may be byte-identical to ours); another sealed snapshot at `last` (a writer that
+/// recovered after our write may have snapshotted there). Two plaintext appends of the same
+/// events at the same positions leave the same bytes and are not told apart (see the crate docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Probe {
+    /// The first seq of the write.
+    first: u64,
     /// The last seq of the write.
-    pub(crate) seq: u64,
-    /// Checksum of the event record at `seq`.
-    pub(crate) event_checksum: u32,
+    last: u64,
+    /// Checksum of the event record at `last`.
+    last_checksum: u32,
+    /// The fold of the checksums of the event records at `first..=last`, in order.
+    events: u64,
+    /// The tag of the event record at `last`, for a sealed journal (`None`: plaintext).
+    tag: Option<Chain>,
     /// Checksum of the snapshot written with it (Light strategy).
-    pub(crate) snapshot_checksum: Option<u32>,
-    /// Whether the event at `seq` was seen, and whether it was ours (`None`: not seen).
-    pub(crate) seen: Option<bool>,
+    snapshot_checksum: Option<u32>,
+    /// Whether the write was seen, and whether it was ours (`None`: nothing conclusive yet).
+    seen: Option<bool>,
+    /// The direct read: the next position it expects and the fold of the positions before it;
+    /// `None` once a position was missing or unreadable (or the read is over).
+    read: Option<(u64, u64)>,
+    /// The replay's fold of the positions from `first` on (`None` until it replays `first`).
+    replayed: Option<u64>,
 }
 
 impl Probe {
-    /// Records what was found at `seq`, unless something conclusive was found already.
+    /// A probe of the write of event records at `first..=last` whose checksums fold to
+    /// `events`, the last one's checksum being `last_checksum` and, sealed, its tag `tag`;
+    /// `snapshot_checksum` is that of its Light snapshot.
+    pub(crate) fn new(
+        first: u64,
+        last: u64,
+        last_checksum: u32,
+        events: u64,
+        tag: Option<Chain>,
+        snapshot_checksum: Option<u32>,
+    ) -> Self {
+        Self {
+            first,
+            last,
+            last_checksum,
+            events,
+            tag,
+            snapshot_checksum,
+            seen: None,
+            read: Some((first, record::CHECKSUM_FOLD)),
+            replayed: None,
+        }
+    }
+
+    /// Whether the write was seen, and whether it was ours (`None`: not seen).
+    pub(crate) fn seen(&self) -> Option<bool> {
+        self.seen
+    }
+
+    /// Records what was found, unless something conclusive was found already.
     fn observe(&mut self, ours: bool) {
         if self.seen.is_none() {
             self.seen = Some(ours);
+        }
+    }
+
+    /// The record at `last` has `checksum` and (sealed) `tag`; `fold` is the fold of every
+    /// position `first..=last`, if all of them were read in order.
+    fn at_last(&mut self, checksum: u32, tag: Option<Chain>, fold: Option<u64>) {
+        let ours = checksum == self.last_checksum && self.tag.is_none_or(|t| tag == Some(t));
+        match fold {
+            _ if !ours => self.observe(false),
+            Some(fold) => self.observe(fold == self.events),
+            // Sealed, our last record proves the append (see the type's docs); plaintext,
+            // another writer's may be byte-identical to it.
+            None if self.tag.is_some() => self.observe(true),
+            None => {}
+        }
+    }
+
+    /// The next direct read (from, limit), if the positions are not all read yet.
+    fn next_read(&self, read_batch: usize) -> Option<(u64, usize)> {
+        if self.seen.is_some() {
+            return None;
+        }
+        let (at, _) = self.read.filter(|&(at, _)| at <= self.last)?;
+        let left = usize::try_from(self.last - at).map_or(usize::MAX, |n| n.saturating_add(1));
+        Some((at, left.min(read_batch.max(1))))
+    }
+
+    /// A page of the direct read of our positions.
+    fn on_read(&mut self, records: &[StoredRecord]) {
+        for stored in records {
+            if stored.seq > self.last {
+                break;
+            }
+            // Any byte string: an undecodable record (or one filed elsewhere) is unreadable here
+            // (the replay reports it).
+            let rec = record::decode_valid(&stored.bytes)
+                .filter(|rec| rec.header.kind == RecordKind::Event && rec.header.seq == stored.seq);
+            self.read = match (self.read, &rec) {
+                (Some((at, fold)), Some(rec)) if stored.seq == at => {
+                    Some((at, record::fold_checksum(fold, rec.checksum)))
+                }
+                _ => None,
+            };
+            if stored.seq == self.last {
+                let fold = self.read.map(|(_, fold)| fold);
+                self.read = None;
+                if let Some(rec) = rec {
+                    let tag = rec.sealed.then(|| seal::stored_tag(rec.payload)).flatten();
+                    self.at_last(rec.checksum, tag, fold);
+                }
+                return;
+            }
+            // Below `last`: the next position is in range.
+            self.read = self.read.map(|(at, fold)| (at + 1, fold));
+        }
+    }
+
+    /// The replay applied the event at `seq` (its record's `checksum` and, sealed, its verified
+    /// `tag`).
+    #[inline]
+    fn on_replayed(&mut self, seq: u64, checksum: u32, tag: Option<Chain>) {
+        if seq < self.first || seq > self.last || self.seen.is_some() {
+            return;
+        }
+        let fold = if seq == self.first {
+            Some(record::CHECKSUM_FOLD)
+        } else {
+            self.replayed
+        };
+        self.replayed = fold.map(|fold| record::fold_checksum(fold, checksum));
+        if seq == self.last {
+            self.at_last(checksum, tag, self.replayed);
+        }
+    }
+
+    /// Recovery loaded a snapshot at `seq` with `checksum`, bound (sealed) to `chain`.
+    fn on_snapshot(&mut self, seq: u64, checksum: u32, chain: &Chain) {
+        // Sealed only: our Light snapshot (its nonce is ours alone), bound to the chain value
+        // after our last event, was written atomically with our events. A plaintext snapshot
+        // proves nothing (see the type's docs).
+        let ours = seq == self.last
+            && self.snapshot_checksum == Some(checksum)
+            && self.tag.as_ref() == Some(chain);
+        if ours {
+            self.observe(true);
         }
     }
 }
@@ -149,9 +289,12 @@ struct Page {
 }
 
 enum Step {
-    /// Reading the probed position directly (the first step of a probing recovery).
+    /// Reading the probed positions directly (the first step of a probing recovery): `limit`
+    /// events from `from`.
     Probe {
         before: Option<u64>,
+        from: u64,
+        limit: usize,
     },
     Snapshot {
         before: Option<u64>,
@@ -176,6 +319,21 @@ pub(crate) struct Recovery<E, C> {
     probe: Option<Probe>,
     chain: Chain,
     _types: PhantomData<fn() -> (E, C)>,
+}
+
+/// Why a record at seq `u64::MAX` is refused: a journal's last event is at most `u64::MAX - 1`
+/// (it refuses a batch that would reach further), so nothing it wrote is there.
+const LAST_SEQ_UNWRITTEN: &str = "seq u64::MAX is past the last seq a journal writes";
+
+/// The error for an event at seq `u64::MAX` (see [`LAST_SEQ_UNWRITTEN`]).
+#[cold]
+#[inline(never)]
+fn last_seq_error(seq: u64) -> RecoveryError {
+    RecoveryError::Mismatch {
+        kind: RecordKind::Event,
+        seq,
+        detail: LAST_SEQ_UNWRITTEN.to_owned(),
+    }
 }
 
 /// Decodes `stored` and checks that it is a `kind` record at its seq in codec `codec_id`. The
@@ -235,18 +393,25 @@ where
         read_batch: usize,
         slice: Option<usize>,
     ) -> (Self, Command) {
-        let before = until.map(|u| u + 1);
-        let step = match probe {
-            Some(_) => Step::Probe { before },
-            None => Step::Snapshot { before },
-        };
-        let command = match probe {
-            Some(probe) => Command::ReadEvents {
-                id: cmd,
-                from: probe.seq,
-                limit: 1,
-            },
-            None => Command::LoadSnapshot { id: cmd, before },
+        // Every seq is below `u64::MAX + 1`: no bound then.
+        let before = until.and_then(|u| u.checked_add(1));
+        let (step, command) = match probe.and_then(|probe| probe.next_read(read_batch)) {
+            Some((from, limit)) => (
+                Step::Probe {
+                    before,
+                    from,
+                    limit,
+                },
+                Command::ReadEvents {
+                    id: cmd,
+                    from,
+                    limit,
+                },
+            ),
+            None => (
+                Step::Snapshot { before },
+                Command::LoadSnapshot { id: cmd, before },
+            ),
         };
         let recovery = Self {
             cmd,
@@ -291,12 +456,11 @@ where
             Err(error) => return Progress::Failed(RecoveryError::Storage(error.to_string())),
         };
         let progress = match (&self.step, completion) {
-            // A damaged record at the probed position: the replay meets it and says so.
-            (Step::Probe { before }, Err(_)) => Ok(Some(Step::Snapshot { before: *before })),
-            (Step::Probe { before }, Ok(Completion::Events { records, .. })) => {
+            // A damaged record at a probed position: the replay meets it and says so.
+            (Step::Probe { before, .. }, Err(_)) => Ok(Some(Step::Snapshot { before: *before })),
+            (Step::Probe { before, .. }, Ok(Completion::Events { records, .. })) => {
                 let before = *before;
-                self.on_probe(&records);
-                Ok(Some(Step::Snapshot { before }))
+                Ok(Some(self.on_probe(before, &records)))
             }
             (Step::Snapshot { before }, Err((seq, reason))) => {
                 let before = *before;
@@ -360,7 +524,12 @@ where
                 *ids += 1;
                 self.cmd = CommandId(*ids);
                 let command = match step {
-                    Step::Probe { before } | Step::Snapshot { before } => Command::LoadSnapshot {
+                    Step::Probe { from, limit, .. } => Command::ReadEvents {
+                        id: self.cmd,
+                        from,
+                        limit,
+                    },
+                    Step::Snapshot { before } => Command::LoadSnapshot {
                         id: self.cmd,
                         before,
                     },
@@ -406,18 +575,19 @@ where
                 detail: format!("asked for a snapshot below {before:?}"),
             });
         }
+        let Some(next) = stored.seq.checked_add(1) else {
+            // No journal writes seq `u64::MAX` (its last event would be there): a snapshot filed
+            // there is damaged, skipped like any unreadable one.
+            return Ok(self.skip_snapshot(stored.seq, LAST_SEQ_UNWRITTEN.to_owned()));
+        };
         match self.decode_snapshot(&stored, reader) {
             Ok((snapshot, checksum, chain)) => {
                 *state = snapshot;
                 self.snapshot_seq = Some(stored.seq);
-                self.next = stored.seq + 1;
+                self.next = next;
                 self.chain = chain;
-                // Our Light snapshot was written atomically with our events: finding it proves
-                // they landed. Another snapshot here proves nothing (see `Probe`).
-                if let Some(probe) = self.probe.as_mut().filter(|p| p.seq == stored.seq) {
-                    if probe.snapshot_checksum == Some(checksum) {
-                        probe.observe(true);
-                    }
+                if let Some(probe) = self.probe.as_mut() {
+                    probe.on_snapshot(stored.seq, checksum, &chain);
                 }
                 Ok(Some(Step::Events))
             }
@@ -425,26 +595,33 @@ where
                 tracing::error!(seq = stored.seq, %error, "snapshot cannot be opened");
                 Err(error)
             }
-            Err(Unreadable::Soft(reason)) => {
-                tracing::warn!(seq = stored.seq, %reason, "snapshot unreadable, falling back");
-                self.skipped.push((stored.seq, reason));
-                Ok(Some(Step::Snapshot {
-                    before: Some(stored.seq),
-                }))
-            }
+            Err(Unreadable::Soft(reason)) => Ok(self.skip_snapshot(stored.seq, reason)),
         }
     }
 
-    /// The answer to the probe's direct read: the event at the probed seq, if any, is ours or
-    /// another writer's. An undecodable record there decides nothing (the replay reports it).
-    fn on_probe(&mut self, records: &[StoredRecord]) {
+    /// Skips the unreadable snapshot at `seq`: recovery falls back to an older one.
+    fn skip_snapshot(&mut self, seq: u64, reason: String) -> Option<Step> {
+        tracing::warn!(seq, %reason, "snapshot unreadable, falling back");
+        self.skipped.push((seq, reason));
+        Some(Step::Snapshot { before: Some(seq) })
+    }
+
+    /// A page of the probe's direct read of the write's positions (see [`Probe`]); the next
+    /// step is another page, or the snapshot load that starts the recovery proper.
+    fn on_probe(&mut self, before: Option<u64>, records: &[StoredRecord]) -> Step {
         let Some(probe) = self.probe.as_mut() else {
-            return;
+            return Step::Snapshot { before };
         };
-        let found = records.iter().find(|r| r.seq == probe.seq);
-        if let Some(rec) = found.and_then(|stored| record::decode(&stored.bytes).ok()) {
-            let ours = rec.checksum == probe.event_checksum;
-            probe.observe(ours);
+        let at = probe.read.map(|(at, _)| at);
+        probe.on_read(records);
+        // Another page only after progress (a store returning nothing new ends the read).
+        match probe.next_read(self.read_batch) {
+            Some((from, limit)) if Some(from) != at => Step::Probe {
+                before,
+                from,
+                limit,
+            },
+            _ => Step::Snapshot { before },
         }
     }
 
@@ -520,6 +697,9 @@ where
             if stored.seq != self.next {
                 return Err(self.sequence_error(stored.seq));
             }
+            let Some(next) = self.next.checked_add(1) else {
+                return Err(last_seq_error(stored.seq));
+            };
             let codec = <C as Codec<E::Event>>::ID;
             let rec = decode_checked(stored, RecordKind::Event, codec)?;
             let payload = reader.open(&rec, RecordKind::Event, stored.seq, codec, &self.chain)?;
@@ -536,15 +716,18 @@ where
                 seq: stored.seq,
                 reason: e.to_string(),
             })?;
-            if let Some(probe) = self.probe.as_mut().filter(|p| p.seq == stored.seq) {
-                let ours = probe.event_checksum == rec.checksum;
-                probe.observe(ours);
+            if let Some(probe) = self.probe.as_mut() {
+                probe.on_replayed(
+                    stored.seq,
+                    rec.checksum,
+                    payload.seal.as_ref().map(|s| s.tag),
+                );
             }
             // A plaintext journal's chain stays zero.
             if let Some(seal) = payload.seal {
                 self.chain = seal.tag;
             }
-            self.next += 1;
+            self.next = next;
             self.replayed += 1;
         }
         if page.at < page.records.len() {
@@ -599,11 +782,14 @@ where
 
     fn sequence_error_at_tail(&self, head: u64) -> RecoveryError {
         match self.skipped.first() {
-            Some((seq, reason)) if self.replayed == 0 => RecoveryError::SnapshotUnrecoverable {
-                seq: *seq,
-                reason: reason.clone(),
-                resumes_at: head + 1,
-            },
+            // `head` is `u64::MAX` (never a journal's) without the `+ 1`: the events are missing.
+            Some((seq, reason)) if self.replayed == 0 && head < u64::MAX => {
+                RecoveryError::SnapshotUnrecoverable {
+                    seq: *seq,
+                    reason: reason.clone(),
+                    resumes_at: head + 1,
+                }
+            }
             _ => RecoveryError::MissingTail {
                 last: self.next - 1,
                 head,

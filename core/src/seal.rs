@@ -662,6 +662,19 @@ pub fn nonce_of(bytes: &[u8]) -> Option<[u8; NONCE_LEN]> {
     Some(out)
 }
 
+/// The Poly1305 tag a sealed record's `payload` ends with (its last [`TAG_LEN`] bytes), read
+/// without opening it; `None` if the payload is too short to hold one. An event's tag is the
+/// chain value after it, so it identifies the event and, through the chain, every event
+/// before it.
+pub(crate) fn stored_tag(payload: &[u8]) -> Option<Chain> {
+    let at = payload
+        .len()
+        .checked_sub(KEY_ID_LEN + NONCE_LEN + TAG_LEN)?
+        + KEY_ID_LEN
+        + NONCE_LEN;
+    payload.get(at..)?.try_into().ok()
+}
+
 /// The key id a sealed record names; `None` if `bytes` is not a sealed record.
 pub fn key_id_of(bytes: &[u8]) -> Option<KeyId> {
     let rec = record::decode(bytes).ok()?;

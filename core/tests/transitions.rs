@@ -1410,3 +1410,227 @@ fn sliced_replays_rebuild_after_a_failed_write() {
     h.crash();
     assert_eq!(restart_state(&mut h), fold(&(1..=9).collect::<Vec<_>>()));
 }
+
+// ----- seqs at the top of the range (store answers never overflow the journal) -----
+
+/// Feeds `result` to the command `journal` has ready (which must match `expected`), and
+/// returns what it reported.
+fn answer(
+    journal: &mut Journal<Ledger>,
+    state: &mut Ledger,
+    expected: impl Fn(&Command) -> bool,
+    result: Result<Completion, persevere_core::StorageError>,
+) -> Vec<JournalEvent> {
+    let command = journal.poll_command().expect("a command is ready");
+    assert!(expected(&command), "unexpected command {command:?}");
+    journal
+        .handle_completion(Duration::ZERO, command.id(), result, state)
+        .expect("the completion answers the command");
+    std::iter::from_fn(|| journal.poll_event()).collect()
+}
+
+/// A plaintext record of `value` at `seq`, as a journal writes it.
+fn ledger_record<T: borsh::BorshSerialize>(kind: RecordKind, seq: u64, value: &T) -> StoredRecord {
+    let header = RecordHeader {
+        kind,
+        codec: <persevere_core::Borsh as Codec<Ledger>>::ID,
+        type_version: 1,
+        seq,
+    };
+    StoredRecord::new(
+        seq,
+        record::encode(header, &borsh::to_vec(value).expect("encodes")),
+    )
+}
+
+/// The recovery error `events` report, once the journal has stopped.
+fn recovery_failure(journal: &Journal<Ledger>, events: &[JournalEvent]) -> RecoveryError {
+    assert_eq!(journal.phase(), Phase::Stopped, "{events:?}");
+    events
+        .iter()
+        .find_map(|e| match e {
+            JournalEvent::RecoveryFailed(error) => Some(error.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no recovery failure: {events:?}"))
+}
+
+/// A damaged snapshot with no fallback and an empty log whose head the store reports as
+/// `u64::MAX`: the events the snapshot covers are missing, a typed error (never an overflow
+/// computing where the log resumes).
+#[test]
+fn a_head_of_u64_max_behind_an_unreadable_snapshot_is_a_recovery_error() {
+    let mut journal = Journal::<Ledger>::new(config(), Ledger::default);
+    let mut state = Ledger::default();
+    answer(
+        &mut journal,
+        &mut state,
+        |c| matches!(c, Command::LoadSnapshot { before: None, .. }),
+        Err(persevere_core::StorageError::Damaged {
+            seq: 5,
+            reason: "bad file".into(),
+        }),
+    );
+    answer(
+        &mut journal,
+        &mut state,
+        |c| {
+            matches!(
+                c,
+                Command::LoadSnapshot {
+                    before: Some(5),
+                    ..
+                }
+            )
+        },
+        Ok(Completion::Snapshot(None)),
+    );
+    let events = answer(
+        &mut journal,
+        &mut state,
+        |c| matches!(c, Command::ReadEvents { from: 1, .. }),
+        Ok(Completion::Events {
+            records: vec![],
+            head: u64::MAX,
+        }),
+    );
+    assert_eq!(
+        recovery_failure(&journal, &events),
+        RecoveryError::MissingTail {
+            last: 0,
+            head: u64::MAX
+        }
+    );
+}
+
+/// A snapshot filed at `u64::MAX`, with a valid checksum: no journal writes that seq (its last
+/// event would be there), so it is skipped as a damaged snapshot, never an overflow.
+#[test]
+fn a_snapshot_at_u64_max_is_skipped_as_damaged() {
+    let mut journal = Journal::<Ledger>::new(config(), Ledger::default);
+    let mut state = Ledger::default();
+    let snapshot = ledger_record(RecordKind::Snapshot, u64::MAX, &fold(&[7]));
+    answer(
+        &mut journal,
+        &mut state,
+        |c| matches!(c, Command::LoadSnapshot { before: None, .. }),
+        Ok(Completion::Snapshot(Some(snapshot))),
+    );
+    answer(
+        &mut journal,
+        &mut state,
+        |c| {
+            matches!(
+                c,
+                Command::LoadSnapshot {
+                    before: Some(u64::MAX),
+                    ..
+                }
+            )
+        },
+        Ok(Completion::Snapshot(None)),
+    );
+    let events = answer(
+        &mut journal,
+        &mut state,
+        |c| matches!(c, Command::ReadEvents { from: 1, .. }),
+        Ok(Completion::Events {
+            records: vec![],
+            head: 0,
+        }),
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, JournalEvent::SnapshotSkipped { seq: u64::MAX, .. })),
+        "{events:?}"
+    );
+    assert_eq!(journal.phase(), Phase::Ready);
+    assert_eq!(state, Ledger::default());
+}
+
+/// A snapshot at `u64::MAX - 1` and an event at `u64::MAX`: no journal writes that event, so it
+/// is a typed recovery error naming it, never an overflow of the next seq.
+#[test]
+fn an_event_at_u64_max_is_a_recovery_error() {
+    let mut journal = Journal::<Ledger>::new(config(), Ledger::default);
+    let mut state = Ledger::default();
+    let snapshot = ledger_record(RecordKind::Snapshot, u64::MAX - 1, &fold(&[7]));
+    answer(
+        &mut journal,
+        &mut state,
+        |c| matches!(c, Command::LoadSnapshot { before: None, .. }),
+        Ok(Completion::Snapshot(Some(snapshot))),
+    );
+    let events = answer(
+        &mut journal,
+        &mut state,
+        |c| matches!(c, Command::ReadEvents { from, .. } if *from == u64::MAX),
+        Ok(Completion::Events {
+            records: vec![ledger_record(RecordKind::Event, u64::MAX, &add(8))],
+            head: u64::MAX,
+        }),
+    );
+    assert!(
+        matches!(
+            recovery_failure(&journal, &events),
+            RecoveryError::Mismatch {
+                kind: RecordKind::Event,
+                seq: u64::MAX,
+                ..
+            }
+        ),
+        "{events:?}"
+    );
+}
+
+/// Recovered at `u64::MAX - 1` (the highest seq a journal writes): a persist has no seq left.
+/// It is rejected, nothing is written, and the journal goes on — never an overflow, and never
+/// an event at `u64::MAX` that recovery would refuse.
+#[test]
+fn a_persist_past_the_last_seq_is_rejected() {
+    let mut journal = Journal::<Ledger>::new(config(), Ledger::default);
+    let mut state = Ledger::default();
+    let snapshot = ledger_record(RecordKind::Snapshot, u64::MAX - 1, &fold(&[7]));
+    answer(
+        &mut journal,
+        &mut state,
+        |c| matches!(c, Command::LoadSnapshot { .. }),
+        Ok(Completion::Snapshot(Some(snapshot))),
+    );
+    let events = answer(
+        &mut journal,
+        &mut state,
+        |c| matches!(c, Command::ReadEvents { .. }),
+        Ok(Completion::Events {
+            records: vec![],
+            head: u64::MAX - 1,
+        }),
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            JournalEvent::Recovered {
+                last_seq,
+                ..
+            } if *last_seq == u64::MAX - 1
+        )),
+        "{events:?}"
+    );
+    let request = journal
+        .handle_persist(add(8), &mut state)
+        .expect("the journal is not stopped");
+    assert_eq!(journal.poll_command(), None, "nothing is written");
+    let events: Vec<_> = std::iter::from_fn(|| journal.poll_event()).collect();
+    assert_eq!(
+        events,
+        vec![JournalEvent::PersistFailed {
+            request,
+            error: PersistError::Rejected(Rejection::SeqExhausted {
+                last_seq: u64::MAX - 1
+            }),
+        }]
+    );
+    assert_eq!(journal.phase(), Phase::Ready);
+    assert_eq!(state, fold(&[7]));
+}

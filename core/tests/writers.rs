@@ -8,9 +8,13 @@
 //!
 //! - ours landed, another writer appended after it: `Persisted`, then the journal stops;
 //! - ours did not land and another writer took our positions (with as many events, fewer or
-//!   more): `Conflict`, the journal stops;
+//!   more, even with a last event identical to ours: every position is compared): `Conflict`,
+//!   the journal stops;
 //! - ours did not land and nobody wrote: `Failed { landed: Some(false) }`, the journal goes on;
-//! - our last position cannot be read any more (compacted by another writer): unknown, stop.
+//! - our positions cannot be read any more (compacted by another writer), and no sealed record
+//!   of ours proves the write: unknown, stop (a plaintext snapshot proves nothing);
+//! - plaintext only: another writer's append of exactly our events at exactly our positions
+//!   is byte-identical to ours, and taken for ours (the documented limit).
 
 #![allow(clippy::unwrap_used)]
 
@@ -769,5 +773,264 @@ fn a_landed_write_behind_another_writer_stops_on_a_conflict_even_if_the_rebuild_
             }),
             "{good_reads} good reads"
         );
+    }
+}
+
+// ----- the re-read compares every position of the append -----
+
+/// Our write failed before landing, and another writer took our positions with a last event
+/// byte-identical to ours (plaintext records are deterministic: same seq, same event, same
+/// bytes) but another event before it. Ours is not in the log: a `Conflict`, never `Persisted`
+/// (which would acknowledge `add(2)`, never written). Sealed, the records differ anyway.
+#[test]
+fn a_failed_write_whose_last_event_another_writer_wrote_identically_is_a_conflict() {
+    for strategy in [Strategy::Full, Strategy::Light] {
+        for keys in keys_or_not() {
+            let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
+            let config = config(strategy);
+            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
+            let request = journal
+                .handle_persist_all([add(2), add(3)], &mut state)
+                .unwrap();
+            let mut first = true;
+            let events = drive(
+                &mut journal,
+                &mut store,
+                &mut state,
+                &mut |store, command| {
+                    if std::mem::take(&mut first) {
+                        other_writer(store, &config, keys.as_ref(), &[add(10), add(3)]);
+                        Err(StorageError::Failed("timed out before the write".into()))
+                    } else {
+                        plain(store, command)
+                    }
+                },
+            );
+            assert_eq!(
+                outcome(&events, request),
+                Err(PersistError::Conflict {
+                    expected: 1,
+                    actual: 3
+                }),
+                "{what}"
+            );
+            assert_eq!(journal.phase(), Phase::Stopped, "{what}");
+            assert_eq!(state, fold(&[1]), "{what}: the state as before");
+            assert_eq!(journal.last_seq(), 1, "{what}");
+            assert_eq!(
+                durable(&store, &config, keys.as_ref()),
+                vec![1, 10, 3],
+                "{what}"
+            );
+        }
+    }
+}
+
+/// The same for a coalesced append (`add(3)`, `[add(4), add(5)]`, `add(6)` at 3..=6): another
+/// writer's events at its positions end with an `add(6)` identical to ours. Every request in it
+/// is a `Conflict`, none is acknowledged.
+#[test]
+fn a_coalesced_append_whose_last_event_another_writer_wrote_identically_is_a_conflict() {
+    for strategy in [Strategy::Full, Strategy::Light] {
+        for keys in keys_or_not() {
+            let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
+            let config = config(strategy);
+            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
+            let foreign = [add(10), add(11), add(12), add(6)];
+            let (ids, events) = coalesced(
+                &mut journal,
+                &mut store,
+                &mut state,
+                &mut |store, _command| {
+                    other_writer(store, &config, keys.as_ref(), &foreign);
+                    Err(StorageError::Failed("timed out before the write".into()))
+                },
+            );
+            assert_eq!(outcome(&events, ids[0]), Ok((2, 2)), "{what}");
+            for &id in &ids[1..] {
+                assert_eq!(
+                    outcome(&events, id),
+                    Err(PersistError::Conflict {
+                        expected: 2,
+                        actual: 6
+                    }),
+                    "{what}"
+                );
+            }
+            assert_eq!(journal.phase(), Phase::Stopped, "{what}");
+            assert_eq!(state, fold(&[1, 2]), "{what}: the state as before");
+            assert_eq!(
+                durable(&store, &config, keys.as_ref()),
+                vec![1, 2, 10, 11, 12, 6],
+                "{what}"
+            );
+        }
+    }
+}
+
+/// Our Light append failed before landing; another Light writer (compacting after each
+/// snapshot) took our positions with other events that lead to the same state, so its
+/// plaintext snapshot at our last seq is byte-identical to the one we would have written, and
+/// the events under it are gone. A plaintext snapshot is a function of the state, not of the
+/// events: it proves nothing. Unknown (`Failed { landed: None }`), and the journal stops; never
+/// `Persisted`. Sealed, the snapshot is another record (its own nonce): the same outcome.
+#[test]
+fn a_byte_identical_light_snapshot_from_another_writer_proves_nothing() {
+    for keys in keys_or_not() {
+        let what = format!("encrypted: {}", keys.is_some());
+        let config = config(Strategy::Light);
+        let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
+        let request = journal
+            .handle_persist_all([add(2), add(3)], &mut state)
+            .unwrap();
+        let compacting = config.clone().compact_on_snapshot(true);
+        // Ids 2 and 3 with their amounts swapped: other events, the same state as ours.
+        let swapped = [
+            Entry::Add { id: 2, amount: 3 },
+            Entry::Add { id: 3, amount: 2 },
+        ];
+        let mut first = true;
+        let events = drive(
+            &mut journal,
+            &mut store,
+            &mut state,
+            &mut |store, command| {
+                if std::mem::take(&mut first) {
+                    other_writer(store, &compacting, keys.as_ref(), &swapped);
+                    Err(StorageError::Failed("timed out before the write".into()))
+                } else {
+                    plain(store, command)
+                }
+            },
+        );
+        let s = store.stream(STREAM).unwrap();
+        assert!(s.events.is_empty(), "{what}: the events were compacted");
+        assert!(s.snapshots.contains_key(&3), "{what}");
+        assert!(
+            matches!(
+                outcome(&events, request),
+                Err(PersistError::Failed { landed: None, .. })
+            ),
+            "{what}: {events:?}"
+        );
+        assert_eq!(
+            journal.stop_reason(),
+            Some(&StopReason::Conflict {
+                expected: 1,
+                actual: 3
+            }),
+            "{what}"
+        );
+    }
+}
+
+/// The limit of a plaintext journal (see the crate docs): another writer's append of the same
+/// events at the same positions leaves exactly the records ours would have, so the re-read
+/// takes them for ours and reports `Persisted` (the log holds those events once, as the state
+/// does). Sealed, every record has its own nonce: a `Conflict`.
+#[test]
+fn identical_appends_by_two_writers_are_told_apart_only_when_sealed() {
+    for strategy in [Strategy::Full, Strategy::Light] {
+        for keys in keys_or_not() {
+            let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
+            let config = config(strategy);
+            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
+            let request = journal
+                .handle_persist_all([add(2), add(3)], &mut state)
+                .unwrap();
+            let mut first = true;
+            let events = drive(
+                &mut journal,
+                &mut store,
+                &mut state,
+                &mut |store, command| {
+                    if std::mem::take(&mut first) {
+                        other_writer(store, &config, keys.as_ref(), &[add(2), add(3)]);
+                        Err(StorageError::Failed("timed out before the write".into()))
+                    } else {
+                        plain(store, command)
+                    }
+                },
+            );
+            if keys.is_some() {
+                assert_eq!(
+                    outcome(&events, request),
+                    Err(PersistError::Conflict {
+                        expected: 1,
+                        actual: 3
+                    }),
+                    "{what}"
+                );
+                assert_eq!(journal.phase(), Phase::Stopped, "{what}");
+                assert_eq!(state, fold(&[1]), "{what}");
+            } else {
+                assert_eq!(outcome(&events, request), Ok((2, 3)), "{what}");
+                assert_eq!(journal.phase(), Phase::Ready, "{what}");
+                assert_eq!(state, fold(&[1, 2, 3]), "{what}");
+            }
+            assert_eq!(
+                durable(&store, &config, keys.as_ref()),
+                vec![1, 2, 3],
+                "{what}"
+            );
+        }
+    }
+}
+
+/// The re-read reads an append's positions in pages of at most the read batch, and compares
+/// every one of them. Light, so that the replay (which starts from the newest snapshot, past
+/// the append) cannot decide in its place: landed before another writer, `Persisted` then
+/// stop; taken over with an identical last event, `Conflict`.
+#[test]
+fn the_reread_compares_a_long_append_page_by_page() {
+    for read_batch in 1..=5 {
+        for landed in [true, false] {
+            let what = format!("read batch {read_batch}, landed: {landed}");
+            let config = config(Strategy::Light).read_batch(read_batch);
+            let (mut journal, mut store, mut state) = started(&config, None);
+            let (ids, events) = coalesced(
+                &mut journal,
+                &mut store,
+                &mut state,
+                &mut |store, command| {
+                    if landed {
+                        store.execute(STREAM, command).1.expect("the append lands");
+                        other_writer(store, &config, None, &[add(10)]);
+                    } else {
+                        other_writer(store, &config, None, &[add(10), add(11), add(12), add(6)]);
+                    }
+                    Err(StorageError::Failed("connection lost".into()))
+                },
+            );
+            let outcomes: Vec<_> = ids.iter().map(|&id| outcome(&events, id)).collect();
+            if landed {
+                assert_eq!(
+                    outcomes,
+                    vec![Ok((2, 2)), Ok((3, 3)), Ok((4, 5)), Ok((6, 6))],
+                    "{what}"
+                );
+                assert_eq!(
+                    journal.stop_reason(),
+                    Some(&StopReason::Conflict {
+                        expected: 6,
+                        actual: 7
+                    }),
+                    "{what}"
+                );
+                assert_eq!(state, fold(&[1, 2, 3, 4, 5, 6]), "{what}");
+            } else {
+                let conflict = Err(PersistError::Conflict {
+                    expected: 2,
+                    actual: 6,
+                });
+                assert_eq!(
+                    outcomes,
+                    vec![Ok((2, 2)), conflict.clone(), conflict.clone(), conflict],
+                    "{what}"
+                );
+                assert_eq!(journal.phase(), Phase::Stopped, "{what}");
+                assert_eq!(state, fold(&[1, 2]), "{what}");
+            }
+        }
     }
 }
