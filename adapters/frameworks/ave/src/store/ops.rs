@@ -85,8 +85,21 @@ where
     let scope = prefix.unwrap_or_else(|| path.to_string());
     let stream = stream_id(&scope, name)?;
     let registry = Registry::of(ctx.system()).await;
-    // A restart of this actor replaces its store (and releases the stream first).
-    let keeper = registry.take(&path);
+    // A restart of this actor replaces its store (and releases the stream first). ave restarts
+    // an actor by running `pre_start` again on the same value, which holds what the store
+    // recovered and persisted since: the new store recovers from the state the first start
+    // recorded, never replaying the events onto the state they built.
+    let (keeper, first_state) = match registry.take(&path) {
+        Some((keeper, previous)) => {
+            let first = match Arc::clone(&previous).downcast::<Shared<A>>() {
+                Ok(previous) => Some(previous.lock().await.base()),
+                Err(_) => None,
+            };
+            drop(previous);
+            (Some(keeper), first)
+        }
+        None => (None, None),
+    };
     let persistence = A::Persistence::get_persistence();
     let mut config = JournalConfig::new(stream)
         .strategy(persistence.strategy())
@@ -109,7 +122,7 @@ where
         manager: manager.clone(),
         config,
         key,
-        base: Arc::new(actor.clone()),
+        base: first_state.unwrap_or_else(|| Arc::new(actor.clone())),
     };
     let mut slot = Slot::open(recipe, actor).await?;
     slot.migrate(actor, migrated).await?;

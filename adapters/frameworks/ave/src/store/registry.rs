@@ -137,11 +137,11 @@ impl Registry {
     }
 
     /// Removes the store of `path` (a restart replaces it) and returns the id of the keeper
-    /// that guards it, if any.
-    pub(crate) fn take(&self, path: &ActorPath) -> Option<u64> {
+    /// that guards it and the store itself, if any. The caller drops the store (releasing the
+    /// stream it owns) before it opens another on the stream.
+    pub(crate) fn take(&self, path: &ActorPath) -> Option<(u64, Arc<dyn Any + Send + Sync>)> {
         let entry = index().remove(self.system, path, None)?;
-        // The slot (and the stream it owns) is released outside the lock.
-        Some(entry.keeper)
+        Some((entry.keeper, entry.slot))
     }
 
     /// A fresh keeper id.
@@ -269,7 +269,7 @@ mod tests {
         let found = Registry::find_by_actor::<u32>(&path, actor);
         assert_eq!(found.as_deref(), Some(&1));
         // Remembered now; the old store stays alive while it is replaced.
-        assert_eq!(registry.take(&path), Some(7));
+        assert_eq!(registry.take(&path).map(|(keeper, _)| keeper), Some(7));
         let new = Arc::new(2_u32);
         let weak = Arc::downgrade(&new);
         registry.insert(path.clone(), actor, 8, new);

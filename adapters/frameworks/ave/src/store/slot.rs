@@ -91,6 +91,12 @@ impl<A> Slot<A>
 where
     A: PersistentActor,
 {
+    /// The state the actor started from when this store was first opened for it (what a
+    /// stream with no snapshot recovers from).
+    pub(crate) fn base(&self) -> Arc<A> {
+        Arc::clone(&self.recipe.base)
+    }
+
     /// Opens the journal and recovers `actor` from it (through [`PersistentActor::update`],
     /// when the stream holds anything).
     pub(crate) async fn open(recipe: Recipe<A>, actor: &mut A) -> Result<Self, AdapterError> {
