@@ -59,6 +59,17 @@ fn drive(
     state: &mut Ledger,
     on_write: OnWrite<'_>,
 ) -> Vec<JournalEvent> {
+    drive_reads(journal, store, state, on_write, &mut plain)
+}
+
+/// [`drive`], with every read command going through `on_read`.
+fn drive_reads(
+    journal: &mut Journal<Ledger>,
+    store: &mut MemoryStore,
+    state: &mut Ledger,
+    on_write: OnWrite<'_>,
+    on_read: OnWrite<'_>,
+) -> Vec<JournalEvent> {
     let mut events = Vec::new();
     let mut now = Duration::ZERO;
     for _ in 0..10_000 {
@@ -68,7 +79,7 @@ fn drive(
             let result = if command.is_write() {
                 on_write(store, command)
             } else {
-                store.execute(STREAM, command).1
+                on_read(store, command)
             };
             journal.handle_completion(now, id, result, state).unwrap();
             continue;
@@ -726,40 +737,27 @@ fn a_landed_write_behind_another_writer_stops_on_a_conflict_even_if_the_rebuild_
         let config = config(Strategy::Full).reread(3, Duration::from_millis(1));
         let (mut journal, mut store, mut state) = started(&config, None);
         let request = journal.handle_persist(add(2), &mut state).unwrap();
-        let mut events = Vec::new();
-        let mut now = Duration::ZERO;
         let mut reads = 0;
-        for _ in 0..10_000 {
-            events.extend(std::iter::from_fn(|| journal.poll_event()));
-            if let Some(command) = journal.poll_command() {
-                let id = command.id();
-                let result = if command.is_write() {
-                    store.execute(STREAM, command).1.expect("the append lands");
-                    other_writer(&mut store, &config, None, &[add(10)]);
-                    Err(StorageError::Failed(
-                        "connection lost after the write".into(),
-                    ))
+        let events = drive_reads(
+            &mut journal,
+            &mut store,
+            &mut state,
+            &mut |store, command| {
+                store.execute(STREAM, command).1.expect("the append lands");
+                other_writer(store, &config, None, &[add(10)]);
+                Err(StorageError::Failed(
+                    "connection lost after the write".into(),
+                ))
+            },
+            &mut |store, command| {
+                reads += 1;
+                if reads > good_reads {
+                    Err(StorageError::Failed("the store is gone".into()))
                 } else {
-                    reads += 1;
-                    if reads > good_reads {
-                        Err(StorageError::Failed("the store is gone".into()))
-                    } else {
-                        plain(&mut store, command)
-                    }
-                };
-                journal
-                    .handle_completion(now, id, result, &mut state)
-                    .unwrap();
-                continue;
-            }
-            match journal.poll_timeout() {
-                Some(deadline) => {
-                    now = now.max(deadline);
-                    journal.handle_timeout(now);
+                    plain(store, command)
                 }
-                None => break,
-            }
-        }
+            },
+        );
         assert_eq!(
             outcome(&events, request),
             Ok((2, 2)),
