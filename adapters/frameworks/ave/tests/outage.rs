@@ -42,3 +42,40 @@ async fn an_actor_goes_on_after_an_outage_longer_than_its_re_reads() {
     assert_eq!(value(&counter).await, 6);
     stop(system, runner).await;
 }
+
+/// A purge sent to the store while an outage had stopped its journal: the next start
+/// recovers the initial state, not the durable state the purge's resume recovered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_after_an_outage_leaves_the_initial_state() {
+    use ave_actors_actor::ActorPath;
+    use persevere_ave::store::{Store, StoreCommand};
+
+    let manager = MemoryManager::default();
+    let memory = manager.memory().clone();
+    let (system, runner) = new_system();
+    let counter: ActorRef<Full> = start(&system, "c", Setup::new(manager.clone()))
+        .await
+        .unwrap();
+    counter.ask(Msg::Add(1)).await.unwrap();
+    memory.inject(Fault::Fence);
+    memory.fail_reopens(u32::MAX);
+    assert!(counter.ask(Msg::Add(1)).await.is_err());
+    memory.fail_reopens(0);
+    let store: ActorRef<Store<Full>> = system
+        .get_actor(&ActorPath::from("/user/c/store"))
+        .await
+        .unwrap();
+    // While the backend's reopen backoff runs, commands fail at once: try again a little later.
+    let mut refused = 0;
+    while store.ask(StoreCommand::Purge).await.is_err() {
+        refused += 1;
+        assert!(refused < 10_000, "the store never came back");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop(system, runner).await;
+
+    let (system, runner) = new_system();
+    let counter: ActorRef<Full> = start(&system, "c", Setup::new(manager)).await.unwrap();
+    assert_eq!(value(&counter).await, 0);
+    stop(system, runner).await;
+}

@@ -214,14 +214,18 @@ where
     /// every event and older snapshot deleted (the head does not move).
     pub(crate) async fn purge(&mut self) -> Result<(), AdapterError> {
         let stream = self.stream().to_owned();
+        let failed = |source| AdapterError::Snapshot {
+            stream: stream.clone(),
+            source,
+        };
+        if self.driver.needs_resume() {
+            // An outage stopped the journal: recover it first, into a state of its own — the
+            // snapshot below must hold the initial state, never what the log recovers to.
+            let mut recovered = Held(A::clone(&self.recipe.base));
+            self.driver.resume(&mut recovered).await.map_err(failed)?;
+        }
         let mut base = Held(A::clone(&self.recipe.base));
-        self.driver
-            .snapshot(&mut base)
-            .await
-            .map_err(|source| AdapterError::Snapshot {
-                stream: stream.clone(),
-                source,
-            })?;
+        self.driver.snapshot(&mut base).await.map_err(failed)?;
         let up_to = self.driver.last_seq();
         self.command(
             "purge",
