@@ -684,43 +684,48 @@ fn a_coalesced_append_that_landed_before_another_writer_is_persisted_whole_then_
 /// none is acknowledged, the state is as before it, and the journal stops.
 #[test]
 fn a_coalesced_append_whose_positions_another_writer_took_fails_whole_as_a_conflict() {
-    for strategy in [Strategy::Full, Strategy::Light] {
-        for keys in keys_or_not() {
-            let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
-            let config = config(strategy);
-            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
-            let foreign: Vec<Entry> = (10..14).map(add).collect();
-            let (ids, events) = coalesced(
-                &mut journal,
-                &mut store,
-                &mut state,
-                &mut |store, _command| {
-                    other_writer(store, &config, keys.as_ref(), &foreign);
-                    Err(StorageError::Failed("timed out before the write".into()))
-                },
-            );
-            assert_eq!(outcome(&events, ids[0]), Ok((2, 2)), "{what}");
-            for &id in &ids[1..] {
-                assert_eq!(
-                    outcome(&events, id),
-                    Err(PersistError::Conflict {
-                        expected: 2,
-                        actual: 6
-                    }),
-                    "{what}"
+    // Other events at our positions; and other events ending with one identical to our last
+    // (`add(6)` at 6): every position is compared, not only the last.
+    for foreign in [[10, 11, 12, 13], [10, 11, 12, 6]] {
+        for strategy in [Strategy::Full, Strategy::Light] {
+            for keys in keys_or_not() {
+                let what = format!(
+                    "{strategy:?}, encrypted: {}, foreign {foreign:?}",
+                    keys.is_some()
                 );
+                let config = config(strategy);
+                let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
+                let entries: Vec<Entry> = foreign.into_iter().map(add).collect();
+                let (ids, events) = coalesced(
+                    &mut journal,
+                    &mut store,
+                    &mut state,
+                    &mut |store, _command| {
+                        other_writer(store, &config, keys.as_ref(), &entries);
+                        Err(StorageError::Failed("timed out before the write".into()))
+                    },
+                );
+                assert_eq!(outcome(&events, ids[0]), Ok((2, 2)), "{what}");
+                for &id in &ids[1..] {
+                    assert_eq!(
+                        outcome(&events, id),
+                        Err(PersistError::Conflict {
+                            expected: 2,
+                            actual: 6
+                        }),
+                        "{what}"
+                    );
+                }
+                assert_eq!(journal.phase(), Phase::Stopped, "{what}");
+                assert_eq!(
+                    state,
+                    fold(&[1, 2]),
+                    "{what}: the state as before the batch"
+                );
+                let mut expected = vec![1, 2];
+                expected.extend(foreign);
+                assert_eq!(durable(&store, &config, keys.as_ref()), expected, "{what}");
             }
-            assert_eq!(journal.phase(), Phase::Stopped, "{what}");
-            assert_eq!(
-                state,
-                fold(&[1, 2]),
-                "{what}: the state as before the batch"
-            );
-            assert_eq!(
-                durable(&store, &config, keys.as_ref()),
-                vec![1, 2, 10, 11, 12, 13],
-                "{what}"
-            );
         }
     }
 }
@@ -818,48 +823,6 @@ fn a_failed_write_whose_last_event_another_writer_wrote_identically_is_a_conflic
             assert_eq!(
                 durable(&store, &config, keys.as_ref()),
                 vec![1, 10, 3],
-                "{what}"
-            );
-        }
-    }
-}
-
-/// The same for a coalesced append (`add(3)`, `[add(4), add(5)]`, `add(6)` at 3..=6): another
-/// writer's events at its positions end with an `add(6)` identical to ours. Every request in it
-/// is a `Conflict`, none is acknowledged.
-#[test]
-fn a_coalesced_append_whose_last_event_another_writer_wrote_identically_is_a_conflict() {
-    for strategy in [Strategy::Full, Strategy::Light] {
-        for keys in keys_or_not() {
-            let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
-            let config = config(strategy);
-            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
-            let foreign = [add(10), add(11), add(12), add(6)];
-            let (ids, events) = coalesced(
-                &mut journal,
-                &mut store,
-                &mut state,
-                &mut |store, _command| {
-                    other_writer(store, &config, keys.as_ref(), &foreign);
-                    Err(StorageError::Failed("timed out before the write".into()))
-                },
-            );
-            assert_eq!(outcome(&events, ids[0]), Ok((2, 2)), "{what}");
-            for &id in &ids[1..] {
-                assert_eq!(
-                    outcome(&events, id),
-                    Err(PersistError::Conflict {
-                        expected: 2,
-                        actual: 6
-                    }),
-                    "{what}"
-                );
-            }
-            assert_eq!(journal.phase(), Phase::Stopped, "{what}");
-            assert_eq!(state, fold(&[1, 2]), "{what}: the state as before");
-            assert_eq!(
-                durable(&store, &config, keys.as_ref()),
-                vec![1, 2, 10, 11, 12, 6],
                 "{what}"
             );
         }
