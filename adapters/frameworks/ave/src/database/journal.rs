@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use persevere_core::{
     Command, CommandResult, Completion, StorageError, Store, StoredRecord, StreamCommand,
@@ -97,14 +97,51 @@ impl Batch {
     }
 }
 
-/// One stream's two collections and its head. Reads use the head as last read or written;
-/// an append reads it again from the collection first, because nothing makes this store the
-/// stream's only writer: an ave manager can be cloned into several stores (each `start_store`
-/// given a foreign manager builds its own), and ave's collections have no conditional put.
+/// One stream's two collections and its head, as last read or written. Nothing makes this
+/// store the stream's only writer — an ave manager can be cloned into several stores (each
+/// `start_store` given a foreign manager builds its own), and ave's collections have no
+/// conditional put — so while another store of the process has the same stream open, an
+/// append reads the head again from the collection first.
 struct Open<C> {
     events: C,
     snapshots: C,
     head: Option<u64>,
+    opened: Opened,
+}
+
+/// How many stores over ave managers have each stream open in this process.
+static OPENED: LazyLock<Mutex<HashMap<Arc<str>, usize>>> = LazyLock::new(Default::default);
+
+/// This store's count in [`OPENED`] for one stream, taken back when the store lets the stream go.
+struct Opened(Arc<str>);
+
+impl Opened {
+    fn new(stream: &Arc<str>) -> Self {
+        *opened().entry(Arc::clone(stream)).or_insert(0) += 1;
+        Self(Arc::clone(stream))
+    }
+
+    /// Whether this is the only store of the process with the stream open (so the head it
+    /// last read or wrote is still the stream's).
+    fn alone(&self) -> bool {
+        opened().get(&self.0).is_some_and(|&n| n == 1)
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        let mut opened = opened();
+        if let Some(n) = opened.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                opened.remove(&self.0);
+            }
+        }
+    }
+}
+
+fn opened() -> std::sync::MutexGuard<'static, HashMap<Arc<str>, usize>> {
+    OPENED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A persevere [`Store`] over an ave [`DbManager`]: each stream is two collections of the
@@ -114,9 +151,10 @@ struct Open<C> {
 ///   atomic on any backend whose single put is; a Light append's snapshot is put first and
 ///   stays invisible until the events' put lands (snapshots above the head are ignored, and
 ///   overwritten by the next append at that seq);
-/// - the head is the last entry's key, read from the collection before every append (so an
-///   append after another store's over the same collections is a [`StorageError::Conflict`],
-///   never an overwrite); a write that fails is an unknown outcome
+/// - the head is the last entry's key, read once, and again before every append while another
+///   store of the process has the stream open (so an append after another store's over the
+///   same collections is a [`StorageError::Conflict`], never an overwrite); a write that fails
+///   is an unknown outcome
 ///   ([`StorageError::Failed`]), after which the head is read again from the collection, so
 ///   the journal learns whether it landed (exactly once);
 /// - compaction deletes whole entries and rewrites the one it cuts, keeping the head's entry
@@ -191,6 +229,7 @@ where
                     events,
                     snapshots,
                     head: None,
+                    opened: Opened::new(stream),
                 },
             );
         }
@@ -331,9 +370,11 @@ impl<C: Collection> Open<C> {
                 snapshot,
                 ..
             } => {
-                // Read afresh: another store over the same collections may have appended since
-                // (whose entry this put would otherwise overwrite).
-                self.head = None;
+                if !self.opened.alone() {
+                    // Read afresh: another store over the same collections may have appended
+                    // since (whose entry this put would otherwise overwrite).
+                    self.head = None;
+                }
                 let head = self.head(stream)?;
                 if head != expected_last {
                     return Err(StorageError::Conflict {
