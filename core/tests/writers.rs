@@ -121,6 +121,43 @@ fn other_writer(
     }
 }
 
+/// A write hook: another writer (`config`, `keys`) appends `foreign` before the first write,
+/// which is not executed and is reported failed; later writes run plainly.
+fn another_writer_first<'a>(
+    config: &'a JournalConfig,
+    keys: Option<&'a Arc<KeyRing>>,
+    foreign: &'a [Entry],
+) -> impl FnMut(&mut MemoryStore, Command) -> Result<Completion, StorageError> + 'a {
+    let mut first = true;
+    move |store, command| {
+        if !std::mem::take(&mut first) {
+            return plain(store, command);
+        }
+        other_writer(store, config, keys, foreign);
+        Err(StorageError::Failed("timed out before the write".into()))
+    }
+}
+
+/// A write hook: the first write lands, then another writer (`config`, `keys`) appends
+/// `foreign`, and the write is reported failed; later writes run plainly.
+fn lands_then_another_writer<'a>(
+    config: &'a JournalConfig,
+    keys: Option<&'a Arc<KeyRing>>,
+    foreign: &'a [Entry],
+) -> impl FnMut(&mut MemoryStore, Command) -> Result<Completion, StorageError> + 'a {
+    let mut first = true;
+    move |store, command| {
+        if !std::mem::take(&mut first) {
+            return plain(store, command);
+        }
+        store.execute(STREAM, command).1.expect("the append lands");
+        other_writer(store, config, keys, foreign);
+        Err(StorageError::Failed(
+            "connection lost after the write".into(),
+        ))
+    }
+}
+
 /// The outcome reported for `request`.
 fn outcome(events: &[JournalEvent], request: RequestId) -> Result<(u64, u64), PersistError> {
     events
@@ -184,22 +221,11 @@ fn a_landed_write_followed_by_another_writer_is_persisted_then_the_journal_stops
             let request = journal
                 .handle_persist_all([add(2), add(3)], &mut state)
                 .unwrap();
-            let mut first = true;
             let events = drive(
                 &mut journal,
                 &mut store,
                 &mut state,
-                &mut |store, command| {
-                    if std::mem::take(&mut first) {
-                        store.execute(STREAM, command).1.expect("the append lands");
-                        other_writer(store, &config, keys.as_ref(), &[add(10)]);
-                        Err(StorageError::Failed(
-                            "connection lost after the write".into(),
-                        ))
-                    } else {
-                        plain(store, command)
-                    }
-                },
+                &mut lands_then_another_writer(&config, keys.as_ref(), &[add(10)]),
             );
             assert_eq!(outcome(&events, request), Ok((2, 3)), "{what}");
             assert_eq!(
@@ -240,19 +266,11 @@ fn a_failed_write_whose_positions_another_writer_took_is_a_conflict() {
                     .handle_persist_all([add(2), add(3)], &mut state)
                     .unwrap();
                 let foreign: Vec<Entry> = (10..10 + others).map(add).collect();
-                let mut first = true;
                 let events = drive(
                     &mut journal,
                     &mut store,
                     &mut state,
-                    &mut |store, command| {
-                        if std::mem::take(&mut first) {
-                            other_writer(store, &config, keys.as_ref(), &foreign);
-                            Err(StorageError::Failed("timed out before the write".into()))
-                        } else {
-                            plain(store, command)
-                        }
-                    },
+                    &mut another_writer_first(&config, keys.as_ref(), &foreign),
                 );
                 let head = 1 + u64::from(others);
                 assert_eq!(
@@ -320,22 +338,11 @@ fn an_outcome_compacted_away_by_another_writer_is_unknown_and_stops() {
     let compacting = JournalConfig::new(STREAM)
         .snapshot_every(Some(1))
         .compact_on_snapshot(true);
-    let mut first = true;
     let events = drive(
         &mut journal,
         &mut store,
         &mut state,
-        &mut |store, command| {
-            if std::mem::take(&mut first) {
-                store.execute(STREAM, command).1.expect("the append lands");
-                other_writer(store, &compacting, None, &[add(10)]);
-                Err(StorageError::Failed(
-                    "connection lost after the write".into(),
-                ))
-            } else {
-                plain(store, command)
-            }
-        },
+        &mut lands_then_another_writer(&compacting, None, &[add(10)]),
     );
     assert!(
         !store.stream(STREAM).unwrap().events.contains_key(&2),
@@ -795,19 +802,11 @@ fn a_failed_write_whose_last_event_another_writer_wrote_identically_is_a_conflic
             let request = journal
                 .handle_persist_all([add(2), add(3)], &mut state)
                 .unwrap();
-            let mut first = true;
             let events = drive(
                 &mut journal,
                 &mut store,
                 &mut state,
-                &mut |store, command| {
-                    if std::mem::take(&mut first) {
-                        other_writer(store, &config, keys.as_ref(), &[add(10), add(3)]);
-                        Err(StorageError::Failed("timed out before the write".into()))
-                    } else {
-                        plain(store, command)
-                    }
-                },
+                &mut another_writer_first(&config, keys.as_ref(), &[add(10), add(3)]),
             );
             assert_eq!(
                 outcome(&events, request),
@@ -850,19 +849,11 @@ fn a_byte_identical_light_snapshot_from_another_writer_proves_nothing() {
             Entry::Add { id: 2, amount: 3 },
             Entry::Add { id: 3, amount: 2 },
         ];
-        let mut first = true;
         let events = drive(
             &mut journal,
             &mut store,
             &mut state,
-            &mut |store, command| {
-                if std::mem::take(&mut first) {
-                    other_writer(store, &compacting, keys.as_ref(), &swapped);
-                    Err(StorageError::Failed("timed out before the write".into()))
-                } else {
-                    plain(store, command)
-                }
-            },
+            &mut another_writer_first(&compacting, keys.as_ref(), &swapped),
         );
         let s = store.stream(STREAM).unwrap();
         assert!(s.events.is_empty(), "{what}: the events were compacted");
@@ -899,19 +890,11 @@ fn identical_appends_by_two_writers_are_told_apart_only_when_sealed() {
             let request = journal
                 .handle_persist_all([add(2), add(3)], &mut state)
                 .unwrap();
-            let mut first = true;
             let events = drive(
                 &mut journal,
                 &mut store,
                 &mut state,
-                &mut |store, command| {
-                    if std::mem::take(&mut first) {
-                        other_writer(store, &config, keys.as_ref(), &[add(2), add(3)]);
-                        Err(StorageError::Failed("timed out before the write".into()))
-                    } else {
-                        plain(store, command)
-                    }
-                },
+                &mut another_writer_first(&config, keys.as_ref(), &[add(2), add(3)]),
             );
             if keys.is_some() {
                 assert_eq!(
