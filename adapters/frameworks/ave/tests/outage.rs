@@ -4,16 +4,20 @@
 
 mod common;
 
+use std::future::Future;
 use std::time::Duration;
 
-use ave_actors_actor::ActorRef;
+use ave_actors_actor::{ActorRef, Error as ActorError, SystemRef, SystemRunner};
 use common::{new_system, start, stop, value, Full, Msg, Setup};
 use persevere_ave::MemoryManager;
 use persevere_memory::Fault;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_actor_goes_on_after_an_outage_longer_than_its_re_reads() {
-    let manager = MemoryManager::default();
+/// A counter "c" on `manager` that persisted 1, then a persist during an outage longer than
+/// its re-reads (the store fenced, every reopen failing): the system, the counter and that
+/// persist's error. The store can be reopened again when this returns.
+async fn after_an_outage(
+    manager: &MemoryManager,
+) -> (SystemRef, SystemRunner, ActorRef<Full>, ActorError) {
     let memory = manager.memory().clone();
     let (system, runner) = new_system();
     let counter: ActorRef<Full> = start(&system, "c", Setup::new(manager.clone()))
@@ -23,17 +27,29 @@ async fn an_actor_goes_on_after_an_outage_longer_than_its_re_reads() {
     memory.inject(Fault::Fence);
     memory.fail_reopens(u32::MAX);
     let error = counter.ask(Msg::Add(1)).await.unwrap_err();
-    // The outcome is unknown (`landed: None`): until the journal recovers, the actor may show
-    // the event it applied before writing.
-    assert!(error.to_string().contains("landed: None"), "{error}");
     memory.fail_reopens(0);
-    // While the backend's reopen backoff runs, persists fail at once: try again a little later.
+    (system, runner, counter, error)
+}
+
+/// Runs `attempt` until it succeeds: while the backend's reopen backoff runs, commands fail at
+/// once, so it tries again a little later (bounded: a store that never comes back fails).
+async fn until_ok<T, E, F: Future<Output = Result<T, E>>>(mut attempt: impl FnMut() -> F) {
     let mut refused = 0;
-    while counter.ask(Msg::Add(5)).await.is_err() {
+    while attempt().await.is_err() {
         refused += 1;
         assert!(refused < 10_000, "the store never came back");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_goes_on_after_an_outage_longer_than_its_re_reads() {
+    let manager = MemoryManager::default();
+    let (system, runner, counter, error) = after_an_outage(&manager).await;
+    // The outcome is unknown (`landed: None`): until the journal recovers, the actor may show
+    // the event it applied before writing.
+    assert!(error.to_string().contains("landed: None"), "{error}");
+    until_ok(|| counter.ask(Msg::Add(5))).await;
     assert_eq!(value(&counter).await, 6);
     stop(system, runner).await;
 
@@ -51,27 +67,12 @@ async fn a_purge_after_an_outage_leaves_the_initial_state() {
     use persevere_ave::store::{Store, StoreCommand};
 
     let manager = MemoryManager::default();
-    let memory = manager.memory().clone();
-    let (system, runner) = new_system();
-    let counter: ActorRef<Full> = start(&system, "c", Setup::new(manager.clone()))
-        .await
-        .unwrap();
-    counter.ask(Msg::Add(1)).await.unwrap();
-    memory.inject(Fault::Fence);
-    memory.fail_reopens(u32::MAX);
-    assert!(counter.ask(Msg::Add(1)).await.is_err());
-    memory.fail_reopens(0);
+    let (system, runner, _counter, _error) = after_an_outage(&manager).await;
     let store: ActorRef<Store<Full>> = system
         .get_actor(&ActorPath::from("/user/c/store"))
         .await
         .unwrap();
-    // While the backend's reopen backoff runs, commands fail at once: try again a little later.
-    let mut refused = 0;
-    while store.ask(StoreCommand::Purge).await.is_err() {
-        refused += 1;
-        assert!(refused < 10_000, "the store never came back");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_ok(|| store.ask(StoreCommand::Purge)).await;
     stop(system, runner).await;
 
     let (system, runner) = new_system();
