@@ -169,6 +169,18 @@ fn execute(
     })
 }
 
+/// The store `config` names, opened, after a first append to stream "s" that succeeds.
+fn opened_with_one_append(config: PostgresConfig) -> PostgresStore {
+    let opened = within("open", move || PostgresStore::open_config(config));
+    let store = opened.expect("the store opens through the proxy");
+    let (store, results) = execute("a batch", store, vec![common::append("s", 1, 0, b"one")]);
+    assert!(
+        matches!(results[..], [(_, Ok(Completion::Done))]),
+        "{results:?}"
+    );
+    store
+}
+
 fn assert_all_failed(results: &[persevere_core::CommandResult], mentions: &str) {
     assert!(!results.is_empty());
     for (id, result) in results {
@@ -200,14 +212,7 @@ fn a_silent_server_fails_the_batch_and_fences_the_store_until_it_reopens() {
             ("tcp_user_timeout", "2"),
         ],
     );
-    let opened = within("open", move || PostgresStore::open_config(config));
-    let store = opened.expect("the store opens through the proxy");
-
-    let (store, results) = execute("a batch", store, vec![common::append("s", 1, 0, b"one")]);
-    assert!(
-        matches!(results[..], [(_, Ok(Completion::Done))]),
-        "{results:?}"
-    );
+    let store = opened_with_one_append(config);
 
     proxy.silence();
     let batch = vec![
@@ -280,13 +285,7 @@ fn a_server_going_silent_mid_batch_is_an_unknown_outcome() {
             ("request_timeout", "5"),
         ],
     );
-    let opened = within("open", move || PostgresStore::open_config(config));
-    let store = opened.expect("the store opens through the proxy");
-    let (store, results) = execute("a batch", store, vec![common::append("s", 1, 0, b"one")]);
-    assert!(
-        matches!(results[..], [(_, Ok(Completion::Done))]),
-        "{results:?}"
-    );
+    let store = opened_with_one_append(config);
 
     // Another session holds the stream's head row, so the next append waits on the server
     // with its request sent; the proxy goes silent while it waits.
