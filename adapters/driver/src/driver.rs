@@ -358,15 +358,23 @@ where
     /// [`Error::StateUnknown`] when the journal stopped on a failure that leaves the state
     /// unknown (see [`check_settled`](Self::check_settled)).
     fn check_state_known(&self) -> Result<(), Error> {
-        match self.journal.stop_reason() {
-            Some(reason @ (StopReason::Unresolved { .. } | StopReason::Recovery(_))) => {
-                Err(Error::StateUnknown {
-                    stream: self.stream.to_string(),
-                    reason: reason.clone(),
-                })
-            }
-            _ => Ok(()),
+        match self
+            .journal
+            .stop_reason()
+            .filter(|&r| leaves_state_unknown(r))
+        {
+            Some(reason) => Err(Error::StateUnknown {
+                stream: self.stream.to_string(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// Whether `state` holds exactly the acknowledged events: what
+    /// [`check_settled`](Self::check_settled) checks, without making its error.
+    pub fn holds_acknowledged_state(&self) -> bool {
+        self.is_settled() && !self.journal.stop_reason().is_some_and(leaves_state_unknown)
     }
 
     /// Whether the journal stopped on a storage failure that [`resume`](Self::resume) may get
@@ -834,6 +842,15 @@ where
 
 /// Whether a journal stopped for `reason` may be built again and recovered: a storage failure
 /// that a later read may get past, never a sign that the data cannot be trusted.
+/// Whether a journal stopped for `reason` may hold a state other than the acknowledged one:
+/// a write whose outcome stayed unknown, or a recovery that failed part-way.
+fn leaves_state_unknown(reason: &StopReason) -> bool {
+    matches!(
+        reason,
+        StopReason::Unresolved { .. } | StopReason::Recovery(_)
+    )
+}
+
 fn resumable(reason: &StopReason) -> bool {
     matches!(
         reason,

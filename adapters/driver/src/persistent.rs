@@ -250,7 +250,7 @@ where
 
     /// Whether the state holds exactly the acknowledged events (see [`state`](Self::state)).
     pub fn is_settled(&self) -> bool {
-        self.driver.check_settled().is_ok()
+        self.driver.holds_acknowledged_state()
     }
 
     /// The state, consuming the handle, once any request left in flight is settled.
