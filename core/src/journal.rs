@@ -49,7 +49,16 @@ impl<T> Batch<T> {
 
 enum Request<T> {
     Persist { id: RequestId, events: Batch<T> },
-    Snapshot { id: RequestId },
+    Snapshot { id: RequestId, at_head: AtHead },
+}
+
+/// What a snapshot request does when the newest snapshot is already at the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AtHead {
+    /// Nothing: that snapshot covers the state (reported saved at once).
+    Keep,
+    /// Writes the state anyway, in place of that snapshot.
+    Replace,
 }
 
 /// One persist request's place in an append.
@@ -366,8 +375,24 @@ where
     /// [`JournalEvent::SnapshotSaved`] or [`JournalEvent::SnapshotFailed`] with the returned id.
     /// A state already covered by the newest snapshot is reported saved at once.
     pub fn handle_snapshot_request(&mut self, state: &mut E) -> Result<RequestId, PersistError> {
-        self.enqueue(|id| Request::Snapshot { id })
-            .inspect(|_| self.advance(state))
+        self.enqueue(|id| Request::Snapshot {
+            id,
+            at_head: AtHead::Keep,
+        })
+        .inspect(|_| self.advance(state))
+    }
+
+    /// Requests a snapshot of the state, as [`handle_snapshot_request`](Self::handle_snapshot_request)
+    /// does, written even when the newest snapshot is at the same seq: the store replaces that
+    /// one. For a state that is not the one the log recovers to, which becomes the durable state
+    /// at the head (a purge making the initial state durable writes one). On an empty stream
+    /// there is nothing to replace, and it is reported saved at once.
+    pub fn handle_snapshot_replacing(&mut self, state: &mut E) -> Result<RequestId, PersistError> {
+        self.enqueue(|id| Request::Snapshot {
+            id,
+            at_head: AtHead::Replace,
+        })
+        .inspect(|_| self.advance(state))
     }
 
     /// Feeds back the result of the command `id` (the one last polled). `now` is the driver's
@@ -610,8 +635,8 @@ where
             match self.requests.front() {
                 Some(Request::Persist { .. }) => self.start_append(state),
                 Some(Request::Snapshot { .. }) => {
-                    if let Some(Request::Snapshot { id }) = self.requests.pop_front() {
-                        self.start_snapshot(Some(id), state);
+                    if let Some(Request::Snapshot { id, at_head }) = self.requests.pop_front() {
+                        self.start_snapshot(Some(id), state, at_head);
                     }
                 }
                 None => return,
@@ -889,7 +914,7 @@ where
                     .as_ref()
                     .is_some_and(|when| when(state, self.last_seq));
                 if every || asked {
-                    self.start_snapshot(None, state);
+                    self.start_snapshot(None, state, AtHead::Keep);
                 }
             }
         }
@@ -913,9 +938,9 @@ where
         }
     }
 
-    fn start_snapshot(&mut self, request: Option<RequestId>, state: &E) {
+    fn start_snapshot(&mut self, request: Option<RequestId>, state: &E, at_head: AtHead) {
         let seq = self.last_seq;
-        if seq == self.snapshot_seq {
+        if seq == self.snapshot_seq && (at_head == AtHead::Keep || seq == 0) {
             self.events
                 .push_back(JournalEvent::SnapshotSaved { request, seq });
             return;
@@ -1273,7 +1298,7 @@ where
                     request: id,
                     error: PersistError::Rejected(rejected),
                 },
-                Request::Snapshot { id } => JournalEvent::SnapshotFailed {
+                Request::Snapshot { id, .. } => JournalEvent::SnapshotFailed {
                     request: Some(id),
                     seq: self.last_seq,
                     reason: rejected.to_string(),

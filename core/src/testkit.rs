@@ -425,6 +425,20 @@ where
     pub fn snapshot(&mut self) -> Result<u64, HarnessError> {
         let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
         let request = journal.handle_snapshot_request(&mut self.state)?;
+        self.finish_snapshot(request)
+    }
+
+    /// Makes `state` the state at the head: a snapshot of it, written even over a snapshot
+    /// at the head (see [`Journal::handle_snapshot_replacing`]), run to completion; the
+    /// harness's state becomes `state`. Returns the seq it covers.
+    pub fn snapshot_replacing(&mut self, state: E) -> Result<u64, HarnessError> {
+        let journal = self.journal.as_mut().ok_or(HarnessError::Crashed)?;
+        self.state = state;
+        let request = journal.handle_snapshot_replacing(&mut self.state)?;
+        self.finish_snapshot(request)
+    }
+
+    fn finish_snapshot(&mut self, request: RequestId) -> Result<u64, HarnessError> {
         let from = self.log.len();
         self.run()?;
         self.log[from..]

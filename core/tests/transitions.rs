@@ -983,6 +983,29 @@ fn a_snapshot_on_demand_covers_every_earlier_request() {
 }
 
 #[test]
+fn a_replacing_snapshot_is_written_over_the_one_at_the_head() {
+    let mut h = harness(config().strategy(Strategy::Light));
+    h.persist(add(1)).unwrap();
+    h.persist(add(2)).unwrap();
+    let executed = h.commands_executed();
+    assert_eq!(h.snapshot().unwrap(), 2, "covered by the append's snapshot");
+    assert_eq!(h.commands_executed(), executed);
+    assert_eq!(h.snapshot_replacing(fold(&[])).unwrap(), 2);
+    assert_eq!(h.commands_executed(), executed + 1);
+    h.crash();
+    assert_eq!(restart_state(&mut h), fold(&[]));
+}
+
+#[test]
+fn a_replacing_snapshot_of_an_empty_stream_writes_nothing() {
+    let mut h = harness(config());
+    let executed = h.commands_executed();
+    assert_eq!(h.snapshot_replacing(fold(&[])).unwrap(), 0);
+    assert_eq!(h.commands_executed(), executed);
+    assert!(h.store().stream(STREAM).is_none());
+}
+
+#[test]
 fn a_snapshot_predicate_triggers_snapshots() {
     let mut h = harness(config());
     h.persist(add(1)).unwrap();

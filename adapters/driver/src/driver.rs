@@ -426,6 +426,21 @@ where
     pub async fn snapshot(&mut self, state: &mut E) -> Result<u64, Error> {
         self.ready_for_request(state).await?;
         let request = self.journal.handle_snapshot_request(state)?;
+        self.snapshotted(request, state).await
+    }
+
+    /// Writes a snapshot of `state` even when the newest one is at the same seq (the store
+    /// replaces it), and returns the seq it covers: for a state that is not the one the log
+    /// recovers to, which becomes the durable state at the head (see
+    /// [`Journal::handle_snapshot_replacing`]).
+    pub async fn snapshot_replacing(&mut self, state: &mut E) -> Result<u64, Error> {
+        self.ready_for_request(state).await?;
+        let request = self.journal.handle_snapshot_replacing(state)?;
+        self.snapshotted(request, state).await
+    }
+
+    /// Drives the journal until snapshot `request` is answered.
+    async fn snapshotted(&mut self, request: RequestId, state: &mut E) -> Result<u64, Error> {
         match self.drive(Goal::Request(request), state).await? {
             Some(Found::Snapshot(seq)) => Ok(seq),
             Some(Found::Failed(error)) => Err(error),

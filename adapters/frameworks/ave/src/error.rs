@@ -68,6 +68,15 @@ pub enum AdapterError {
         /// The driver's failure.
         source: persevere_driver::Error,
     },
+    /// The actor's own snapshot was refused: its value may differ from its stream's durable
+    /// state (a write whose outcome stayed unknown, or a purge or recovery by its store came
+    /// in between), and the snapshot would make that value durable. Its next persist recovers
+    /// the durable state into it first; snapshot after that.
+    #[error("the actor of {stream:?} may hold a state other than the durable state (a write of unknown outcome, a purge or a recovery by its store came in between): its next persist recovers the durable state first; snapshot after it")]
+    StateUnknown {
+        /// The stream id.
+        stream: String,
+    },
     /// A command of the store actor (a range read, a compaction, a purge) failed.
     #[error("{operation} on {stream:?} failed: {reason}")]
     Command {
@@ -113,7 +122,7 @@ impl AdapterError {
             AdapterError::Command { operation, .. } => operation,
             AdapterError::Recover { .. } | AdapterError::Migrate { .. } => "recover",
             AdapterError::Persist { .. } => "persist",
-            AdapterError::Snapshot { .. } => "snapshot",
+            AdapterError::Snapshot { .. } | AdapterError::StateUnknown { .. } => "snapshot",
         }
     }
 }
@@ -140,7 +149,9 @@ impl AdapterError {
                 StoreOperation::Persist
             }
             AdapterError::Recover { .. } | AdapterError::Migrate { .. } => StoreOperation::Recover,
-            AdapterError::Snapshot { .. } => StoreOperation::Snapshot,
+            AdapterError::Snapshot { .. } | AdapterError::StateUnknown { .. } => {
+                StoreOperation::Snapshot
+            }
             AdapterError::Command { operation, .. } => match *operation {
                 "compact" => StoreOperation::Compact,
                 "purge" => StoreOperation::Purge,

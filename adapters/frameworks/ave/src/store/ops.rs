@@ -220,7 +220,7 @@ where
 {
     let slot = slot(actor, ctx).await?;
     let mut slot = lock(&slot).await;
-    slot.snapshot(actor.clone()).await
+    slot.snapshot_actor(actor.clone()).await
 }
 
 /// The last durable seq of `actor`'s stream (0 when it holds no event).

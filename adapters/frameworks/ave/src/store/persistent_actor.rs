@@ -43,7 +43,9 @@ where
 ///   roll it back). The next `persist` first recovers the actor from the log (through
 ///   [`update`](Self::update)) once the store can be read again; if the write had landed,
 ///   that `persist` fails once (the state now shows the event) so that a blind retry does not
-///   apply it twice;
+///   apply it twice. Whatever happens between (the store's `Recover` or `Purge`, a `persist`
+///   dropped mid-way by a `select!` or a timeout), the actor never goes on from, nor
+///   snapshots, a value the log does not hold;
 /// - with a key, every record is sealed **bound to its store, stream and position**.
 ///
 /// `apply` must be deterministic. When it returns `Err` the event is not written; the actor
@@ -142,7 +144,10 @@ pub trait PersistentActor:
         async move { ops::persist(self, event, ctx).await.map_err(Into::into) }
     }
 
-    /// Writes a snapshot of the current state now (this clones the actor once).
+    /// Writes a snapshot of the current state now (this clones the actor once). Refused
+    /// ([`AdapterError::StateUnknown`](crate::AdapterError::StateUnknown)) while the state may
+    /// differ from the durable one — after a persist whose outcome stayed unknown, or a `Recover`
+    /// or `Purge` by the store — until the next persist recovers the durable state into it.
     async fn snapshot(&self, ctx: &mut ActorContext<Self>) -> Result<(), ActorError> {
         ops::snapshot(self, ctx).await.map_err(Into::into)
     }

@@ -79,12 +79,25 @@ pub(crate) enum Batch<E> {
     Many(Vec<E>),
 }
 
+/// Whether the live actor's value is its stream's durable state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ActorState {
+    /// It holds every acknowledged event and nothing else: a persist goes on from it.
+    Durable,
+    /// It may differ from the durable state: a write whose outcome stayed unknown, a purge, or
+    /// a command of the store that finished or replaced the journal's work without the actor
+    /// came in between. Its next persist recovers the durable state into it first, and its
+    /// own snapshot is refused until then.
+    Unknown,
+}
+
 /// One actor's open journal.
 pub(crate) struct Slot<A: PersistentActor> {
     driver: Driver<Held<A>>,
     /// Holds a stale value of the actor, traded with the live one while the journal has it.
     spare: Held<A>,
     recipe: Recipe<A>,
+    actor: ActorState,
 }
 
 impl<A> Slot<A>
@@ -110,6 +123,7 @@ where
             driver,
             spare: Held(A::clone(&recipe.base)),
             recipe,
+            actor: ActorState::Durable,
         };
         let mut recovered = recovered;
         // As ave-actors-store does: a Full store that replayed events snapshots the result, so
@@ -159,7 +173,7 @@ where
             return Ok(());
         }
         let (driver, mut recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
-        self.driver = driver;
+        self.replace_driver(driver);
         self.driver
             .snapshot(&mut recovered)
             .await
@@ -173,8 +187,42 @@ where
     /// The durable state (newest snapshot plus replay), `None` when the stream is empty.
     pub(crate) async fn recovered(&mut self) -> Result<Option<A>, AdapterError> {
         let (driver, recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
-        self.driver = driver;
+        self.replace_driver(driver);
         Ok((self.driver.last_seq() > 0).then_some(recovered.0))
+    }
+
+    /// Puts `driver`, opened by a command of the store, in place of the slot's own: whatever
+    /// the old one left the actor holding (a write of unknown outcome, a call dropped
+    /// mid-flight) is no longer tracked, so the actor takes the durable state again at its next
+    /// persist.
+    fn replace_driver(&mut self, driver: Driver<Held<A>>) {
+        self.actor = ActorState::Unknown;
+        self.driver = driver;
+    }
+
+    /// Drives to its end whatever a call dropped mid-flight left the journal doing (an append,
+    /// a recovery), on a value of its own: never on a state a command is about to write. The
+    /// actor then no longer knows its value to be the durable state.
+    /// A driver taken over by a rebuild of this slot that was cut short (see
+    /// [`rebuild`](Self::rebuild)) is replaced first.
+    async fn settle_aside(&mut self) -> Result<(), AdapterError> {
+        if !self.driver.owns_stream() {
+            let (driver, _) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
+            self.replace_driver(driver);
+        }
+        if self.driver.is_settled() {
+            return Ok(());
+        }
+        self.actor = ActorState::Unknown;
+        let mut scratch = Held(A::clone(&self.recipe.base));
+        match self.driver.settle(&mut scratch).await {
+            // The stop is the command's to report.
+            Ok(()) | Err(persevere_driver::Error::StateUnknown { .. }) => Ok(()),
+            Err(source) => Err(AdapterError::Persist {
+                stream: self.stream().to_owned(),
+                source,
+            }),
+        }
     }
 
     /// Runs one storage command on the stream.
@@ -218,14 +266,22 @@ where
             stream: stream.clone(),
             source,
         };
+        // The initial state becomes the durable one: the actor's next persist starts from it.
+        self.actor = ActorState::Unknown;
+        // Whatever the journal has under way or stopped on (an outage) is finished first, on
+        // a state of its own: the snapshot below must hold the initial state, never what the
+        // log recovers to.
+        self.settle_aside().await?;
         if self.driver.needs_resume() {
-            // An outage stopped the journal: recover it first, into a state of its own — the
-            // snapshot below must hold the initial state, never what the log recovers to.
             let mut recovered = Held(A::clone(&self.recipe.base));
             self.driver.resume(&mut recovered).await.map_err(failed)?;
         }
+        // Written even over a snapshot at the head (every Light append carries one).
         let mut base = Held(A::clone(&self.recipe.base));
-        self.driver.snapshot(&mut base).await.map_err(failed)?;
+        self.driver
+            .snapshot_replacing(&mut base)
+            .await
+            .map_err(failed)?;
         let up_to = self.driver.last_seq();
         self.command(
             "purge",
@@ -433,8 +489,8 @@ where
         actor: &mut A,
         events: Batch<A::Event>,
     ) -> Result<(), AdapterError> {
-        if self.driver.needs_resume() {
-            Box::pin(self.resume(actor)).await?;
+        if self.actor == ActorState::Unknown || self.driver.needs_resume() {
+            Box::pin(self.resync(actor)).await?;
         }
         let result = {
             let mut lent = Lent::new(actor, &mut self.spare);
@@ -449,20 +505,28 @@ where
         }
     }
 
-    /// A storage outage stopped the journal: the driver recovers the durable state (and
-    /// refuses the request if a write of unknown outcome had landed); the actor takes it
-    /// through `PersistentActor::update`, as at start.
-    async fn resume(&mut self, actor: &mut A) -> Result<(), AdapterError> {
+    /// Gives the actor the durable state before a persist, when its own value may be another
+    /// (see [`ActorState::Unknown`]) or a storage outage stopped the journal. The driver
+    /// finishes what it has under way and recovers a stopped journal (refusing the request if
+    /// a write of unknown outcome had landed), on the slot's spare value, never on the actor: a
+    /// recovery cut short goes on at the next call, and must not go on into the actor's value.
+    /// Then the actor takes the durable state, recovered afresh, through
+    /// `PersistentActor::update`, as at start.
+    async fn resync(&mut self, actor: &mut A) -> Result<(), AdapterError> {
         let stream = self.driver.stream().to_owned();
         let fail = |source| AdapterError::Persist {
             stream: stream.clone(),
             source,
         };
-        let mut recovered = Held(A::clone(&self.recipe.base));
-        let resumed = self.driver.resume(&mut recovered).await.map_err(fail)?;
-        if resumed != Resume::Unchanged {
-            actor.update(recovered.0);
-        }
+        self.actor = ActorState::Unknown;
+        let resumed = if self.driver.owns_stream() {
+            self.driver.resume(&mut self.spare).await.map_err(fail)?
+        } else {
+            // A rebuild of this slot cut short took the stream over (see `rebuild`): the
+            // rebuild below takes it again.
+            Resume::Unchanged
+        };
+        self.rebuild(actor).await?;
         resumed.check().map_err(fail)
     }
 
@@ -480,6 +544,10 @@ where
             // `apply` refused: it may have changed the actor before refusing. Rebuild it from
             // the durable log, as ave-actors-store's rollback promises.
             self.rebuild(actor).await?;
+        } else if !self.driver.holds_acknowledged_state() {
+            // A write of unknown outcome: the actor holds its events until the next persist
+            // recovers the durable state into it.
+            self.actor = ActorState::Unknown;
         }
         Err(AdapterError::Persist {
             stream: self.stream().to_owned(),
@@ -491,6 +559,7 @@ where
     /// here (that would recover a copy, not the actor): the snapshot fails, and the next persist
     /// recovers the actor.
     pub(crate) async fn snapshot(&mut self, state: A) -> Result<(), AdapterError> {
+        self.settle_aside().await?;
         let stopped = self.driver.journal().stop_reason();
         if let Some(reason) = stopped.filter(|_| self.driver.needs_resume()) {
             return Err(AdapterError::Snapshot {
@@ -509,17 +578,36 @@ where
             })
     }
 
+    /// Writes a snapshot of the actor's own value, `state` (its clone): refused while that
+    /// value may differ from the durable state (see [`ActorState::Unknown`]), which the
+    /// snapshot would make durable.
+    pub(crate) async fn snapshot_actor(&mut self, state: A) -> Result<(), AdapterError> {
+        let settled = self.settle_aside().await;
+        if self.actor == ActorState::Unknown {
+            return Err(AdapterError::StateUnknown {
+                stream: self.stream().to_owned(),
+            });
+        }
+        settled?;
+        self.snapshot(state).await
+    }
+
     /// What the store repaired that may involve this stream.
     pub(crate) fn repairs(&self) -> Vec<persevere_core::Repair> {
         self.driver.repairs()
     }
 
-    /// Replaces the actor's state with the durable one (newest snapshot + replay).
+    /// Replaces the actor's state with the durable one (newest snapshot + replay), recovered by
+    /// a driver of its own that takes the slot's place. The new driver takes the stream over
+    /// before it recovers: a rebuild cut short leaves the slot's driver superseded, and the
+    /// next use of the slot (`resync`, `settle_aside`) opens one again. Nothing else in the
+    /// process takes a slot's stream over (a second store of a stream is refused at its start).
     async fn rebuild(&mut self, actor: &mut A) -> Result<(), AdapterError> {
         let (driver, recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
-        tracing::debug!(stream = %driver.stream(), "state rebuilt after a refused event");
+        tracing::debug!(stream = %driver.stream(), "actor's state rebuilt from the log");
         self.driver = driver;
         actor.update(recovered.0);
+        self.actor = ActorState::Durable;
         Ok(())
     }
 }

@@ -84,9 +84,12 @@ pub enum StoreCommand<P, E> {
         /// The last event number.
         to: u64,
     },
-    /// The durable state (newest snapshot plus replay).
+    /// The durable state (newest snapshot plus replay). The live actor takes the durable state
+    /// again before its next persist.
     Recover,
-    /// Delete every event and snapshot: the next start recovers the initial state.
+    /// Delete every event and snapshot: the next start recovers the initial state, and the
+    /// live actor goes on from it at its next persist (under Light too, whose snapshot at the
+    /// head the purge replaces).
     Purge,
 }
 
