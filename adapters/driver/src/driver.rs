@@ -244,6 +244,24 @@ where
     /// call dropped during the recovery leaves the comparison with what was acknowledged to
     /// the next call, which answers it as this one would have.
     pub async fn resume(&mut self, state: &mut E) -> Result<Resume, Error> {
+        self.recover_from_log(state, Rebuild::IfStopped).await
+    }
+
+    /// Recovers `state` afresh from the durable log (newest snapshot plus replay; `state` is
+    /// replaced), whether or not the journal stopped: it settles the journal, builds it again
+    /// from the driver's recipe and recovers, keeping the stream's ownership and what
+    /// [`resume`](Self::resume) compares the recovery with. For a caller whose state may have
+    /// come apart from the durable one. Returns what [`resume`](Self::resume) returns
+    /// ([`Resume::Landed`] if a write of unknown outcome had landed); [`Error::Stopped`] when
+    /// the journal stopped on what no recovery gets past (a conflict, damage), and
+    /// [`Error::Unanswered`] when the driver has no recipe (it was opened on a journal).
+    pub async fn recover(&mut self, state: &mut E) -> Result<Resume, Error> {
+        self.recover_from_log(state, Rebuild::Always).await
+    }
+
+    /// [`resume`](Self::resume) and [`recover`](Self::recover): the journal settled, then built
+    /// again and recovered `when` says.
+    async fn recover_from_log(&mut self, state: &mut E, when: Rebuild) -> Result<Resume, Error> {
         if !self.is_settled() {
             self.drive(Goal::Settled, state).await?;
         }
@@ -251,15 +269,33 @@ where
         if let Some(refused) = &self.refused {
             return Err(refused.clone());
         }
-        if let Some(reason) = self.journal.stop_reason().filter(|r| resumable(r)).cloned() {
+        let stop = self.journal.stop_reason().cloned();
+        let rebuild = match &stop {
+            Some(reason) if resumable(reason) => true,
+            Some(reason) if when == Rebuild::Always => return Err(Error::Stopped(reason.clone())),
+            Some(_) => false,
+            None => when == Rebuild::Always,
+        };
+        if rebuild {
             let Some(recipe) = self.recipe.as_mut() else {
-                return Ok(Resume::Unchanged);
+                return match (when, stop) {
+                    (Rebuild::Always, Some(reason)) => Err(Error::Stopped(reason)),
+                    (Rebuild::Always, None) => Err(Error::Unanswered),
+                    (Rebuild::IfStopped, _) => Ok(Resume::Unchanged),
+                };
             };
             self.journal = sliced(recipe()?);
             self.in_flight = InFlight::Idle;
             // What the recovery is compared with: the head acknowledged before the first attempt.
             self.resuming.get_or_insert(self.acknowledged);
-            tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure");
+            match &stop {
+                Some(reason) => {
+                    tracing::info!(stream = %self.stream, %reason, "recovering a journal stopped by a storage failure")
+                }
+                None => {
+                    tracing::debug!(stream = %self.stream, "recovering the state afresh from the log")
+                }
+            }
             if let Some(Found::Failed(error)) = self.drive(Goal::Recovered, state).await? {
                 return Err(error);
             }
@@ -779,6 +815,15 @@ fn answer(goal: Goal, event: JournalEvent) -> Option<Found> {
         } if goal == Goal::Request(request) => Some(Found::Failed(Error::Snapshot { seq, reason })),
         _ => None,
     }
+}
+
+/// When [`Driver::recover_from_log`] builds the journal again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rebuild {
+    /// Only if a storage failure stopped it ([`Driver::resume`]).
+    IfStopped,
+    /// Whatever it holds ([`Driver::recover`]).
+    Always,
 }
 
 /// What [`Driver::resume`] did.

@@ -618,3 +618,62 @@ fn a_writer_taken_over_sends_nothing_more() {
     // The newer writer's own snapshot, due at its first write; none from the old one.
     assert_eq!(disk.get().snapshots, vec![3]);
 }
+
+/// A driver of `Counter` on `backend`, stream `c`, with a recipe (so it can recover).
+fn driver(backend: &Backend, state: &mut Counter) -> persevere_driver::Driver<Counter> {
+    let config = config("c");
+    let recipe = move || Ok(Journal::<Counter>::new(config.clone(), Counter::default));
+    run(persevere_driver::Driver::open_with(
+        backend,
+        Box::new(recipe),
+        state,
+    ))
+    .unwrap()
+}
+
+#[test]
+fn recover_rebuilds_a_state_that_came_apart_from_the_log_and_keeps_the_stream() {
+    let (store, _disk) = flaky(Vec::new());
+    let backend = instant_reopen(store);
+    let mut state = Counter::default();
+    let mut driver = driver(&backend, &mut state);
+    run(driver.persist(1, &mut state)).unwrap();
+    run(driver.persist(2, &mut state)).unwrap();
+    state.value = 999;
+    assert_eq!(
+        run(driver.recover(&mut state)).unwrap(),
+        Resume::Recovered { last_seq: 2 }
+    );
+    assert_eq!(state.value, 3);
+    assert!(driver.owns_stream());
+    assert_eq!(run(driver.persist(4, &mut state)).unwrap(), 3..=3);
+    assert_eq!(durable(&backend, "c"), (7, 3));
+}
+
+#[test]
+fn recover_after_a_write_that_landed_unresolved_reports_it_landed_once() {
+    let (store, disk) = flaky(Vec::new());
+    let backend = instant_reopen(store);
+    let mut state = Counter::default();
+    let mut driver = driver(&backend, &mut state);
+    run(driver.persist(1, &mut state)).unwrap();
+    disk.set(Disk::LandsThenGone);
+    assert!(run(driver.persist(10, &mut state)).is_err());
+    disk.set(Disk::Space);
+    let mut aside = Counter::default();
+    assert_eq!(
+        run(driver.recover(&mut aside)).unwrap(),
+        Resume::Landed {
+            acknowledged: 1,
+            last_seq: 2
+        }
+    );
+    assert_eq!(aside.value, 11);
+    // Reported once: the driver goes on from the log.
+    assert_eq!(
+        run(driver.recover(&mut state)).unwrap(),
+        Resume::Recovered { last_seq: 2 }
+    );
+    assert_eq!(run(driver.persist(100, &mut state)).unwrap(), 3..=3);
+    assert_eq!(durable(&backend, "c"), (111, 3));
+}

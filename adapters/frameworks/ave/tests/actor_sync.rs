@@ -342,8 +342,8 @@ async fn a_purge_after_a_persist_cut_short_while_it_recovered_writes_the_initial
 }
 
 /// After [`outage`], once the store is back: persists dropped at their second wait, again and
-/// again, until well after the resume's recovery ended and the actor's own recovery (which
-/// takes the stream over for the actor before it recovers) was cut short in turn.
+/// again, until well after the recovery of the journal ended and the recovery of the actor's
+/// own value was cut short in turn.
 async fn cut_short_until_the_actor_recovery_is(
     system: &SystemRef,
     tally: &ActorRef<Tally<FullPersistence>>,
@@ -356,8 +356,8 @@ async fn cut_short_until_the_actor_recovery_is(
     }
 }
 
-/// The actor's recovery cut short took the stream over from the actor's journal and was
-/// dropped: the next persist recovers the actor again and goes on, never stuck on "taken over".
+/// The recovery of the actor's value cut short again and again: the next persist recovers the
+/// actor afresh and goes on (it is never stuck, nor left with part of a replay).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persist_after_the_actors_recovery_was_cut_short_goes_on() {
     let manager = MemoryManager::default();
@@ -374,8 +374,7 @@ async fn a_persist_after_the_actors_recovery_was_cut_short_goes_on() {
     );
 }
 
-/// The same, with a purge sent to the store first: it opens the journal again rather than
-/// failing on "taken over", and writes the initial state.
+/// The same, with a purge sent to the store first: it writes the initial state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_after_the_actors_recovery_was_cut_short_writes_the_initial_state() {
     let manager = MemoryManager::default();
@@ -389,6 +388,37 @@ async fn a_purge_after_the_actors_recovery_was_cut_short_writes_the_initial_stat
         .unwrap();
     tally.ask(Msg::Add(5)).await.unwrap();
     assert_eq!(sum(&tally).await, 5, "the live actor");
+    stop(system, runner).await;
+    assert_eq!(
+        recovered::<FullPersistence>(&manager).await,
+        5,
+        "the next start"
+    );
+}
+
+/// A write that landed although its outcome stayed unknown (every re-read failed), then the
+/// store's `Recover`: the actor's blind retry is still refused once, never applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blind_retry_after_a_recover_by_the_store_is_refused_once() {
+    let manager = MemoryManager::default();
+    let memory = manager.memory().clone();
+    let (system, runner, tally) = start::<FullPersistence>(&manager).await;
+    tally.ask(Msg::AddMany(3)).await.unwrap();
+    memory.inject(Fault::FailAfterWrite);
+    for _ in 0..5 {
+        memory.inject(Fault::FailRead);
+    }
+    let error = tally.ask(Msg::Add(1)).await.unwrap_err();
+    assert!(error.to_string().contains("landed: None"), "{error}");
+    let store = store_of::<FullPersistence>(&system).await;
+    match store.ask(StoreCommand::Recover).await.unwrap() {
+        persevere_ave::store::StoreResponse::State(Some(state)) => assert_eq!(state.sum, 4),
+        other => panic!("unexpected {other:?}"),
+    }
+    let refused = tally.ask(Msg::Add(1)).await.unwrap_err();
+    assert!(refused.to_string().contains("had landed"), "{refused}");
+    assert_eq!(sum(&tally).await, 4, "the live actor");
+    tally.ask(Msg::Add(1)).await.unwrap();
     stop(system, runner).await;
     assert_eq!(
         recovered::<FullPersistence>(&manager).await,

@@ -47,28 +47,24 @@ where
         })
     }
 
-    /// Opens the journal and recovers the state (the base when the stream is new), claiming
-    /// the stream as `claim` says (a rebuild takes it over from the slot's own driver).
-    async fn open(
-        &self,
-        claim: persevere_driver::Claim,
-    ) -> Result<(Driver<Held<A>>, Held<A>), AdapterError> {
+    /// Opens the journal and recovers the state (the base when the stream is new); fails if
+    /// another live store of the process owns the stream.
+    async fn open(&self) -> Result<(Driver<Held<A>>, Held<A>), AdapterError> {
         let stream = self.config.stream();
         let recover = |source| AdapterError::Recover {
             stream: stream.to_owned(),
             source,
         };
         let mut state = Held(A::clone(&self.base));
-        let driver =
-            Driver::open_claiming(self.manager.backend(), self.builder(), &mut state, claim)
-                .await
-                .map_err(|source| match source {
-                    // The backend's one rule of stream ownership: another live store writes it.
-                    persevere_driver::Error::Owned { stream } => {
-                        AdapterError::AlreadyStarted { stream }
-                    }
-                    source => recover(source),
-                })?;
+        let driver = Driver::open_with(self.manager.backend(), self.builder(), &mut state)
+            .await
+            .map_err(|source| match source {
+                // The backend's one rule of stream ownership: another live store writes it.
+                persevere_driver::Error::Owned { stream } => {
+                    AdapterError::AlreadyStarted { stream }
+                }
+                source => recover(source),
+            })?;
         Ok((driver, state))
     }
 }
@@ -85,16 +81,21 @@ enum ActorState {
     /// It holds every acknowledged event and nothing else: a persist goes on from it.
     Durable,
     /// It may differ from the durable state: a write whose outcome stayed unknown, a purge, or
-    /// a command of the store that finished or replaced the journal's work without the actor
+    /// a command of the store that finished or redid the journal's work without the actor
     /// came in between. Its next persist recovers the durable state into it first, and its
     /// own snapshot is refused until then.
     Unknown,
+    /// Unknown, and a command of the store found, recovering the log, that a write of unknown
+    /// outcome had landed: the next persist recovers the actor, then is refused once (see
+    /// [`Resume::check`]) so that a blind retry never applies it twice.
+    Landed(Resume),
 }
 
 /// One actor's open journal.
 pub(crate) struct Slot<A: PersistentActor> {
     driver: Driver<Held<A>>,
-    /// Holds a stale value of the actor, traded with the live one while the journal has it.
+    /// Holds a stale value of the actor, traded with the live one while the journal has it
+    /// (and what the actor's recoveries recover into before it takes the result).
     spare: Held<A>,
     recipe: Recipe<A>,
     actor: ActorState,
@@ -113,7 +114,7 @@ where
     /// Opens the journal and recovers `actor` from it (through [`PersistentActor::update`],
     /// when the stream holds anything).
     pub(crate) async fn open(recipe: Recipe<A>, actor: &mut A) -> Result<Self, AdapterError> {
-        let (driver, recovered) = recipe.open(persevere_driver::Claim::Exclusive).await?;
+        let (driver, recovered) = recipe.open().await?;
         tracing::debug!(
             stream = %driver.stream(),
             last_seq = driver.last_seq(),
@@ -172,8 +173,9 @@ where
         if !self.behind() || self.driver.needs_resume() {
             return Ok(());
         }
-        let (driver, mut recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
-        self.replace_driver(driver);
+        let mut recovered = Held(A::clone(&self.recipe.base));
+        let resumed = self.driver.recover(&mut recovered).await;
+        self.store_recovered(resumed)?;
         self.driver
             .snapshot(&mut recovered)
             .await
@@ -186,34 +188,49 @@ where
 
     /// The durable state (newest snapshot plus replay), `None` when the stream is empty.
     pub(crate) async fn recovered(&mut self) -> Result<Option<A>, AdapterError> {
-        let (driver, recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
-        self.replace_driver(driver);
+        let mut recovered = Held(A::clone(&self.recipe.base));
+        let resumed = self.driver.recover(&mut recovered).await;
+        self.store_recovered(resumed)?;
         Ok((self.driver.last_seq() > 0).then_some(recovered.0))
     }
 
-    /// Puts `driver`, opened by a command of the store, in place of the slot's own: whatever
-    /// the old one left the actor holding (a write of unknown outcome, a call dropped
-    /// mid-flight) is no longer tracked, so the actor takes the durable state again at its next
-    /// persist.
-    fn replace_driver(&mut self, driver: Driver<Held<A>>) {
-        self.actor = ActorState::Unknown;
-        self.driver = driver;
+    /// After a command of the store recovered the log on a value of its own (`resumed`, its
+    /// outcome): the actor takes the durable state again at its next persist, refused once
+    /// if a write of unknown outcome had landed.
+    fn store_recovered(
+        &mut self,
+        resumed: Result<Resume, persevere_driver::Error>,
+    ) -> Result<(), AdapterError> {
+        self.mark_unknown();
+        match resumed {
+            Ok(landed @ Resume::Landed { .. }) => {
+                self.actor = ActorState::Landed(landed);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(source) => Err(AdapterError::Recover {
+                stream: self.stream().to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// The actor's value is no longer known to be the durable state (a refusal a recovery
+    /// found pending stays pending).
+    fn mark_unknown(&mut self) {
+        if self.actor == ActorState::Durable {
+            self.actor = ActorState::Unknown;
+        }
     }
 
     /// Drives to its end whatever a call dropped mid-flight left the journal doing (an append,
     /// a recovery), on a value of its own: never on a state a command is about to write. The
     /// actor then no longer knows its value to be the durable state.
-    /// A driver taken over by a rebuild of this slot that was cut short (see
-    /// [`rebuild`](Self::rebuild)) is replaced first.
     async fn settle_aside(&mut self) -> Result<(), AdapterError> {
-        if !self.driver.owns_stream() {
-            let (driver, _) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
-            self.replace_driver(driver);
-        }
         if self.driver.is_settled() {
             return Ok(());
         }
-        self.actor = ActorState::Unknown;
+        self.mark_unknown();
         let mut scratch = Held(A::clone(&self.recipe.base));
         match self.driver.settle(&mut scratch).await {
             // The stop is the command's to report.
@@ -267,7 +284,7 @@ where
             source,
         };
         // The initial state becomes the durable one: the actor's next persist starts from it.
-        self.actor = ActorState::Unknown;
+        self.mark_unknown();
         // Whatever the journal has under way or stopped on (an outage) is finished first, on
         // a state of its own: the snapshot below must hold the initial state, never what the
         // log recovers to.
@@ -489,7 +506,7 @@ where
         actor: &mut A,
         events: Batch<A::Event>,
     ) -> Result<(), AdapterError> {
-        if self.actor == ActorState::Unknown || self.driver.needs_resume() {
+        if self.actor != ActorState::Durable || self.driver.needs_resume() {
             Box::pin(self.resync(actor)).await?;
         }
         let result = {
@@ -506,27 +523,25 @@ where
     }
 
     /// Gives the actor the durable state before a persist, when its own value may be another
-    /// (see [`ActorState::Unknown`]) or a storage outage stopped the journal. The driver
-    /// finishes what it has under way and recovers a stopped journal (refusing the request if
-    /// a write of unknown outcome had landed), on the slot's spare value, never on the actor: a
-    /// recovery cut short goes on at the next call, and must not go on into the actor's value.
-    /// Then the actor takes the durable state, recovered afresh, through
-    /// `PersistentActor::update`, as at start.
+    /// (see [`ActorState`]) or a storage outage stopped the journal (see
+    /// [`rebuild`](Self::rebuild)); then refuses the request once if a write of unknown
+    /// outcome had landed.
     async fn resync(&mut self, actor: &mut A) -> Result<(), AdapterError> {
         let stream = self.driver.stream().to_owned();
         let fail = |source| AdapterError::Persist {
             stream: stream.clone(),
             source,
         };
-        self.actor = ActorState::Unknown;
-        let resumed = if self.driver.owns_stream() {
-            self.driver.resume(&mut self.spare).await.map_err(fail)?
-        } else {
-            // A rebuild of this slot cut short took the stream over (see `rebuild`): the
-            // rebuild below takes it again.
-            Resume::Unchanged
+        let pending = match self.actor {
+            ActorState::Landed(landed) => Some(landed),
+            _ => None,
         };
-        self.rebuild(actor).await?;
+        // Until it is done (a recovery cut short goes on at the next call).
+        self.mark_unknown();
+        let resumed = self.rebuild(actor).await?;
+        if let Some(landed) = pending {
+            landed.check().map_err(fail)?;
+        }
         resumed.check().map_err(fail)
     }
 
@@ -543,11 +558,13 @@ where
         ) {
             // `apply` refused: it may have changed the actor before refusing. Rebuild it from
             // the durable log, as ave-actors-store's rollback promises.
-            self.rebuild(actor).await?;
+            if let landed @ Resume::Landed { .. } = self.rebuild(actor).await? {
+                self.actor = ActorState::Landed(landed);
+            }
         } else if !self.driver.holds_acknowledged_state() {
             // A write of unknown outcome: the actor holds its events until the next persist
             // recovers the durable state into it.
-            self.actor = ActorState::Unknown;
+            self.mark_unknown();
         }
         Err(AdapterError::Persist {
             stream: self.stream().to_owned(),
@@ -583,7 +600,7 @@ where
     /// snapshot would make durable.
     pub(crate) async fn snapshot_actor(&mut self, state: A) -> Result<(), AdapterError> {
         let settled = self.settle_aside().await;
-        if self.actor == ActorState::Unknown {
+        if self.actor != ActorState::Durable {
             return Err(AdapterError::StateUnknown {
                 stream: self.stream().to_owned(),
             });
@@ -597,18 +614,27 @@ where
         self.driver.repairs()
     }
 
-    /// Replaces the actor's state with the durable one (newest snapshot + replay), recovered by
-    /// a driver of its own that takes the slot's place. The new driver takes the stream over
-    /// before it recovers: a rebuild cut short leaves the slot's driver superseded, and the
-    /// next use of the slot (`resync`, `settle_aside`) opens one again. Nothing else in the
-    /// process takes a slot's stream over (a second store of a stream is refused at its start).
-    async fn rebuild(&mut self, actor: &mut A) -> Result<(), AdapterError> {
-        let (driver, recovered) = self.recipe.open(persevere_driver::Claim::TakeOver).await?;
-        tracing::debug!(stream = %driver.stream(), "actor's state rebuilt from the log");
-        self.driver = driver;
-        actor.update(recovered.0);
+    /// Replaces the actor's state with the durable one (newest snapshot + replay): the driver
+    /// settles, builds the journal again and recovers (see [`Driver::recover`]) on the slot's
+    /// spare value, never on the actor, and the actor takes the result through
+    /// `PersistentActor::update`, as at start. A call dropped mid-way leaves the actor as it
+    /// was, and the next one recovers afresh. Returns what the recovery found (see [`Resume`]).
+    async fn rebuild(&mut self, actor: &mut A) -> Result<Resume, AdapterError> {
+        let resumed = self
+            .driver
+            .recover(&mut self.spare)
+            .await
+            .map_err(|source| AdapterError::Recover {
+                stream: self.stream().to_owned(),
+                source,
+            })?;
+        tracing::debug!(stream = %self.stream(), "actor's state rebuilt from the log");
+        actor.update(std::mem::replace(
+            &mut self.spare.0,
+            A::clone(&self.recipe.base),
+        ));
         self.actor = ActorState::Durable;
-        Ok(())
+        Ok(resumed)
     }
 }
 
