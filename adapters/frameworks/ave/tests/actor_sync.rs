@@ -296,104 +296,71 @@ async fn after_a_purge_the_actor_goes_on_from_the_initial_state_light() {
     );
 }
 
-/// A persist cut short while it recovered the journal after an outage (the recovery of 5,000
-/// events yields between slices; the persist is dropped at the first): the next persist
-/// finishes that recovery, and the actor holds the durable state plus its event, never the
-/// rest of the replay applied on top of its own value.
+/// How persists are cut short after an [`outage`] over 5,000 events.
+#[derive(Debug, Clone, Copy)]
+enum Cuts {
+    /// One, dropped at its first wait: while it recovers the journal (the recovery yields
+    /// between slices).
+    Once,
+    /// That one, then more dropped at their second wait, again and again, until well after the
+    /// recovery of the journal ended and the recovery of the actor's own value was cut short
+    /// in turn.
+    Repeated,
+}
+
+/// After an [`outage`] over 5,000 events and persists cut short as `cuts` says, a `Purge` sent
+/// to the store (when `purge`), then a persist of 5: the live actor and the next start hold
+/// the durable state plus 5 (the initial state plus 5 after the purge), never the rest of a
+/// replay applied on top of another value.
+async fn goes_on_after_cuts(cuts: Cuts, purge: bool) {
+    let manager = MemoryManager::default();
+    let (system, runner, tally) = start::<FullPersistence>(&manager).await;
+    outage(&manager, &tally, 5_000).await;
+    cut_short_while_it_recovers(&system, &tally).await;
+    if let Cuts::Repeated = cuts {
+        // Two polls: each call goes one slice of a recovery further before it is dropped.
+        for _ in 0..40 {
+            let cut = tally.ask(Msg::AddCutShort { n: 1, polls: 2 }).await;
+            assert_eq!(cut.unwrap(), Resp::Cut);
+        }
+    }
+    if purge {
+        let store = store_of::<FullPersistence>(&system).await;
+        store.ask(StoreCommand::Purge).await.unwrap();
+    }
+    tally.ask(Msg::Add(5)).await.unwrap();
+    let want = if purge { 5 } else { 5_005 };
+    assert_eq!(sum(&tally).await, want, "the live actor ({cuts:?})");
+    stop(system, runner).await;
+    let next = recovered::<FullPersistence>(&manager).await;
+    assert_eq!(next, want, "the next start ({cuts:?})");
+}
+
+/// The next persist finishes the recovery the cut persist started, and the actor holds the
+/// durable state plus its event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persist_cut_short_while_it_recovered_leaves_the_actor_the_durable_state() {
-    let manager = MemoryManager::default();
-    let (system, runner, tally) = start::<FullPersistence>(&manager).await;
-    outage(&manager, &tally, 5_000).await;
-    // Until the backend reopens, the persist fails at once (not cut short).
-    cut_short_while_it_recovers(&system, &tally).await;
-    tally.ask(Msg::Add(5)).await.unwrap();
-    assert_eq!(sum(&tally).await, 5_005, "the live actor");
-    stop(system, runner).await;
-    assert_eq!(
-        recovered::<FullPersistence>(&manager).await,
-        5_005,
-        "the next start"
-    );
+    goes_on_after_cuts(Cuts::Once, false).await;
 }
 
-/// A purge sent to the store after a persist was cut short while it recovered: the purge
-/// finishes that recovery on a value of its own, and writes the initial state, never the rest
-/// of the replay applied on top of it.
+/// The purge finishes the recovery the cut persist started on a value of its own, and writes
+/// the initial state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_after_a_persist_cut_short_while_it_recovered_writes_the_initial_state() {
-    let manager = MemoryManager::default();
-    let (system, runner, tally) = start::<FullPersistence>(&manager).await;
-    outage(&manager, &tally, 5_000).await;
-    cut_short_while_it_recovers(&system, &tally).await;
-    store_of::<FullPersistence>(&system)
-        .await
-        .ask(StoreCommand::Purge)
-        .await
-        .unwrap();
-    tally.ask(Msg::Add(5)).await.unwrap();
-    assert_eq!(sum(&tally).await, 5, "the live actor");
-    stop(system, runner).await;
-    assert_eq!(
-        recovered::<FullPersistence>(&manager).await,
-        5,
-        "the next start"
-    );
+    goes_on_after_cuts(Cuts::Once, true).await;
 }
 
-/// After [`outage`], once the store is back: persists dropped at their second wait, again and
-/// again, until well after the recovery of the journal ended and the recovery of the actor's
-/// own value was cut short in turn.
-async fn cut_short_until_the_actor_recovery_is(
-    system: &SystemRef,
-    tally: &ActorRef<Tally<FullPersistence>>,
-) {
-    cut_short_while_it_recovers(system, tally).await;
-    // Two polls: each call goes one slice of a recovery further before it is dropped.
-    for _ in 0..40 {
-        let cut = tally.ask(Msg::AddCutShort { n: 1, polls: 2 }).await;
-        assert_eq!(cut.unwrap(), Resp::Cut);
-    }
-}
-
-/// The recovery of the actor's value cut short again and again: the next persist recovers the
-/// actor afresh and goes on (it is never stuck, nor left with part of a replay).
+/// The next persist recovers the actor afresh and goes on (never stuck, nor left with part of
+/// a replay).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persist_after_the_actors_recovery_was_cut_short_goes_on() {
-    let manager = MemoryManager::default();
-    let (system, runner, tally) = start::<FullPersistence>(&manager).await;
-    outage(&manager, &tally, 5_000).await;
-    cut_short_until_the_actor_recovery_is(&system, &tally).await;
-    tally.ask(Msg::Add(5)).await.unwrap();
-    assert_eq!(sum(&tally).await, 5_005, "the live actor");
-    stop(system, runner).await;
-    assert_eq!(
-        recovered::<FullPersistence>(&manager).await,
-        5_005,
-        "the next start"
-    );
+    goes_on_after_cuts(Cuts::Repeated, false).await;
 }
 
 /// The same, with a purge sent to the store first: it writes the initial state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_after_the_actors_recovery_was_cut_short_writes_the_initial_state() {
-    let manager = MemoryManager::default();
-    let (system, runner, tally) = start::<FullPersistence>(&manager).await;
-    outage(&manager, &tally, 5_000).await;
-    cut_short_until_the_actor_recovery_is(&system, &tally).await;
-    store_of::<FullPersistence>(&system)
-        .await
-        .ask(StoreCommand::Purge)
-        .await
-        .unwrap();
-    tally.ask(Msg::Add(5)).await.unwrap();
-    assert_eq!(sum(&tally).await, 5, "the live actor");
-    stop(system, runner).await;
-    assert_eq!(
-        recovered::<FullPersistence>(&manager).await,
-        5,
-        "the next start"
-    );
+    goes_on_after_cuts(Cuts::Repeated, true).await;
 }
 
 /// A write that landed although its outcome stayed unknown (every re-read failed), then the
