@@ -208,6 +208,13 @@ async fn outage<P: Persistence + Send + Sync + 'static>(
     memory.fail_reopens(u32::MAX);
     let error = tally.ask(Msg::Add(1)).await.unwrap_err();
     assert!(error.to_string().contains("landed: None"), "{error}");
+    // While the store stays down, a persist fails as a persist (its recovery of the actor
+    // cannot read the log).
+    let error = tally.ask(Msg::Add(1)).await.unwrap_err();
+    assert!(
+        matches!(&error, ActorError::StoreOperation { operation, .. } if operation == "persist"),
+        "{error:?}"
+    );
     memory.fail_reopens(0);
 }
 

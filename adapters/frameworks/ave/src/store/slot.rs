@@ -538,7 +538,7 @@ where
         };
         // Until it is done (a recovery cut short goes on at the next call).
         self.mark_unknown();
-        let resumed = self.rebuild(actor).await?;
+        let resumed = self.rebuild(actor).await.map_err(fail)?;
         if let Some(landed) = pending {
             landed.check().map_err(fail)?;
         }
@@ -558,8 +558,15 @@ where
         ) {
             // `apply` refused: it may have changed the actor before refusing. Rebuild it from
             // the durable log, as ave-actors-store's rollback promises.
-            if let landed @ Resume::Landed { .. } = self.rebuild(actor).await? {
-                self.actor = ActorState::Landed(landed);
+            match self.rebuild(actor).await {
+                Ok(landed @ Resume::Landed { .. }) => self.actor = ActorState::Landed(landed),
+                Ok(_) => {}
+                Err(source) => {
+                    return Err(AdapterError::Recover {
+                        stream: self.stream().to_owned(),
+                        source,
+                    })
+                }
             }
         } else if !self.driver.holds_acknowledged_state() {
             // A write of unknown outcome: the actor holds its events until the next persist
@@ -619,15 +626,8 @@ where
     /// spare value, never on the actor, and the actor takes the result through
     /// `PersistentActor::update`, as at start. A call dropped mid-way leaves the actor as it
     /// was, and the next one recovers afresh. Returns what the recovery found (see [`Resume`]).
-    async fn rebuild(&mut self, actor: &mut A) -> Result<Resume, AdapterError> {
-        let resumed = self
-            .driver
-            .recover(&mut self.spare)
-            .await
-            .map_err(|source| AdapterError::Recover {
-                stream: self.stream().to_owned(),
-                source,
-            })?;
+    async fn rebuild(&mut self, actor: &mut A) -> Result<Resume, persevere_driver::Error> {
+        let resumed = self.driver.recover(&mut self.spare).await?;
         tracing::debug!(stream = %self.stream(), "actor's state rebuilt from the log");
         actor.update(std::mem::replace(
             &mut self.spare.0,
