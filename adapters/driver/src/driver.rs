@@ -558,6 +558,13 @@ where
     /// timer, a yield between replay slices), until the journal has nothing left to do.
     /// Returns what it found for `goal`.
     async fn drive(&mut self, goal: Goal, state: &mut E) -> Result<Option<Found>, Error> {
+        // A replay paused between slices here means the call before this one was dropped at
+        // its yield: its next slice is applied before this call can yield in turn, so that
+        // calls dropped at their first wait (a `select!` that loses at once) still take the
+        // recovery forward rather than repeat the same yield.
+        if self.journal.poll_replay() {
+            self.replay(state);
+        }
         let mut found = None;
         let wait = self.pump_for(goal, state, &mut found)?;
         self.drive_from(goal, state, found, wait).await

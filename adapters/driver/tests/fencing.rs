@@ -677,3 +677,28 @@ fn recover_after_a_write_that_landed_unresolved_reports_it_landed_once() {
     assert_eq!(run(driver.persist(100, &mut state)).unwrap(), 3..=3);
     assert_eq!(durable(&backend, "c"), (111, 3));
 }
+
+/// A caller that polls each call once and drops it if it waits (`now_or_never`, a `select!`
+/// that loses at once) while a long replay is paused between slices: every call still takes
+/// the recovery one slice further, so a call gets through after a bounded number of tries.
+#[test]
+fn calls_dropped_at_their_first_wait_still_take_a_replay_forward() {
+    let (store, disk) = flaky(Vec::new());
+    let backend = Backend::inline(Threads, store)
+        .with_reopen_backoff(ReopenBackoff::new(Duration::ZERO, Duration::ZERO));
+    // No snapshot: the recovery replays every event, in pages of several slices.
+    let config = config("c").snapshot_every(None);
+    let mut counter: Persistent<Counter> =
+        run(Persistent::open(&backend, config, Counter::default)).unwrap();
+    let events = 5 * persevere_driver::REPLAY_SLICE as u64;
+    run(counter.persist_all(vec![1; events as usize])).unwrap();
+    disk.set(Disk::Gone);
+    assert!(run(counter.persist(1)).is_err());
+    disk.set(Disk::Space);
+    let tries = (1..=50)
+        .find(|_| counter.persist(1).now_or_never().is_some())
+        .expect("no call got through in 50 tries");
+    assert!(tries > 1, "the recovery never yielded");
+    assert_eq!(counter.state().expect("settled").value, events + 1);
+    assert_eq!(durable(&backend, "c"), (events + 1, events + 1));
+}
