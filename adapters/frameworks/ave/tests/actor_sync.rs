@@ -49,12 +49,10 @@ enum Msg {
     /// Persists `n` increments of 1 in one atomic append.
     AddMany(u64),
     Add(u64),
-    /// Persists an increment `n`, dropping the persist if it still waits after `polls` polls.
-    /// Answers whether it was cut short (`Cut`) or ended (`Ok`, or the error).
-    AddCutShort {
-        n: u64,
-        polls: u32,
-    },
+    /// Persists an increment `n`, dropping the persist at its first wait (as a `select!` or a
+    /// timeout would drop it). Answers whether it was cut short (`Cut`) or ended (`Ok`, or the
+    /// error).
+    AddCutShort(u64),
     Snapshot,
     Get,
 }
@@ -72,6 +70,9 @@ impl ave_actors_actor::Response for Resp {}
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, BorshSerialize, BorshDeserialize)]
 struct Added(u64);
+
+/// The increment `apply` refuses.
+const REFUSED: u64 = u64::MAX;
 
 impl ave_actors_actor::Event for Added {}
 
@@ -104,19 +105,13 @@ impl<P: Persistence + Send + Sync + 'static> Handler<Tally<P>> for Tally<P> {
         match msg {
             Msg::AddMany(n) => store::persist_all(self, (0..n).map(|_| Added(1)), ctx).await?,
             Msg::Add(n) => self.persist(&Added(n), ctx).await?,
-            Msg::AddCutShort { n, polls } => {
-                // Dropped if it still waits after `polls` polls (as a `select!` or a timeout
-                // would drop it): each poll goes on to the next wait of the persist.
+            Msg::AddCutShort(n) => {
                 let event = Added(n);
                 let mut persist = std::pin::pin!(self.persist(&event, ctx));
-                for _ in 0..polls {
-                    let poll = std::future::poll_fn(|cx| Poll::Ready(persist.as_mut().poll(cx)));
-                    if let Poll::Ready(result) = poll.await {
-                        result?;
-                        return Ok(Resp::Ok);
-                    }
+                match std::future::poll_fn(|cx| Poll::Ready(persist.as_mut().poll(cx))).await {
+                    Poll::Ready(result) => result?,
+                    Poll::Pending => return Ok(Resp::Cut),
                 }
-                return Ok(Resp::Cut);
             }
             Msg::Snapshot => self.snapshot(ctx).await?,
             Msg::Get => return Ok(Resp::Sum(self.sum)),
@@ -138,6 +133,11 @@ impl<P: Persistence + Send + Sync + 'static> PersistentActor for Tally<P> {
     }
 
     fn apply(&mut self, Added(n): &Added) -> Result<(), ActorError> {
+        if *n == REFUSED {
+            return Err(ActorError::Functional {
+                description: "refused".into(),
+            });
+        }
         self.sum += n;
         Ok(())
     }
@@ -232,7 +232,7 @@ async fn store_of<P: Persistence + Send + Sync + 'static>(
 async fn cut_short_while_it_recovers(system: &SystemRef, tally: &ActorRef<Tally<FullPersistence>>) {
     let store = store_of::<FullPersistence>(system).await;
     until_ok(|| store.ask(StoreCommand::GetEvents { from: 0, to: 1 })).await;
-    let cut = tally.ask(Msg::AddCutShort { n: 1, polls: 1 }).await;
+    let cut = tally.ask(Msg::AddCutShort(1)).await;
     assert_eq!(cut.unwrap(), Resp::Cut);
 }
 
@@ -303,71 +303,53 @@ async fn after_a_purge_the_actor_goes_on_from_the_initial_state_light() {
     );
 }
 
-/// How persists are cut short after an [`outage`] over 5,000 events.
-#[derive(Debug, Clone, Copy)]
-enum Cuts {
-    /// One, dropped at its first wait: while it recovers the journal (the recovery yields
-    /// between slices).
-    Once,
-    /// That one, then more dropped at their second wait, again and again, until well after the
-    /// recovery of the journal ended and the recovery of the actor's own value was cut short
-    /// in turn.
-    Repeated,
-}
-
-/// After an [`outage`] over 5,000 events and persists cut short as `cuts` says, a `Purge` sent
-/// to the store (when `purge`), then a persist of 5: the live actor and the next start hold
-/// the durable state plus 5 (the initial state plus 5 after the purge), never the rest of a
-/// replay applied on top of another value.
-async fn goes_on_after_cuts(cuts: Cuts, purge: bool) {
+/// After an [`outage`] over 5,000 events and two persists cut short while they recovered, `between`
+/// sent to the store (if any), then a persist of 5: the live actor and the next start hold the
+/// durable state plus 5 (the initial state plus 5 after a purge), never the rest of a replay
+/// applied on top of another value.
+async fn goes_on_after_a_cut(between: Option<StoreCommand<Tally<FullPersistence>, Added>>) {
     let manager = MemoryManager::default();
     let (system, runner, tally) = start::<FullPersistence>(&manager).await;
     outage(&manager, &tally, 5_000).await;
     cut_short_while_it_recovers(&system, &tally).await;
-    if let Cuts::Repeated = cuts {
-        // Two polls: each call goes one slice of a recovery further before it is dropped.
-        for _ in 0..40 {
-            let cut = tally.ask(Msg::AddCutShort { n: 1, polls: 2 }).await;
-            assert_eq!(cut.unwrap(), Resp::Cut);
-        }
-    }
-    if purge {
+    // A second cut: the recovery under way has replayed part of the log by then.
+    assert_eq!(tally.ask(Msg::AddCutShort(1)).await.unwrap(), Resp::Cut);
+    let purge = matches!(between, Some(StoreCommand::Purge));
+    if let Some(command) = between {
         let store = store_of::<FullPersistence>(&system).await;
-        store.ask(StoreCommand::Purge).await.unwrap();
+        store.ask(command).await.unwrap();
     }
     tally.ask(Msg::Add(5)).await.unwrap();
     let want = if purge { 5 } else { 5_005 };
-    assert_eq!(sum(&tally).await, want, "the live actor ({cuts:?})");
+    assert_eq!(sum(&tally).await, want, "the live actor");
     stop(system, runner).await;
-    let next = recovered::<FullPersistence>(&manager).await;
-    assert_eq!(next, want, "the next start ({cuts:?})");
+    assert_eq!(
+        recovered::<FullPersistence>(&manager).await,
+        want,
+        "the next start"
+    );
 }
 
 /// The next persist finishes the recovery the cut persist started, and the actor holds the
 /// durable state plus its event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persist_cut_short_while_it_recovered_leaves_the_actor_the_durable_state() {
-    goes_on_after_cuts(Cuts::Once, false).await;
+    goes_on_after_a_cut(None).await;
+}
+
+/// The store's `Recover` after the cut recovers on a value of its own; the next persist
+/// recovers the actor afresh rather than take what the cut recovery had left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recover_after_a_persist_cut_short_while_it_recovered_leaves_the_actor_the_durable_state()
+{
+    goes_on_after_a_cut(Some(StoreCommand::Recover)).await;
 }
 
 /// The purge finishes the recovery the cut persist started on a value of its own, and writes
 /// the initial state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purge_after_a_persist_cut_short_while_it_recovered_writes_the_initial_state() {
-    goes_on_after_cuts(Cuts::Once, true).await;
-}
-
-/// The next persist recovers the actor afresh and goes on (never stuck, nor left with part of
-/// a replay).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_persist_after_the_actors_recovery_was_cut_short_goes_on() {
-    goes_on_after_cuts(Cuts::Repeated, false).await;
-}
-
-/// The same, with a purge sent to the store first: it writes the initial state.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_purge_after_the_actors_recovery_was_cut_short_writes_the_initial_state() {
-    goes_on_after_cuts(Cuts::Repeated, true).await;
+    goes_on_after_a_cut(Some(StoreCommand::Purge)).await;
 }
 
 /// A write that landed although its outcome stayed unknown (every re-read failed), then the
@@ -399,4 +381,45 @@ async fn a_blind_retry_after_a_recover_by_the_store_is_refused_once() {
         5,
         "the next start"
     );
+}
+
+/// Persists each dropped at their first wait, again and again, while the actor's value is
+/// recovered from 5,000 events: every call takes that recovery further (never starting it
+/// over), so one gets through after a bounded number of tries, and the actor holds the
+/// durable state plus its event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persists_dropped_at_their_first_wait_still_get_through_a_recovery() {
+    let manager = MemoryManager::default();
+    let (system, runner, tally) = start::<FullPersistence>(&manager).await;
+    outage(&manager, &tally, 5_000).await;
+    cut_short_while_it_recovers(&system, &tally).await;
+    let mut tries = 1;
+    loop {
+        match tally.ask(Msg::AddCutShort(1)).await {
+            Ok(Resp::Cut) => {}
+            Ok(Resp::Ok) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+        tries += 1;
+        assert!(tries < 100, "no persist got through in {tries} tries");
+    }
+    assert_eq!(sum(&tally).await, 5_001, "the live actor");
+    stop(system, runner).await;
+    assert_eq!(recovered::<FullPersistence>(&manager).await, 5_001);
+}
+
+/// An event `apply` refuses, whose persist is dropped while the rebuild that follows the
+/// refusal recovers the actor from 5,000 events: the next persist still starts from the
+/// durable state, never from the rest of that recovery applied on top of the actor's value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_whose_rebuild_is_cut_short_leaves_the_next_persist_the_durable_state() {
+    let manager = MemoryManager::default();
+    let (system, runner, tally) = start::<FullPersistence>(&manager).await;
+    tally.ask(Msg::AddMany(5_000)).await.unwrap();
+    let cut = tally.ask(Msg::AddCutShort(REFUSED)).await.unwrap();
+    assert_eq!(cut, Resp::Cut);
+    tally.ask(Msg::Add(5)).await.unwrap();
+    assert_eq!(sum(&tally).await, 5_005, "the live actor");
+    stop(system, runner).await;
+    assert_eq!(recovered::<FullPersistence>(&manager).await, 5_005);
 }

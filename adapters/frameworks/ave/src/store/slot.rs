@@ -91,6 +91,17 @@ enum ActorState {
     Landed(Resume),
 }
 
+/// Whether the driver's work under way, if any, is a recovery of the actor's value into the
+/// slot's spare that nothing else has touched since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SpareRecovery {
+    /// No: a rebuild starts one afresh.
+    Idle,
+    /// Yes (a rebuild was dropped mid-way): the next rebuild finishes it rather than start
+    /// over, so that calls each dropped at their first wait still get through.
+    Underway,
+}
+
 /// One actor's open journal.
 pub(crate) struct Slot<A: PersistentActor> {
     driver: Driver<Held<A>>,
@@ -99,6 +110,7 @@ pub(crate) struct Slot<A: PersistentActor> {
     spare: Held<A>,
     recipe: Recipe<A>,
     actor: ActorState,
+    spare_recovery: SpareRecovery,
 }
 
 impl<A> Slot<A>
@@ -125,6 +137,7 @@ where
             spare: Held(A::clone(&recipe.base)),
             recipe,
             actor: ActorState::Durable,
+            spare_recovery: SpareRecovery::Idle,
         };
         let mut recovered = recovered;
         // As ave-actors-store does: a Full store that replayed events snapshots the result, so
@@ -202,6 +215,7 @@ where
         resumed: Result<Resume, persevere_driver::Error>,
     ) -> Result<(), AdapterError> {
         self.mark_unknown();
+        self.spare_recovery = SpareRecovery::Idle;
         match resumed {
             Ok(landed @ Resume::Landed { .. }) => {
                 self.actor = ActorState::Landed(landed);
@@ -227,6 +241,8 @@ where
     /// a recovery), on a value of its own: never on a state a command is about to write. The
     /// actor then no longer knows its value to be the durable state.
     async fn settle_aside(&mut self) -> Result<(), AdapterError> {
+        // The command is about to use the journal with a value of its own.
+        self.spare_recovery = SpareRecovery::Idle;
         if self.driver.is_settled() {
             return Ok(());
         }
@@ -557,7 +573,9 @@ where
             persevere_driver::Error::Persist(PersistError::Rejected(Rejection::Refused(_)))
         ) {
             // `apply` refused: it may have changed the actor before refusing. Rebuild it from
-            // the durable log, as ave-actors-store's rollback promises.
+            // the durable log, as ave-actors-store's rollback promises (until that is done,
+            // a rebuild cut short included, the actor's value is not known).
+            self.mark_unknown();
             match self.rebuild(actor).await {
                 Ok(landed @ Resume::Landed { .. }) => self.actor = ActorState::Landed(landed),
                 Ok(_) => {}
@@ -625,9 +643,19 @@ where
     /// settles, builds the journal again and recovers (see [`Driver::recover`]) on the slot's
     /// spare value, never on the actor, and the actor takes the result through
     /// `PersistentActor::update`, as at start. A call dropped mid-way leaves the actor as it
-    /// was, and the next one recovers afresh. Returns what the recovery found (see [`Resume`]).
+    /// was, and the next one finishes that recovery (see [`SpareRecovery`]). Returns what the
+    /// recovery found (see [`Resume`]).
     async fn rebuild(&mut self, actor: &mut A) -> Result<Resume, persevere_driver::Error> {
-        let resumed = self.driver.recover(&mut self.spare).await?;
+        let resumed = match self.spare_recovery {
+            // Settles it, and recovers again only if the journal stopped meanwhile.
+            SpareRecovery::Underway => self.driver.resume(&mut self.spare).await,
+            SpareRecovery::Idle => {
+                self.spare_recovery = SpareRecovery::Underway;
+                self.driver.recover(&mut self.spare).await
+            }
+        };
+        self.spare_recovery = SpareRecovery::Idle;
+        let resumed = resumed?;
         tracing::debug!(stream = %self.stream(), "actor's state rebuilt from the log");
         actor.update(std::mem::replace(
             &mut self.spare.0,
