@@ -1466,6 +1466,31 @@ fn ledger_record<T: borsh::BorshSerialize>(kind: RecordKind, seq: u64, value: &T
     )
 }
 
+/// After a first snapshot the journal cannot use: no older snapshot (below `before`), and an
+/// empty log whose head is `head`. Returns what the journal reported.
+fn no_older_snapshot_and_an_empty_log(
+    journal: &mut Journal<Ledger>,
+    state: &mut Ledger,
+    before: u64,
+    head: u64,
+) -> Vec<JournalEvent> {
+    answer(
+        journal,
+        state,
+        |c| matches!(c, Command::LoadSnapshot { before: Some(b), .. } if *b == before),
+        Ok(Completion::Snapshot(None)),
+    );
+    answer(
+        journal,
+        state,
+        |c| matches!(c, Command::ReadEvents { from: 1, .. }),
+        Ok(Completion::Events {
+            records: vec![],
+            head,
+        }),
+    )
+}
+
 /// The recovery error `events` report, once the journal has stopped.
 fn recovery_failure(journal: &Journal<Ledger>, events: &[JournalEvent]) -> RecoveryError {
     assert_eq!(journal.phase(), Phase::Stopped, "{events:?}");
@@ -1494,29 +1519,7 @@ fn a_head_of_u64_max_behind_an_unreadable_snapshot_is_a_recovery_error() {
             reason: "bad file".into(),
         }),
     );
-    answer(
-        &mut journal,
-        &mut state,
-        |c| {
-            matches!(
-                c,
-                Command::LoadSnapshot {
-                    before: Some(5),
-                    ..
-                }
-            )
-        },
-        Ok(Completion::Snapshot(None)),
-    );
-    let events = answer(
-        &mut journal,
-        &mut state,
-        |c| matches!(c, Command::ReadEvents { from: 1, .. }),
-        Ok(Completion::Events {
-            records: vec![],
-            head: u64::MAX,
-        }),
-    );
+    let events = no_older_snapshot_and_an_empty_log(&mut journal, &mut state, 5, u64::MAX);
     assert_eq!(
         recovery_failure(&journal, &events),
         RecoveryError::MissingTail {
@@ -1539,29 +1542,7 @@ fn a_snapshot_at_u64_max_is_skipped_as_damaged() {
         |c| matches!(c, Command::LoadSnapshot { before: None, .. }),
         Ok(Completion::Snapshot(Some(snapshot))),
     );
-    answer(
-        &mut journal,
-        &mut state,
-        |c| {
-            matches!(
-                c,
-                Command::LoadSnapshot {
-                    before: Some(u64::MAX),
-                    ..
-                }
-            )
-        },
-        Ok(Completion::Snapshot(None)),
-    );
-    let events = answer(
-        &mut journal,
-        &mut state,
-        |c| matches!(c, Command::ReadEvents { from: 1, .. }),
-        Ok(Completion::Events {
-            records: vec![],
-            head: 0,
-        }),
-    );
+    let events = no_older_snapshot_and_an_empty_log(&mut journal, &mut state, u64::MAX, 0);
     assert!(
         events
             .iter()

@@ -201,6 +201,62 @@ fn started(
     (journal, store, state)
 }
 
+/// After [`started`]: our append of `add(2), add(3)`, whose write another writer (`theirs`,
+/// `keys`) gets ahead of by appending `foreign` (see [`another_writer_first`]), driven to its
+/// end.
+struct Overtaken {
+    journal: Journal<Ledger>,
+    store: MemoryStore,
+    state: Ledger,
+    /// What the journal reported.
+    events: Vec<JournalEvent>,
+    /// Our persist request.
+    request: RequestId,
+}
+
+impl Overtaken {
+    /// Checks that our append was refused as a conflict with the other writer's head `actual`:
+    /// nothing of it acknowledged or applied, and the journal stopped.
+    fn assert_conflict(&self, actual: u64, what: &str) {
+        assert_eq!(
+            outcome(&self.events, self.request),
+            Err(PersistError::Conflict {
+                expected: 1,
+                actual
+            }),
+            "{what}"
+        );
+        assert_eq!(self.journal.phase(), Phase::Stopped, "{what}");
+        assert_eq!(self.state, fold(&[1]), "{what}: the state as before");
+        assert_eq!(self.journal.last_seq(), 1, "{what}");
+    }
+}
+
+fn overtaken(
+    ours: &JournalConfig,
+    theirs: &JournalConfig,
+    keys: Option<&Arc<KeyRing>>,
+    foreign: &[Entry],
+) -> Overtaken {
+    let (mut journal, mut store, mut state) = started(ours, keys);
+    let request = journal
+        .handle_persist_all([add(2), add(3)], &mut state)
+        .unwrap();
+    let events = drive(
+        &mut journal,
+        &mut store,
+        &mut state,
+        &mut another_writer_first(theirs, keys, foreign),
+    );
+    Overtaken {
+        journal,
+        store,
+        state,
+        events,
+        request,
+    }
+}
+
 fn keys_or_not() -> [Option<Arc<KeyRing>>; 2] {
     [
         None,
@@ -261,29 +317,10 @@ fn a_failed_write_whose_positions_another_writer_took_is_a_conflict() {
                     keys.is_some()
                 );
                 let config = config(strategy);
-                let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
-                let request = journal
-                    .handle_persist_all([add(2), add(3)], &mut state)
-                    .unwrap();
                 let foreign: Vec<Entry> = (10..10 + others).map(add).collect();
-                let events = drive(
-                    &mut journal,
-                    &mut store,
-                    &mut state,
-                    &mut another_writer_first(&config, keys.as_ref(), &foreign),
-                );
-                let head = 1 + u64::from(others);
-                assert_eq!(
-                    outcome(&events, request),
-                    Err(PersistError::Conflict {
-                        expected: 1,
-                        actual: head
-                    }),
-                    "{what}"
-                );
-                assert_eq!(journal.phase(), Phase::Stopped, "{what}");
-                assert_eq!(state, fold(&[1]), "{what}: the state as before");
-                assert_eq!(journal.last_seq(), 1, "{what}");
+                let race = overtaken(&config, &config, keys.as_ref(), &foreign);
+                race.assert_conflict(1 + u64::from(others), &what);
+                let store = race.store;
                 let mut ids = vec![1];
                 ids.extend(10..10 + others);
                 assert_eq!(durable(&store, &config, keys.as_ref()), ids, "{what}");
@@ -798,29 +835,10 @@ fn a_failed_write_whose_last_event_another_writer_wrote_identically_is_a_conflic
         for keys in keys_or_not() {
             let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
             let config = config(strategy);
-            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
-            let request = journal
-                .handle_persist_all([add(2), add(3)], &mut state)
-                .unwrap();
-            let events = drive(
-                &mut journal,
-                &mut store,
-                &mut state,
-                &mut another_writer_first(&config, keys.as_ref(), &[add(10), add(3)]),
-            );
+            let race = overtaken(&config, &config, keys.as_ref(), &[add(10), add(3)]);
+            race.assert_conflict(3, &what);
             assert_eq!(
-                outcome(&events, request),
-                Err(PersistError::Conflict {
-                    expected: 1,
-                    actual: 3
-                }),
-                "{what}"
-            );
-            assert_eq!(journal.phase(), Phase::Stopped, "{what}");
-            assert_eq!(state, fold(&[1]), "{what}: the state as before");
-            assert_eq!(journal.last_seq(), 1, "{what}");
-            assert_eq!(
-                durable(&store, &config, keys.as_ref()),
+                durable(&race.store, &config, keys.as_ref()),
                 vec![1, 10, 3],
                 "{what}"
             );
@@ -839,22 +857,19 @@ fn a_byte_identical_light_snapshot_from_another_writer_proves_nothing() {
     for keys in keys_or_not() {
         let what = format!("encrypted: {}", keys.is_some());
         let config = config(Strategy::Light);
-        let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
-        let request = journal
-            .handle_persist_all([add(2), add(3)], &mut state)
-            .unwrap();
         let compacting = config.clone().compact_on_snapshot(true);
         // Ids 2 and 3 with their amounts swapped: other events, the same state as ours.
         let swapped = [
             Entry::Add { id: 2, amount: 3 },
             Entry::Add { id: 3, amount: 2 },
         ];
-        let events = drive(
-            &mut journal,
-            &mut store,
-            &mut state,
-            &mut another_writer_first(&compacting, keys.as_ref(), &swapped),
-        );
+        let Overtaken {
+            journal,
+            store,
+            events,
+            request,
+            ..
+        } = overtaken(&config, &compacting, keys.as_ref(), &swapped);
         let s = store.stream(STREAM).unwrap();
         assert!(s.events.is_empty(), "{what}: the events were compacted");
         assert!(s.snapshots.contains_key(&3), "{what}");
@@ -886,34 +901,16 @@ fn identical_appends_by_two_writers_are_told_apart_only_when_sealed() {
         for keys in keys_or_not() {
             let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
             let config = config(strategy);
-            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
-            let request = journal
-                .handle_persist_all([add(2), add(3)], &mut state)
-                .unwrap();
-            let events = drive(
-                &mut journal,
-                &mut store,
-                &mut state,
-                &mut another_writer_first(&config, keys.as_ref(), &[add(2), add(3)]),
-            );
+            let race = overtaken(&config, &config, keys.as_ref(), &[add(2), add(3)]);
             if keys.is_some() {
-                assert_eq!(
-                    outcome(&events, request),
-                    Err(PersistError::Conflict {
-                        expected: 1,
-                        actual: 3
-                    }),
-                    "{what}"
-                );
-                assert_eq!(journal.phase(), Phase::Stopped, "{what}");
-                assert_eq!(state, fold(&[1]), "{what}");
+                race.assert_conflict(3, &what);
             } else {
-                assert_eq!(outcome(&events, request), Ok((2, 3)), "{what}");
-                assert_eq!(journal.phase(), Phase::Ready, "{what}");
-                assert_eq!(state, fold(&[1, 2, 3]), "{what}");
+                assert_eq!(outcome(&race.events, race.request), Ok((2, 3)), "{what}");
+                assert_eq!(race.journal.phase(), Phase::Ready, "{what}");
+                assert_eq!(race.state, fold(&[1, 2, 3]), "{what}");
             }
             assert_eq!(
-                durable(&store, &config, keys.as_ref()),
+                durable(&race.store, &config, keys.as_ref()),
                 vec![1, 2, 3],
                 "{what}"
             );

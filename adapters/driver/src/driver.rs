@@ -278,10 +278,9 @@ where
         };
         if rebuild {
             let Some(recipe) = self.recipe.as_mut() else {
-                return match (when, stop) {
-                    (Rebuild::Always, Some(reason)) => Err(Error::Stopped(reason)),
-                    (Rebuild::Always, None) => Err(Error::Unanswered),
-                    (Rebuild::IfStopped, _) => Ok(Resume::Unchanged),
+                return match when {
+                    Rebuild::IfStopped => Ok(Resume::Unchanged),
+                    Rebuild::Always => Err(stop.map_or(Error::Unanswered, Error::Stopped)),
                 };
             };
             self.journal = sliced(recipe()?);

@@ -6,7 +6,7 @@ use persevere_core::{Command, CommandId, Store, StoredRecord, StreamCommand};
 
 use crate::sim::SimDisk;
 use crate::tests::{dump, sim_store, Rng};
-use crate::FileOptions;
+use crate::{FileOptions, FileStore};
 
 const NAMES: &[&str] = &["x", "x.y", "y"];
 
@@ -23,6 +23,40 @@ fn one_event(id: u64, stream: &str, seq: u64, rng: &mut Rng) -> StreamCommand {
             snapshot: None,
         },
     }
+}
+
+/// A store on a simulated disk with 400-byte segments, holding events `1..=events` of stream
+/// `x` (payload lengths drawn from `seed`): the disk, its options, the store and the generator.
+fn small_segments(seed: u64, events: u64) -> (SimDisk, FileOptions, FileStore, Rng) {
+    let mut rng = Rng::new(seed);
+    let options = FileOptions {
+        segment_size: 400,
+        ..FileOptions::default()
+    };
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &options).expect("open");
+    for seq in 1..=events {
+        store.execute(vec![one_event(seq, "x", seq, &mut rng)]);
+    }
+    (disk, options, store, rng)
+}
+
+/// Flips a bit of the first copy of `marker` in `store`'s segment files, in place on `disk`;
+/// returns the segment it was in (`None`: not found).
+fn flip_where(disk: &SimDisk, store: &FileStore, marker: &[u8]) -> Option<u64> {
+    use crate::vfs::Vfs;
+    for seg in store.segment_numbers() {
+        let name = crate::segment::name(seg);
+        let mut file = Vfs::open(disk, &name, false).expect("segment");
+        let mut bytes = vec![0u8; file.len().expect("len") as usize];
+        file.read_at(&mut bytes, 0).expect("read");
+        if let Some(at) = bytes.windows(marker.len()).position(|w| w == marker) {
+            file.write_at(&[bytes[at + 3] ^ 0x01], (at + 3) as u64)
+                .expect("write");
+            return Some(seg);
+        }
+    }
+    None
 }
 
 #[test]
@@ -116,16 +150,7 @@ fn reads_anywhere_rebuild_sealed_segments_positions_within_a_bounded_cache() {
 fn a_sealed_segment_damaged_under_a_running_store_fails_the_read_never_answers_wrong_events() {
     use crate::vfs::Vfs;
     let seed = 12;
-    let mut rng = Rng::new(seed);
-    let options = FileOptions {
-        segment_size: 400,
-        ..FileOptions::default()
-    };
-    let disk = SimDisk::new();
-    let mut store = sim_store(&disk, &options).expect("open");
-    for seq in 1..=60 {
-        store.execute(vec![one_event(seq, "x", seq, &mut rng)]);
-    }
+    let (disk, options, store, _) = small_segments(seed, 60);
     drop(store);
     let mut store = sim_store(&disk, &options).expect("reopen");
     let first = store.segment_numbers()[0];
@@ -151,18 +176,8 @@ fn a_sealed_segment_damaged_under_a_running_store_fails_the_read_never_answers_w
 
 #[test]
 fn a_snapshot_in_a_damaged_sealed_segment_is_damaged_never_answered() {
-    use crate::vfs::Vfs;
     let seed = 13;
-    let mut rng = Rng::new(seed);
-    let options = FileOptions {
-        segment_size: 400,
-        ..FileOptions::default()
-    };
-    let disk = SimDisk::new();
-    let mut store = sim_store(&disk, &options).expect("open");
-    for seq in 1..=5 {
-        store.execute(vec![one_event(seq, "x", seq, &mut rng)]);
-    }
+    let (disk, options, mut store, mut rng) = small_segments(seed, 5);
     let marker = b"SNAPSHOT-OF-X-AT-5";
     store.execute(vec![StreamCommand {
         stream: "x".into(),
@@ -177,21 +192,9 @@ fn a_snapshot_in_a_damaged_sealed_segment_is_damaged_never_answered() {
     drop(store);
     let mut store = sim_store(&disk, &options).expect("reopen");
     // Flip a bit of the snapshot's bytes where they lie, in a sealed segment.
-    let mut flipped = false;
-    for seg in store.segment_numbers() {
-        let name = crate::segment::name(seg);
-        let mut file = Vfs::open(&disk, &name, false).expect("segment");
-        let mut bytes = vec![0u8; file.len().expect("len") as usize];
-        file.read_at(&mut bytes, 0).expect("read");
-        if let Some(at) = bytes.windows(marker.len()).position(|w| w == marker) {
-            assert_ne!(Some(&seg), store.segment_numbers().last(), "seed {seed}");
-            file.write_at(&[bytes[at + 3] ^ 0x01], (at + 3) as u64)
-                .expect("write");
-            flipped = true;
-            break;
-        }
-    }
-    assert!(flipped, "seed {seed}: the snapshot's bytes were not found");
+    let seg = flip_where(&disk, &store, marker);
+    let seg = seg.unwrap_or_else(|| panic!("seed {seed}: the snapshot's bytes were not found"));
+    assert_ne!(Some(&seg), store.segment_numbers().last(), "seed {seed}");
     let load = StreamCommand {
         stream: "x".into(),
         command: Command::LoadSnapshot {
@@ -213,18 +216,8 @@ fn a_snapshot_in_a_damaged_sealed_segment_is_damaged_never_answered() {
 /// before and after a reopen.
 #[test]
 fn compaction_never_launders_a_damaged_snapshot_whose_events_were_deleted() {
-    use crate::vfs::Vfs;
     let seed = 14;
-    let mut rng = Rng::new(seed);
-    let options = FileOptions {
-        segment_size: 400,
-        ..FileOptions::default()
-    };
-    let disk = SimDisk::new();
-    let mut store = sim_store(&disk, &options).expect("open");
-    for seq in 1..=5 {
-        store.execute(vec![one_event(seq, "x", seq, &mut rng)]);
-    }
+    let (disk, options, mut store, mut rng) = small_segments(seed, 5);
     // Larger than a segment: the next write starts a new segment, so no live event shares
     // the snapshot's segment.
     let mut snapshot = b"SNAPSHOT-OF-X-AT-5".to_vec();
@@ -253,20 +246,8 @@ fn compaction_never_launders_a_damaged_snapshot_whose_events_were_deleted() {
     }
     drop(store);
     let mut store = sim_store(&disk, &options).expect("reopen");
-    let mut flipped = None;
-    for seg in store.segment_numbers() {
-        let name = crate::segment::name(seg);
-        let mut file = Vfs::open(&disk, &name, false).expect("segment");
-        let mut bytes = vec![0u8; file.len().expect("len") as usize];
-        file.read_at(&mut bytes, 0).expect("read");
-        if let Some(at) = bytes.windows(18).position(|w| w == &snapshot[..18]) {
-            file.write_at(&[bytes[at + 3] ^ 0x01], (at + 3) as u64)
-                .expect("write");
-            flipped = Some(seg);
-            break;
-        }
-    }
-    let seg = flipped.expect("the snapshot's bytes were not found");
+    let seg = flip_where(&disk, &store, &snapshot[..18]);
+    let seg = seg.expect("the snapshot's bytes were not found");
     assert_ne!(Some(&seg), store.segment_numbers().last(), "seed {seed}");
     let compacted = store.compact();
     let load = |store: &mut crate::FileStore| store.execute(vec![cmd(1, 2)]).remove(0).1;

@@ -186,9 +186,7 @@ where
         if !self.behind() || self.driver.needs_resume() {
             return Ok(());
         }
-        let mut recovered = Held(A::clone(&self.recipe.base));
-        let resumed = self.driver.recover(&mut recovered).await;
-        self.store_recovered(resumed)?;
+        let mut recovered = self.recover_aside().await?;
         self.driver
             .snapshot(&mut recovered)
             .await
@@ -201,32 +199,28 @@ where
 
     /// The durable state (newest snapshot plus replay), `None` when the stream is empty.
     pub(crate) async fn recovered(&mut self) -> Result<Option<A>, AdapterError> {
-        let mut recovered = Held(A::clone(&self.recipe.base));
-        let resumed = self.driver.recover(&mut recovered).await;
-        self.store_recovered(resumed)?;
+        let recovered = self.recover_aside().await?;
         Ok((self.driver.last_seq() > 0).then_some(recovered.0))
     }
 
-    /// After a command of the store recovered the log on a value of its own (`resumed`, its
-    /// outcome): the actor takes the durable state again at its next persist, refused once
-    /// if a write of unknown outcome had landed.
-    fn store_recovered(
-        &mut self,
-        resumed: Result<Resume, persevere_driver::Error>,
-    ) -> Result<(), AdapterError> {
+    /// The durable state, recovered afresh for a command of the store on a value of its own:
+    /// the actor takes the durable state again at its next persist, refused once if a write
+    /// of unknown outcome had landed.
+    async fn recover_aside(&mut self) -> Result<Held<A>, AdapterError> {
         self.mark_unknown();
         self.spare_recovery = SpareRecovery::Idle;
-        match resumed {
-            Ok(landed @ Resume::Landed { .. }) => {
-                self.actor = ActorState::Landed(landed);
-                Ok(())
+        let mut recovered = Held(A::clone(&self.recipe.base));
+        match self.driver.recover(&mut recovered).await {
+            Ok(landed @ Resume::Landed { .. }) => self.actor = ActorState::Landed(landed),
+            Ok(_) => {}
+            Err(source) => {
+                return Err(AdapterError::Recover {
+                    stream: self.stream().to_owned(),
+                    source,
+                })
             }
-            Ok(_) => Ok(()),
-            Err(source) => Err(AdapterError::Recover {
-                stream: self.stream().to_owned(),
-                source,
-            }),
         }
+        Ok(recovered)
     }
 
     /// The actor's value is no longer known to be the durable state (a refusal a recovery
