@@ -3,7 +3,9 @@
 //! Records travel from a store to the codec without a copy: a store keeps (or reads) records
 //! in shared buffers and answers reads with handles to them — a clone is a reference-count
 //! increment, a sub-slice is a clone with a narrower range — and the core decodes from the
-//! borrowed bytes.
+//! borrowed bytes. A byte string of at most [`SharedBytes::INLINE`] bytes copied in (a small
+//! record the journal encoded) is held in the handle itself: no allocation, and a clone copies
+//! those few bytes instead of touching a reference count.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -11,10 +13,12 @@ use std::hash::{Hash, Hasher};
 use std::ops::{Bound, Deref, RangeBounds};
 use std::sync::Arc;
 
-/// An immutable byte string sharing its buffer: a reference-counted buffer and a range in it.
+/// An immutable byte string sharing its buffer: a reference-counted buffer and a range in it,
+/// or, for at most [`INLINE`](Self::INLINE) bytes copied in, the bytes themselves.
 ///
-/// Cloning and [`slice`](Self::slice) never copy bytes. Build one from a `Vec<u8>` (no copy)
-/// or a `&[u8]` (one copy); read it as a `&[u8]` through `Deref`.
+/// Cloning and [`slice`](Self::slice) never copy a shared buffer's bytes (a handle holding
+/// its bytes in place copies those few). Build one from a `Vec<u8>` (no copy) or a `&[u8]`
+/// (one copy); read it as a `&[u8]` through `Deref`.
 ///
 /// ```
 /// use persevere_core::SharedBytes;
@@ -25,15 +29,25 @@ use std::sync::Arc;
 /// assert!(run.slice_checked(6..14).is_none());
 /// ```
 #[derive(Clone)]
-pub struct SharedBytes {
-    buf: Buffer,
-    // Invariant: start <= end <= buf.len().
-    start: usize,
-    end: usize,
+pub struct SharedBytes(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// At most `INLINE` bytes, in place (`len` of `bytes` are the string).
+    Inline {
+        len: u8,
+        bytes: [u8; SharedBytes::INLINE],
+    },
+    /// A range of a shared buffer. Invariant: `start <= end <= buf.len()`.
+    Shared {
+        buf: Buffer,
+        start: usize,
+        end: usize,
+    },
 }
 
 /// The shared buffer: a vector taken as it is, or bytes copied into one allocation with the
-/// reference count (what a small record encoded by the journal becomes).
+/// reference count.
 #[derive(Clone)]
 enum Buffer {
     Vec(Arc<Vec<u8>>),
@@ -56,15 +70,22 @@ impl Buffer {
 }
 
 impl SharedBytes {
+    /// The most bytes a handle holds in place, when they are copied in (`From<&[u8]>`): the
+    /// room the handle has beside its shared-buffer form, so it is no larger for it.
+    pub const INLINE: usize = 38;
+
     /// An empty byte string.
     pub fn new() -> Self {
-        Self::from(Vec::new())
+        Self::from(&[][..])
     }
 
     /// The bytes.
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
-        &self.buf.bytes()[self.start..self.end]
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Shared { buf, start, end } => &buf.bytes()[*start..*end],
+        }
     }
 
     /// The bytes in `range` (relative to this view), sharing the buffer; `None` if the range
@@ -84,10 +105,13 @@ impl SharedBytes {
         if from > to || to > len {
             return None;
         }
-        Some(Self {
-            buf: self.buf.clone(),
-            start: self.start + from,
-            end: self.start + to,
+        Some(match &self.0 {
+            Repr::Inline { .. } => Self::from(&self.as_slice()[from..to]),
+            Repr::Shared { buf, start, .. } => Self(Repr::Shared {
+                buf: buf.clone(),
+                start: start + from,
+                end: start + to,
+            }),
         })
     }
 
@@ -104,30 +128,47 @@ impl SharedBytes {
         }
     }
 
-    /// The bytes, writable: copies them first unless this is the buffer's only handle and
-    /// covers all of it (for tests that tamper with stored records).
+    /// The bytes, writable: copies them first unless they are held in place, or this is the
+    /// buffer's only handle and covers all of it (for tests that tamper with stored records).
     pub fn make_mut(&mut self) -> &mut [u8] {
-        if self.start != 0 || self.end != self.buf.len() || matches!(self.buf, Buffer::Slice(_)) {
-            *self = Self::from(self.as_slice().to_vec());
+        let whole_vec = match &self.0 {
+            Repr::Inline { .. } => true,
+            Repr::Shared { buf, start, end } => {
+                *start == 0 && *end == buf.len() && matches!(buf, Buffer::Vec(_))
+            }
+        };
+        if !whole_vec {
+            let end = self.len();
+            *self = Self(Repr::Shared {
+                buf: Buffer::Vec(Arc::new(self.as_slice().to_vec())),
+                start: 0,
+                end,
+            });
         }
-        match &mut self.buf {
-            Buffer::Vec(vec) => Arc::make_mut(vec).as_mut_slice(),
+        match &mut self.0 {
+            Repr::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
+            Repr::Shared {
+                buf: Buffer::Vec(vec),
+                ..
+            } => Arc::make_mut(vec).as_mut_slice(),
             // Replaced by a vector just above.
-            Buffer::Slice(_) => &mut [],
+            Repr::Shared { .. } => &mut [],
         }
     }
 
     /// The bytes as a vector, without a copy when this is the buffer's only handle and covers
     /// all of it.
     pub fn into_vec(self) -> Vec<u8> {
-        match self.buf {
-            Buffer::Vec(buf) if self.start == 0 && self.end == buf.len() => {
-                match Arc::try_unwrap(buf) {
-                    Ok(vec) => vec,
-                    Err(buf) => buf.as_slice().to_vec(),
-                }
-            }
-            buf => buf.bytes()[self.start..self.end].to_vec(),
+        match self.0 {
+            Repr::Shared {
+                buf: Buffer::Vec(buf),
+                start: 0,
+                end,
+            } if end == buf.len() => match Arc::try_unwrap(buf) {
+                Ok(vec) => vec,
+                Err(buf) => buf.as_slice().to_vec(),
+            },
+            _ => self.as_slice().to_vec(),
         }
     }
 }
@@ -163,23 +204,32 @@ impl From<Vec<u8>> for SharedBytes {
     /// Takes the vector as the buffer: no copy.
     fn from(vec: Vec<u8>) -> Self {
         let end = vec.len();
-        Self {
+        Self(Repr::Shared {
             buf: Buffer::Vec(Arc::new(vec)),
             start: 0,
             end,
-        }
+        })
     }
 }
 
 impl From<&[u8]> for SharedBytes {
-    /// Copies the bytes into one allocation with the reference count.
+    /// Copies the bytes: into the handle when they are at most [`SharedBytes::INLINE`], else
+    /// into one allocation with the reference count.
     #[inline]
     fn from(bytes: &[u8]) -> Self {
-        Self {
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= Self::INLINE => {
+                let mut inline = [0; Self::INLINE];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                return Self(Repr::Inline { len, bytes: inline });
+            }
+            _ => {}
+        }
+        Self(Repr::Shared {
             buf: Buffer::Slice(Arc::from(bytes)),
             start: 0,
             end: bytes.len(),
-        }
+        })
     }
 }
 
@@ -285,10 +335,8 @@ mod tests {
         let all = SharedBytes::from((0u8..10).collect::<Vec<_>>());
         let mid = all.slice(2..8);
         assert_eq!(mid, [2, 3, 4, 5, 6, 7]);
-        assert!(std::ptr::eq(
-            all.buf.bytes().as_ptr(),
-            mid.buf.bytes().as_ptr()
-        ));
+        assert_eq!(buffer(&all), buffer(&mid));
+        assert!(buffer(&all).is_some());
         let inner = mid.slice(1..=2);
         assert_eq!(inner, [3, 4]);
         assert_eq!(mid.slice(..), mid);
@@ -303,21 +351,57 @@ mod tests {
         assert!(inner.slice_checked(0..3).is_none());
     }
 
+    /// Where a handle's shared buffer is (`None` for bytes held in place).
+    fn buffer(bytes: &SharedBytes) -> Option<*const u8> {
+        match &bytes.0 {
+            Repr::Shared { buf, .. } => Some(buf.bytes().as_ptr()),
+            Repr::Inline { .. } => None,
+        }
+    }
+
     #[test]
     fn copied_bytes_are_one_buffer_and_tamper_like_any_other() {
-        let mut copied = SharedBytes::from(&[1u8, 2, 3][..]);
+        let long: Vec<u8> = (0..64).collect();
+        let mut copied = SharedBytes::from(&long[..]);
         let shared = copied.clone();
-        assert!(matches!(copied.buf, Buffer::Slice(_)));
-        assert_eq!(copied.slice(1..), [2, 3]);
+        assert!(matches!(
+            copied.0,
+            Repr::Shared {
+                buf: Buffer::Slice(_),
+                ..
+            }
+        ));
+        assert_eq!(buffer(&copied), buffer(&shared));
+        assert_eq!(copied.slice(1..), long[1..]);
         copied.make_mut()[0] = 9;
+        let mut tampered = long.clone();
+        tampered[0] = 9;
         assert_eq!(
             (copied, shared.clone()),
-            (
-                SharedBytes::from(vec![9, 2, 3]),
-                SharedBytes::from(&[1, 2, 3])
-            )
+            (SharedBytes::from(tampered), SharedBytes::from(&long[..]))
         );
-        assert_eq!(shared.into_vec(), vec![1, 2, 3]);
+        assert_eq!(shared.into_vec(), long);
+    }
+
+    #[test]
+    fn small_copies_are_held_in_place_and_the_handle_stays_small() {
+        assert_eq!(std::mem::size_of::<SharedBytes>(), 40);
+        let most: Vec<u8> = (1..=38).collect();
+        let mut small = SharedBytes::from(&most[..]);
+        assert!(buffer(&small).is_none());
+        assert!(buffer(&SharedBytes::from(&[7; 39][..])).is_some());
+        assert!(buffer(&SharedBytes::new()).is_none());
+        assert_eq!(small, most[..]);
+        // Sub-slices and clones copy, and tampering with one leaves the others as they were.
+        let tail = small.slice(30..);
+        assert!(buffer(&tail).is_none());
+        assert_eq!(tail, most[30..]);
+        assert!(small.slice_checked(30..39).is_none());
+        let clone = small.clone();
+        small.make_mut()[0] = 99;
+        assert_eq!((small[0], clone[0], tail[0]), (99, 1, 31));
+        assert_eq!(clone.into_vec(), most);
+        assert_eq!(SharedBytes::from(&[][..]), SharedBytes::from(Vec::new()));
     }
 
     #[test]

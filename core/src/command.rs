@@ -22,7 +22,8 @@ pub struct StoredRecord {
     /// The sequence number (for a snapshot: the last event it covers).
     pub seq: u64,
     /// The complete envelope ([`crate::record`]), in a shared buffer: cloning a record or
-    /// handing it out of a store copies no bytes.
+    /// handing it out of a store copies no bytes (but those of a record small enough to be
+    /// held in the handle, [`SharedBytes::INLINE`]).
     pub bytes: SharedBytes,
 }
 
