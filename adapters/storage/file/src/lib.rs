@@ -76,7 +76,11 @@
 //!   [`StorageError::Failed`](persevere_core::StorageError::Failed), fdatasync is never
 //!   retried on the same handle, [`Store::fenced`](persevere_core::Store::fenced) says why, and
 //!   [`Store::reopen`](persevere_core::Store::reopen) recovers in place (keeping the lock) from
-//!   what is durable. A store that panicked inside `execute` is fenced the same way.
+//!   what is durable. The bytes of the failed write may still sit in the page cache (after a
+//!   failed fdatasync the kernel may mark them clean without writing them): reopen first cuts
+//!   the active segment back to the end the store made durable, keeping the cut bytes in
+//!   quarantine and reporting the cut as a repair, so a journal re-reading its log never takes
+//!   them for a write that landed. A store that panicked inside `execute` is fenced the same way.
 //! - **Snapshot damage falls back**: a missing or damaged snapshot file does not stop open;
 //!   loading it answers [`StorageError::Damaged`](persevere_core::StorageError::Damaged) naming
 //!   the file, and the journal falls back to an older snapshot or a full replay (or reports a

@@ -17,6 +17,7 @@ use crate::frame::{FrameBuf, FRAME_TRAILER_LEN, GROUP_START, MAX_FRAME, SEGMENT_
 use crate::index::{Index, Loc, Marker, Run, SegFine, SnapLoc};
 use crate::manifest::Manifest;
 use crate::open::{self, io_err, Loaded, Mode, OpenSummary};
+use crate::quarantine;
 use crate::segment::{self, Segment};
 use crate::snapshot_file::{self, Place};
 use crate::vfs::{DirMode, RealFs, Vfs};
@@ -677,6 +678,44 @@ impl FileStore {
         self.segments.get(&self.active).map_or(0, |s| s.len)
     }
 
+    /// Cuts the active segment back to the end this store made durable, before a reopen reads
+    /// the directory again. Bytes after it are those of a log write that failed (its write, or
+    /// its sync, which then never ran or failed): the kernel may have marked them clean without writing them, so they sit in the page
+    /// cache only, and a journal re-reading the log would take them for a write that landed.
+    /// They are kept in quarantine and the cut is reported. A segment that is no longer the
+    /// file its name leads to is left alone (the open deals with what is there).
+    fn cut_unsynced_tail(&mut self) -> io::Result<Option<Repair>> {
+        if self.check_active().is_err() {
+            return Ok(None);
+        }
+        let name = segment::name(self.active);
+        let Some(seg) = self.segments.get_mut(&self.active) else {
+            return Ok(None);
+        };
+        let len = seg.file.len()?;
+        if len <= seg.len {
+            return Ok(None);
+        }
+        let dropped = len - seg.len;
+        let mut bytes = vec![0; usize::try_from(dropped).map_err(io::Error::other)?];
+        seg.file.read_at(&mut bytes, seg.len)?;
+        let what = format!(
+            "{}: cut {dropped} bytes at offset {}: a log write whose write or fdatasync failed, never acknowledged",
+            self.vfs.path(&name).display(),
+            seg.len
+        );
+        let kept = quarantine::keep_bytes(&*self.vfs, &name, &bytes, &what)?;
+        seg.file.truncate(seg.len)?;
+        seg.file.sync()?;
+        let streams = bytes
+            .get(crate::frame::FRAME_HEADER_LEN..)
+            .map(batch::streams_in)
+            .unwrap_or_default();
+        let kept = self.vfs.path(&kept).display().to_string();
+        tracing::warn!(what = %what, kept_at = %kept, streams = ?streams, "the file store cut a log write that failed");
+        Ok(Some(Repair::new(what, Some(kept), streams)))
+    }
+
     /// Whether the active segment is still the file its name leads to: a segment removed or
     /// replaced under a running store must fence it, never take acknowledged writes.
     fn check_active(&self) -> io::Result<()> {
@@ -1321,16 +1360,24 @@ impl Store for FileStore {
     }
 
     /// Reopens the store's files in place (keeping the directory lock) and rebuilds the index
-    /// from what is durable; repairs it makes are added to [`Store::repairs`].
+    /// from what is durable, after cutting the log write that failed (see
+    /// `cut_unsynced_tail`); repairs it makes, that cut included, are added to [`Store::repairs`].
     fn reopen(&mut self) -> Result<(), StorageError> {
         let lock = Arc::clone(&self.dir_lock);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         // The worker is stopped (and its files gone) before the directory is read again.
         self.compact_stop(Stop::Drop);
-        let loaded = open::load(&*self.vfs, &self.options, Mode::Open).map_err(|e| {
-            tracing::warn!(error = %e, "reopening the store failed; it stays fenced");
-            StorageError::Failed(format!("reopening the store failed: {e}"))
-        })?;
+        let loaded = self
+            .cut_unsynced_tail()
+            .map_err(|e| format!("cutting the write that failed: {e}"))
+            .and_then(|cut| {
+                self.repairs.extend(cut);
+                open::load(&*self.vfs, &self.options, Mode::Open).map_err(|e| e.to_string())
+            })
+            .map_err(|error| {
+                tracing::warn!(%error, "reopening the store failed; it stays fenced");
+                StorageError::Failed(format!("reopening the store failed: {error}"))
+            })?;
         self.segments.clear();
         if let Err(e) = self.install(loaded) {
             let reason = format!("reopening the store failed: {e}");

@@ -671,6 +671,104 @@ fn a_failed_compaction_never_fences_and_a_fenced_store_reopens() {
     );
 }
 
+/// A log write whose fdatasync failed leaves its bytes in the file (the page cache) without
+/// making them durable, and the kernel may then mark them clean without ever writing them. The
+/// reopen that lifts the fence must never serve them — a journal re-reading the log would take
+/// the append as landed and acknowledge an event a power loss takes away: it cuts the active
+/// segment back to the end this store made durable, keeps the cut bytes in quarantine and
+/// reports the cut.
+#[test]
+fn a_reopen_after_a_failed_sync_never_serves_the_unsynced_write() {
+    let disk = SimDisk::new();
+    let mut store = sim_store(&disk, &FileOptions::default()).expect("open");
+    for i in 0..5 {
+        store.execute(vec![append(i, "s", i, 1)]);
+    }
+    let written = disk.image();
+    // The append's write goes through; its sync, the next operation, fails.
+    disk.fail_at(disk.ops() + 2);
+    let results = store.execute(vec![append(9, "s", 5, 1)]);
+    assert!(matches!(results[0].1, Err(StorageError::Failed(_))));
+    assert!(Store::fenced(&store).is_some());
+    assert_ne!(
+        disk.image(),
+        written,
+        "the failed append's bytes are in the file"
+    );
+    Store::reopen(&mut store).expect("reopen");
+    assert_eq!(Store::fenced(&store), None);
+    assert_eq!(dump(&mut store, &["s"]).expect("dump")[0].1, 5);
+    assert_eq!(
+        disk.image().get(&crate::segment::name(1)),
+        written.get(&crate::segment::name(1))
+    );
+    let repairs = store.repairs();
+    assert_eq!(repairs.len(), 1, "{repairs:?}");
+    assert!(repairs[0].what.contains("fdatasync"), "{repairs:?}");
+    assert_eq!(repairs[0].streams, vec![Arc::<str>::from("s")]);
+    assert!(repairs[0]
+        .kept_at
+        .as_ref()
+        .is_some_and(|k| k.contains("quarantine")));
+    // What a power loss now leaves agrees with what the store serves, and the log goes on.
+    assert_eq!(
+        store.execute(vec![append(10, "s", 5, 1)])[0].1,
+        Ok(Completion::Done)
+    );
+    disk.crash_at(disk.ops() + 1);
+    let _ = store.execute(vec![append(11, "s", 6, 1)]);
+    drop(store);
+    let durable = disk.images().into_iter().next().expect("the durable image");
+    let mut after =
+        sim_store(&SimDisk::from_image(&durable), &FileOptions::default()).expect("reopen");
+    assert_eq!(dump(&mut after, &["s"]).expect("dump")[0].1, 6);
+}
+
+/// At every file operation of a run of batches in turn: a failure that fences the store, then
+/// the reopen that lifts the fence, serves exactly what a power loss right after it would
+/// leave on disk — never a write the store did not make durable.
+#[test]
+fn a_reopened_store_serves_only_what_is_durable_whatever_operation_failed() {
+    let mix = Mix {
+        streams: 3,
+        snapshots: true,
+        deletes: true,
+        reads: false,
+    };
+    let batches = generate(11, 20, mix);
+    let options = small_options();
+    let clean = SimDisk::new();
+    let mut store = sim_store(&clean, &options).expect("open");
+    let first = clean.ops();
+    for batch in &batches {
+        store.execute(batch.clone());
+    }
+    let total = clean.ops();
+    let mut reopened = 0;
+    for n in first + 1..=total {
+        let disk = SimDisk::new();
+        let mut store = sim_store(&disk, &options).expect("open");
+        disk.fail_at(n);
+        if !batches.iter().any(|batch| {
+            store.execute(batch.clone());
+            store.is_fenced()
+        }) {
+            continue;
+        }
+        Store::reopen(&mut store).unwrap_or_else(|e| panic!("op {n}: reopen failed: {e}"));
+        let served = dump(&mut store, STREAMS);
+        disk.crash_at(disk.ops() + 1);
+        let _ = store.execute(vec![append(99, "z", 0, 1)]);
+        drop(store);
+        let durable = disk.images().into_iter().next().expect("the durable image");
+        let mut after = sim_store(&SimDisk::from_image(&durable), &options)
+            .unwrap_or_else(|e| panic!("op {n}: open after the power loss failed: {e}"));
+        assert_eq!(dump(&mut after, STREAMS), served, "op {n}");
+        reopened += 1;
+    }
+    assert!(reopened > 10, "{reopened}");
+}
+
 /// The disk a crash leaves between sealing segment 2 and creating segment 3: segments 1 and 2
 /// (both sealed, event 1 of stream `s` in 2) and the identity file naming segment 2.
 fn sealed_without_successor(options: &FileOptions) -> crate::sim::Image {
