@@ -427,6 +427,21 @@ fn open_url_opens_the_named_directory() {
     assert_eq!(dump(&mut store, &["s"]).expect("dump")[0].1, 1);
 }
 
+/// The numbers of the file operations `batches` make on a fresh disk after its store opened:
+/// the points a failure sweep fails in turn.
+fn operations_of(
+    batches: &[Vec<StreamCommand>],
+    options: &FileOptions,
+) -> std::ops::RangeInclusive<u64> {
+    let clean = SimDisk::new();
+    let mut store = sim_store(&clean, options).expect("open");
+    let first = clean.ops() + 1;
+    for batch in batches {
+        store.execute(batch.clone());
+    }
+    first..=clean.ops()
+}
+
 #[test]
 fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
     let mix = Mix {
@@ -437,19 +452,8 @@ fn a_failed_write_fences_the_store_and_reopen_recovers_a_prefix() {
     };
     let batches = generate(7, 30, mix);
     let options = small_options();
-    let clean = SimDisk::new();
-    let mut store = sim_store(&clean, &options).expect("open");
-    for batch in &batches {
-        store.execute(batch.clone());
-    }
-    let total = clean.ops();
-    let first = {
-        let d = SimDisk::new();
-        drop(sim_store(&d, &options).expect("open"));
-        d.ops()
-    };
     let (mut checked, mut unfenced) = (0, 0);
-    for n in first + 1..=total {
+    for n in operations_of(&batches, &options) {
         let disk = SimDisk::new();
         let mut store = sim_store(&disk, &options).expect("open");
         disk.fail_at(n);
@@ -737,15 +741,8 @@ fn a_reopened_store_serves_only_what_is_durable_whatever_operation_failed() {
     };
     let batches = generate(11, 20, mix);
     let options = small_options();
-    let clean = SimDisk::new();
-    let mut store = sim_store(&clean, &options).expect("open");
-    let first = clean.ops();
-    for batch in &batches {
-        store.execute(batch.clone());
-    }
-    let total = clean.ops();
     let mut reopened = 0;
-    for n in first + 1..=total {
+    for n in operations_of(&batches, &options) {
         let disk = SimDisk::new();
         let mut store = sim_store(&disk, &options).expect("open");
         disk.fail_at(n);
