@@ -607,13 +607,19 @@ fn a_failed_snapshot_file_fails_that_command_only() {
     assert!(store.repairs().is_empty(), "{:?}", store.repairs());
 }
 
-#[test]
-fn a_failed_compaction_never_fences_and_a_fenced_store_reopens() {
-    let disk = SimDisk::new();
-    let mut store = sim_store(&disk, &FileOptions::default()).expect("open");
+/// A store on `disk` whose stream `s` holds five events, appended one at a time.
+fn five_events(disk: &SimDisk) -> FileStore {
+    let mut store = sim_store(disk, &FileOptions::default()).expect("open");
     for i in 0..5 {
         store.execute(vec![append(i, "s", i, 1)]);
     }
+    store
+}
+
+#[test]
+fn a_failed_compaction_never_fences_and_a_fenced_store_reopens() {
+    let disk = SimDisk::new();
+    let mut store = five_events(&disk);
     // A failure at any file operation of a compaction: the seal of the active segment and
     // the start of the next are log writes, which fence; any later one (the copy, its sync,
     // the rename) fails the compaction only, and the store keeps committing.
@@ -684,10 +690,7 @@ fn a_failed_compaction_never_fences_and_a_fenced_store_reopens() {
 #[test]
 fn a_reopen_after_a_failed_sync_never_serves_the_unsynced_write() {
     let disk = SimDisk::new();
-    let mut store = sim_store(&disk, &FileOptions::default()).expect("open");
-    for i in 0..5 {
-        store.execute(vec![append(i, "s", i, 1)]);
-    }
+    let mut store = five_events(&disk);
     let written = disk.image();
     // The append's write goes through; its sync, the next operation, fails.
     disk.fail_at(disk.ops() + 2);
