@@ -131,19 +131,15 @@ impl SharedBytes {
     /// The bytes, writable: copies them first unless they are held in place, or this is the
     /// buffer's only handle and covers all of it (for tests that tamper with stored records).
     pub fn make_mut(&mut self) -> &mut [u8] {
-        let whole_vec = match &self.0 {
+        let in_place = match &self.0 {
             Repr::Inline { .. } => true,
             Repr::Shared { buf, start, end } => {
                 *start == 0 && *end == buf.len() && matches!(buf, Buffer::Vec(_))
             }
         };
-        if !whole_vec {
-            let end = self.len();
-            *self = Self(Repr::Shared {
-                buf: Buffer::Vec(Arc::new(self.as_slice().to_vec())),
-                start: 0,
-                end,
-            });
+        if !in_place {
+            // A vector is taken as the buffer (`From<Vec<u8>>`), whatever its length.
+            *self = Self::from(self.as_slice().to_vec());
         }
         match &mut self.0 {
             Repr::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
@@ -221,15 +217,14 @@ impl From<&[u8]> for SharedBytes {
             Ok(len) if bytes.len() <= Self::INLINE => {
                 let mut inline = [0; Self::INLINE];
                 inline[..bytes.len()].copy_from_slice(bytes);
-                return Self(Repr::Inline { len, bytes: inline });
+                Self(Repr::Inline { len, bytes: inline })
             }
-            _ => {}
+            _ => Self(Repr::Shared {
+                buf: Buffer::Slice(Arc::from(bytes)),
+                start: 0,
+                end: bytes.len(),
+            }),
         }
-        Self(Repr::Shared {
-            buf: Buffer::Slice(Arc::from(bytes)),
-            start: 0,
-            end: bytes.len(),
-        })
     }
 }
 
