@@ -210,7 +210,18 @@ where
         self.mark_unknown();
         self.spare_recovery = SpareRecovery::Idle;
         let mut recovered = Held(A::clone(&self.recipe.base));
-        match self.driver.recover(&mut recovered).await {
+        let resumed = self.driver.recover(&mut recovered).await;
+        self.keep_landed(resumed)?;
+        Ok(recovered)
+    }
+
+    /// Keeps what a recovery found of a write of unknown outcome that had landed (the actor's
+    /// next persist is then refused once), or fails with the recovery's error.
+    fn keep_landed(
+        &mut self,
+        resumed: Result<Resume, persevere_driver::Error>,
+    ) -> Result<(), AdapterError> {
+        match resumed {
             Ok(landed @ Resume::Landed { .. }) => self.actor = ActorState::Landed(landed),
             Ok(_) => {}
             Err(source) => {
@@ -220,7 +231,7 @@ where
                 })
             }
         }
-        Ok(recovered)
+        Ok(())
     }
 
     /// The actor's value is no longer known to be the durable state (a refusal a recovery
@@ -570,16 +581,8 @@ where
             // the durable log, as ave-actors-store's rollback promises (until that is done,
             // a rebuild cut short included, the actor's value is not known).
             self.mark_unknown();
-            match self.rebuild(actor).await {
-                Ok(landed @ Resume::Landed { .. }) => self.actor = ActorState::Landed(landed),
-                Ok(_) => {}
-                Err(source) => {
-                    return Err(AdapterError::Recover {
-                        stream: self.stream().to_owned(),
-                        source,
-                    })
-                }
-            }
+            let rebuilt = self.rebuild(actor).await;
+            self.keep_landed(rebuilt)?;
         } else if !self.driver.holds_acknowledged_state() {
             // A write of unknown outcome: the actor holds its events until the next persist
             // recovers the durable state into it.
