@@ -375,11 +375,7 @@ where
     /// [`JournalEvent::SnapshotSaved`] or [`JournalEvent::SnapshotFailed`] with the returned id.
     /// A state already covered by the newest snapshot is reported saved at once.
     pub fn handle_snapshot_request(&mut self, state: &mut E) -> Result<RequestId, PersistError> {
-        self.enqueue(|id| Request::Snapshot {
-            id,
-            at_head: AtHead::Keep,
-        })
-        .inspect(|_| self.advance(state))
+        self.request_snapshot(state, AtHead::Keep)
     }
 
     /// Requests a snapshot of the state, as [`handle_snapshot_request`](Self::handle_snapshot_request)
@@ -388,11 +384,17 @@ where
     /// at the head (a purge making the initial state durable writes one). On an empty stream
     /// there is nothing to replace, and it is reported saved at once.
     pub fn handle_snapshot_replacing(&mut self, state: &mut E) -> Result<RequestId, PersistError> {
-        self.enqueue(|id| Request::Snapshot {
-            id,
-            at_head: AtHead::Replace,
-        })
-        .inspect(|_| self.advance(state))
+        self.request_snapshot(state, AtHead::Replace)
+    }
+
+    /// Queues a snapshot request doing `at_head` and starts what the journal can.
+    fn request_snapshot(
+        &mut self,
+        state: &mut E,
+        at_head: AtHead,
+    ) -> Result<RequestId, PersistError> {
+        self.enqueue(|id| Request::Snapshot { id, at_head })
+            .inspect(|_| self.advance(state))
     }
 
     /// Feeds back the result of the command `id` (the one last polled). `now` is the driver's

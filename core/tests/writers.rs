@@ -201,9 +201,8 @@ fn started(
     (journal, store, state)
 }
 
-/// After [`started`]: our append of `add(2), add(3)`, whose write another writer (`theirs`,
-/// `keys`) gets ahead of by appending `foreign` (see [`another_writer_first`]), driven to its
-/// end.
+/// After [`started`]: our append of `add(2), add(3)`, whose write meets another writer (see
+/// [`raced`]), driven to its end.
 struct Overtaken {
     journal: Journal<Ledger>,
     store: MemoryStore,
@@ -232,22 +231,14 @@ impl Overtaken {
     }
 }
 
-fn overtaken(
-    ours: &JournalConfig,
-    theirs: &JournalConfig,
-    keys: Option<&Arc<KeyRing>>,
-    foreign: &[Entry],
-) -> Overtaken {
+/// Our append of `add(2), add(3)` after [`started`], its writes going through `on_write` (a
+/// hook where another writer appends), driven to its end.
+fn raced(ours: &JournalConfig, keys: Option<&Arc<KeyRing>>, on_write: OnWrite<'_>) -> Overtaken {
     let (mut journal, mut store, mut state) = started(ours, keys);
     let request = journal
         .handle_persist_all([add(2), add(3)], &mut state)
         .unwrap();
-    let events = drive(
-        &mut journal,
-        &mut store,
-        &mut state,
-        &mut another_writer_first(theirs, keys, foreign),
-    );
+    let events = drive(&mut journal, &mut store, &mut state, on_write);
     Overtaken {
         journal,
         store,
@@ -255,6 +246,17 @@ fn overtaken(
         events,
         request,
     }
+}
+
+/// [`raced`] with another writer (`theirs`, `keys`) getting ahead of our write by appending
+/// `foreign` (see [`another_writer_first`]).
+fn overtaken(
+    ours: &JournalConfig,
+    theirs: &JournalConfig,
+    keys: Option<&Arc<KeyRing>>,
+    foreign: &[Entry],
+) -> Overtaken {
+    raced(ours, keys, &mut another_writer_first(theirs, keys, foreign))
 }
 
 fn keys_or_not() -> [Option<Arc<KeyRing>>; 2] {
@@ -273,14 +275,15 @@ fn a_landed_write_followed_by_another_writer_is_persisted_then_the_journal_stops
         for keys in keys_or_not() {
             let what = format!("{strategy:?}, encrypted: {}", keys.is_some());
             let config = config(strategy);
-            let (mut journal, mut store, mut state) = started(&config, keys.as_ref());
-            let request = journal
-                .handle_persist_all([add(2), add(3)], &mut state)
-                .unwrap();
-            let events = drive(
-                &mut journal,
-                &mut store,
-                &mut state,
+            let Overtaken {
+                journal,
+                store,
+                state,
+                events,
+                request,
+            } = raced(
+                &config,
+                keys.as_ref(),
                 &mut lands_then_another_writer(&config, keys.as_ref(), &[add(10)]),
             );
             assert_eq!(outcome(&events, request), Ok((2, 3)), "{what}");

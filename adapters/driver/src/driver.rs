@@ -906,8 +906,6 @@ where
     }
 }
 
-/// Whether a journal stopped for `reason` may be built again and recovered: a storage failure
-/// that a later read may get past, never a sign that the data cannot be trusted.
 /// Whether a journal stopped for `reason` may hold a state other than the acknowledged one:
 /// a write whose outcome stayed unknown, or a recovery that failed part-way.
 fn leaves_state_unknown(reason: &StopReason) -> bool {
@@ -917,6 +915,8 @@ fn leaves_state_unknown(reason: &StopReason) -> bool {
     )
 }
 
+/// Whether a journal stopped for `reason` may be built again and recovered: a storage failure
+/// that a later read may get past, never a sign that the data cannot be trusted.
 fn resumable(reason: &StopReason) -> bool {
     matches!(
         reason,
