@@ -7,7 +7,8 @@
 //!
 //! Run with `cargo bench -p persevere-runtime-bench`. `PERSEVERE_BENCH_EVENTS` sets the number
 //! of sequential events (default 1,000,000); `PERSEVERE_BENCH_ONLY=sequential` runs only the
-//! sequential inline persist on tokio current-thread (for a profiler), and
+//! sequential inline persist on tokio current-thread, in `PERSEVERE_BENCH_ROUNDS` rounds
+//! (default 7; 1 for a profiler) after a warm-up, and prints each round and their median, and
 //! `PERSEVERE_BENCH_ONLY=recovery` only the recovery (open and replay, no snapshot) of that
 //! many events written one persist at a time, from a task on tokio current-thread and
 //! multi-thread.
@@ -209,13 +210,35 @@ fn main() {
         return;
     }
     if std::env::var("PERSEVERE_BENCH_ONLY").as_deref() == Ok("sequential") {
-        let elapsed = current.block_on(async {
-            sequential(Arc::new(Tokio::current()), Execution::Inline, events).await
+        let rounds: usize = std::env::var("PERSEVERE_BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(7)
+            .max(1);
+        let mut nanos: Vec<f64> = current.block_on(async {
+            let rt: Arc<dyn Runtime> = Arc::new(Tokio::current());
+            sequential(Arc::clone(&rt), Execution::Inline, events / 10).await;
+            let mut nanos = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let elapsed = sequential(Arc::clone(&rt), Execution::Inline, events).await;
+                nanos.push(elapsed.as_nanos() as f64 / events as f64);
+            }
+            nanos
         });
         println!(
-            "tokio current-thread   sequential persist, inline memory    {}  ({:.0} ns/persist)",
-            rate(events, elapsed),
-            elapsed.as_nanos() as f64 / events as f64
+            "tokio current-thread   sequential persist, inline memory, rounds of {events}: {}",
+            nanos
+                .iter()
+                .map(|n| format!("{n:.0}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        nanos.sort_by(f64::total_cmp);
+        println!(
+            "tokio current-thread   sequential persist, inline memory    median {:.0} ns/persist  (fastest {:.0}, slowest {:.0}, {rounds} rounds)",
+            nanos[nanos.len() / 2],
+            nanos[0],
+            nanos[nanos.len() - 1]
         );
         return;
     }
