@@ -4,7 +4,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::SharedBytes;
+use crate::{Batch, SharedBytes};
 
 /// Correlates a [`Command`] with its completion. Ids increase by one per command of a journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,8 +77,9 @@ pub enum Command {
         id: CommandId,
         /// The head the stream must have (0 for an empty stream).
         expected_last: u64,
-        /// Events with contiguous seqs `expected_last + 1 ..`.
-        events: Vec<StoredRecord>,
+        /// Events with contiguous seqs `expected_last + 1 ..` (one event is held without a
+        /// heap allocation of its own).
+        events: Batch<StoredRecord>,
         /// A snapshot at the last event's seq, written in the same atomic step (Light strategy).
         snapshot: Option<StoredRecord>,
     },

@@ -5,6 +5,7 @@ use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::batch::Batch;
 use crate::bytes::SharedBytes;
 use crate::codec::{Borsh, Codec, CodecError};
 use crate::command::{Command, CommandId, Completion, StorageError, StoredRecord};
@@ -18,35 +19,7 @@ use crate::seal::{
     self, Binding, Chain, Encryption, HeadCommitment, KeyRing, Randomness, CHAIN_LEN,
 };
 
-/// The events of one persist request: one, or an atomic batch. (Also the requests of one
-/// append: one, or several coalesced.)
-#[derive(Debug, Clone)]
-enum Batch<T> {
-    One(T),
-    Many(Vec<T>),
-}
-
-impl<T> Batch<T> {
-    fn as_slice(&self) -> &[T] {
-        match self {
-            Batch::One(event) => std::slice::from_ref(event),
-            Batch::Many(events) => events,
-        }
-    }
-
-    /// Adds `item` (for a batch built one item at a time; `None` is the empty batch).
-    fn push(batch: &mut Option<Self>, item: T) {
-        *batch = Some(match batch.take() {
-            None => Batch::One(item),
-            Some(Batch::One(first)) => Batch::Many(vec![first, item]),
-            Some(Batch::Many(mut items)) => {
-                items.push(item);
-                Batch::Many(items)
-            }
-        });
-    }
-}
-
+/// A queued request: a persist of one event or an atomic batch of them, or a snapshot.
 enum Request<T> {
     Persist { id: RequestId, events: Batch<T> },
     Snapshot { id: RequestId, at_head: AtHead },
@@ -92,7 +65,7 @@ struct Append {
 impl Append {
     /// The requests it carries, in order.
     fn requests(&self) -> Vec<RequestId> {
-        self.members.as_slice().iter().map(|m| m.request).collect()
+        self.members.iter().map(|m| m.request).collect()
     }
 }
 
@@ -349,7 +322,7 @@ where
     ) -> Result<RequestId, PersistError> {
         self.enqueue(|id| Request::Persist {
             id,
-            events: Batch::One(event),
+            events: Batch::from(event),
         })
         .inspect(|_| self.advance(state))
     }
@@ -366,7 +339,7 @@ where
         }
         self.enqueue(|id| Request::Persist {
             id,
-            events: Batch::Many(events),
+            events: Batch::from(events),
         })
         .inspect(|_| self.advance(state))
     }
@@ -662,24 +635,26 @@ where
         let mut queue = mem::take(&mut self.requests);
         let mut taken = 0;
         let mut rejected: Vec<usize> = Vec::new();
-        let mut records: Vec<StoredRecord> = match queue.front() {
-            Some(Request::Persist { events, .. }) => Vec::with_capacity(events.as_slice().len()),
-            _ => Vec::new(),
+        let mut records: Batch<StoredRecord> = match queue.front() {
+            Some(Request::Persist { events, .. }) => Batch::with_capacity(events.len()),
+            _ => Batch::new(),
         };
         let mut bytes = 0usize;
-        let mut members: Option<Batch<Member>> = None;
+        let mut members: Batch<Member> = Batch::new();
         let mut event_checksum = 0;
         let mut event_fold = record::CHECKSUM_FOLD;
         let mut chain = self.chain;
         // The most events the append can hold: its last seq stays below `u64::MAX`, a seq no
         // journal writes (so recovery can tell one there is damage).
         let room = (u64::MAX - 1).saturating_sub(expected_last);
+        // The last seq taken into the append so far: `records` holds `last - expected_last`.
+        let mut last = expected_last;
         'requests: while let Some(Request::Persist { id, events }) = queue.get(taken) {
-            let (id, events) = (*id, events.as_slice());
-            if members.is_some() && records.len() + events.len() > max_events {
+            let (id, events) = (*id, &events[..]);
+            let mark = (last - expected_last) as usize;
+            if last > expected_last && mark + events.len() > max_events {
                 break;
             }
-            let mark = records.len();
             if (mark as u64).saturating_add(events.len() as u64) > room {
                 let error = PersistError::Rejected(Rejection::SeqExhausted {
                     last_seq: expected_last,
@@ -689,7 +664,7 @@ where
                 taken += 1;
                 continue;
             }
-            let first = expected_last + mark as u64 + 1;
+            let first = last + 1;
             let mut request_chain = chain;
             let mut request_checksum = event_checksum;
             let mut request_fold = event_fold;
@@ -721,7 +696,7 @@ where
                     }
                 }
             }
-            if members.is_some() && bytes + request_bytes > max_bytes {
+            if last > expected_last && bytes + request_bytes > max_bytes {
                 // Over the cap: it heads the next append (nothing of it is applied yet).
                 records.truncate(mark);
                 break;
@@ -748,30 +723,26 @@ where
                     return self.undo(vec![id], error);
                 }
             }
-            let last = expected_last + records.len() as u64;
+            last += events.len() as u64;
             bytes += request_bytes;
             chain = request_chain;
             event_checksum = request_checksum;
             event_fold = request_fold;
-            Batch::push(
-                &mut members,
-                Member {
-                    request: id,
-                    first,
-                    last,
-                },
-            );
+            members.push(Member {
+                request: id,
+                first,
+                last,
+            });
             taken += 1;
         }
         for _ in 0..taken {
             queue.pop_front();
         }
         self.requests = queue;
-        let Some(members) = members else {
+        if members.is_empty() {
             return;
-        };
+        }
         let first = expected_last + 1;
-        let last = expected_last + records.len() as u64;
         let mut snapshot = None;
         let mut snapshot_checksum = None;
         if self.config.strategy == Strategy::Light {
@@ -790,7 +761,7 @@ where
                     snapshot_checksum = Some(checksum);
                 }
                 Err(error) => {
-                    let requests = members.as_slice().iter().map(|m| m.request).collect();
+                    let requests = members.iter().map(|m| m.request).collect();
                     return self.undo(requests, PersistError::Rejected(Rejection::Encode(error)));
                 }
             }
@@ -924,7 +895,7 @@ where
 
     /// Reports every request of a durable append persisted, in request order.
     fn report_persisted(&mut self, append: &Append) {
-        for member in append.members.as_slice() {
+        for member in append.members.iter() {
             self.events.push_back(JournalEvent::Persisted {
                 request: member.request,
                 first_seq: member.first,

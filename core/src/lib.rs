@@ -173,6 +173,7 @@
 //!   unit-test an entity's persistence and recovery without IO.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod bytes;
 pub mod codec;
 pub mod command;
@@ -190,6 +191,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use batch::Batch;
 pub use bytes::SharedBytes;
 #[cfg(feature = "serde")]
 pub use codec::Json;

@@ -307,7 +307,7 @@ mod tests {
                 Command::Append {
                     id: CommandId(1),
                     expected_last: 0,
-                    events: vec![rec(1), rec(2)],
+                    events: vec![rec(1), rec(2)].into(),
                     snapshot: Some(rec(misplaced)),
                 },
             );

@@ -157,7 +157,7 @@ mod tests {
         Command::Append {
             id: CommandId(id),
             expected_last,
-            events: vec![StoredRecord::new(expected_last + 1, vec![byte])],
+            events: StoredRecord::new(expected_last + 1, vec![byte]).into(),
             snapshot: None,
         }
     }

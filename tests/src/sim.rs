@@ -556,10 +556,11 @@ impl Simulation {
         let append = Command::Append {
             id: CommandId(0),
             expected_last: head,
-            events: vec![StoredRecord {
+            events: StoredRecord {
                 seq: head + 1,
                 bytes: record::encode(header, &payload).into(),
-            }],
+            }
+            .into(),
             snapshot: None,
         };
         match self.backend.foreign_write(&stream, append) {

@@ -180,10 +180,11 @@ fn genuine_store_image() -> &'static persevere_file::sim::Image {
                 let append = Command::Append {
                     id: CommandId(seq),
                     expected_last: seq - 1,
-                    events: vec![StoredRecord {
+                    events: StoredRecord {
                         seq,
                         bytes: bytes.into(),
-                    }],
+                    }
+                    .into(),
                     snapshot,
                 };
                 let delete = Command::DeleteEvents {

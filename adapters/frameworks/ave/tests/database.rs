@@ -131,7 +131,7 @@ fn a_second_store_over_one_manager_never_overwrites_the_first_ones_events() {
                 Command::Append {
                     id: CommandId(2),
                     expected_last: 0,
-                    events: vec![StoredRecord::new(1, vec![byte])],
+                    events: StoredRecord::new(1, vec![byte]).into(),
                     snapshot: None,
                 },
             )

@@ -187,7 +187,7 @@ fn round(store: &mut FileStore, heads: &mut [u64], id: &mut u64) -> f64 {
                 command: StoreCommand::Append {
                     id: CommandId(*id),
                     expected_last: *head - 1,
-                    events: vec![StoredRecord::new(*head, vec![3u8; 64])],
+                    events: vec![StoredRecord::new(*head, vec![3u8; 64])].into(),
                     snapshot: None,
                 },
             }

@@ -157,7 +157,7 @@ impl FileStore {
     ///     command: Command::Append {
     ///         id: CommandId(id),
     ///         expected_last: seq - 1,
-    ///         events: vec![StoredRecord::new(seq, vec![0u8; 100])],
+    ///         events: StoredRecord::new(seq, vec![0u8; 100]).into(),
     ///         snapshot: None,
     ///     },
     /// };

@@ -109,7 +109,7 @@ fn a_checkpoint_with_values_at_the_top_of_their_range_is_ignored() {
         command: Command::Append {
             id: CommandId(1),
             expected_last: 0,
-            events: vec![StoredRecord::new(1, b"one".to_vec())],
+            events: StoredRecord::new(1, b"one".to_vec()).into(),
             snapshot: None,
         },
     };
@@ -157,7 +157,7 @@ fn a_checkpoint_with_values_at_the_top_of_their_range_is_ignored() {
             command: Command::Append {
                 id: CommandId(2),
                 expected_last: 1,
-                events: vec![StoredRecord::new(2, b"two".to_vec())],
+                events: StoredRecord::new(2, b"two".to_vec()).into(),
                 snapshot: None,
             },
         };

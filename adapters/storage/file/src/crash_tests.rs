@@ -154,10 +154,11 @@ fn sweep_counting(
                 command: Command::Append {
                     id: CommandId(1),
                     expected_last: 0,
-                    events: vec![StoredRecord {
+                    events: StoredRecord {
                         seq: 1,
                         bytes: b"after".to_vec().into(),
-                    }],
+                    }
+                    .into(),
                     snapshot: None,
                 },
             };
@@ -305,7 +306,7 @@ fn what_open_sets_aside_is_in_quarantine_before_it_leaves_its_place() {
             command: Command::Append {
                 id: CommandId(i),
                 expected_last: i - 1,
-                events: vec![StoredRecord::new(i, format!("event {i}").into_bytes())],
+                events: StoredRecord::new(i, format!("event {i}").into_bytes()).into(),
                 snapshot: None,
             },
         };

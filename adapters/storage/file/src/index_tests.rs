@@ -16,10 +16,11 @@ fn one_event(id: u64, stream: &str, seq: u64, rng: &mut Rng) -> StreamCommand {
         command: Command::Append {
             id: CommandId(id),
             expected_last: seq - 1,
-            events: vec![StoredRecord::new(
+            events: StoredRecord::new(
                 seq,
                 format!("{stream}:{seq}:{}", "p".repeat(rng.below(30) as usize)).into_bytes(),
-            )],
+            )
+            .into(),
             snapshot: None,
         },
     }

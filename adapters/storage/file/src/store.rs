@@ -150,7 +150,7 @@ pub(crate) enum Phase {
 /// let append = Command::Append {
 ///     id: CommandId(1),
 ///     expected_last: 0,
-///     events: vec![StoredRecord::new(1, b"hello".to_vec())],
+///     events: StoredRecord::new(1, b"hello".to_vec()).into(),
 ///     snapshot: None,
 /// };
 /// let results = store.execute(vec![StreamCommand { stream: Arc::from("greeter"), command: append }]);

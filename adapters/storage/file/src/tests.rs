@@ -131,7 +131,7 @@ pub(crate) fn generate(seed: u64, batches: usize, mix: Mix) -> Vec<Vec<StreamCom
                 Command::Append {
                     id: CommandId(id),
                     expected_last: expected,
-                    events,
+                    events: events.into(),
                     snapshot,
                 }
             } else if roll < 60 && mix.reads {

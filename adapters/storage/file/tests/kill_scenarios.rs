@@ -31,10 +31,11 @@ fn append_one(stream: &str, head: u64, bytes: Vec<u8>) -> StreamCommand {
         command: Command::Append {
             id: CommandId(head + 1),
             expected_last: head,
-            events: vec![StoredRecord {
+            events: StoredRecord {
                 seq: head + 1,
                 bytes: bytes.into(),
-            }],
+            }
+            .into(),
             snapshot: None,
         },
     }

@@ -67,7 +67,8 @@ fn s01_a_torn_frame_whose_payload_forms_frames_never_bricks_the_store() {
             events: vec![StoredRecord {
                 seq: 1,
                 bytes: event.clone().into(),
-            }],
+            }]
+            .into(),
             snapshot: None,
         },
     }]);
@@ -498,7 +499,8 @@ fn s11_a_group_commit_larger_than_a_frame_is_split() {
             events: vec![StoredRecord {
                 seq: 1,
                 bytes: vec![7; 500].into(),
-            }],
+            }]
+            .into(),
             snapshot: None,
         },
     };

@@ -20,7 +20,7 @@
 //!     command: Command::Append {
 //!         id: CommandId(id),
 //!         expected_last: 0,
-//!         events: vec![StoredRecord::new(1, vec![1])],
+//!         events: StoredRecord::new(1, vec![1]).into(),
 //!         snapshot: None,
 //!     },
 //! };

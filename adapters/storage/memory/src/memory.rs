@@ -112,7 +112,7 @@ impl Memory {
     /// memory.fail_reopens(1);
     /// let append = StreamCommand {
     ///     stream: "a".into(),
-    ///     command: Command::Append { id: CommandId(2), expected_last: 0, events: vec![], snapshot: None },
+    ///     command: Command::Append { id: CommandId(2), expected_last: 0, events: vec![].into(), snapshot: None },
     /// };
     /// assert!(store.execute(vec![append])[0].1.is_err());
     /// assert!(store.fenced().is_some() && store.execute(read())[0].1.is_err());
@@ -234,10 +234,11 @@ mod tests {
             command: Command::Append {
                 id: CommandId(expected_last + 1),
                 expected_last,
-                events: vec![StoredRecord {
+                events: StoredRecord {
                     seq: expected_last + 1,
                     bytes: vec![7].into(),
-                }],
+                }
+                .into(),
                 snapshot: None,
             },
         }

@@ -83,7 +83,7 @@ fn append(stream: &Arc<str>, seq: u64) -> StreamCommand {
         command: Command::Append {
             id: CommandId(seq),
             expected_last: seq - 1,
-            events: vec![record(seq)],
+            events: record(seq).into(),
             snapshot: None,
         },
     }

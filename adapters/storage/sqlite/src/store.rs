@@ -235,7 +235,7 @@ impl Owner {
 /// let append = Command::Append {
 ///     id: CommandId(1),
 ///     expected_last: 0,
-///     events: vec![StoredRecord { seq: 1, bytes: b"hello".to_vec().into() }],
+///     events: StoredRecord { seq: 1, bytes: b"hello".to_vec().into() }.into(),
 ///     snapshot: None,
 /// };
 /// let results = store.execute(vec![StreamCommand { stream: "counter-1".into(), command: append }]);

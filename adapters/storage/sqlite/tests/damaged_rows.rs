@@ -247,7 +247,8 @@ fn a_corrupt_page_fails_only_the_read_that_meets_it() {
             events: vec![StoredRecord {
                 seq: 1,
                 bytes: vec![0xa5; 5 * 4096].into(),
-            }],
+            }]
+            .into(),
             snapshot: None,
         },
     };

@@ -179,7 +179,7 @@ fn opened() -> std::sync::MutexGuard<'static, HashMap<Arc<str>, usize>> {
 /// let append = Command::Append {
 ///     id: CommandId(1),
 ///     expected_last: 0,
-///     events: vec![StoredRecord::new(1, b"e1".to_vec()), StoredRecord::new(2, b"e2".to_vec())],
+///     events: vec![StoredRecord::new(1, b"e1".to_vec()), StoredRecord::new(2, b"e2".to_vec())].into(),
 ///     snapshot: None,
 /// };
 /// let results = store.execute(vec![StreamCommand { stream: "/user/a/counter".into(), command: append }]);
@@ -403,7 +403,13 @@ impl<C: Collection> Open<C> {
                         .map_err(|e| write_failed(stream, e))?;
                 }
                 self.events
-                    .put(&key(last), &Batch { events }.encode())
+                    .put(
+                        &key(last),
+                        &Batch {
+                            events: events.into_vec(),
+                        }
+                        .encode(),
+                    )
                     .map_err(|e| write_failed(stream, e))?;
                 self.head = Some(last);
                 Ok(Completion::Done)

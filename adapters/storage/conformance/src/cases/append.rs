@@ -60,7 +60,8 @@ pub(crate) fn conflict_writes_nothing(ctx: &mut Ctx<'_>) -> Outcome {
                 seq: 4,
                 bytes: b"overwrite".to_vec().into(),
             },
-        ],
+        ]
+        .into(),
         snapshot: None,
     };
     let result = kit.one("s", rogue)?;
@@ -149,7 +150,7 @@ pub(crate) fn non_contiguous_append_writes_nothing(ctx: &mut Ctx<'_>) -> Outcome
     let command = persevere_core::Command::Append {
         id,
         expected_last: 1,
-        events: vec![event("s", 2), event("s", 4)],
+        events: vec![event("s", 2), event("s", 4)].into(),
         snapshot: None,
     };
     let result = kit.one("s", command)?;
@@ -171,7 +172,7 @@ pub(crate) fn append_with_a_snapshot_not_at_its_last_seq_writes_nothing(
         let command = persevere_core::Command::Append {
             id,
             expected_last: 1,
-            events: vec![event("s", 2), event("s", 3), event("s", 4)],
+            events: vec![event("s", 2), event("s", 3), event("s", 4)].into(),
             snapshot: Some(snapshot("s", misplaced, "misplaced")),
         };
         let result = kit.one("s", command)?;

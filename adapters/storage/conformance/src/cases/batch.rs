@@ -31,7 +31,7 @@ pub(crate) fn append_with_snapshot_conflict_writes_neither(ctx: &mut Ctx<'_>) ->
     let command = Command::Append {
         id,
         expected_last: 1,
-        events: vec![event("s", 2), event("s", 3)],
+        events: vec![event("s", 2), event("s", 3)].into(),
         snapshot: Some(snapshot("s", 3, "light")),
     };
     let result = kit.one("s", command)?;

@@ -109,7 +109,7 @@ pub(crate) fn bytes_round_trip_exactly(ctx: &mut Ctx<'_>) -> Outcome {
         persevere_core::Command::Append {
             id,
             expected_last: 0,
-            events: events.clone(),
+            events: events.clone().into(),
             snapshot: Some(snapshot.clone()),
         },
     )?;

@@ -99,10 +99,11 @@ pub fn append(stream: &str, id: u64, expected_last: u64, bytes: &[u8]) -> Stream
         command: Command::Append {
             id: CommandId(id),
             expected_last,
-            events: vec![StoredRecord {
+            events: StoredRecord {
                 seq: expected_last + 1,
                 bytes: bytes.to_vec().into(),
-            }],
+            }
+            .into(),
             snapshot: None,
         },
     }
