@@ -604,9 +604,13 @@ where
         id
     }
 
-    /// Starts queued requests while the journal is ready.
+    /// Starts queued requests while the journal is ready. Every turn starts a command or
+    /// answers a request; in debug builds a turn that does neither (a bug, which would spin
+    /// here) panics, so that a test fails at once rather than hang.
     fn advance(&mut self, state: &mut E) {
         while matches!(self.op, Op::Ready) {
+            #[cfg(debug_assertions)]
+            let queued = self.requests.len();
             match self.requests.front() {
                 Some(Request::Persist { .. }) => self.start_append(state),
                 Some(Request::Snapshot { .. }) => {
@@ -616,6 +620,11 @@ where
                 }
                 None => return,
             }
+            #[cfg(debug_assertions)]
+            assert!(
+                !matches!(self.op, Op::Ready) || self.requests.len() < queued,
+                "a queued request was neither started nor answered"
+            );
         }
     }
 

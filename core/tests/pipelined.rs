@@ -477,6 +477,22 @@ fn coalesced_appends_are_capped_in_bytes() {
             .collect::<Vec<_>>()
     );
     assert_eq!(state, fold(&[1, 2, 3, 4, 5, 6]));
+
+    // A request alone larger than the cap still goes, whole and alone.
+    let (ids, drained, state) = drive(
+        config().max_append(usize::MAX, record / 2),
+        vec![one(1), vec![add(2), add(3)], one(4)],
+    );
+    assert_eq!(
+        drained
+            .appends
+            .iter()
+            .map(|a| a.1.clone())
+            .collect::<Vec<_>>(),
+        vec![vec![1], vec![2, 3], vec![4]]
+    );
+    assert_eq!(persisted(&drained.events).len(), ids.len());
+    assert_eq!(state, fold(&[1, 2, 3, 4]));
 }
 
 #[test]
