@@ -54,6 +54,13 @@ struct Drained {
     events: Vec<JournalEvent>,
 }
 
+impl Drained {
+    /// The event seqs of each append.
+    fn seqs(&self) -> Vec<Vec<u64>> {
+        self.appends.iter().map(|a| a.1.clone()).collect()
+    }
+}
+
 /// Recovers a journal over an empty store, makes every request (the first starts at once, the
 /// others queue behind it), then drains it; returns the request ids and what the drain did.
 fn drive(config: JournalConfig, requests: Vec<Vec<Entry>>) -> (Vec<RequestId>, Drained, Ledger) {
@@ -183,11 +190,7 @@ fn a_refusal_after_a_queued_requests_first_event_undoes_it_alone() {
         vec![(ids[0], 1, 1), (ids[1], 2, 2), (ids[3], 3, 3)]
     );
     assert_eq!(
-        drained
-            .appends
-            .iter()
-            .map(|a| a.1.clone())
-            .collect::<Vec<_>>(),
+        drained.seqs(),
         vec![vec![1], vec![2, 3]],
         "the requests around the refused one still share an append"
     );
@@ -409,14 +412,7 @@ fn a_snapshot_request_is_a_barrier_between_coalesced_appends() {
     journal.handle_persist(add(4), &mut state).unwrap();
     let mut drained = Drained::default();
     run(&mut journal, &mut store, &mut state, &mut drained);
-    assert_eq!(
-        drained
-            .appends
-            .iter()
-            .map(|a| a.1.clone())
-            .collect::<Vec<_>>(),
-        vec![vec![1], vec![2, 3], vec![4]]
-    );
+    assert_eq!(drained.seqs(), vec![vec![1], vec![2, 3], vec![4]]);
     assert!(drained.events.contains(&JournalEvent::SnapshotSaved {
         request: Some(snapshot),
         seq: 3
@@ -436,11 +432,7 @@ fn coalesced_appends_are_capped_in_events() {
     ];
     let (ids, drained, state) = drive(config().max_append(2, usize::MAX), requests);
     assert_eq!(
-        drained
-            .appends
-            .iter()
-            .map(|a| a.1.clone())
-            .collect::<Vec<_>>(),
+        drained.seqs(),
         vec![vec![1], vec![2, 3], vec![4, 5], vec![6, 7, 8], vec![9]],
         "at most two events, unless one request alone is larger (never split)"
     );
@@ -458,11 +450,7 @@ fn coalesced_appends_are_capped_in_bytes() {
         (1..=6).map(one).collect(),
     );
     assert_eq!(
-        drained
-            .appends
-            .iter()
-            .map(|a| a.1.clone())
-            .collect::<Vec<_>>(),
+        drained.seqs(),
         vec![vec![1], vec![2, 3], vec![4, 5], vec![6]]
     );
     assert!(drained
@@ -483,14 +471,7 @@ fn coalesced_appends_are_capped_in_bytes() {
         config().max_append(usize::MAX, record / 2),
         vec![one(1), vec![add(2), add(3)], one(4)],
     );
-    assert_eq!(
-        drained
-            .appends
-            .iter()
-            .map(|a| a.1.clone())
-            .collect::<Vec<_>>(),
-        vec![vec![1], vec![2, 3], vec![4]]
-    );
+    assert_eq!(drained.seqs(), vec![vec![1], vec![2, 3], vec![4]]);
     assert_eq!(persisted(&drained.events).len(), ids.len());
     assert_eq!(state, fold(&[1, 2, 3, 4]));
 }
