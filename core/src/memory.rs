@@ -205,8 +205,12 @@ impl MemoryStore {
                             .into(),
                     ));
                 }
-                for record in events {
-                    s.events.insert(record.seq, record.bytes);
+                // Each record's bytes are taken where they lie in the command: one move into
+                // the stream, where an owning iterator would move each record twice more.
+                let mut events = events;
+                for record in events.iter_mut() {
+                    s.events
+                        .insert(record.seq, std::mem::take(&mut record.bytes));
                 }
                 if let Some(snapshot) = snapshot {
                     s.snapshots.insert(snapshot.seq, snapshot.bytes);
