@@ -44,11 +44,16 @@ pub(crate) struct Batch {
 
 impl Batch {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let size: usize = self.events.iter().map(|r| r.bytes.len() + 12).sum();
+        Self::encode_events(&self.events)
+    }
+
+    /// The entry of an append of `events`.
+    fn encode_events(events: &[StoredRecord]) -> Vec<u8> {
+        let size: usize = events.iter().map(|r| r.bytes.len() + 12).sum();
         let mut out = Vec::with_capacity(5 + size);
         out.push(BATCH_FORMAT);
-        out.extend_from_slice(&(self.events.len() as u32).to_le_bytes());
-        for record in &self.events {
+        out.extend_from_slice(&(events.len() as u32).to_le_bytes());
+        for record in events {
             out.extend_from_slice(&record.seq.to_le_bytes());
             out.extend_from_slice(&(record.bytes.len() as u32).to_le_bytes());
             out.extend_from_slice(&record.bytes);
@@ -403,13 +408,7 @@ impl<C: Collection> Open<C> {
                         .map_err(|e| write_failed(stream, e))?;
                 }
                 self.events
-                    .put(
-                        &key(last),
-                        &Batch {
-                            events: events.into_vec(),
-                        }
-                        .encode(),
-                    )
+                    .put(&key(last), &Batch::encode_events(&events))
                     .map_err(|e| write_failed(stream, e))?;
                 self.head = Some(last);
                 Ok(Completion::Done)
