@@ -315,6 +315,7 @@ where
     /// other requests queued beside it, if a write is in flight), and
     /// [`JournalEvent::Persisted`] or [`JournalEvent::PersistFailed`] reports the outcome under
     /// the returned id. Fails at once only if the journal is stopped.
+    #[inline]
     pub fn handle_persist(
         &mut self,
         event: E::Event,
