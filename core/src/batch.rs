@@ -174,9 +174,22 @@ impl<T> From<Batch<T>> for Vec<T> {
     }
 }
 
+/// One item is held inline, more go into a vector.
 impl<T> FromIterator<T> for Batch<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        Batch(Repr::Many(iter.into_iter().collect()))
+        let mut iter = iter.into_iter();
+        let Some(first) = iter.next() else {
+            return Self::new();
+        };
+        match iter.next() {
+            None => Batch(Repr::One(first)),
+            Some(second) => {
+                let mut items = Vec::with_capacity(iter.size_hint().0.saturating_add(2));
+                items.extend([first, second]);
+                items.extend(iter);
+                Batch(Repr::Many(items))
+            }
+        }
     }
 }
 
@@ -271,6 +284,16 @@ mod tests {
         batch.push(2);
         batch.push(3);
         assert!(matches!(&batch.0, Repr::Many(items) if items == &[1, 2, 3]));
+        // Collected the same way: one item inline, none empty, more in a vector.
+        assert!(matches!(
+            [7].into_iter().collect::<Batch<_>>().0,
+            Repr::One(7)
+        ));
+        assert!(matches!(
+            std::iter::empty::<u8>().collect::<Batch<_>>().0,
+            Repr::Empty
+        ));
+        assert!(matches!((1..=3).collect::<Batch<_>>().0, Repr::Many(items) if items == [1, 2, 3]));
         batch.truncate(1);
         assert_eq!(batch, vec![1]);
         batch.truncate(0);

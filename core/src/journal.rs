@@ -334,15 +334,22 @@ where
         events: impl IntoIterator<Item = E::Event>,
         state: &mut E,
     ) -> Result<RequestId, PersistError> {
-        let events: Vec<_> = events.into_iter().collect();
+        self.handle_persist_batch(events.into_iter().collect(), state)
+    }
+
+    /// [`handle_persist_all`](Self::handle_persist_all) of a [`Batch`] as it is (one event is
+    /// persisted as [`handle_persist`](Self::handle_persist) persists it).
+    #[inline]
+    pub fn handle_persist_batch(
+        &mut self,
+        events: Batch<E::Event>,
+        state: &mut E,
+    ) -> Result<RequestId, PersistError> {
         if events.is_empty() {
             return Err(PersistError::Rejected(Rejection::Empty));
         }
-        self.enqueue(|id| Request::Persist {
-            id,
-            events: Batch::from(events),
-        })
-        .inspect(|_| self.advance(state))
+        self.enqueue(|id| Request::Persist { id, events })
+            .inspect(|_| self.advance(state))
     }
 
     /// Requests a snapshot of the state after every earlier request; reported by

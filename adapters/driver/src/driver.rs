@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use persevere_core::{
-    Borsh, Codec, CommandId, Entity, Journal, JournalEvent, Phase, RecoveryError, Repair,
+    Batch, Borsh, Codec, CommandId, Entity, Journal, JournalEvent, Phase, RecoveryError, Repair,
     RequestId, StopReason, StorageError,
 };
 
@@ -47,12 +47,6 @@ pub(crate) enum Wait {
     Timer(Duration),
     /// Nothing: a recovery page was applied; let the executor run other tasks, then pump again.
     Yield,
-}
-
-/// The events of one persist request.
-pub(crate) enum PersistEvents<T> {
-    One(T),
-    Many(Vec<T>),
 }
 
 /// Builds the same journal again: what a driver needs to resume a stream after its journal
@@ -451,8 +445,22 @@ where
         events: impl IntoIterator<Item = E::Event>,
         state: &mut E,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.ready_for_request(state).await?;
-        let request = self.journal.handle_persist_all(events, state)?;
+        self.persist_batch(events.into_iter().collect(), state)
+            .await
+    }
+
+    /// [`persist_all`](Self::persist_all) of a [`Batch`] as it is: a batch of one event is
+    /// persisted as [`persist`](Self::persist) persists it.
+    pub async fn persist_batch(
+        &mut self,
+        events: Batch<E::Event>,
+        state: &mut E,
+    ) -> Result<RangeInclusive<u64>, Error> {
+        match self.ready_at_once() {
+            Some(ready) => ready?,
+            None => self.ready_for_request(state).await?,
+        }
+        let request = self.journal.handle_persist_batch(events, state)?;
         self.finish(request, state).await
     }
 
@@ -736,17 +744,14 @@ where
     /// Enqueues a persist of `events` (one, or an atomic batch), returning its request id.
     pub(crate) fn enqueue_persist(
         &mut self,
-        events: PersistEvents<E::Event>,
+        events: Batch<E::Event>,
         state: &mut E,
     ) -> Result<RequestId, Error> {
         self.ownership.check()?;
         if let Some(refused) = &self.refused {
             return Err(refused.clone());
         }
-        Ok(match events {
-            PersistEvents::One(event) => self.journal.handle_persist(event, state)?,
-            PersistEvents::Many(events) => self.journal.handle_persist_all(events, state)?,
-        })
+        Ok(self.journal.handle_persist_batch(events, state)?)
     }
 
     /// Enqueues a snapshot request, returning its request id.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use futures::channel::{mpsc, oneshot};
 use futures::future::{select, Either};
 use futures::StreamExt;
-use persevere_core::{Codec, Entity, JournalEvent, RequestId};
+use persevere_core::{Batch, Codec, Entity, JournalEvent, RequestId};
 
-use crate::driver::{PersistEvents, Wait, YieldNow};
+use crate::driver::{Wait, YieldNow};
 use crate::error::Error;
 use crate::persistent::Persistent;
 
@@ -20,7 +20,7 @@ type Read<E> = Box<dyn FnOnce(Result<&E, Error>) + Send>;
 /// A call from a handle to the entity's task.
 enum Call<E: Entity> {
     Persist {
-        events: PersistEvents<E::Event>,
+        events: Batch<E::Event>,
         reply: oneshot::Sender<Result<RangeInclusive<u64>, Error>>,
     },
     Snapshot {
@@ -142,7 +142,7 @@ impl<E: Entity> PersistentHandle<E> {
     /// Persists one event: once it returns `Ok`, the event is durable and applied, and the
     /// range holds its seq. On `Err` nothing of this request is applied (see [`Error`]).
     pub async fn persist(&self, event: E::Event) -> Result<RangeInclusive<u64>, Error> {
-        self.persist_events(PersistEvents::One(event)).await
+        self.persist_events(Batch::from(event)).await
     }
 
     /// Persists `events` atomically: all of them become durable and applied, or none.
@@ -150,14 +150,10 @@ impl<E: Entity> PersistentHandle<E> {
         &self,
         events: impl IntoIterator<Item = E::Event>,
     ) -> Result<RangeInclusive<u64>, Error> {
-        self.persist_events(PersistEvents::Many(events.into_iter().collect()))
-            .await
+        self.persist_events(events.into_iter().collect()).await
     }
 
-    async fn persist_events(
-        &self,
-        events: PersistEvents<E::Event>,
-    ) -> Result<RangeInclusive<u64>, Error> {
+    async fn persist_events(&self, events: Batch<E::Event>) -> Result<RangeInclusive<u64>, Error> {
         let (reply, answer) = oneshot::channel();
         self.send(Call::Persist { events, reply })?;
         answer.await.unwrap_or_else(|_| Err(self.closed()))

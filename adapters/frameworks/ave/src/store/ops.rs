@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ave_actors_actor::ActorContext;
-use persevere_core::{JournalConfig, Repair};
+use persevere_core::{Batch, JournalConfig, Repair};
 
 use crate::error::AdapterError;
 use crate::key::SealingKeys;
@@ -12,7 +12,7 @@ use crate::manager::Manager;
 use crate::store::persistence::{Persistence, PersistenceType};
 use crate::store::persistent_actor::PersistentActor;
 use crate::store::registry::Registry;
-use crate::store::slot::{Batch, Recipe, Slot};
+use crate::store::slot::{Recipe, Slot};
 use crate::store::store_actor::Store;
 
 /// An actor's store, shared by the actor (its persists) and its `store` child (commands, the
@@ -194,7 +194,7 @@ where
 {
     let slot = slot(actor, ctx).await?;
     let mut slot = lock(&slot).await;
-    slot.persist(actor, Batch::One(event.clone())).await
+    slot.persist(actor, Batch::from(event.clone())).await
 }
 
 /// Applies `events` to `actor` and persists them atomically: all of them become durable and
@@ -209,8 +209,7 @@ where
 {
     let slot = slot(actor, ctx).await?;
     let mut slot = lock(&slot).await;
-    slot.persist(actor, Batch::Many(events.into_iter().collect()))
-        .await
+    slot.persist(actor, events.into_iter().collect()).await
 }
 
 /// Writes a snapshot of `actor` now: see [`PersistentActor::snapshot`].

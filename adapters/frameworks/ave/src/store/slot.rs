@@ -6,8 +6,8 @@ use std::sync::Arc;
 use persevere_core::record::{self, RecordKind};
 use persevere_core::seal::{self, Binding, Chain, CHAIN_LEN, TAG_LEN};
 use persevere_core::{
-    Borsh, Codec, Command, CommandId, Completion, Journal, JournalConfig, PersistError, Rejection,
-    Strategy,
+    Batch, Borsh, Codec, Command, CommandId, Completion, Journal, JournalConfig, PersistError,
+    Rejection, Strategy,
 };
 use persevere_driver::{os_random, Driver, Resume};
 
@@ -67,12 +67,6 @@ where
             })?;
         Ok((driver, state))
     }
-}
-
-/// The events of one persist request.
-pub(crate) enum Batch<E> {
-    One(E),
-    Many(Vec<E>),
 }
 
 /// Whether the live actor's value is its stream's durable state.
@@ -164,7 +158,7 @@ where
             return Ok(());
         }
         let count = events.len();
-        self.persist(actor, Batch::Many(events)).await?;
+        self.persist(actor, events.into()).await?;
         if self.behind() {
             self.snapshot(actor.clone()).await?;
         }
@@ -532,10 +526,7 @@ where
         }
         let result = {
             let mut lent = Lent::new(actor, &mut self.spare);
-            match events {
-                Batch::One(event) => self.driver.persist(event, lent.held()).await,
-                Batch::Many(events) => self.driver.persist_all(events, lent.held()).await,
-            }
+            self.driver.persist_batch(events, lent.held()).await
         };
         match result {
             Ok(_) => Ok(()),
