@@ -680,8 +680,9 @@ impl FileStore {
 
     /// Cuts the active segment back to the end this store made durable, before a reopen reads
     /// the directory again. Bytes after it are those of a log write that failed (its write, or
-    /// its sync, which then never ran or failed): the kernel may have marked them clean without writing them, so they sit in the page
-    /// cache only, and a journal re-reading the log would take them for a write that landed.
+    /// its sync, which then never ran or failed): the kernel may have marked them clean without
+    /// writing them, so they sit in the page cache only, and a journal re-reading the log would
+    /// take them for a write that landed.
     /// They are kept in quarantine and the cut is reported. A segment that is no longer the
     /// file its name leads to is left alone (the open deals with what is there).
     fn cut_unsynced_tail(&mut self) -> io::Result<Option<Repair>> {
