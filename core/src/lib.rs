@@ -178,6 +178,7 @@ mod bytes;
 pub mod codec;
 pub mod command;
 pub mod config;
+mod crc;
 pub mod entity;
 pub mod error;
 mod journal;

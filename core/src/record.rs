@@ -22,11 +22,10 @@
 //! [`decode`] accepts any byte string and returns either a record or a typed [`RecordError`];
 //! it never panics and never reads past the slice.
 
-use std::sync::OnceLock;
-
 use thiserror::Error;
 
 use crate::codec::{Codec, CodecError};
+use crate::crc::{crc32, Crc32};
 
 /// The envelope format version this crate writes and reads.
 pub const FORMAT_VERSION: u8 = 1;
@@ -158,7 +157,14 @@ pub(crate) fn encode_with(
         ))
     })?;
     out[start + 16..start + HEADER_LEN].copy_from_slice(&len.to_le_bytes());
-    let checksum = crc32(&out[start..]);
+    // The header is fed from the values just written, not read back (see `Crc32`).
+    let lead = u32::from_le_bytes([FORMAT_VERSION, kind.to_byte(), codec, flags]);
+    let checksum = Crc32::new()
+        .word(u64::from(lead) | u64::from(type_version) << 32)
+        .word(seq)
+        .half(len)
+        .bytes(&out[start + HEADER_LEN..])
+        .finish();
     out.extend_from_slice(&checksum.to_le_bytes());
     Ok(checksum)
 }
@@ -203,20 +209,6 @@ pub fn encode(header: RecordHeader, payload: &[u8]) -> Vec<u8> {
         },
     );
     out
-}
-
-/// The CRC-32 (ISO-HDLC) of `bytes`, as `crc32fast::hash` computes it.
-///
-/// Every record is checksummed when written and checked when read, so this runs once per
-/// record on both paths. `crc32fast::hash` asks the CPU which implementation to use on every
-/// call, which costs as much as checksumming a small record; a hasher is built (and the CPU
-/// asked) once, then cloned for each record.
-#[inline]
-pub(crate) fn crc32(bytes: &[u8]) -> u32 {
-    static FRESH: OnceLock<crc32fast::Hasher> = OnceLock::new();
-    let mut hasher = FRESH.get_or_init(crc32fast::Hasher::new).clone();
-    hasher.update(bytes);
-    hasher.finalize()
 }
 
 /// The fold of no checksum (see [`fold_checksum`]).
@@ -361,21 +353,6 @@ mod tests {
         assert_eq!(record.header.seq, 42);
         assert_eq!(record.payload, b"hello");
         assert_eq!(Some(record.checksum), stored_checksum(&bytes));
-    }
-
-    #[test]
-    fn the_checksum_is_crc32_iso_hdlc() {
-        // The check value of CRC-32/ISO-HDLC, and crc32fast's answer for every length around
-        // its implementation's thresholds.
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        let bytes: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
-        for len in 0..bytes.len() {
-            assert_eq!(
-                crc32(&bytes[..len]),
-                crc32fast::hash(&bytes[..len]),
-                "{len}"
-            );
-        }
     }
 
     #[test]
