@@ -6,6 +6,7 @@ mod ops;
 mod persistence;
 mod persistent_actor;
 mod registry;
+mod shared;
 mod slot;
 mod store_actor;
 

@@ -12,14 +12,9 @@ use crate::manager::Manager;
 use crate::store::persistence::{Persistence, PersistenceType};
 use crate::store::persistent_actor::PersistentActor;
 use crate::store::registry::Registry;
+use crate::store::shared::Shared;
 use crate::store::slot::{Recipe, Slot};
 use crate::store::store_actor::Store;
-
-/// An actor's store, shared by the actor (its persists) and its `store` child (commands, the
-/// stop snapshot). An async lock, because a persist holds it across the write; tokio's, because
-/// it is fair: a command of the child waiting for it is served at the next release, even while
-/// the actor persists in a loop.
-pub(crate) type Shared<A> = tokio::sync::Mutex<Slot<A>>;
 
 /// Light persists between two prunings of superseded snapshots.
 const LIGHT_HOUSEKEEPING: u64 = 16;
@@ -91,7 +86,7 @@ where
     // recorded, never replaying the events onto the state they built.
     let (keeper, first_state) = match registry.take(&path) {
         Some((keeper, previous)) => {
-            let first = match Arc::clone(&previous).downcast::<Shared<A>>() {
+            let first = match Arc::clone(&previous).downcast::<Shared<Slot<A>>>() {
                 Ok(previous) => Some(previous.lock().await.base()),
                 Err(_) => None,
             };
@@ -154,11 +149,11 @@ fn address<A>(actor: &A) -> usize {
 }
 
 /// The open store of `actor`, whose context is `ctx`.
-async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<A>>, AdapterError>
+async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<Slot<A>>>, AdapterError>
 where
     A: PersistentActor,
 {
-    if let Some(slot) = Registry::find_by_actor::<Shared<A>>(ctx.path(), address(actor)) {
+    if let Some(slot) = Registry::find_by_actor::<Shared<Slot<A>>>(ctx.path(), address(actor)) {
         return Ok(slot);
     }
     let not_started = || AdapterError::NotStarted {
@@ -168,19 +163,8 @@ where
         .await
         .ok_or_else(not_started)?;
     registry
-        .get::<Shared<A>>(ctx.path())
+        .get::<Shared<Slot<A>>>(ctx.path())
         .ok_or_else(not_started)
-}
-
-/// Locks the store: at once (it is the actor's own, so nobody else holds it), or by waiting.
-async fn lock<A>(slot: &Shared<A>) -> tokio::sync::MutexGuard<'_, Slot<A>>
-where
-    A: PersistentActor,
-{
-    match slot.try_lock() {
-        Ok(guard) => guard,
-        Err(_) => slot.lock().await,
-    }
 }
 
 /// Applies `event` to `actor` and persists it: see [`PersistentActor::persist`].
@@ -193,7 +177,7 @@ where
     A: PersistentActor,
 {
     let slot = slot(actor, ctx).await?;
-    let mut slot = lock(&slot).await;
+    let mut slot = slot.lock().await;
     slot.persist(actor, Batch::from(event.clone())).await
 }
 
@@ -208,7 +192,7 @@ where
     A: PersistentActor,
 {
     let slot = slot(actor, ctx).await?;
-    let mut slot = lock(&slot).await;
+    let mut slot = slot.lock().await;
     slot.persist(actor, events.into_iter().collect()).await
 }
 
@@ -218,7 +202,7 @@ where
     A: PersistentActor,
 {
     let slot = slot(actor, ctx).await?;
-    let mut slot = lock(&slot).await;
+    let mut slot = slot.lock().await;
     slot.snapshot_actor(actor.clone()).await
 }
 
@@ -228,7 +212,7 @@ where
     A: PersistentActor,
 {
     let slot = slot(actor, ctx).await?;
-    let slot = lock(&slot).await;
+    let slot = slot.lock().await;
     Ok(slot.last_seq())
 }
 
@@ -242,6 +226,6 @@ where
     A: PersistentActor,
 {
     let slot = slot(actor, ctx).await?;
-    let slot = lock(&slot).await;
+    let slot = slot.lock().await;
     Ok(slot.repairs())
 }

@@ -8,9 +8,10 @@ use ave_actors_actor::{
 };
 
 use crate::error::AdapterError;
-use crate::store::ops::Shared;
 use crate::store::persistent_actor::PersistentActor;
 use crate::store::registry::Registry;
+use crate::store::shared::Shared;
+use crate::store::slot::Slot;
 
 /// Events of the [`Store`] actor, as in ave-actors-store.
 pub use ave_actors_store::store::StoreEvent;
@@ -32,13 +33,15 @@ pub struct Store<P: PersistentActor> {
 }
 
 impl<P: PersistentActor> Store<P> {
-    fn slot(&self) -> Result<std::sync::Arc<Shared<P>>, ActorError> {
-        self.registry.get::<Shared<P>>(&self.parent).ok_or_else(|| {
-            AdapterError::NotStarted {
-                path: self.parent.to_string(),
-            }
-            .into()
-        })
+    fn slot(&self) -> Result<std::sync::Arc<Shared<Slot<P>>>, ActorError> {
+        self.registry
+            .get::<Shared<Slot<P>>>(&self.parent)
+            .ok_or_else(|| {
+                AdapterError::NotStarted {
+                    path: self.parent.to_string(),
+                }
+                .into()
+            })
     }
 }
 
@@ -142,7 +145,7 @@ impl<P: PersistentActor> Actor for Store<P> {
     /// replays nothing), then releases the store before the stop is acknowledged.
     async fn post_stop(&mut self, _ctx: &mut ActorContext<Self>) -> Result<(), ActorError> {
         if let Ok(slot) = self.slot() {
-            let mut slot = slot.lock().await;
+            let mut slot = slot.lock_other().await;
             if let Err(error) = slot.snapshot_if_behind().await {
                 tracing::warn!(actor = %self.parent, %error, "snapshot at stop failed");
             }
@@ -161,7 +164,7 @@ impl<P: PersistentActor> Handler<Store<P>> for Store<P> {
         _ctx: &mut ActorContext<Store<P>>,
     ) -> Result<StoreResponse<P>, ActorError> {
         let slot = self.slot()?;
-        let mut slot = slot.lock().await;
+        let mut slot = slot.lock_other().await;
         let numbered = |from: u64| from.saturating_add(1);
         Ok(match msg {
             StoreCommand::Persist(_)
