@@ -148,12 +148,23 @@ fn address<A>(actor: &A) -> usize {
     std::ptr::from_ref(actor) as usize
 }
 
+/// The open store of `actor`, whose context is `ctx`, when it is found without a lookup in the
+/// actor system (the common case): on the hot path, a caller tries this first and makes the
+/// future of [`slot`] only when it fails.
+#[inline]
+fn slot_at_once<A>(actor: &A, ctx: &ActorContext<A>) -> Option<Arc<Shared<Slot<A>>>>
+where
+    A: PersistentActor,
+{
+    Registry::find_by_actor::<Shared<Slot<A>>>(ctx.path(), address(actor))
+}
+
 /// The open store of `actor`, whose context is `ctx`.
 async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<Slot<A>>>, AdapterError>
 where
     A: PersistentActor,
 {
-    if let Some(slot) = Registry::find_by_actor::<Shared<Slot<A>>>(ctx.path(), address(actor)) {
+    if let Some(slot) = slot_at_once(actor, ctx) {
         return Ok(slot);
     }
     let not_started = || AdapterError::NotStarted {
@@ -176,8 +187,14 @@ pub async fn persist<A>(
 where
     A: PersistentActor,
 {
-    let slot = slot(actor, ctx).await?;
-    let mut slot = slot.lock().await;
+    let slot = match slot_at_once(actor, ctx) {
+        Some(slot) => slot,
+        None => slot(actor, ctx).await?,
+    };
+    let mut slot = match slot.try_lock() {
+        Some(slot) => slot,
+        None => slot.lock().await,
+    };
     slot.persist(actor, Batch::from(event.clone())).await
 }
 

@@ -35,12 +35,21 @@ impl<T> Shared<T> {
     /// Locks the store for the actor: at once when nobody else waits for it or holds it (the
     /// common case), else after them.
     pub(crate) async fn lock(&self) -> MutexGuard<'_, T> {
-        if self.others.load(Ordering::Acquire) == 0 {
-            if let Some(guard) = self.slot.try_lock() {
-                return guard;
-            }
+        match self.try_lock() {
+            Some(guard) => guard,
+            None => Box::pin(self.lock_after_others()).await,
         }
-        Box::pin(self.lock_after_others()).await
+    }
+
+    /// The actor's [`lock`](Self::lock) when it needs no wait: on the hot path, a caller
+    /// tries this first and makes the future of `lock` only when it fails.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        if self.others.load(Ordering::Acquire) == 0 {
+            self.slot.try_lock()
+        } else {
+            None
+        }
     }
 
     async fn lock_after_others(&self) -> MutexGuard<'_, T> {
