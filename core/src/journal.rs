@@ -62,10 +62,17 @@ struct Append {
     chain: Chain,
 }
 
+impl Member {
+    /// The requests of `members`, in order.
+    fn requests(members: &[Member]) -> Vec<RequestId> {
+        members.iter().map(|m| m.request).collect()
+    }
+}
+
 impl Append {
     /// The requests it carries, in order.
     fn requests(&self) -> Vec<RequestId> {
-        self.members.iter().map(|m| m.request).collect()
+        Member::requests(&self.members)
     }
 }
 
@@ -778,8 +785,10 @@ where
                     snapshot_checksum = Some(checksum);
                 }
                 Err(error) => {
-                    let requests = members.iter().map(|m| m.request).collect();
-                    return self.undo(requests, PersistError::Rejected(Rejection::Encode(error)));
+                    return self.undo(
+                        Member::requests(&members),
+                        PersistError::Rejected(Rejection::Encode(error)),
+                    );
                 }
             }
         }

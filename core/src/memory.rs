@@ -180,7 +180,7 @@ impl MemoryStore {
             }
             Command::Append {
                 expected_last,
-                events,
+                mut events,
                 snapshot,
                 ..
             } => {
@@ -207,7 +207,6 @@ impl MemoryStore {
                 }
                 // Each record's bytes are taken where they lie in the command: one move into
                 // the stream, where an owning iterator would move each record twice more.
-                let mut events = events;
                 for record in events.iter_mut() {
                     s.events
                         .insert(record.seq, std::mem::take(&mut record.bytes));
