@@ -16,6 +16,9 @@ use crate::store::shared::Shared;
 use crate::store::slot::{Recipe, Slot};
 use crate::store::store_actor::Store;
 
+/// An actor's store as the actor and its `store` child share it.
+pub(crate) type SharedSlot<A> = Shared<Slot<A>>;
+
 /// Light persists between two prunings of superseded snapshots.
 const LIGHT_HOUSEKEEPING: u64 = 16;
 
@@ -86,7 +89,7 @@ where
     // recorded, never replaying the events onto the state they built.
     let (keeper, first_state) = match registry.take(&path) {
         Some((keeper, previous)) => {
-            let first = match Arc::clone(&previous).downcast::<Shared<Slot<A>>>() {
+            let first = match Arc::clone(&previous).downcast::<SharedSlot<A>>() {
                 Ok(previous) => Some(previous.lock().await.base()),
                 Err(_) => None,
             };
@@ -150,23 +153,20 @@ fn address<A>(actor: &A) -> usize {
 
 /// The open store of `actor`, whose context is `ctx`, when it is found without a lookup in the
 /// actor system (the common case): on the hot path, a caller tries this first and makes the
-/// future of [`slot`] only when it fails.
+/// future of [`slot_in_system`] only when it fails.
 #[inline]
-fn slot_at_once<A>(actor: &A, ctx: &ActorContext<A>) -> Option<Arc<Shared<Slot<A>>>>
+fn slot_at_once<A>(actor: &A, ctx: &ActorContext<A>) -> Option<Arc<SharedSlot<A>>>
 where
     A: PersistentActor,
 {
-    Registry::find_by_actor::<Shared<Slot<A>>>(ctx.path(), address(actor))
+    Registry::find_by_actor::<SharedSlot<A>>(ctx.path(), address(actor))
 }
 
-/// The open store of `actor`, whose context is `ctx`.
-async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<Shared<Slot<A>>>, AdapterError>
+/// The open store of the actor whose context is `ctx`, looked up in its actor system.
+async fn slot_in_system<A>(ctx: &ActorContext<A>) -> Result<Arc<SharedSlot<A>>, AdapterError>
 where
     A: PersistentActor,
 {
-    if let Some(slot) = slot_at_once(actor, ctx) {
-        return Ok(slot);
-    }
     let not_started = || AdapterError::NotStarted {
         path: ctx.path().to_string(),
     };
@@ -174,8 +174,19 @@ where
         .await
         .ok_or_else(not_started)?;
     registry
-        .get::<Shared<Slot<A>>>(ctx.path())
+        .get::<SharedSlot<A>>(ctx.path())
         .ok_or_else(not_started)
+}
+
+/// The open store of `actor`, whose context is `ctx`.
+async fn slot<A>(actor: &A, ctx: &ActorContext<A>) -> Result<Arc<SharedSlot<A>>, AdapterError>
+where
+    A: PersistentActor,
+{
+    match slot_at_once(actor, ctx) {
+        Some(slot) => Ok(slot),
+        None => slot_in_system(ctx).await,
+    }
 }
 
 /// Applies `event` to `actor` and persists it: see [`PersistentActor::persist`].
@@ -189,11 +200,11 @@ where
 {
     let slot = match slot_at_once(actor, ctx) {
         Some(slot) => slot,
-        None => slot(actor, ctx).await?,
+        None => slot_in_system(ctx).await?,
     };
     let mut slot = match slot.try_lock() {
         Some(slot) => slot,
-        None => slot.lock().await,
+        None => slot.lock_after_others().await,
     };
     slot.persist(actor, Batch::from(event.clone())).await
 }

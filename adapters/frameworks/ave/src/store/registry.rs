@@ -49,7 +49,7 @@ struct Found {
     slot: Weak<dyn Any + Send + Sync>,
 }
 
-/// One actor's store: the slot (a `Shared<Slot<A>>`), the system and path of the
+/// One actor's store: the slot (a `SharedSlot<A>`), the system and path of the
 /// actor it belongs to, and the id of the child actor whose stop or drop removes it.
 struct Entry {
     system: u64,

@@ -7,8 +7,9 @@
 //! [`lock`](Shared::lock) waits until it is done. So a command of the child is served at the
 //! actor's next release, even while the actor persists in a loop.
 
+use std::future::Future;
 use std::ops::{Deref, DerefMut};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::lock::{Mutex, MutexGuard};
@@ -37,12 +38,13 @@ impl<T> Shared<T> {
     pub(crate) async fn lock(&self) -> MutexGuard<'_, T> {
         match self.try_lock() {
             Some(guard) => guard,
-            None => Box::pin(self.lock_after_others()).await,
+            None => self.lock_after_others().await,
         }
     }
 
     /// The actor's [`lock`](Self::lock) when it needs no wait: on the hot path, a caller
-    /// tries this first and makes the future of `lock` only when it fails.
+    /// tries this first and makes the future of [`lock_after_others`](Self::lock_after_others)
+    /// only when it fails.
     #[inline]
     pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         if self.others.load(Ordering::Acquire) == 0 {
@@ -52,16 +54,21 @@ impl<T> Shared<T> {
         }
     }
 
-    async fn lock_after_others(&self) -> MutexGuard<'_, T> {
-        loop {
-            let mut done = pin!(self.done.notified());
-            // Registered before the count is read, so that an end in between is not missed.
-            done.as_mut().enable();
-            if self.others.load(Ordering::Acquire) == 0 {
-                return self.slot.lock().await;
+    /// The actor's lock when [`try_lock`](Self::try_lock) failed: after every other task
+    /// counted, then as the lock comes free. Boxed, so that the futures of its callers hold only
+    /// the common path.
+    pub(crate) fn lock_after_others(&self) -> Pin<Box<impl Future<Output = MutexGuard<'_, T>>>> {
+        Box::pin(async move {
+            loop {
+                let mut done = pin!(self.done.notified());
+                // Registered before the count is read, so that an end in between is not missed.
+                done.as_mut().enable();
+                if self.others.load(Ordering::Acquire) == 0 {
+                    return self.slot.lock().await;
+                }
+                done.await;
             }
-            done.await;
-        }
+        })
     }
 
     /// Locks the store for a task other than the actor, ahead of the actor's next lock.

@@ -8,10 +8,9 @@ use ave_actors_actor::{
 };
 
 use crate::error::AdapterError;
+use crate::store::ops::SharedSlot;
 use crate::store::persistent_actor::PersistentActor;
 use crate::store::registry::Registry;
-use crate::store::shared::Shared;
-use crate::store::slot::Slot;
 
 /// Events of the [`Store`] actor, as in ave-actors-store.
 pub use ave_actors_store::store::StoreEvent;
@@ -33,9 +32,9 @@ pub struct Store<P: PersistentActor> {
 }
 
 impl<P: PersistentActor> Store<P> {
-    fn slot(&self) -> Result<std::sync::Arc<Shared<Slot<P>>>, ActorError> {
+    fn slot(&self) -> Result<std::sync::Arc<SharedSlot<P>>, ActorError> {
         self.registry
-            .get::<Shared<Slot<P>>>(&self.parent)
+            .get::<SharedSlot<P>>(&self.parent)
             .ok_or_else(|| {
                 AdapterError::NotStarted {
                     path: self.parent.to_string(),
